@@ -1,0 +1,294 @@
+#include "cli/cli.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "repo/cluster.h"
+#include "repo/repository.h"
+#include "store/object_store.h"
+#include "walarchive/archive_get.h"
+#include "walarchive/archive_push.h"
+#include "walarchive/wal_list.h"
+
+namespace walvault::cli {
+
+namespace {
+
+constexpr char kEnvPrefix[] = "WALVAULT_";
+constexpr char kDefaultConfig[] = "/etc/walvault.conf";
+constexpr char kDefaultSpool[] = "/var/spool/walvault";
+
+std::string env_name(std::string option) {
+  for (auto& c : option) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return kEnvPrefix + option;
+}
+
+// INI reader that drops every key whose WALVAULT_* variable is set, so the
+// environment overrides the file (CLI11 alone reads the file first).
+class EnvFirstConfig : public CLI::ConfigINI {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    auto items = CLI::ConfigINI::from_config(input);
+    std::vector<CLI::ConfigItem> kept;
+    for (auto& item : items) {
+      if (std::getenv(env_name(item.name).c_str()) == nullptr) kept.push_back(std::move(item));
+    }
+    return kept;
+  }
+};
+
+struct Globals {
+  std::string config;
+  std::string repo;
+  std::string key_file;
+  std::string passphrase_file;
+  std::string spool_path;
+  std::string log_level = "warn";
+};
+
+template <typename T>
+CLI::Option* add_env_option(CLI::App* app, const std::string& flag, T& target,
+                            const std::string& help) {
+  return app->add_option("--" + flag, target, help)->envname(env_name(flag));
+}
+
+repo::Secrets load_secrets(const Globals& g) {
+  repo::Secrets s;
+  if (!g.key_file.empty()) s.key_file = g.key_file;
+  if (!g.passphrase_file.empty()) {
+    auto bytes = read_file(g.passphrase_file);
+    if (!bytes) throw Error(ErrorCode::kKey, "passphrase file " + g.passphrase_file + " does not exist");
+    std::string text(as_chars(*bytes));
+    auto nl = text.find('\n');
+    if (nl != std::string::npos) text.resize(nl);
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    s.passphrase = text;
+  } else if (const char* p = std::getenv("WALVAULT_PASSPHRASE")) {
+    s.passphrase = p;
+  }
+  return s;
+}
+
+std::string require_repo(const Globals& g) {
+  if (g.repo.empty())
+    throw Error(ErrorCode::kUsage, "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
+  return g.repo;
+}
+
+std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
+  const std::string location = require_repo(g);
+  if (location.find("://") == std::string::npos && location != "mem:" &&
+      ::access(location.c_str(), F_OK) != 0)
+    throw Error(ErrorCode::kRepoFormat,
+                "no walvault repository at " + location + " (run 'walvault repo init')");
+  std::shared_ptr<store::ObjectStore> st = store::open_store(location);
+  return repo::Repository::open(st, load_secrets(g));
+}
+
+// The local spool for one repository, or "" when it cannot be used
+// (batching and prefetch are then off; correctness does not depend on them).
+std::string spool_dir(const Globals& g, const repo::Repository& r, const char* purpose) {
+  std::string base = g.spool_path.empty() ? kDefaultSpool : g.spool_path;
+  std::string dir = base + "/" + r.config().repo_id + "/" + purpose;
+  try {
+    make_dirs(dir);
+  } catch (const Error& e) {
+    spdlog::info("spool unavailable, batching/prefetch off: {}", e.what());
+    return "";
+  }
+  if (::access(dir.c_str(), W_OK) != 0) return "";
+  return dir;
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_st("walvault");
+  logger->set_pattern("walvault: %l: %v");
+  auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off")
+    throw Error(ErrorCode::kUsage, "--log-level: unknown level '" + level + "'");
+  logger->set_level(lvl);
+  spdlog::set_default_logger(logger);
+}
+
+// Detaches and prefetches the next segments after archive-get returned, so
+// PostgreSQL's next restore_command call finds its segment in the spool.
+void start_prefetch(repo::Repository& r, const std::string& file_name, int count,
+                    const std::string& dir) {
+  if (count <= 0 || dir.empty()) return;
+  std::cout.flush();
+  std::cerr.flush();
+  pid_t pid = ::fork();
+  if (pid != 0) return;  // parent (or fork failure: prefetch is an optimisation)
+  ::setsid();
+  int devnull = ::open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+  }
+  int status = 0;
+  try {
+    walarchive::prefetch(r, file_name, count, dir);
+  } catch (...) {
+    status = 1;  // the foreground call fetches for itself on a miss
+  }
+  ::_exit(status);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
+  app.require_subcommand(1);
+  app.config_formatter(std::make_shared<EnvFirstConfig>());
+  Globals g;
+  const char* env_config = std::getenv("WALVAULT_CONFIG");
+  app.set_config("--config", env_config ? env_config : kDefaultConfig,
+                 "INI configuration file (WALVAULT_CONFIG)");
+  add_env_option(&app, "repo", g.repo, "repository location (a directory)");
+  add_env_option(&app, "key-file", g.key_file, "key file that unlocks an encrypted repository");
+  add_env_option(&app, "passphrase-file", g.passphrase_file,
+                 "file whose first line is the repository passphrase (else WALVAULT_PASSPHRASE)");
+  add_env_option(&app, "spool-path", g.spool_path, "local spool for batching and prefetch")
+      ->default_str(kDefaultSpool);
+  add_env_option(&app, "log-level", g.log_level, "trace, debug, info, warn, error, off")
+      ->default_str("warn");
+
+  // repo
+  CLI::App* repo_cmd = app.add_subcommand("repo", "create and manage a repository");
+  repo_cmd->require_subcommand(1);
+  CLI::App* init_cmd = repo_cmd->add_subcommand("init", "create a repository");
+  bool encrypt = false;
+  int zstd_level = 1;
+  init_cmd->add_flag("--encrypt", encrypt, "encrypt with a passphrase-wrapped master key");
+  init_cmd->add_option("--compress-level", zstd_level, "zstd level for new objects")
+      ->check(CLI::Range(1, 19))
+      ->default_str("1");
+  CLI::App* keyfile_cmd = repo_cmd->add_subcommand("add-key-file", "write a key file for the hot path");
+  std::string key_out;
+  keyfile_cmd->add_option("--out", key_out, "path of the new key file (mode 0600)")->required();
+  CLI::App* info_cmd = repo_cmd->add_subcommand("info", "show the repository's identity");
+
+  // archive-push / archive-get
+  CLI::App* push_cmd = app.add_subcommand("archive-push", "archive one WAL file (archive_command)");
+  std::string push_path;
+  int parallel = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  push_cmd->add_option("wal_path", push_path, "%p: path of the WAL file")->required();
+  push_cmd->add_option("--parallel", parallel, "segments pushed at once, including %p")
+      ->envname(env_name("parallel"))
+      ->check(CLI::Range(1, 64));
+  CLI::App* get_cmd = app.add_subcommand("archive-get", "fetch one WAL file (restore_command)");
+  std::string get_name, get_dest;
+  int prefetch = 8;
+  get_cmd->add_option("wal_file", get_name, "%f: name of the WAL file")->required();
+  get_cmd->add_option("destination", get_dest, "%p: where to write it")->required();
+  get_cmd->add_option("--prefetch", prefetch, "segments kept ready in the spool (0: off)")
+      ->envname(env_name("prefetch"))
+      ->check(CLI::Range(0, 256));
+
+  // wal
+  CLI::App* wal_cmd = app.add_subcommand("wal", "inspect archived WAL");
+  wal_cmd->require_subcommand(1);
+  CLI::App* wal_list_cmd = wal_cmd->add_subcommand("list", "timelines, ranges, gaps, commit times, restore points");
+  bool json_out = false;
+  wal_list_cmd->add_flag("--json", json_out, "machine-readable output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : exit_status(ErrorCode::kUsage);
+  }
+
+  try {
+    setup_logging(g.log_level);
+    if (env_config && ::access(env_config, R_OK) != 0)
+      throw Error(ErrorCode::kUsage, std::string("WALVAULT_CONFIG names ") + env_config +
+                                         ", which cannot be read");
+
+    if (*init_cmd) {
+      auto st = store::open_store(require_repo(g), /*create=*/true);
+      repo::InitOptions options;
+      options.encrypt = encrypt;
+      options.zstd_level = zstd_level;
+      if (encrypt) options.passphrase = load_secrets(g).passphrase;
+      auto config = repo::Repository::init(*st, options);
+      std::cout << "initialised repository " << config.repo_id << " at " << st->describe()
+                << (config.encrypted ? " (encrypted)" : "") << "\n";
+      return 0;
+    }
+    if (*keyfile_cmd) {
+      auto r = open_repo(g);
+      r->add_key_file(key_out);
+      std::cout << "wrote key file " << key_out << "\n";
+      return 0;
+    }
+    if (*info_cmd) {
+      auto r = open_repo(g);
+      const auto& c = r->config();
+      std::cout << "repository " << c.repo_id << " at " << r->store().describe() << "\n"
+                << "format " << c.format_version << ", zstd level " << c.zstd_level
+                << (c.encrypted ? ", encrypted" : ", not encrypted") << "\n";
+      if (auto cluster = repo::read_cluster(*r))
+        std::cout << "cluster system id " << cluster->system_id << ", segment size "
+                  << cluster->segment_size << ", PostgreSQL " << cluster->pg_major << "\n";
+      return 0;
+    }
+    if (*push_cmd) {
+      auto r = open_repo(g);
+      walarchive::PushOptions options;
+      options.wal_path = push_path;
+      options.parallel = parallel;
+      if (parallel > 1) options.spool_dir = spool_dir(g, *r, "push");
+      auto result = walarchive::archive_push(*r, options);
+      switch (result.outcome) {
+        case walarchive::PushOutcome::kAlreadyArchived:
+          spdlog::warn("{} was already archived with identical content", base_name(push_path));
+          break;
+        case walarchive::PushOutcome::kBatchConfirmed:
+          spdlog::info("{} was archived by an earlier batch", base_name(push_path));
+          break;
+        case walarchive::PushOutcome::kStored:
+          spdlog::info("archived {} (+{} in batch)", base_name(push_path), result.batch_pushed);
+          break;
+      }
+      return 0;
+    }
+    if (*get_cmd) {
+      auto r = open_repo(g);
+      walarchive::GetOptions options;
+      if (prefetch > 0) options.spool_dir = spool_dir(g, *r, "get");
+      if (walarchive::archive_get(*r, get_name, get_dest, options) ==
+          walarchive::GetOutcome::kNotFound)
+        return 1;  // the expected end of the archive: no noise
+      start_prefetch(*r, get_name, prefetch, options.spool_dir);
+      return 0;
+    }
+    if (*wal_list_cmd) {
+      auto r = open_repo(g);
+      auto listing = walarchive::list_wal(*r);
+      std::cout << (json_out ? walarchive::wal_listing_json(listing)
+                             : walarchive::wal_listing_text(listing));
+      return 0;
+    }
+    throw Error(ErrorCode::kInternal, "no command ran");
+  } catch (const Error& e) {
+    std::cerr << "walvault: error: " << e.what() << "\n";
+    return exit_status(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "walvault: error: " << e.what() << "\n";
+    return exit_status(ErrorCode::kInternal);
+  }
+}
+
+}  // namespace walvault::cli

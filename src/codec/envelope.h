@@ -1,0 +1,61 @@
+// The envelope: the on-disk form of every repository object (docs/format.md).
+//
+//   offset size  field
+//   0      4     magic "WVE1"
+//   4      1     format version (1)
+//   5      1     flags: bit 0 zstd-compressed, bit 1 AES-256-GCM encrypted
+//   6      2     reserved, zero
+//   8      8     plaintext length, little-endian
+//   16     8     XXH3-64 of the plaintext, little-endian
+//   24     ...   payload: the zstd frame (or the raw plaintext when not
+//                compressed); when encrypted, nonce | AES-GCM(payload) | tag
+//                with the 24 header bytes as additional authenticated data.
+//
+// open() verifies everything it can: magic, version, flags, GCM tag, zstd
+// frame, length and XXH3. Any mismatch throws Error(kCorruption) naming the
+// object, so a caller never sees bytes that differ from what was sealed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "codec/crypto.h"
+#include "core/bytes.h"
+
+namespace walvault::codec {
+
+inline constexpr std::size_t kEnvelopeHeaderSize = 24;
+inline constexpr std::uint8_t kEnvelopeVersion = 1;
+inline constexpr std::uint8_t kFlagCompressed = 0x01;
+inline constexpr std::uint8_t kFlagEncrypted = 0x02;
+
+struct SealOptions {
+  bool compress = true;
+  int zstd_level = 1;
+  // Worker threads for zstd on large inputs; 0 compresses on the caller's
+  // thread. Only inputs over 4 MiB use workers.
+  int zstd_workers = 0;
+  // Encrypts when set. The key must outlive the call.
+  const Key* key = nullptr;
+};
+
+Bytes seal(ByteView plaintext, const SealOptions& options);
+
+struct EnvelopeHeader {
+  std::uint8_t version = 0;
+  std::uint8_t flags = 0;
+  std::uint64_t plaintext_length = 0;
+  std::uint64_t xxh3 = 0;
+};
+
+// Parses and checks the fixed header only (magic, version, known flags).
+// std::nullopt when it is not a valid envelope header.
+std::optional<EnvelopeHeader> parse_header(ByteView envelope);
+
+// Verifies and returns the plaintext. `object_name` is used in error messages
+// only. Throws Error(kCorruption, "<object_name>: ...") on any mismatch and
+// Error(kKey) when the envelope is encrypted but `key` is null.
+Bytes open(ByteView envelope, const Key* key, std::string_view object_name);
+
+}  // namespace walvault::codec

@@ -1,0 +1,145 @@
+#include "core/file_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <random>
+
+#include "core/error.h"
+
+namespace walvault {
+
+namespace {
+
+// The temp file lives beside the target as ".tmp.<pid>.<counter>.<random>":
+// hidden, recognisable by its prefix alone (PosixStore skips and cleans such
+// names; object names never start with '.'), and free of the target's base
+// name so that a long target name cannot push it past NAME_MAX. The pid keeps
+// forked children apart even though they inherit the counter and generator.
+std::string temp_name_for(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::size_t dir_end = path.find_last_of('/') + 1;  // 0 when there is no '/'
+  return path.substr(0, dir_end) + ".tmp." + std::to_string(::getpid()) + "." +
+         std::to_string(counter.fetch_add(1)) + "." + std::to_string(rng() & 0xffffff);
+}
+
+void write_all(int fd, ByteView data, const std::string& what) {
+  const std::uint8_t* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write " + what);
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::string dir_name(const std::string& path) {
+  auto pos = path.find_last_of('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+std::string base_name(const std::string& path) {
+  auto pos = path.find_last_of('/');
+  return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
+void fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("open directory " + dir);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw_errno("fsync directory " + dir, err);
+}
+
+bool write_file_atomic(const std::string& path, ByteView data, unsigned mode,
+                       Overwrite overwrite, Durability durability) {
+  const std::string tmp = temp_name_for(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) throw_errno("create " + tmp);
+  try {
+    write_all(fd, data, tmp);
+    if (durability == Durability::kFsync && ::fsync(fd) != 0) throw_errno("fsync " + tmp);
+    if (::close(fd) != 0) {
+      fd = -1;
+      throw_errno("close " + tmp);
+    }
+    fd = -1;
+    if (overwrite == Overwrite::kYes) {
+      if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename to " + path);
+    } else {
+      if (::link(tmp.c_str(), path.c_str()) != 0) {
+        if (errno == EEXIST) {
+          ::unlink(tmp.c_str());
+          return false;
+        }
+        throw_errno("link to " + path);
+      }
+      ::unlink(tmp.c_str());
+    }
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (durability == Durability::kFsync) fsync_dir(dir_name(path));
+  return true;
+}
+
+std::optional<Bytes> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    // ENOTDIR: a leading component is a file, so this file cannot exist either.
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw_errno("open " + path);
+  }
+  // Read straight into the result. One byte beyond the size fstat reports lets
+  // the final zero-length read confirm EOF without growing the buffer; a file
+  // that grows meanwhile is still read to its end.
+  struct stat st {};
+  std::size_t capacity = 1 << 16;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) capacity = static_cast<std::size_t>(st.st_size) + 1;
+  Bytes out(capacity);
+  std::size_t used = 0;
+  for (;;) {
+    if (used == out.size()) out.resize(out.size() * 2);
+    ssize_t n = ::read(fd, out.data() + used, out.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      throw_errno("read " + path, err);
+    }
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out.resize(used);
+  return out;
+}
+
+void make_dirs(const std::string& path) {
+  if (path.empty()) return;
+  std::string cur;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) throw_errno("mkdir " + cur);
+  }
+}
+
+}  // namespace walvault

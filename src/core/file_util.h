@@ -1,0 +1,39 @@
+// Durable local-file helpers. Every durable write in walvault goes through
+// write_file_atomic: a temp file in the target directory, write, fsync,
+// rename over the target, fsync the directory. A crash leaves either the old
+// state or the complete new file, never a partial one under the final name.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/bytes.h"
+
+namespace walvault {
+
+enum class Overwrite { kYes, kNo };
+enum class Durability { kFsync, kNone };
+
+// Writes `data` to `path` atomically with file mode `mode`.
+// Overwrite::kNo: the final step is link(2) instead of rename(2), so an
+// existing file is never replaced; returns false in that case (the temp file
+// is removed). Returns true when the file now holds `data`.
+// Throws Error(kIo) on any failure, after removing the temp file.
+bool write_file_atomic(const std::string& path, ByteView data, unsigned mode = 0640,
+                       Overwrite overwrite = Overwrite::kYes,
+                       Durability durability = Durability::kFsync);
+
+// Whole-file read. std::nullopt when the file does not exist; throws
+// Error(kIo) on any other failure.
+std::optional<Bytes> read_file(const std::string& path);
+
+// Creates `path` and missing parents (mode 0750). Throws Error(kIo).
+void make_dirs(const std::string& path);
+
+// fsync(2) of a directory, so that a rename/link/unlink in it is durable.
+void fsync_dir(const std::string& dir);
+
+std::string dir_name(const std::string& path);
+std::string base_name(const std::string& path);
+
+}  // namespace walvault

@@ -1,0 +1,19 @@
+// Wall-clock time as walvault shows and parses it: Unix microseconds inside,
+// "2026-11-26 10:00:00.123456+00" (UTC) outside, as PostgreSQL prints
+// timestamptz with TimeZone=UTC.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace walvault {
+
+std::int64_t now_unix_us();
+std::string format_time_us(std::int64_t unix_us);
+// Accepts "YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH[:MM]|-HH[:MM]]" ('T' also
+// separates); no zone means UTC. std::nullopt when malformed.
+std::optional<std::int64_t> parse_time_us(std::string_view text);
+
+}  // namespace walvault

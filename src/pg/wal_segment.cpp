@@ -1,0 +1,443 @@
+// Implementation notes
+//
+// The decoder mirrors what PostgreSQL's xlogreader does when pg_waldump is
+// pointed at a single segment file:
+//   * The first page may begin with the tail of a record that started in an
+//     earlier segment (XLP_FIRST_IS_CONTRECORD, xlp_rem_len bytes, possibly
+//     over several pages); it is skipped the way XLogFindNextRecord skips it.
+//   * A record starts on an 8-byte boundary. Only its first 4 bytes (xl_tot_len)
+//     are guaranteed to be on the starting page: the 24-byte header itself may
+//     continue on the next page. Every continuation page must be a valid page
+//     of this segment carrying XLP_FIRST_IS_CONTRECORD with xlp_rem_len equal
+//     to the bytes still missing.
+//   * A record is accepted when its prev-link is right and its CRC matches;
+//     the first invalid record ends the segment's data, as it ends recovery.
+//   * A continuation page flagged XLP_FIRST_IS_OVERWRITE_CONTRECORD means the
+//     record being read was abandoned by a crash; reading restarts on that page.
+// Only transaction-end and restore-point records are decoded beyond their
+// header (block headers skipped to find the main data), which keeps the pass
+// close to CRC speed and limits the exposure to rmgr-specific layouts.
+//
+// Transaction ids: first_xact_xid/last_xact_xid report the record's xl_xid.
+// For COMMIT/ABORT that is the transaction's own xid; for COMMIT PREPARED and
+// ROLLBACK PREPARED it is the xid of the session that ran the command (often
+// 0), because the prepared transaction's xid sits in version-dependent
+// optional fields of the main data that this decoder deliberately leaves alone.
+#include "pg/wal_segment.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace walvault::pg {
+namespace {
+
+// XLogPageHeaderData / XLogLongPageHeaderData.
+constexpr std::size_t kShortPageHeaderSize = 24;
+constexpr std::size_t kLongPageHeaderSize = 40;
+constexpr std::uint16_t kFirstIsContRecord = 0x0001;      // XLP_FIRST_IS_CONTRECORD
+constexpr std::uint16_t kLongHeader = 0x0002;             // XLP_LONG_HEADER
+constexpr std::uint16_t kFirstIsOverwriteContRecord = 0x0008;
+constexpr std::uint16_t kAllPageFlags = 0x000F;           // XLP_ALL_FLAGS
+
+// XLogRecord.
+constexpr std::size_t kRecordHeaderSize = 24;
+constexpr std::size_t kRecordCrcOffset = 20;
+constexpr std::uint64_t kMaxAlign = 8;
+
+// Resource managers and the opcodes we look at.
+constexpr std::uint8_t kRmXlog = 0;
+constexpr std::uint8_t kRmXact = 1;
+constexpr std::uint8_t kXlogOpMask = 0xF0;
+constexpr std::uint8_t kXlogSwitch = 0x40;
+constexpr std::uint8_t kXlogRestorePoint = 0x70;
+constexpr std::uint8_t kXactOpMask = 0x70;
+constexpr std::uint8_t kXactCommit = 0x00;
+constexpr std::uint8_t kXactAbort = 0x20;
+constexpr std::uint8_t kXactCommitPrepared = 0x30;
+constexpr std::uint8_t kXactAbortPrepared = 0x40;
+constexpr std::size_t kRestorePointNameSize = 64;  // MAXFNAMELEN
+
+// Record body fragment ids (xlogrecord.h).
+constexpr std::uint8_t kMaxBlockId = 32;
+constexpr std::uint8_t kBlockIdDataShort = 255;
+constexpr std::uint8_t kBlockIdDataLong = 254;
+constexpr std::uint8_t kBlockIdOrigin = 253;
+constexpr std::uint8_t kBlockIdToplevelXid = 252;  // PostgreSQL 14+
+constexpr std::uint8_t kBlockHasImage = 0x10;
+constexpr std::uint8_t kBlockSameRel = 0x80;
+constexpr std::uint8_t kImageHasHole = 0x01;
+constexpr std::uint8_t kImageCompressedPg13 = 0x02;      // BKPIMAGE_IS_COMPRESSED, 13-14
+constexpr std::uint8_t kImageCompressedPg15 = 0x04 | 0x08 | 0x10;  // PGLZ | LZ4 | ZSTD, 15+
+constexpr std::size_t kRelFileLocatorSize = 12;
+
+constexpr std::uint32_t kMinPageSize = 1024;
+constexpr std::uint32_t kMaxPageSize = 65536;
+
+std::uint64_t max_align(std::uint64_t n) { return (n + kMaxAlign - 1) & ~(kMaxAlign - 1); }
+
+bool is_valid_page_size(std::uint32_t size) {
+  return size >= kMinPageSize && size <= kMaxPageSize && (size & (size - 1)) == 0;
+}
+
+struct PageHeader {
+  std::uint16_t magic;
+  std::uint16_t info;
+  TimeLineId timeline;
+  Lsn page_address;
+  std::uint32_t rem_len;
+
+  std::size_t size() const {
+    return (info & kLongHeader) ? kLongPageHeaderSize : kShortPageHeaderSize;
+  }
+};
+
+PageHeader read_page_header(const std::uint8_t* p) {
+  return {load_le<std::uint16_t>(p), load_le<std::uint16_t>(p + 2),
+          load_le<std::uint32_t>(p + 4), load_le<std::uint64_t>(p + 8),
+          load_le<std::uint32_t>(p + 16)};
+}
+
+std::string hex_u16(std::uint16_t v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%04X", static_cast<unsigned>(v));
+  return buf;
+}
+
+[[noreturn]] void reject(const WalFileName& name, const std::string& what) {
+  throw Error(ErrorCode::kInvalidInput, name.name + ": " + what);
+}
+
+// Returns the main data of a record body (the bytes after the 24-byte header),
+// or std::nullopt when the fragment headers do not add up to the body length.
+// The main data is always the last fragment of a record.
+std::optional<ByteView> find_main_data(ByteView body, int pg_major) {
+  const std::uint8_t compressed_mask =
+      pg_major >= 15 ? kImageCompressedPg15 : kImageCompressedPg13;
+  std::size_t pos = 0;
+  std::uint64_t payload = 0;  // block data + main data announced so far
+  std::uint64_t main_len = 0;
+  // Consumes n header bytes; false when the body is too short.
+  auto take = [&](std::size_t n, const std::uint8_t*& at) {
+    if (body.size() - pos < n) return false;
+    at = body.data() + pos;
+    pos += n;
+    return true;
+  };
+  const std::uint8_t* at = nullptr;
+  while (body.size() - pos > payload) {
+    if (!take(1, at)) return std::nullopt;
+    const std::uint8_t id = *at;
+    if (id == kBlockIdDataShort) {
+      if (!take(1, at)) return std::nullopt;
+      main_len = *at;
+      payload += main_len;
+      break;
+    }
+    if (id == kBlockIdDataLong) {
+      if (!take(4, at)) return std::nullopt;
+      main_len = load_le<std::uint32_t>(at);
+      payload += main_len;
+      break;
+    }
+    if (id == kBlockIdOrigin) {
+      if (!take(2, at)) return std::nullopt;
+    } else if (id == kBlockIdToplevelXid && pg_major >= 14) {
+      if (!take(4, at)) return std::nullopt;
+    } else if (id <= kMaxBlockId) {
+      if (!take(3, at)) return std::nullopt;
+      const std::uint8_t fork_flags = at[0];
+      payload += load_le<std::uint16_t>(at + 1);
+      if (fork_flags & kBlockHasImage) {
+        if (!take(5, at)) return std::nullopt;
+        payload += load_le<std::uint16_t>(at);
+        const std::uint8_t bimg_info = at[4];
+        if ((bimg_info & kImageHasHole) && (bimg_info & compressed_mask)) {
+          if (!take(2, at)) return std::nullopt;  // hole_length
+        }
+      }
+      if (!(fork_flags & kBlockSameRel) && !take(kRelFileLocatorSize, at)) return std::nullopt;
+      if (!take(4, at)) return std::nullopt;  // block number
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (body.size() - pos != payload) return std::nullopt;
+  return body.subspan(body.size() - main_len);
+}
+
+// One record as read from the segment.
+struct Record {
+  std::size_t start = 0;  // offset in the segment
+  std::size_t end = 0;    // offset just past its last byte
+  std::array<std::uint8_t, kRecordHeaderSize> header{};
+  ByteView body;          // bytes after the header; only for records we decode
+
+  std::uint32_t tot_len() const { return load_le<std::uint32_t>(header.data()); }
+  std::uint32_t xid() const { return load_le<std::uint32_t>(header.data() + 4); }
+  Lsn prev() const { return load_le<std::uint64_t>(header.data() + 8); }
+  std::uint8_t info() const { return header[16]; }
+  std::uint8_t rmid() const { return header[17]; }
+  std::uint32_t crc() const { return load_le<std::uint32_t>(header.data() + kRecordCrcOffset); }
+
+  bool is_xact_end() const {
+    if (rmid() != kRmXact) return false;
+    const std::uint8_t op = info() & kXactOpMask;
+    return op == kXactCommit || op == kXactAbort || op == kXactCommitPrepared ||
+           op == kXactAbortPrepared;
+  }
+  bool is_commit() const {
+    const std::uint8_t op = info() & kXactOpMask;
+    return op == kXactCommit || op == kXactCommitPrepared;
+  }
+  bool is_restore_point() const {
+    return rmid() == kRmXlog && (info() & kXlogOpMask) == kXlogRestorePoint;
+  }
+  bool is_switch() const { return rmid() == kRmXlog && (info() & kXlogOpMask) == kXlogSwitch; }
+};
+
+class SegmentDecoder {
+ public:
+  SegmentDecoder(ByteView segment, const SegmentHeader& header)
+      : data_(segment.data()),
+        header_(header),
+        page_size_(header.page_size),
+        pg_major_(pg_major_for_page_magic(header.magic).value_or(0)) {
+    if (is_valid_page_size(page_size_) && is_valid_segment_size(header.segment_size)) {
+      const std::size_t usable = std::min<std::size_t>(segment.size(), header.segment_size);
+      limit_ = usable / page_size_ * page_size_;
+    }
+  }
+
+  SegmentSummary run() {
+    if (limit_ == 0 || pg_major_ == 0) return summary_;
+    auto first = first_record_offset();
+    if (!first) return summary_;
+    std::size_t offset = *first;
+    std::optional<Lsn> prev;  // start of the previous record, unknown for the first
+    while (true) {
+      if (offset % page_size_ == 0) {
+        // The previous record ended exactly at a page end: the next one starts
+        // after this page's header, and the page must not claim a continuation.
+        auto page = page_header(offset / page_size_);
+        if (!page || (page->info & kFirstIsContRecord)) break;
+        offset += page->size();
+      }
+      Record record;
+      const ReadStatus status = read_record(offset, prev, record);
+      if (status == ReadStatus::kOverwritten) {
+        offset = record.end;
+        prev.reset();
+        continue;
+      }
+      if (status == ReadStatus::kInvalid || !account(record)) break;
+      if (record.is_switch()) {
+        summary_.has_switch = true;
+        break;
+      }
+      prev = lsn_at(offset);
+      offset = max_align(record.end);
+      if (offset >= limit_) break;  // the next record starts in the next segment
+    }
+    return summary_;
+  }
+
+ private:
+  enum class ReadStatus { kOk, kInvalid, kOverwritten };
+
+  Lsn lsn_at(std::size_t offset) const { return header_.page_address + offset; }
+
+  // The header of page `index` if it is a valid page of this segment.
+  std::optional<PageHeader> page_header(std::size_t index) const {
+    const std::size_t offset = index * page_size_;
+    if (offset >= limit_) return std::nullopt;
+    PageHeader page = read_page_header(data_ + offset);
+    if (page.magic != header_.magic || (page.info & ~kAllPageFlags) != 0 ||
+        page.page_address != lsn_at(offset) || page.timeline < header_.timeline) {
+      return std::nullopt;
+    }
+    return page;
+  }
+
+  // Skips the tail of a record begun in an earlier segment.
+  std::optional<std::size_t> first_record_offset() const {
+    for (std::size_t index = 0; index * page_size_ < limit_; ++index) {
+      auto page = page_header(index);
+      if (!page) return std::nullopt;
+      const std::size_t data_start = index * page_size_ + page->size();
+      if (!(page->info & kFirstIsContRecord)) return data_start;
+      const std::uint64_t tail = max_align(page->rem_len);
+      if (tail < page_size_ - page->size()) return data_start + tail;
+    }
+    return std::nullopt;
+  }
+
+  // Reads the record at `offset`, checking continuation pages, the prev-link
+  // and the CRC. On kOverwritten, record.end is where reading restarts.
+  ReadStatus read_record(std::size_t offset, std::optional<Lsn> prev, Record& record) {
+    record.start = offset;
+    const std::uint32_t tot_len = load_le<std::uint32_t>(data_ + offset);
+    if (tot_len < kRecordHeaderSize) return ReadStatus::kInvalid;
+
+    std::uint32_t crc = 0xFFFFFFFFu;
+    bool want_body = false;
+    std::size_t got = 0;
+    std::size_t pos = offset;
+    std::size_t page_end = (offset / page_size_ + 1) * page_size_;
+    scratch_.clear();
+    while (true) {
+      const std::size_t chunk = std::min<std::size_t>(tot_len - got, page_end - pos);
+      std::size_t header_part = 0;
+      if (got < kRecordHeaderSize) {
+        header_part = std::min(chunk, kRecordHeaderSize - got);
+        std::memcpy(record.header.data() + got, data_ + pos, header_part);
+        if (got + header_part == kRecordHeaderSize) {
+          want_body = record.is_xact_end() || record.is_restore_point();
+        }
+      }
+      const ByteView body_part(data_ + pos + header_part, chunk - header_part);
+      crc = crc32c_update(crc, body_part);
+      if (want_body) scratch_.insert(scratch_.end(), body_part.begin(), body_part.end());
+      got += chunk;
+      pos += chunk;
+      if (got == tot_len) break;
+
+      const std::size_t page_start = pos;
+      auto page = page_header(page_start / page_size_);
+      if (!page) return ReadStatus::kInvalid;  // includes running past the segment end
+      if (page->info & kFirstIsOverwriteContRecord) {
+        record.end = page_start;
+        return ReadStatus::kOverwritten;
+      }
+      if (!(page->info & kFirstIsContRecord) || page->rem_len != tot_len - got) {
+        return ReadStatus::kInvalid;
+      }
+      pos = page_start + page->size();
+      page_end = page_start + page_size_;
+    }
+    record.end = pos;
+
+    const Lsn lsn = lsn_at(offset);
+    if (prev ? record.prev() != *prev : record.prev() >= lsn) return ReadStatus::kInvalid;
+    crc = crc32c_update(crc, ByteView(record.header.data(), kRecordCrcOffset)) ^ 0xFFFFFFFFu;
+    if (crc != record.crc()) return ReadStatus::kInvalid;
+    record.body = scratch_;
+    return ReadStatus::kOk;
+  }
+
+  // Adds a valid record to the summary; false when a record we decode turns
+  // out malformed (treated like any invalid record: the data ends before it).
+  bool account(const Record& record) {
+    const Lsn lsn = lsn_at(record.start);
+    if (record.is_xact_end()) {
+      auto main = find_main_data(record.body, pg_major_);
+      if (!main || main->size() < sizeof(std::int64_t)) return false;
+      const std::int64_t time_us = load_le<std::int64_t>(main->data()) + kPgEpochOffsetUs;
+      ++(record.is_commit() ? summary_.commits : summary_.aborts);
+      summary_.min_xact_time_us = std::min(summary_.min_xact_time_us.value_or(time_us), time_us);
+      summary_.max_xact_time_us = std::max(summary_.max_xact_time_us.value_or(time_us), time_us);
+      if (!summary_.first_xact_xid) summary_.first_xact_xid = record.xid();
+      summary_.last_xact_xid = record.xid();
+    } else if (record.is_restore_point()) {
+      auto main = find_main_data(record.body, pg_major_);
+      if (!main || main->size() < sizeof(std::int64_t) + kRestorePointNameSize) return false;
+      const char* name = reinterpret_cast<const char*>(main->data() + sizeof(std::int64_t));
+      summary_.restore_points.push_back(
+          {std::string(name, strnlen(name, kRestorePointNameSize)),
+           load_le<std::int64_t>(main->data()) + kPgEpochOffsetUs, lsn});
+    }
+    if (summary_.records++ == 0) summary_.first_record_lsn = lsn;
+    summary_.end_lsn = lsn_at(record.end);
+    return true;
+  }
+
+  const std::uint8_t* data_;
+  const SegmentHeader& header_;
+  const std::uint32_t page_size_;
+  const int pg_major_;
+  std::size_t limit_ = 0;  // bytes of whole pages we may read
+  Bytes scratch_;          // reassembled body of the record being decoded
+  SegmentSummary summary_;
+};
+
+}  // namespace
+
+std::optional<int> pg_major_for_page_magic(std::uint16_t magic) {
+  switch (magic) {
+    case 0xD106: return 13;
+    case 0xD10D: return 14;
+    case 0xD110: return 15;
+    case 0xD113: return 16;
+    case 0xD116: return 17;
+    case 0xD118: return 18;
+    default: return std::nullopt;
+  }
+}
+
+SegmentHeader check_segment_header(ByteView segment, const WalFileName& name) {
+  if (name.kind != WalFileKind::kSegment && name.kind != WalFileKind::kPartial) {
+    reject(name, "not a WAL segment file name");
+  }
+  if (segment.size() < kLongPageHeaderSize) {
+    reject(name, "file is " + std::to_string(segment.size()) +
+                     " bytes, too short for a WAL long page header (40 bytes)");
+  }
+  const PageHeader page = read_page_header(segment.data());
+  SegmentHeader out;
+  out.magic = page.magic;
+  out.timeline = page.timeline;
+  out.page_address = page.page_address;
+  out.system_id = load_le<std::uint64_t>(segment.data() + 24);
+  out.segment_size = load_le<std::uint32_t>(segment.data() + 32);
+  out.page_size = load_le<std::uint32_t>(segment.data() + 36);
+
+  auto major = pg_major_for_page_magic(page.magic);
+  if (!major) {
+    reject(name, "page magic " + hex_u16(page.magic) + " is not a known PostgreSQL WAL magic");
+  }
+  out.pg_major = *major;
+  if ((page.info & ~kAllPageFlags) != 0) {
+    reject(name, "page info flags " + hex_u16(page.info) + " contain unknown bits");
+  }
+  if (!(page.info & kLongHeader)) {
+    reject(name, "first page has no long header (page info flags " + hex_u16(page.info) + ")");
+  }
+  if (out.system_id == 0) reject(name, "system identifier in the page header is 0");
+  if (!is_valid_segment_size(out.segment_size)) {
+    reject(name, "segment size " + std::to_string(out.segment_size) +
+                     " in the page header is not a power of two from 1 MiB to 1 GiB");
+  }
+  if (!is_valid_page_size(out.page_size)) {
+    reject(name, "page size " + std::to_string(out.page_size) +
+                     " in the page header is not a power of two from 1024 to 65536");
+  }
+  if (segment.size() != out.segment_size) {
+    reject(name, "file is " + std::to_string(segment.size()) + " bytes, segment size is " +
+                     std::to_string(out.segment_size));
+  }
+  const std::uint64_t segments_per_xlogid = 0x100000000ULL / out.segment_size;
+  if (name.seg >= segments_per_xlogid) {
+    reject(name, "segment number is out of range for " + std::to_string(out.segment_size) +
+                     "-byte segments");
+  }
+  const Lsn expected = segment_start_lsn(segment_number(name, out.segment_size), out.segment_size);
+  if (out.page_address != expected) {
+    reject(name, "page address " + format_lsn(out.page_address) +
+                     " does not match the file name (expected " + format_lsn(expected) + ")");
+  }
+  if (out.timeline == 0 || out.timeline > name.timeline) {
+    reject(name, "page timeline " + std::to_string(out.timeline) +
+                     " is not between 1 and the file name's timeline " +
+                     std::to_string(name.timeline));
+  }
+  return out;
+}
+
+SegmentSummary summarize_segment(ByteView segment, const SegmentHeader& header) {
+  return SegmentDecoder(segment, header).run();
+}
+
+}  // namespace walvault::pg

@@ -1,0 +1,248 @@
+#include "repo/repository.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_util.h"
+
+namespace walvault::repo {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr char kWrapAadPrefix[] = "walvault-master-key-v1:";
+constexpr char kDataKeyInfo[] = "walvault envelope key v1";
+constexpr char kIdKeyInfo[] = "walvault content id key v1";
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Bytes wrap_aad(const std::string& repo_id) { return to_bytes(kWrapAadPrefix + repo_id); }
+
+Bytes hex_field(const json& j, const char* key, const std::string& object) {
+  Bytes out;
+  if (!j.contains(key) || !j[key].is_string() || !from_hex(j[key].get<std::string>(), out))
+    throw Error(ErrorCode::kCorruption, object + ": field '" + key + "' is missing or not hex");
+  return out;
+}
+
+json config_to_json(const RepoConfig& c) {
+  json j = {
+      {"format", c.format_version},
+      {"repo_id", c.repo_id},
+      {"created_us", c.created_us},
+      {"compression", {{"algorithm", "zstd"}, {"level", c.zstd_level}}},
+      {"chunking", {{"algorithm", "fixed"}, {"size", c.chunk_size}}},
+  };
+  if (c.encrypted) {
+    j["encryption"] = {
+        {"cipher", "aes-256-gcm"},
+        {"kdf",
+         {{"algorithm", "scrypt"},
+          {"n", c.kdf.n},
+          {"r", c.kdf.r},
+          {"p", c.kdf.p},
+          {"salt", to_hex(c.kdf_salt)}}},
+        {"wrapped_master_key", to_hex(c.wrapped_master)},
+    };
+  } else {
+    j["encryption"] = nullptr;
+  }
+  return j;
+}
+
+RepoConfig config_from_json(const json& j) {
+  RepoConfig c;
+  try {
+    c.format_version = j.at("format").get<int>();
+    if (c.format_version != kFormatVersion)
+      throw Error(ErrorCode::kRepoFormat, "repository format " + std::to_string(c.format_version) +
+                                              " is not supported (this walvault reads format " +
+                                              std::to_string(kFormatVersion) + ")");
+    c.repo_id = j.at("repo_id").get<std::string>();
+    c.created_us = j.at("created_us").get<std::int64_t>();
+    c.zstd_level = j.at("compression").at("level").get<int>();
+    c.chunk_size = j.at("chunking").at("size").get<std::uint32_t>();
+    const json& enc = j.at("encryption");
+    c.encrypted = !enc.is_null();
+    if (c.encrypted) {
+      const json& kdf = enc.at("kdf");
+      c.kdf.n = kdf.at("n").get<std::uint64_t>();
+      c.kdf.r = kdf.at("r").get<std::uint32_t>();
+      c.kdf.p = kdf.at("p").get<std::uint32_t>();
+      c.kdf_salt = hex_field(kdf, "salt", kConfigObject);
+      c.wrapped_master = hex_field(enc, "wrapped_master_key", kConfigObject);
+    }
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::kCorruption, std::string("config: ") + e.what());
+  }
+  return c;
+}
+
+json parse_json_object(const Bytes& bytes, const std::string& name) {
+  try {
+    return json::parse(as_chars(bytes));
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::kCorruption, name + ": not valid JSON: " + e.what());
+  }
+}
+
+codec::Key key_from_bytes(const Bytes& bytes, const std::string& what) {
+  if (bytes.size() != codec::kKeySize)
+    throw Error(ErrorCode::kCorruption, what + ": unwrapped key has the wrong size");
+  codec::Key key;
+  std::copy(bytes.begin(), bytes.end(), key.begin());
+  return key;
+}
+
+}  // namespace
+
+std::string key_file_object_name(const codec::Key& key_file_key) {
+  auto digest = codec::sha256(key_file_key);
+  return "keys/file-" + to_hex(ByteView(digest.data(), 8));
+}
+
+codec::Key read_key_file(const std::string& path) {
+  std::optional<Bytes> bytes;
+  try {
+    bytes = read_file(path);
+  } catch (const Error&) {
+    throw Error(ErrorCode::kKey, "key file " + path + " cannot be read");
+  }
+  if (!bytes) throw Error(ErrorCode::kKey, "key file " + path + " does not exist");
+  if (bytes->size() != codec::kKeySize)
+    throw Error(ErrorCode::kKey, "key file " + path + " is not a walvault key file (expected " +
+                                     std::to_string(codec::kKeySize) + " bytes)");
+  codec::Key key;
+  std::copy(bytes->begin(), bytes->end(), key.begin());
+  return key;
+}
+
+RepoConfig Repository::init(store::ObjectStore& store, const InitOptions& options) {
+  if (store.stat(kConfigObject))
+    throw Error(ErrorCode::kConflict, "a repository already exists at " + store.describe());
+  RepoConfig c;
+  codec::Key id_bytes = codec::random_key();
+  c.repo_id = to_hex(ByteView(id_bytes.data(), 16));
+  c.created_us = now_us();
+  c.zstd_level = options.zstd_level;
+  if (options.encrypt) {
+    if (!options.passphrase || options.passphrase->empty())
+      throw Error(ErrorCode::kUsage,
+                  "--encrypt needs a passphrase: set WALVAULT_PASSPHRASE or --passphrase-file");
+    c.encrypted = true;
+    c.kdf = options.kdf;
+    c.kdf_salt.resize(32);
+    codec::random_bytes(c.kdf_salt);
+    codec::Key kek = codec::scrypt(*options.passphrase, c.kdf_salt, c.kdf);
+    codec::Key master = codec::random_key();
+    c.wrapped_master = codec::aes_gcm_seal(kek, master, wrap_aad(c.repo_id));
+  }
+  std::string text = config_to_json(c).dump(2) + "\n";
+  codec::SealOptions seal_options;
+  Bytes sealed = codec::seal(as_bytes(text), seal_options);
+  if (store.put(kConfigObject, sealed) == store::PutResult::kAlreadyExists)
+    throw Error(ErrorCode::kConflict, "a repository already exists at " + store.describe());
+  return c;
+}
+
+Repository::Repository(std::shared_ptr<store::ObjectStore> store, RepoConfig config)
+    : store_(std::move(store)), config_(std::move(config)) {}
+
+void Repository::set_master_key(const codec::Key& master) {
+  master_key_ = master;
+  data_key_ = codec::hkdf_sha256(master, kDataKeyInfo);
+  id_key_ = codec::hkdf_sha256(master, kIdKeyInfo);
+}
+
+std::unique_ptr<Repository> Repository::open(std::shared_ptr<store::ObjectStore> store,
+                                             const Secrets& secrets) {
+  auto sealed = store->get(kConfigObject);
+  if (!sealed)
+    throw Error(ErrorCode::kRepoFormat,
+                "no walvault repository at " + store->describe() + " (run 'walvault repo init')");
+  Bytes text = codec::open(*sealed, nullptr, kConfigObject);
+  RepoConfig config = config_from_json(parse_json_object(text, kConfigObject));
+  std::unique_ptr<Repository> repo(new Repository(std::move(store), std::move(config)));
+  if (!repo->config_.encrypted) return repo;
+
+  const Bytes aad = wrap_aad(repo->config_.repo_id);
+  if (secrets.key_file) {
+    codec::Key file_key = read_key_file(*secrets.key_file);
+    std::string name = key_file_object_name(file_key);
+    auto wrap_sealed = repo->store_->get(name);
+    if (!wrap_sealed)
+      throw Error(ErrorCode::kKey, "key file " + *secrets.key_file +
+                                       " does not belong to the repository at " +
+                                       repo->store_->describe());
+    json wrap = parse_json_object(codec::open(*wrap_sealed, nullptr, name), name);
+    auto master = codec::aes_gcm_open(file_key, hex_field(wrap, "wrapped_master_key", name), aad);
+    if (!master)
+      throw Error(ErrorCode::kKey, "key file " + *secrets.key_file + " does not unlock the repository");
+    repo->set_master_key(key_from_bytes(*master, name));
+    return repo;
+  }
+  if (secrets.passphrase) {
+    codec::Key kek = codec::scrypt(*secrets.passphrase, repo->config_.kdf_salt, repo->config_.kdf);
+    auto master = codec::aes_gcm_open(kek, repo->config_.wrapped_master, aad);
+    if (!master)
+      throw Error(ErrorCode::kKey,
+                  "wrong passphrase for the repository at " + repo->store_->describe());
+    repo->set_master_key(key_from_bytes(*master, kConfigObject));
+    return repo;
+  }
+  throw Error(ErrorCode::kKey, "the repository at " + repo->store_->describe() +
+                                   " is encrypted: give --key-file, --passphrase-file or "
+                                   "WALVAULT_PASSPHRASE");
+}
+
+store::PutResult Repository::put_object(const std::string& name, ByteView plaintext,
+                                        int zstd_workers) {
+  if (!store_->capabilities().exclusive_create && store_->stat(name))
+    return store::PutResult::kAlreadyExists;
+  codec::SealOptions options;
+  options.zstd_level = config_.zstd_level;
+  options.zstd_workers = zstd_workers;
+  options.key = data_key_ ? &*data_key_ : nullptr;
+  Bytes sealed = codec::seal(plaintext, options);
+  return store_->put(name, sealed);
+}
+
+std::optional<Bytes> Repository::get_object(const std::string& name) {
+  auto sealed = store_->get(name);
+  if (!sealed) return std::nullopt;
+  auto header = codec::parse_header(*sealed);
+  if (header && (header->flags & codec::kFlagEncrypted) == 0 && config_.encrypted &&
+      name != kConfigObject && name.rfind("keys/", 0) != 0) {
+    // An unencrypted object where every object is sealed: someone replaced it.
+    throw Error(ErrorCode::kCorruption, name + ": object is not encrypted in an encrypted repository");
+  }
+  return codec::open(*sealed, data_key_ ? &*data_key_ : nullptr, name);
+}
+
+void Repository::add_key_file(const std::string& path) {
+  if (!config_.encrypted)
+    throw Error(ErrorCode::kUsage, "the repository at " + store_->describe() +
+                                       " is not encrypted: a key file has nothing to unlock");
+  if (!master_key_) throw Error(ErrorCode::kKey, "repository opened without its master key");
+  codec::Key file_key = codec::random_key();
+  json wrap = {{"type", "key-file"},
+               {"created_us", now_us()},
+               {"wrapped_master_key",
+                to_hex(codec::aes_gcm_seal(file_key, *master_key_, wrap_aad(config_.repo_id)))}};
+  std::string text = wrap.dump(2) + "\n";
+  // Key file first: if storing the wrap fails, an orphan key file unlocks nothing.
+  if (!write_file_atomic(path, file_key, 0600, Overwrite::kNo))
+    throw Error(ErrorCode::kConflict, "key file " + path + " already exists; not overwritten");
+  codec::SealOptions options;
+  store_->put(key_file_object_name(file_key), codec::seal(as_bytes(text), options));
+}
+
+}  // namespace walvault::repo

@@ -1,0 +1,104 @@
+// The repository: a store plus the format rules that make it walvault's.
+//
+// Opening a repository reads its `config` object (format version, id,
+// defaults, and for an encrypted repository the KDF parameters and the master
+// key wrapped under the passphrase) and unwraps the master key from a key
+// file (`keys/file-<id>`, no KDF: the archive_command hot path) or from the
+// passphrase (scrypt). Every object goes through the envelope (codec layer);
+// object names carry no secret. See docs/format.md for the byte layout.
+//
+// Threading: a Repository may be used from several threads at once.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "codec/crypto.h"
+#include "codec/envelope.h"
+#include "store/object_store.h"
+
+namespace walvault::repo {
+
+inline constexpr int kFormatVersion = 1;
+inline constexpr char kConfigObject[] = "config";
+
+// Where the secrets come from. Never logged.
+struct Secrets {
+  std::optional<std::string> passphrase;  // from WALVAULT_PASSPHRASE or a passphrase file
+  std::optional<std::string> key_file;    // path of a raw 32-byte key file
+};
+
+struct InitOptions {
+  bool encrypt = false;
+  std::optional<std::string> passphrase;  // required when encrypt
+  int zstd_level = 1;
+  codec::ScryptParams kdf;  // tests lower N to keep them fast
+};
+
+struct RepoConfig {
+  int format_version = kFormatVersion;
+  std::string repo_id;     // 32 hex digits, random
+  std::int64_t created_us = 0;
+  int zstd_level = 1;
+  std::uint32_t chunk_size = 1u << 20;  // backups: fixed-size, page-aligned chunks
+  bool encrypted = false;
+  codec::ScryptParams kdf;
+  Bytes kdf_salt;          // 32 bytes
+  Bytes wrapped_master;    // aes_gcm_seal(scrypt(passphrase), master key)
+};
+
+class Repository {
+ public:
+  // Writes the config object into an empty store. Throws Error(kConflict)
+  // when a repository already exists there, Error(kUsage) when encryption is
+  // asked for without a passphrase.
+  static RepoConfig init(store::ObjectStore& store, const InitOptions& options);
+
+  // Opens an existing repository. Throws Error(kRepoFormat) when there is no
+  // repository or its format is unknown, Error(kKey) when it is encrypted and
+  // the secrets are absent or wrong, Error(kCorruption) for a damaged config.
+  static std::unique_ptr<Repository> open(std::shared_ptr<store::ObjectStore> store,
+                                          const Secrets& secrets);
+
+  // Seals `plaintext` (compression level from the config, encryption when the
+  // repository is encrypted) and stores it create-only. On a store without
+  // exclusive create the name is checked first; kAlreadyExists means the
+  // name was taken and nothing was written.
+  store::PutResult put_object(const std::string& name, ByteView plaintext, int zstd_workers = 0);
+  // Fetches and verifies an object; std::nullopt when absent. Throws
+  // Error(kCorruption) naming the object on any mismatch.
+  std::optional<Bytes> get_object(const std::string& name);
+
+  // Writes a new key file at `path` (mode 0600, create-only) holding a fresh
+  // random key, and stores the master key wrapped under it. Requires an
+  // encrypted repository opened with its passphrase or another key file.
+  void add_key_file(const std::string& path);
+
+  const RepoConfig& config() const { return config_; }
+  store::ObjectStore& store() { return *store_; }
+  std::shared_ptr<store::ObjectStore> shared_store() { return store_; }
+  bool encrypted() const { return config_.encrypted; }
+  // Key for content ids (HMAC-SHA256) when encrypted; std::nullopt otherwise.
+  const std::optional<codec::Key>& id_key() const { return id_key_; }
+
+ private:
+  Repository(std::shared_ptr<store::ObjectStore> store, RepoConfig config);
+  void set_master_key(const codec::Key& master);
+
+  std::shared_ptr<store::ObjectStore> store_;
+  RepoConfig config_;
+  std::optional<codec::Key> master_key_;
+  std::optional<codec::Key> data_key_;
+  std::optional<codec::Key> id_key_;
+};
+
+// Object name of the key-file wrap for a key: "keys/file-<16 hex>", where the
+// hex is the start of SHA-256(key) (identifies the key, reveals nothing).
+std::string key_file_object_name(const codec::Key& key_file_key);
+
+// Reads a key file: exactly 32 bytes. Throws Error(kKey) naming the path
+// (never its content) when missing, unreadable or of the wrong size.
+codec::Key read_key_file(const std::string& path);
+
+}  // namespace walvault::repo

@@ -1,0 +1,48 @@
+// A decorator that injects failures into another ObjectStore, for tests of the
+// data-loss paths (disk full, I/O error mid-run). Failures are Error(kIo)
+// thrown before the inner store is touched, as a full disk would.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "store/object_store.h"
+
+namespace walvault::store {
+
+struct FaultPlan {
+  // put() fails once this many bytes have been accepted in total
+  // (simulates a disk filling up): a put that would take the total past the
+  // budget is refused and takes none of it; smaller ones may still fit.
+  // UINT64_MAX: never.
+  std::uint64_t put_byte_budget = UINT64_MAX;
+  // The n-th put() (1-based) and every later one fails. 0: never.
+  std::uint64_t fail_puts_from = 0;
+  // Every get() fails.
+  bool fail_gets = false;
+};
+
+class FaultStore final : public ObjectStore {
+ public:
+  FaultStore(std::shared_ptr<ObjectStore> inner, FaultPlan plan);
+
+  PutResult put(const std::string& name, ByteView data) override;
+  std::optional<Bytes> get(const std::string& name, std::optional<Range> range) override;
+  std::optional<ObjectInfo> stat(const std::string& name) override;
+  std::vector<ObjectInfo> list(const std::string& prefix) override;
+  bool remove(const std::string& name) override;
+  Capabilities capabilities() const override { return inner_->capabilities(); }
+  std::optional<SpaceInfo> space() override { return inner_->space(); }
+  std::string describe() const override { return inner_->describe(); }
+
+  std::uint64_t puts_seen() const { return puts_.load(); }
+
+ private:
+  std::shared_ptr<ObjectStore> inner_;
+  FaultPlan plan_;
+  std::atomic<std::uint64_t> puts_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+};
+
+}  // namespace walvault::store

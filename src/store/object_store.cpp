@@ -1,0 +1,70 @@
+#include "store/object_store.h"
+
+#include <string_view>
+
+#include "core/error.h"
+#include "store/mem_store.h"
+#include "store/posix_store.h"
+
+namespace walvault::store {
+
+namespace {
+
+// Long enough for any name the repository makes, short enough to fit every
+// backend's key limit (S3 allows 1024 bytes) and PATH_MAX under a root.
+constexpr std::size_t kMaxObjectNameLength = 1024;
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+std::unique_ptr<ObjectStore> open_mem(const std::string& location, bool /*create*/) {
+  if (location != "mem:") {
+    throw Error(ErrorCode::kUsage, "store location " + location + ": \"mem:\" takes no path");
+  }
+  return std::make_unique<MemStore>();
+}
+
+// A location that starts with one of these prefixes goes to its opener, which
+// receives the whole location; anything else is a local path.
+struct Scheme {
+  std::string_view prefix;
+  std::unique_ptr<ObjectStore> (*open)(const std::string& location, bool create);
+};
+constexpr Scheme kSchemes[] = {
+    {"mem:", open_mem},
+};
+
+}  // namespace
+
+bool is_valid_object_name(const std::string& name) {
+  if (name.empty() || name.size() > kMaxObjectNameLength) return false;
+  bool component_start = true;
+  for (char c : name) {
+    if (c == '/') {
+      if (component_start) return false;  // leading '/' or empty component
+      component_start = true;
+      continue;
+    }
+    // A leading '.' would allow "." and ".." and clash with posix temp files.
+    if (!is_name_char(c) || (component_start && c == '.')) return false;
+    component_start = false;
+  }
+  return !component_start;  // no trailing '/'
+}
+
+void require_valid_object_name(const std::string& name) {
+  if (!is_valid_object_name(name)) {
+    throw Error(ErrorCode::kInternal, "invalid object name \"" + name + "\"");
+  }
+}
+
+std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create) {
+  for (const Scheme& scheme : kSchemes) {
+    if (location.starts_with(scheme.prefix)) return scheme.open(location, create);
+  }
+  return std::make_unique<PosixStore>(location, create);
+}
+
+}  // namespace walvault::store

@@ -1,0 +1,39 @@
+// A repository in a local directory (or a NAS mount). Object "a/b/c" is the
+// file <root>/a/b/c; parent directories are created on demand and are an
+// implementation detail the layers above never see.
+//
+// put(): temp file in the target directory, write, fsync, link(2) to the final
+// name (fails with EEXIST instead of overwriting), unlink temp, fsync the
+// directory. Temp files are named ".tmp.*" and are never listed; an
+// interrupted put leaves only such a file, which clean_temp_files() removes.
+#pragma once
+
+#include <string>
+
+#include "store/object_store.h"
+
+namespace walvault::store {
+
+class PosixStore final : public ObjectStore {
+ public:
+  // `root` must exist unless `create` (then it and its parents are made).
+  explicit PosixStore(std::string root, bool create = false);
+
+  PutResult put(const std::string& name, ByteView data) override;
+  std::optional<Bytes> get(const std::string& name, std::optional<Range> range) override;
+  std::optional<ObjectInfo> stat(const std::string& name) override;
+  std::vector<ObjectInfo> list(const std::string& prefix) override;
+  bool remove(const std::string& name) override;
+  Capabilities capabilities() const override;
+  std::optional<SpaceInfo> space() override;
+  std::string describe() const override { return root_; }
+
+  // Removes temp files older than `min_age_seconds` left by interrupted puts.
+  // Returns how many were removed.
+  std::size_t clean_temp_files(long min_age_seconds);
+
+ private:
+  std::string root_;
+};
+
+}  // namespace walvault::store

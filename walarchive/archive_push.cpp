@@ -1,0 +1,209 @@
+#include "walarchive/archive_push.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <spdlog/spdlog.h>
+
+#include "codec/crypto.h"
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/time_util.h"
+#include "pg/wal_segment.h"
+#include "repo/cluster.h"
+#include "walarchive/wal_objects.h"
+
+namespace walvault::walarchive {
+
+namespace {
+
+pg::WalFileName parse_name_or_throw(const std::string& path) {
+  std::string file = base_name(path);
+  auto name = pg::parse_wal_file_name(file);
+  if (!name)
+    throw Error(ErrorCode::kInvalidInput,
+                path + ": not a WAL segment, .history, .backup or .partial file name");
+  return *name;
+}
+
+Bytes read_input(const std::string& path) {
+  auto bytes = read_file(path);
+  if (!bytes) throw Error(ErrorCode::kNotFound, path + ": no such file");
+  return std::move(*bytes);
+}
+
+// Same name already stored: identical bytes are success, anything else is a
+// conflict and the stored object stays as it is.
+void check_identical(repo::Repository& repo, const std::string& object, const std::string& file,
+                     ByteView local) {
+  auto stored = repo.get_object(object);
+  if (!stored)
+    throw Error(ErrorCode::kInternal, object + ": reported present but cannot be read back");
+  if (stored->size() != local.size() || !std::equal(stored->begin(), stored->end(), local.begin()))
+    throw Error(ErrorCode::kConflict,
+                file + " is already archived with different content; the archived copy is kept");
+}
+
+struct FileResult {
+  PushOutcome outcome = PushOutcome::kStored;
+  std::uint64_t xxh3 = 0;  // of the file's bytes
+};
+
+// Files without metadata: .history, .backup, .partial.
+FileResult store_whole(repo::Repository& repo, const std::string& object, const std::string& file,
+                       ByteView data) {
+  FileResult result{PushOutcome::kStored, codec::xxh3_64(data)};
+  if (repo.put_object(object, data) == store::PutResult::kAlreadyExists) {
+    check_identical(repo, object, file, data);
+    result.outcome = PushOutcome::kAlreadyArchived;
+  }
+  return result;
+}
+
+FileResult push_file(repo::Repository& repo, const std::string& path, int zstd_workers) {
+  pg::WalFileName name = parse_name_or_throw(path);
+  Bytes data = read_input(path);
+  const std::string object = data_object_name(name);
+
+  if (name.kind != pg::WalFileKind::kSegment && name.kind != pg::WalFileKind::kPartial) {
+    return store_whole(repo, object, name.name, data);
+  }
+
+  pg::SegmentHeader header = pg::check_segment_header(data, name);
+  repo::bind_cluster(repo, {header.system_id, header.segment_size, header.page_size, header.pg_major, 0},
+                     name.name);
+  if (name.kind == pg::WalFileKind::kPartial) {
+    return store_whole(repo, object, name.name, data);
+  }
+
+  // Decode the records on another thread while this one compresses and writes.
+  auto summary = std::async(std::launch::async,
+                            [&] { return pg::summarize_segment(data, header); });
+  SegmentMeta meta;
+  meta.name = name.name;
+  meta.timeline = name.timeline;
+  meta.segno = pg::segment_number(name, header.segment_size);
+  meta.size = data.size();
+  meta.xxh3 = codec::xxh3_64(data);
+  meta.pg_major = header.pg_major;
+  meta.system_id = header.system_id;
+  meta.archived_us = now_unix_us();
+
+  PushOutcome outcome = PushOutcome::kStored;
+  if (repo.put_object(object, data, zstd_workers) == store::PutResult::kAlreadyExists) {
+    auto existing = read_meta(repo, name.name);
+    if (existing && existing->xxh3 != meta.xxh3)
+      throw Error(ErrorCode::kConflict, name.name +
+                                            " is already archived with different content; the "
+                                            "archived copy is kept");
+    check_identical(repo, object, name.name, data);
+    outcome = PushOutcome::kAlreadyArchived;
+  }
+  meta.summary = summary.get();
+  // The metadata makes the segment visible to planners; written last.
+  repo.put_object(meta_object_name(name.name), as_bytes(meta_to_json(meta)));
+  return {outcome, meta.xxh3};
+}
+
+std::string status_file(const std::string& spool_dir, const std::string& segment) {
+  return spool_dir + "/" + segment + ".ok";
+}
+
+// A segment pushed by an earlier call's batch: confirm the repository holds
+// exactly these bytes (metadata present, same XXH3 as the file and as the
+// status we recorded) before reporting it archived.
+bool confirm_batched(repo::Repository& repo, const std::string& spool_dir, const std::string& path,
+                     const pg::WalFileName& name) {
+  const std::string status = status_file(spool_dir, name.name);
+  auto recorded = read_file(status);
+  if (!recorded) return false;
+  ::unlink(status.c_str());
+  auto recorded_hash = parse_xxh3(as_chars(*recorded));
+  auto meta = read_meta(repo, name.name);
+  if (!recorded_hash || !meta) return false;
+  auto data = read_file(path);
+  if (!data) return false;
+  std::uint64_t hash = codec::xxh3_64(*data);
+  return hash == *recorded_hash && hash == meta->xxh3 && data->size() == meta->size;
+}
+
+// The next segments PostgreSQL has marked ready, after `current`, in order.
+std::vector<std::string> next_ready_segments(const std::string& wal_dir, const std::string& current,
+                                             int count) {
+  std::vector<std::string> out;
+  if (count <= 0) return out;
+  DIR* dir = ::opendir((wal_dir + "/archive_status").c_str());
+  if (!dir) return out;
+  while (dirent* e = ::readdir(dir)) {
+    std::string f = e->d_name;
+    if (f.size() != 24 + 6 || f.compare(24, 6, ".ready") != 0) continue;
+    std::string seg = f.substr(0, 24);
+    auto parsed = pg::parse_wal_file_name(seg);
+    if (!parsed || parsed->kind != pg::WalFileKind::kSegment || seg <= current) continue;
+    out.push_back(seg);
+  }
+  ::closedir(dir);
+  std::sort(out.begin(), out.end());
+  if (out.size() > static_cast<std::size_t>(count)) out.resize(static_cast<std::size_t>(count));
+  return out;
+}
+
+// Status files for segments at or before `current` will never be asked for.
+void clean_status_files(const std::string& spool_dir, const std::string& current) {
+  DIR* dir = ::opendir(spool_dir.c_str());
+  if (!dir) return;
+  while (dirent* e = ::readdir(dir)) {
+    std::string f = e->d_name;
+    if (f.size() == 24 + 3 && f.compare(24, 3, ".ok") == 0 && f.substr(0, 24) < current)
+      ::unlink((spool_dir + "/" + f).c_str());
+  }
+  ::closedir(dir);
+}
+
+}  // namespace
+
+PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
+  pg::WalFileName name = parse_name_or_throw(options.wal_path);
+  const bool batching = options.parallel > 1 && !options.spool_dir.empty() &&
+                        name.kind == pg::WalFileKind::kSegment;
+  PushResult result;
+  if (batching) {
+    if (confirm_batched(repo, options.spool_dir, options.wal_path, name)) {
+      result.outcome = PushOutcome::kBatchConfirmed;
+      return result;
+    }
+    clean_status_files(options.spool_dir, name.name);
+  }
+
+  std::vector<std::string> extra;
+  if (batching)
+    extra = next_ready_segments(dir_name(options.wal_path), name.name, options.parallel - 1);
+  std::vector<std::future<FileResult>> pushes;
+  for (const auto& seg : extra) {
+    std::string path = dir_name(options.wal_path) + "/" + seg;
+    pushes.push_back(std::async(std::launch::async, [&repo, path, &options] {
+      return push_file(repo, path, options.zstd_workers);
+    }));
+  }
+  result.outcome = push_file(repo, options.wal_path, options.zstd_workers).outcome;
+
+  for (std::size_t i = 0; i < pushes.size(); ++i) {
+    try {
+      FileResult pushed = pushes[i].get();
+      make_dirs(options.spool_dir);
+      write_file_atomic(status_file(options.spool_dir, extra[i]),
+                        as_bytes(format_xxh3(pushed.xxh3)), 0640, Overwrite::kYes,
+                        Durability::kNone);
+      ++result.batch_pushed;
+    } catch (const std::exception& e) {
+      // Not fatal: PostgreSQL calls again for that segment and the normal
+      // path reports its real outcome then.
+      spdlog::warn("batch push of {} failed: {}", extra[i], e.what());
+    }
+  }
+  return result;
+}
+
+}  // namespace walvault::walarchive

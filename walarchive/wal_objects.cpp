@@ -1,0 +1,132 @@
+#include "walarchive/wal_objects.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace walvault::walarchive {
+
+using nlohmann::json;
+
+std::string format_xxh3(std::uint64_t hash) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(hash));
+  return buf;
+}
+
+std::optional<std::uint64_t> parse_xxh3(std::string_view text) {
+  if (text.size() != 16) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    v = v << 4 | static_cast<std::uint64_t>(d);
+  }
+  return v;
+}
+
+std::string segment_object_name(const std::string& segment_name) {
+  return "wal/seg/" + segment_name.substr(0, 16) + "/" + segment_name;
+}
+
+std::string meta_object_name(const std::string& segment_name) {
+  return "wal/meta/" + segment_name.substr(0, 16) + "/" + segment_name;
+}
+
+std::string file_object_name(const std::string& file_name) { return "wal/file/" + file_name; }
+
+std::string data_object_name(const pg::WalFileName& name) {
+  return name.kind == pg::WalFileKind::kSegment ? segment_object_name(name.name)
+                                                : file_object_name(name.name);
+}
+
+std::string meta_to_json(const SegmentMeta& m) {
+  const pg::SegmentSummary& s = m.summary;
+  json rps = json::array();
+  for (const auto& rp : s.restore_points)
+    rps.push_back({{"name", rp.name}, {"time_us", rp.time_us}, {"lsn", pg::format_lsn(rp.lsn)}});
+  auto opt = [](const auto& v) -> json { return v ? json(*v) : json(nullptr); };
+  json j = {
+      {"name", m.name},
+      {"timeline", m.timeline},
+      {"segno", m.segno},
+      {"size", m.size},
+      {"xxh3", format_xxh3(m.xxh3)},
+      {"pg_major", m.pg_major},
+      {"system_id", std::to_string(m.system_id)},
+      {"archived_us", m.archived_us},
+      {"first_record_lsn", pg::format_lsn(s.first_record_lsn)},
+      {"end_lsn", pg::format_lsn(s.end_lsn)},
+      {"records", s.records},
+      {"commits", s.commits},
+      {"aborts", s.aborts},
+      {"min_xact_time_us", opt(s.min_xact_time_us)},
+      {"max_xact_time_us", opt(s.max_xact_time_us)},
+      {"first_xact_xid", opt(s.first_xact_xid)},
+      {"last_xact_xid", opt(s.last_xact_xid)},
+      {"restore_points", rps},
+      {"has_switch", s.has_switch},
+  };
+  return j.dump() + "\n";
+}
+
+SegmentMeta meta_from_json(std::string_view text, const std::string& object) {
+  try {
+    json j = json::parse(text);
+    SegmentMeta m;
+    pg::SegmentSummary& s = m.summary;
+    m.name = j.at("name").get<std::string>();
+    m.timeline = j.at("timeline").get<pg::TimeLineId>();
+    m.segno = j.at("segno").get<std::uint64_t>();
+    m.size = j.at("size").get<std::uint64_t>();
+    auto hash = parse_xxh3(j.at("xxh3").get<std::string>());
+    if (!hash) throw std::runtime_error("xxh3 is not 16 hex digits");
+    m.xxh3 = *hash;
+    m.pg_major = j.at("pg_major").get<int>();
+    m.system_id = std::stoull(j.at("system_id").get<std::string>());
+    m.archived_us = j.at("archived_us").get<std::int64_t>();
+    auto lsn = [&](const char* key) {
+      auto v = pg::parse_lsn(j.at(key).get<std::string>());
+      if (!v) throw std::runtime_error(std::string(key) + " is not an LSN");
+      return *v;
+    };
+    s.first_record_lsn = lsn("first_record_lsn");
+    s.end_lsn = lsn("end_lsn");
+    s.records = j.at("records").get<std::uint64_t>();
+    s.commits = j.at("commits").get<std::uint64_t>();
+    s.aborts = j.at("aborts").get<std::uint64_t>();
+    if (!j.at("min_xact_time_us").is_null()) s.min_xact_time_us = j["min_xact_time_us"].get<std::int64_t>();
+    if (!j.at("max_xact_time_us").is_null()) s.max_xact_time_us = j["max_xact_time_us"].get<std::int64_t>();
+    if (!j.at("first_xact_xid").is_null()) s.first_xact_xid = j["first_xact_xid"].get<std::uint32_t>();
+    if (!j.at("last_xact_xid").is_null()) s.last_xact_xid = j["last_xact_xid"].get<std::uint32_t>();
+    for (const auto& rp : j.at("restore_points")) {
+      auto rp_lsn = pg::parse_lsn(rp.at("lsn").get<std::string>());
+      if (!rp_lsn) throw std::runtime_error("restore point lsn is not an LSN");
+      s.restore_points.push_back(
+          {rp.at("name").get<std::string>(), rp.at("time_us").get<std::int64_t>(), *rp_lsn});
+    }
+    s.has_switch = j.at("has_switch").get<bool>();
+    return m;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCorruption, object + ": " + e.what());
+  }
+}
+
+std::optional<SegmentMeta> read_meta(repo::Repository& repo, const std::string& segment_name) {
+  std::string object = meta_object_name(segment_name);
+  auto bytes = repo.get_object(object);
+  if (!bytes) return std::nullopt;
+  return meta_from_json(as_chars(*bytes), object);
+}
+
+std::vector<SegmentMeta> read_all_meta(repo::Repository& repo) {
+  std::vector<SegmentMeta> out;
+  for (const auto& info : repo.store().list("wal/meta/")) {
+    auto bytes = repo.get_object(info.name);
+    if (!bytes) continue;  // removed between list and get (expire)
+    out.push_back(meta_from_json(as_chars(*bytes), info.name));
+  }
+  return out;
+}
+
+}  // namespace walvault::walarchive
