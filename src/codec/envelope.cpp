@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <array>
 #include <cinttypes>
 #include <cstdio>
@@ -101,9 +102,10 @@ void check_zstd(std::size_t result, const char* what) {
 // A per-thread buffer for the zstd frame: the one seal() builds, or the one
 // open() decrypts. It keeps its memory between calls, so a stream of 16 MiB
 // objects pays neither an allocation nor a zero-fill of the worst-case bound
-// per object (fresh pages are costly: on a 2-vCPU VM, first touch of 16 MiB
-// took ~80 ms against ~1 ms for a warm copy). Only the usually much smaller
-// frame is then copied or encrypted into the exactly-sized envelope.
+// per object. Fresh pages are the expensive part: on the 2-vCPU VMs we run
+// on, first touch of 16 MiB costs tens of milliseconds, a warm copy about
+// one. Only the usually much smaller frame is then copied or encrypted into
+// the exactly-sized envelope.
 thread_local Bytes frame_scratch;
 
 void release_large_scratch() {
@@ -136,8 +138,7 @@ ByteView compress_frame(ByteView plaintext, const SealOptions& options) {
 Bytes decompress_frame(ByteView frame, std::uint64_t expected, std::string_view object_name) {
   const std::size_t frame_size = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
   if (ZSTD_isError(frame_size)) {
-    throw_corrupt(object_name,
-                  std::string("damaged zstd frame: ") + ZSTD_getErrorName(frame_size));
+    throw_corrupt(object_name, std::string("damaged zstd frame: ") + ZSTD_getErrorName(frame_size));
   }
   if (frame_size != frame.size()) {
     throw_corrupt(object_name, std::to_string(frame.size() - frame_size) +
@@ -152,8 +153,8 @@ Bytes decompress_frame(ByteView frame, std::uint64_t expected, std::string_view 
                                    " bytes, header says " + std::to_string(expected));
   }
   Bytes plaintext(expected);
-  const std::size_t size = ZSTD_decompressDCtx(thread_dctx(), plaintext.data(),
-                                               plaintext.size(), frame.data(), frame.size());
+  const std::size_t size = ZSTD_decompressDCtx(thread_dctx(), plaintext.data(), plaintext.size(),
+                                               frame.data(), frame.size());
   if (ZSTD_isError(size)) {
     throw_corrupt(object_name, std::string("damaged zstd frame: ") + ZSTD_getErrorName(size));
   }

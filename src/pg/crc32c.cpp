@@ -101,7 +101,7 @@ std::uint32_t crc32c_update_hardware(std::uint32_t crc, ByteView data) {
 
 std::uint32_t crc32c_update(std::uint32_t crc, ByteView data) {
   static const auto impl = detail::crc32c_hardware_available() ? detail::crc32c_update_hardware
-                                                                : detail::crc32c_update_portable;
+                                                               : detail::crc32c_update_portable;
   return impl(crc, data);
 }
 

@@ -38,10 +38,10 @@ namespace {
 // XLogPageHeaderData / XLogLongPageHeaderData.
 constexpr std::size_t kShortPageHeaderSize = 24;
 constexpr std::size_t kLongPageHeaderSize = 40;
-constexpr std::uint16_t kFirstIsContRecord = 0x0001;      // XLP_FIRST_IS_CONTRECORD
-constexpr std::uint16_t kLongHeader = 0x0002;             // XLP_LONG_HEADER
+constexpr std::uint16_t kFirstIsContRecord = 0x0001;  // XLP_FIRST_IS_CONTRECORD
+constexpr std::uint16_t kLongHeader = 0x0002;         // XLP_LONG_HEADER
 constexpr std::uint16_t kFirstIsOverwriteContRecord = 0x0008;
-constexpr std::uint16_t kAllPageFlags = 0x000F;           // XLP_ALL_FLAGS
+constexpr std::uint16_t kAllPageFlags = 0x000F;  // XLP_ALL_FLAGS
 
 // XLogRecord.
 constexpr std::size_t kRecordHeaderSize = 24;
@@ -70,7 +70,7 @@ constexpr std::uint8_t kBlockIdToplevelXid = 252;  // PostgreSQL 14+
 constexpr std::uint8_t kBlockHasImage = 0x10;
 constexpr std::uint8_t kBlockSameRel = 0x80;
 constexpr std::uint8_t kImageHasHole = 0x01;
-constexpr std::uint8_t kImageCompressedPg13 = 0x02;      // BKPIMAGE_IS_COMPRESSED, 13-14
+constexpr std::uint8_t kImageCompressedPg13 = 0x02;                // BKPIMAGE_IS_COMPRESSED, 13-14
 constexpr std::uint8_t kImageCompressedPg15 = 0x04 | 0x08 | 0x10;  // PGLZ | LZ4 | ZSTD, 15+
 constexpr std::size_t kRelFileLocatorSize = 12;
 
@@ -96,9 +96,8 @@ struct PageHeader {
 };
 
 PageHeader read_page_header(const std::uint8_t* p) {
-  return {load_le<std::uint16_t>(p), load_le<std::uint16_t>(p + 2),
-          load_le<std::uint32_t>(p + 4), load_le<std::uint64_t>(p + 8),
-          load_le<std::uint32_t>(p + 16)};
+  return {load_le<std::uint16_t>(p), load_le<std::uint16_t>(p + 2), load_le<std::uint32_t>(p + 4),
+          load_le<std::uint64_t>(p + 8), load_le<std::uint32_t>(p + 16)};
 }
 
 std::string hex_u16(std::uint16_t v) {
@@ -115,8 +114,7 @@ std::string hex_u16(std::uint16_t v) {
 // or std::nullopt when the fragment headers do not add up to the body length.
 // The main data is always the last fragment of a record.
 std::optional<ByteView> find_main_data(ByteView body, int pg_major) {
-  const std::uint8_t compressed_mask =
-      pg_major >= 15 ? kImageCompressedPg15 : kImageCompressedPg13;
+  const std::uint8_t compressed_mask = pg_major >= 15 ? kImageCompressedPg15 : kImageCompressedPg13;
   std::size_t pos = 0;
   std::uint64_t payload = 0;  // block data + main data announced so far
   std::uint64_t main_len = 0;
@@ -174,7 +172,7 @@ struct Record {
   std::size_t start = 0;  // offset in the segment
   std::size_t end = 0;    // offset just past its last byte
   std::array<std::uint8_t, kRecordHeaderSize> header{};
-  ByteView body;          // bytes after the header; only for records we decode
+  ByteView body;  // bytes after the header; only for records we decode
 
   std::uint32_t tot_len() const { return load_le<std::uint32_t>(header.data()); }
   std::uint32_t xid() const { return load_le<std::uint32_t>(header.data() + 4); }
@@ -345,9 +343,9 @@ class SegmentDecoder {
       auto main = find_main_data(record.body, pg_major_);
       if (!main || main->size() < sizeof(std::int64_t) + kRestorePointNameSize) return false;
       const char* name = reinterpret_cast<const char*>(main->data() + sizeof(std::int64_t));
-      summary_.restore_points.push_back(
-          {std::string(name, strnlen(name, kRestorePointNameSize)),
-           load_le<std::int64_t>(main->data()) + kPgEpochOffsetUs, lsn});
+      summary_.restore_points.push_back({std::string(name, strnlen(name, kRestorePointNameSize)),
+                                         load_le<std::int64_t>(main->data()) + kPgEpochOffsetUs,
+                                         lsn});
     }
     if (summary_.records++ == 0) summary_.first_record_lsn = lsn;
     summary_.end_lsn = lsn_at(record.end);
@@ -367,13 +365,20 @@ class SegmentDecoder {
 
 std::optional<int> pg_major_for_page_magic(std::uint16_t magic) {
   switch (magic) {
-    case 0xD106: return 13;
-    case 0xD10D: return 14;
-    case 0xD110: return 15;
-    case 0xD113: return 16;
-    case 0xD116: return 17;
-    case 0xD118: return 18;
-    default: return std::nullopt;
+    case 0xD106:
+      return 13;
+    case 0xD10D:
+      return 14;
+    case 0xD110:
+      return 15;
+    case 0xD113:
+      return 16;
+    case 0xD116:
+      return 17;
+    case 0xD118:
+      return 18;
+    default:
+      return std::nullopt;
   }
 }
 

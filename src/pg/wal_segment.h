@@ -59,21 +59,25 @@ struct RestorePoint {
 // segment).
 struct SegmentSummary {
   Lsn first_record_lsn = 0;   // start of the first record beginning in this segment (0: none)
-  Lsn end_lsn = 0;            // end of the last complete record (0: none)
+  Lsn end_lsn = 0;            // just past the last byte of the last complete record (0: none)
   std::uint64_t records = 0;
   std::uint64_t commits = 0;  // commit + commit-prepared records
   std::uint64_t aborts = 0;   // abort + abort-prepared records
   std::optional<std::int64_t> min_xact_time_us;  // over commit/abort records, Unix µs
   std::optional<std::int64_t> max_xact_time_us;
-  std::optional<std::uint32_t> first_xact_xid;   // xid of the first / last commit or abort
+  // xl_xid of the first / last commit or abort. For COMMIT/ROLLBACK PREPARED
+  // that is the session running the command (often 0), not the prepared xid.
+  std::optional<std::uint32_t> first_xact_xid;
   std::optional<std::uint32_t> last_xact_xid;
   std::vector<RestorePoint> restore_points;
   bool has_switch = false;    // an XLOG_SWITCH record ends the segment's data
 };
 
 // Decodes the records of a segment whose header check_segment_header accepted.
-// Stops at the first invalid record (bad length, bad CRC, wrong page address)
-// or at the end of the data after a switch; never throws on record content.
+// Stops at the first invalid record (bad length, bad CRC or prev-link, wrong
+// page address or continuation header, a commit/abort/restore point whose
+// fragment headers do not add up) or at the end of the data after a switch;
+// never throws on record content and never reads outside `segment`.
 SegmentSummary summarize_segment(ByteView segment, const SegmentHeader& header);
 
 // CRC-32C (Castagnoli), as PostgreSQL's pg_crc32c: init 0xFFFFFFFF, final xor.

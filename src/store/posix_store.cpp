@@ -57,7 +57,6 @@ class FileDescriptor {
   ~FileDescriptor() { ::close(fd_); }
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
 
  private:
   int fd_;
@@ -65,7 +64,7 @@ class FileDescriptor {
 
 // Creates `dir` and its missing ancestors, but never one whose path is at most
 // `keep_length` long: a store must not quietly recreate a root that vanished
-// (an unmounted NAS would then fill the local disk). Each new directory's
+// (a repository on a NAS that is not mounted would reappear on the local disk). Each new directory's
 // parent is fsynced, also when a concurrent creator won the mkdir, so the
 // path is durable before anything is written into it.
 void make_dirs_durably(const std::string& dir, std::size_t keep_length) {
@@ -171,7 +170,7 @@ std::optional<Bytes> PosixStore::get(const std::string& name, std::optional<Rang
     if (is_absent(errno) || errno == ELOOP) return std::nullopt;
     throw_errno("open " + path);
   }
-  FileDescriptor file(fd);
+  FileDescriptor closer(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw_errno("stat " + path);
   if (!S_ISREG(st.st_mode)) return std::nullopt;

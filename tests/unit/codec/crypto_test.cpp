@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -45,8 +46,7 @@ TEST(HmacSha256, Rfc4231TestCase2) {
 
 TEST(HmacSha256, DependsOnKey) {
   const Key other = random_key();
-  EXPECT_NE(hmac_sha256(counting_key(), as_bytes("chunk")),
-            hmac_sha256(other, as_bytes("chunk")));
+  EXPECT_NE(hmac_sha256(counting_key(), as_bytes("chunk")), hmac_sha256(other, as_bytes("chunk")));
 }
 
 TEST(HkdfSha256, EmptySaltAndInfo) {
@@ -87,15 +87,17 @@ TEST(Scrypt, RejectsInvalidParameters) {
 TEST(AesGcm, OpensNistVectors) {
   // McGrew & Viega GCM test cases 13 and 14: zero key, zero IV.
   Key zero_key{};
-  const auto empty = aes_gcm_open(zero_key, unhex("000000000000000000000000"
-                                                  "530f8afbc74536b9a963b4f1c4cb738b"),
+  const auto empty = aes_gcm_open(zero_key,
+                                  unhex("000000000000000000000000"
+                                        "530f8afbc74536b9a963b4f1c4cb738b"),
                                   {});
   ASSERT_TRUE(empty.has_value());
   EXPECT_TRUE(empty->empty());
 
-  const auto block = aes_gcm_open(zero_key, unhex("000000000000000000000000"
-                                                  "cea7403d4d606b6e074ec5d3baf39d18"
-                                                  "d0d1c8a799996bf0265b98b5d48ab919"),
+  const auto block = aes_gcm_open(zero_key,
+                                  unhex("000000000000000000000000"
+                                        "cea7403d4d606b6e074ec5d3baf39d18"
+                                        "d0d1c8a799996bf0265b98b5d48ab919"),
                                   {});
   ASSERT_TRUE(block.has_value());
   EXPECT_EQ(*block, Bytes(16, 0));

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -74,10 +75,6 @@ struct Variant {
   bool encrypt;
 };
 
-void PrintTo(const Variant& variant, std::ostream* out) {
-  *out << (variant.compress ? "zstd" : "raw") << (variant.encrypt ? ", encrypted" : ", plain");
-}
-
 std::string variant_name(const testing::TestParamInfo<Variant>& info) {
   return std::string(info.param.compress ? "Zstd" : "Raw") +
          (info.param.encrypt ? "Encrypted" : "Plain");
@@ -139,8 +136,8 @@ TEST_P(EnvelopeTest, HeaderDescribesContent) {
   if (GetParam().compress) {
     EXPECT_LT(envelope.size(), plaintext.size() / 4);
   } else {
-    EXPECT_EQ(envelope.size(), kEnvelopeHeaderSize + plaintext.size() +
-                                   (GetParam().encrypt ? kSealOverhead : 0));
+    EXPECT_EQ(envelope.size(),
+              kEnvelopeHeaderSize + plaintext.size() + (GetParam().encrypt ? kSealOverhead : 0));
   }
 }
 
@@ -173,9 +170,9 @@ TEST_P(EnvelopeTest, TruncationIsCorruption) {
     const Bytes envelope = seal(plaintext, options());
     for (std::size_t length = 0; length < envelope.size(); ++length) {
       if (length >= 100 && length + 100 < envelope.size() && length % 13 != 0) continue;
-      expect_corruption(ByteView(envelope).first(length),
-                        "truncated to " + std::to_string(length) + " of " +
-                            std::to_string(envelope.size()));
+      expect_corruption(
+          ByteView(envelope).first(length),
+          "truncated to " + std::to_string(length) + " of " + std::to_string(envelope.size()));
     }
   }
 }
@@ -243,8 +240,8 @@ TEST(Envelope, NonceIsFreshPerSeal) {
 }
 
 TEST(Envelope, EncryptionHidesPlaintext) {
-  const Bytes envelope = seal(to_bytes("a very recognisable plaintext"),
-                              {.compress = false, .key = &test_key()});
+  const Bytes envelope =
+      seal(to_bytes("a very recognisable plaintext"), {.compress = false, .key = &test_key()});
   EXPECT_EQ(as_chars(envelope).find("recognisable"), std::string_view::npos);
 }
 

@@ -92,11 +92,11 @@ TEST(WalName, ParsesOtherArchivedFiles) {
 TEST(WalName, RejectsEverythingElse) {
   for (const char* bad : {
            "",
-           "00000001000000000000000",                    // 23 digits
-           "0000000100000000000000001",                  // 25 digits
-           "00000001000000000000000a",                   // lower case
-           "00000000000000000000000A",                   // timeline 0
-           "0000000100000000000000G1",                   // not hex
+           "00000001000000000000000",    // 23 digits
+           "0000000100000000000000001",  // 25 digits
+           "00000001000000000000000a",   // lower case
+           "00000000000000000000000A",   // timeline 0
+           "0000000100000000000000G1",   // not hex
            "00000001000000000000000A.gz",
            "00000001000000000000000A.PARTIAL",
            "00000001000000000000000a.partial",
@@ -117,8 +117,8 @@ TEST(WalName, RejectsEverythingElse) {
 
 TEST(WalName, ValidSegmentSizes) {
   for (std::uint64_t mib = 1; mib <= 1024; mib *= 2) EXPECT_TRUE(is_valid_segment_size(mib * kMiB));
-  for (std::uint64_t bad : {0ULL, 1ULL, 512ULL * 1024, 3ULL * kMiB, 2048ULL * kMiB,
-                            16ULL * kMiB + 8192}) {
+  for (std::uint64_t bad :
+       {0ULL, 1ULL, 512ULL * 1024, 3ULL * kMiB, 2048ULL * kMiB, 16ULL * kMiB + 8192}) {
     EXPECT_FALSE(is_valid_segment_size(bad)) << bad;
   }
 }

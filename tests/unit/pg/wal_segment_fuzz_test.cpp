@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "pg/wal_segment.h"
-#include "segment_builder.h"
+#include "support/segment_builder.h"
 
 namespace walvault::pg {
 namespace {
@@ -151,7 +151,8 @@ TEST(SegmentFuzz, TruncatedOrInconsistentInputs) {
   SegmentBuilder b = realistic_segment();
   const SegmentHeader header = header_of(b);
   const ByteView all(b.bytes());
-  for (std::size_t size : {0ul, 1ul, 39ul, 40ul, 8191ul, 8192ul, 8193ul, 100000ul, all.size() - 1}) {
+  for (std::size_t size :
+       {0ul, 1ul, 39ul, 40ul, 8191ul, 8192ul, 8193ul, 100000ul, all.size() - 1}) {
     const SegmentSummary s = summarize_segment(all.first(size), header);
     EXPECT_LE(s.end_lsn, b.lsn_at(size)) << size;
   }

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "segment_builder.h"
+#include "support/segment_builder.h"
 
 namespace walvault::pg {
 namespace {
@@ -79,8 +79,8 @@ TEST_F(HeaderCheck, AcceptsAValidSegment) {
 }
 
 TEST_F(HeaderCheck, KnowsEveryMagic) {
-  const std::pair<std::uint16_t, int> known[] = {
-      {0xD106, 13}, {0xD10D, 14}, {0xD110, 15}, {0xD113, 16}, {0xD116, 17}, {0xD118, 18}};
+  const std::pair<std::uint16_t, int> known[] = {{0xD106, 13}, {0xD10D, 14}, {0xD110, 15},
+                                                 {0xD113, 16}, {0xD116, 17}, {0xD118, 18}};
   for (auto [magic, major] : known) {
     EXPECT_EQ(pg_major_for_page_magic(magic), major);
     store_le<std::uint16_t>(data(), magic);
@@ -92,7 +92,8 @@ TEST_F(HeaderCheck, KnowsEveryMagic) {
 
 TEST_F(HeaderCheck, RejectsUnknownMagic) {
   store_le<std::uint16_t>(data(), 0x1234);
-  EXPECT_EQ(check(), "000000010000000000000003: page magic 0x1234 is not a known PostgreSQL WAL magic");
+  EXPECT_EQ(check(),
+            "000000010000000000000003: page magic 0x1234 is not a known PostgreSQL WAL magic");
 }
 
 TEST_F(HeaderCheck, RejectsWrongFileKind) {
@@ -126,8 +127,7 @@ TEST_F(HeaderCheck, RejectsMissingLongHeaderFlag) {
 
 TEST_F(HeaderCheck, RejectsUnknownPageFlags) {
   store_le<std::uint16_t>(data() + 2, 0x0012);
-  EXPECT_EQ(check(),
-            "000000010000000000000003: page info flags 0x0012 contain unknown bits");
+  EXPECT_EQ(check(), "000000010000000000000003: page info flags 0x0012 contain unknown bits");
 }
 
 TEST_F(HeaderCheck, RejectsZeroSystemIdentifier) {
@@ -261,8 +261,8 @@ TEST(SummarizeSegment, RecordsSplitAcrossPages) {
   EXPECT_EQ(b.position() / kPage, 2u);
   // A restore point that starts on one page and ends on the next.
   b.pad_to(3 * kPage - 64);
-  const Lsn rp = b.add_record(kRmXlog, kXlogRestorePoint, 0,
-                              make_body(restore_point_main(kT0 + 1, "split")));
+  const Lsn rp =
+      b.add_record(kRmXlog, kXlogRestorePoint, 0, make_body(restore_point_main(kT0 + 1, "split")));
   const Lsn after = b.add_record(kRmXact, kXactAbort, 801, make_body(xact_main(kT0 + 2)));
 
   const SegmentSummary s = summarize(b);
@@ -318,11 +318,11 @@ TEST(SummarizeSegment, SkipsLeadingContinuation) {
     std::size_t first_offset;
   };
   const Case cases[] = {
-      {100, 40 + 104},                          // ends on the first page
-      {8152, kPage + 24},                       // fills the first page exactly
-      {8152 - 4, kPage + 24},                   // MAXALIGNed, fills it too
+      {100, 40 + 104},                                   // ends on the first page
+      {8152, kPage + 24},                                // fills the first page exactly
+      {8152 - 4, kPage + 24},                            // MAXALIGNed, fills it too
       {10000, kPage + 24 + (10000 - 8152 + 7) / 8 * 8},  // ends on the second page
-      {8152 + 8168, 2 * kPage + 24},            // fills two pages exactly
+      {8152 + 8168, 2 * kPage + 24},                     // fills two pages exactly
       {30000, 3 * kPage + 24 + (30000 - 8152 - 2 * 8168 + 7) / 8 * 8},
   };
   for (const Case& c : cases) {
@@ -345,8 +345,7 @@ TEST(SummarizeSegment, RecordRunningOffTheEndIsNotCounted) {
     last = b.add_record(kRmHeap, 0, 0, heap_body(60000));
     ++records;
   }
-  const Lsn complete_commit =
-      b.add_record(kRmXact, kXactCommit, 10, make_body(xact_main(kT0)));
+  const Lsn complete_commit = b.add_record(kRmXact, kXactCommit, 10, make_body(xact_main(kT0)));
   const std::size_t complete_end = b.position();
   // Starts in this segment, ends in the next one.
   b.add_record(kRmXact, kXactCommit, 11, make_body(xact_main(kT0 + 1, 100000)));
@@ -373,7 +372,8 @@ TEST(SummarizeSegment, RecordEndingExactlyAtSegmentEnd) {
     data_bytes += page_end - pos;
     pos = page_end + 24;
   }
-  b.add_record(kRmXact, kXactCommit, 12, make_body({}, {}, xact_main(kT0, data_bytes - 24 - 5 - 8)));
+  b.add_record(kRmXact, kXactCommit, 12,
+               make_body({}, {}, xact_main(kT0, data_bytes - 24 - 5 - 8)));
   EXPECT_EQ(b.position(), segment_size);
   const SegmentSummary s = summarize(b);
   EXPECT_EQ(s.commits, 1u);
@@ -527,8 +527,8 @@ Bytes blocky_commit_body(int pg_major, std::int64_t time_us) {
 }
 
 TEST(SummarizeSegment, FindsMainDataAfterBlockReferencesInEachMajor) {
-  const std::pair<std::uint16_t, int> versions[] = {
-      {0xD106, 13}, {0xD10D, 14}, {0xD110, 15}, {0xD113, 16}, {0xD116, 17}, {0xD118, 18}};
+  const std::pair<std::uint16_t, int> versions[] = {{0xD106, 13}, {0xD10D, 14}, {0xD110, 15},
+                                                    {0xD113, 16}, {0xD116, 17}, {0xD118, 18}};
   for (auto [magic, major] : versions) {
     SegmentBuilder b({.magic = magic});
     b.add_record(kRmXact, kXactCommit, 1, blocky_commit_body(major, kT0 + major));
@@ -552,8 +552,8 @@ TEST(SummarizeSegment, ImageFlagsMeanDifferentThingsBefore15) {
 
 TEST(SummarizeSegment, MalformedCommitBodyEndsTheData) {
   // Valid CRC, but the fragment lengths do not add up / main data too short.
-  for (const Bytes& body : {Bytes{255, 10, 1, 2}, make_body(Bytes(4, 0)), Bytes{200, 1, 2, 3},
-                            Bytes{}}) {
+  for (const Bytes& body :
+       {Bytes{255, 10, 1, 2}, make_body(Bytes(4, 0)), Bytes{200, 1, 2, 3}, Bytes{}}) {
     SegmentBuilder b({});
     b.add_record(kRmXact, kXactCommit, 1, make_body(xact_main(kT0)));
     b.add_record(kRmXact, kXactCommit, 2, body);

@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 
@@ -134,7 +136,7 @@ TEST_F(PosixStoreTest, ListWithADirectoryInThePrefixWalksOnlyThatDirectory) {
   // seen, with no timing involved.
   const int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   ASSERT_GE(watch, 0) << std::strerror(errno);
-  for (const std::string dir : {root_, root_ + "/data", root_ + "/data/ab"}) {
+  for (const std::string& dir : {root_, root_ + "/data", root_ + "/data/ab"}) {
     ASSERT_GE(::inotify_add_watch(watch, dir.c_str(), IN_OPEN), 0) << dir;
   }
   auto opened_since_last_call = [&] {

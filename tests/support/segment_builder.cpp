@@ -1,4 +1,4 @@
-#include "segment_builder.h"
+#include "support/segment_builder.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -78,7 +78,8 @@ Lsn SegmentBuilder::add_record_with_prev(std::uint8_t rmid, std::uint8_t info, s
   const Lsn lsn = lsn_at(pos_);
 
   Bytes record(kRecordHeaderSize);
-  store_le<std::uint32_t>(record.data(), static_cast<std::uint32_t>(kRecordHeaderSize + body.size()));
+  store_le<std::uint32_t>(record.data(),
+                          static_cast<std::uint32_t>(kRecordHeaderSize + body.size()));
   store_le<std::uint32_t>(record.data() + 4, xid);
   store_le<std::uint64_t>(record.data() + 8, prev);
   record[16] = info;
@@ -95,14 +96,16 @@ Lsn SegmentBuilder::add_record_with_prev(std::uint8_t rmid, std::uint8_t info, s
 
 void SegmentBuilder::pad_to(std::size_t offset) {
   std::size_t start = align8(pos_);
-  if (start % options_.page_size == 0) start += start == 0 ? kLongPageHeaderSize : kShortPageHeaderSize;
+  if (start % options_.page_size == 0)
+    start += start == 0 ? kLongPageHeaderSize : kShortPageHeaderSize;
   const std::size_t page_end = (start / options_.page_size + 1) * options_.page_size;
   if (offset % 8 != 0 || offset < start + 32 || offset >= page_end) {
     throw std::logic_error("pad_to: offset not reachable on this page");
   }
   // Header + short main-data header + n bytes must end within [offset - 7, offset].
   const std::size_t total = offset - start;
-  const std::size_t main = total - kRecordHeaderSize - (total - kRecordHeaderSize - 2 < 256 ? 2 : 5);
+  const std::size_t main =
+      total - kRecordHeaderSize - (total - kRecordHeaderSize - 2 < 256 ? 2 : 5);
   add_record(kRmHeap, 0, 0, make_body(Bytes(main, 0x5A)));
 }
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# archive-push benchmark: N real 16 MiB segments from a pgbench run, pushed
+# one call per segment (as archive_command does) by walvault and, when it is
+# installed, by pgBackRest (zst level 1) on the same segments, side by side.
+#   bench/archive_push.sh [N=20] [build-dir=build]
+# Prints ms/segment and the ratio; see docs/benchmarks.md for recorded runs.
+set -euo pipefail
+N=${1:-20}
+BUILD=$(realpath "${2:-build}")
+cd "$(dirname "$0")/.."
+PGBIN=/usr/lib/postgresql/15/bin
+RUNAS=(); [ "$(id -u)" -eq 0 ] && RUNAS=(runuser -u postgres --)
+W=$(mktemp -d /tmp/wv-bench-XXXXXX); chmod 755 "$W"
+cleanup() { "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
+trap cleanup EXIT
+cp "$BUILD/src/cli/walvault" "$W/walvault"; chmod 755 "$W/walvault"
+WV="$W/walvault"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$W"
+as() { "${RUNAS[@]}" "$@"; }
+now_ns() { date +%s%N; }
+
+# 1. Real segments: archive_command copies each completed segment aside.
+as mkdir -p "$W/segments/pg_wal/archive_status"
+as "$PGBIN/initdb" -D "$W/data" -U postgres --auth=trust --no-sync >/dev/null
+PORT=$(( 20000 + RANDOM % 20000 ))
+cat >> "$W/data/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$W'
+archive_mode = on
+archive_command = 'cp %p $W/segments/pg_wal/%f'
+max_wal_size = '4GB'
+CONF
+as "$PGBIN/pg_ctl" -D "$W/data" -l "$W/pg.log" -w start >/dev/null
+PSQL=(psql -XAtq -h "$W" -p "$PORT" -U postgres)
+pgbench -i -q -s 10 -h "$W" -p "$PORT" -U postgres postgres >/dev/null 2>&1
+while [ "$(ls "$W/segments/pg_wal" | grep -c '^[0-9A-F]\{24\}$')" -lt $((N + 1)) ]; do
+  pgbench -n -T 5 -c 2 -h "$W" -p "$PORT" -U postgres postgres >/dev/null 2>&1
+  "${PSQL[@]}" -c "select pg_switch_wal()" >/dev/null
+  sleep 1
+done
+mapfile -t SEGS < <(ls "$W/segments/pg_wal" | grep '^[0-9A-F]\{24\}$' | sort | tail -n "$N")
+echo "segments: ${#SEGS[@]} real 16 MiB segments from pgbench (scale 10)"
+
+# 2. walvault, one call per segment, no batching.
+as "$WV" --repo "$W/wv-repo" repo init >/dev/null
+t0=$(now_ns)
+for s in "${SEGS[@]}"; do as "$WV" --repo "$W/wv-repo" --spool-path "$W/spool" archive-push --parallel 1 "$W/segments/pg_wal/$s"; done
+t1=$(now_ns)
+WV_MS=$(( (t1 - t0) / 1000000 / N ))
+WV_BYTES=$(du -sb "$W/wv-repo" | cut -f1)
+
+# 3. walvault in batch mode: PostgreSQL's sequence of calls with .ready files.
+as "$WV" --repo "$W/wv-batch" repo init >/dev/null
+for s in "${SEGS[@]}"; do as touch "$W/segments/pg_wal/archive_status/$s.ready"; done
+t0=$(now_ns)
+for s in "${SEGS[@]}"; do
+  as "$WV" --repo "$W/wv-batch" --spool-path "$W/spool" archive-push --parallel "$(nproc)" "$W/segments/pg_wal/$s"
+  as rm -f "$W/segments/pg_wal/archive_status/$s.ready"
+done
+t1=$(now_ns)
+WVB_MS=$(( (t1 - t0) / 1000000 / N ))
+
+# 4. Encrypted repository opened by key file (the recommended hot path).
+export WALVAULT_PASSPHRASE=bench-passphrase
+as env WALVAULT_PASSPHRASE=bench-passphrase "$WV" --repo "$W/wv-enc" repo init --encrypt >/dev/null
+as env WALVAULT_PASSPHRASE=bench-passphrase "$WV" --repo "$W/wv-enc" repo add-key-file --out "$W/key" >/dev/null
+unset WALVAULT_PASSPHRASE
+t0=$(now_ns)
+for s in "${SEGS[@]}"; do as "$WV" --repo "$W/wv-enc" --key-file "$W/key" archive-push --parallel 1 "$W/segments/pg_wal/$s"; done
+t1=$(now_ns)
+WVE_MS=$(( (t1 - t0) / 1000000 / N ))
+
+# 5. Process start to repository open: `repo info` on the key-file repository, 50 runs.
+t0=$(now_ns)
+for _ in $(seq 50); do as "$WV" --repo "$W/wv-enc" --key-file "$W/key" repo info >/dev/null; done
+t1=$(now_ns)
+OPEN_US=$(( (t1 - t0) / 1000 / 50 ))
+t0=$(now_ns)
+for _ in $(seq 50); do as true; done
+t1=$(now_ns)
+BASE_US=$(( (t1 - t0) / 1000 / 50 ))
+
+# 6. pgBackRest 2.45, zst level 1, one call per segment.
+if command -v pgbackrest >/dev/null; then
+  cat > "$W/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$W/pgbr-repo
+compress-type=zst
+compress-level=1
+log-level-console=warn
+log-level-file=off
+lock-path=$W/pgbr-lock
+spool-path=$W/pgbr-spool
+[bench]
+pg1-path=$W/data
+pg1-socket-path=$W
+pg1-port=$PORT
+pg1-user=postgres
+CONF
+  chmod 644 "$W/pgbackrest.conf"
+  as pgbackrest --config="$W/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
+  t0=$(now_ns)
+  for s in "${SEGS[@]}"; do as pgbackrest --config="$W/pgbackrest.conf" --stanza=bench archive-push "$W/segments/pg_wal/$s"; done
+  t1=$(now_ns)
+  BR_MS=$(( (t1 - t0) / 1000000 / N ))
+  BR_BYTES=$(du -sb "$W/pgbr-repo/archive" | cut -f1)
+fi
+
+printf '\n%-46s %10s %12s\n' "archive-push, $N segments" "ms/segment" "repo bytes"
+printf '%-46s %10d %12d\n' "walvault, one call each" "$WV_MS" "$WV_BYTES"
+printf '%-46s %10d\n' "walvault, batch (--parallel $(nproc))" "$WVB_MS"
+printf '%-46s %10d\n' "walvault, encrypted, key file" "$WVE_MS"
+if [ -n "${BR_MS:-}" ]; then
+  printf '%-46s %10d %12d\n' "pgBackRest $(pgbackrest version | cut -d' ' -f2), zst:1" "$BR_MS" "$BR_BYTES"
+  awk -v a="$BR_MS" -v b="$WV_MS" -v c="$WVB_MS" -v d="$WVE_MS" 'BEGIN {
+    printf "ratio pgBackRest/walvault: one call %.2fx, batch %.2fx, encrypted %.2fx\n", a/b, a/c, a/d }'
+else
+  echo "pgbackrest not installed: no side-by-side figure"
+fi
+echo "process start to repository open (repo info, encrypted, key file): ${OPEN_US} us; runuser+true alone: ${BASE_US} us"
