@@ -9,7 +9,7 @@ N=${1:-20}
 BUILD=$(realpath "${2:-build}")
 cd "$(dirname "$0")/.."
 PGBIN=/usr/lib/postgresql/15/bin
-RUNAS=(); [ "$(id -u)" -eq 0 ] && RUNAS=(runuser -u postgres --)
+RUNAS=(); [ "$(id -u)" -eq 0 ] && RUNAS=(setpriv --reuid=postgres --regid=postgres --init-groups)
 W=$(mktemp -d /tmp/wv-bench-XXXXXX); chmod 755 "$W"
 cleanup() { "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
 trap cleanup EXIT
@@ -118,4 +118,4 @@ if [ -n "${BR_MS:-}" ]; then
 else
   echo "pgbackrest not installed: no side-by-side figure"
 fi
-echo "process start to repository open (repo info, encrypted, key file): ${OPEN_US} us; runuser+true alone: ${BASE_US} us"
+echo "process start to repository open (repo info, encrypted, key file): ${OPEN_US} us; setpriv+true alone: ${BASE_US} us"

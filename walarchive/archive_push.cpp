@@ -1,6 +1,7 @@
 #include "walarchive/archive_push.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,10 +29,10 @@ pg::WalFileName parse_name_or_throw(const std::string& path) {
   return *name;
 }
 
-Bytes read_input(const std::string& path) {
-  auto bytes = read_file(path);
-  if (!bytes) throw Error(ErrorCode::kNotFound, path + ": no such file");
-  return std::move(*bytes);
+MappedFile read_input(const std::string& path) {
+  auto file = MappedFile::open(path);
+  if (!file) throw Error(ErrorCode::kNotFound, path + ": no such file");
+  return std::move(*file);
 }
 
 // Same name already stored: identical bytes are success, anything else is a
@@ -64,7 +65,8 @@ FileResult store_whole(repo::Repository& repo, const std::string& object, const 
 
 FileResult push_file(repo::Repository& repo, const std::string& path, int zstd_workers) {
   pg::WalFileName name = parse_name_or_throw(path);
-  Bytes data = read_input(path);
+  const MappedFile input = read_input(path);
+  const ByteView data = input.bytes();
   const std::string object = data_object_name(name);
 
   if (name.kind != pg::WalFileKind::kSegment && name.kind != pg::WalFileKind::kPartial) {
@@ -78,21 +80,29 @@ FileResult push_file(repo::Repository& repo, const std::string& path, int zstd_w
     return store_whole(repo, object, name.name, data);
   }
 
-  // Decode the records on another thread while this one compresses and writes.
-  auto summary = std::async(std::launch::async,
-                            [&] { return pg::summarize_segment(data, header); });
+  // Hash, then decode, on another thread while this one compresses.
+  std::promise<std::uint64_t> hash_promise;
+  std::shared_future<std::uint64_t> hash = hash_promise.get_future().share();
+  auto summary = std::async(std::launch::async, [&] {
+    hash_promise.set_value(codec::xxh3_64(data));
+    return pg::summarize_segment(data, header);
+  });
   SegmentMeta meta;
   meta.name = name.name;
   meta.timeline = name.timeline;
   meta.segno = pg::segment_number(name, header.segment_size);
   meta.size = data.size();
-  meta.xxh3 = codec::xxh3_64(data);
   meta.pg_major = header.pg_major;
   meta.system_id = header.system_id;
   meta.archived_us = now_unix_us();
 
   PushOutcome outcome = PushOutcome::kStored;
-  if (repo.put_object(object, data, zstd_workers) == store::PutResult::kAlreadyExists) {
+  repo::Repository::PutOptions put_options;
+  put_options.zstd_workers = zstd_workers;
+  put_options.plaintext_xxh3 = [&hash] { return hash.get(); };
+  const store::PutResult put = repo.put_object(object, data, put_options);
+  meta.xxh3 = hash.get();
+  if (put == store::PutResult::kAlreadyExists) {
     auto existing = read_meta(repo, name.name);
     if (existing && existing->xxh3 != meta.xxh3)
       throw Error(ErrorCode::kConflict, name.name +
@@ -111,22 +121,33 @@ std::string status_file(const std::string& spool_dir, const std::string& segment
   return spool_dir + "/" + segment + ".ok";
 }
 
-// A segment pushed by an earlier call's batch: confirm the repository holds
-// exactly these bytes (metadata present, same XXH3 as the file and as the
-// status we recorded) before reporting it archived.
+// What a batch remembers of a segment it pushed: its content hash and the
+// identity of the file it read (size, mtime, inode), so the later call for
+// that segment can confirm without reading 16 MiB again.
+std::string file_status(const std::string& path, std::uint64_t xxh3) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
+  return format_xxh3(xxh3) + " " + std::to_string(st.st_size) + " " +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + " " +
+         std::to_string(st.st_ino) + "\n";
+}
+
+// A segment pushed by an earlier call's batch: confirm that the file is the
+// one that was pushed and that the repository holds it (metadata present,
+// same hash and size) before reporting it archived.
 bool confirm_batched(repo::Repository& repo, const std::string& spool_dir, const std::string& path,
                      const pg::WalFileName& name) {
   const std::string status = status_file(spool_dir, name.name);
   auto recorded = read_file(status);
   if (!recorded) return false;
   ::unlink(status.c_str());
-  auto recorded_hash = parse_xxh3(as_chars(*recorded));
+  auto recorded_hash = parse_xxh3(as_chars(*recorded).substr(0, 16));
+  if (!recorded_hash) return false;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (file_status(path, *recorded_hash) != as_chars(*recorded)) return false;
   auto meta = read_meta(repo, name.name);
-  if (!recorded_hash || !meta) return false;
-  auto data = read_file(path);
-  if (!data) return false;
-  std::uint64_t hash = codec::xxh3_64(*data);
-  return hash == *recorded_hash && hash == meta->xxh3 && data->size() == meta->size;
+  return meta && meta->xxh3 == *recorded_hash && meta->size == static_cast<std::uint64_t>(st.st_size);
 }
 
 // The next segments PostgreSQL has marked ready, after `current`, in order.
@@ -194,8 +215,8 @@ PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
       FileResult pushed = pushes[i].get();
       make_dirs(options.spool_dir);
       write_file_atomic(status_file(options.spool_dir, extra[i]),
-                        as_bytes(format_xxh3(pushed.xxh3)), 0640, Overwrite::kYes,
-                        Durability::kNone);
+                        as_bytes(file_status(dir_name(options.wal_path) + "/" + extra[i], pushed.xxh3)),
+                        0640, Overwrite::kYes, Durability::kNone);
       ++result.batch_pushed;
     } catch (const std::exception& e) {
       // Not fatal: PostgreSQL calls again for that segment and the normal

@@ -106,17 +106,31 @@ void check_zstd(std::size_t result, const char* what) {
 // on, first touch of 16 MiB costs tens of milliseconds, a warm copy about
 // one. Only the usually much smaller frame is then copied or encrypted into
 // the exactly-sized envelope.
-thread_local Bytes frame_scratch;
+// Allocated with new[] (no value-initialisation): only the pages zstd really
+// writes are touched, usually a fraction of the worst-case bound.
+struct Scratch {
+  std::unique_ptr<std::uint8_t[]> data;
+  std::size_t size = 0;
+  void ensure(std::size_t n) {
+    if (size >= n) return;
+    data.reset(new std::uint8_t[n]);
+    size = n;
+  }
+};
+thread_local Scratch frame_scratch;
+// open() decrypts a compressed payload into this warm per-thread buffer.
+thread_local Bytes decrypt_scratch;
 
 void release_large_scratch() {
-  if (frame_scratch.size() > kScratchKeepLimit) Bytes().swap(frame_scratch);
+  if (frame_scratch.size > kScratchKeepLimit) frame_scratch = Scratch();
+  if (decrypt_scratch.capacity() > kScratchKeepLimit) Bytes().swap(decrypt_scratch);
 }
 
 // Compresses into frame_scratch; the view is valid until the thread's next
 // call.
 ByteView compress_frame(ByteView plaintext, const SealOptions& options) {
   const std::size_t bound = ZSTD_compressBound(plaintext.size());
-  if (frame_scratch.size() < bound) frame_scratch.resize(bound);
+  frame_scratch.ensure(bound);
 
   ZSTD_CCtx* cctx = thread_cctx();
   check_zstd(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters), "reset");
@@ -127,9 +141,9 @@ ByteView compress_frame(ByteView plaintext, const SealOptions& options) {
                "worker count");
   }
   const std::size_t size =
-      ZSTD_compress2(cctx, frame_scratch.data(), bound, plaintext.data(), plaintext.size());
+      ZSTD_compress2(cctx, frame_scratch.data.get(), bound, plaintext.data(), plaintext.size());
   check_zstd(size, "compress");
-  return ByteView(frame_scratch).first(size);
+  return ByteView(frame_scratch.data.get(), size);
 }
 
 // Decompresses `frame`, which must be exactly one zstd frame declaring
@@ -179,10 +193,11 @@ Bytes seal(ByteView plaintext, const SealOptions& options) {
   header.flags = static_cast<std::uint8_t>((options.compress ? kFlagCompressed : 0) |
                                            (options.key ? kFlagEncrypted : 0));
   header.plaintext_length = plaintext.size();
-  header.xxh3 = xxh3_64(plaintext);
-  const Header header_bytes = encode_header(header);
-
+  // Compress first, so a hash computed concurrently by the caller is ready by
+  // the time the header (the encryption's AAD) is needed.
   const ByteView payload = options.compress ? compress_frame(plaintext, options) : plaintext;
+  header.xxh3 = options.plaintext_xxh3 ? options.plaintext_xxh3() : xxh3_64(plaintext);
+  const Header header_bytes = encode_header(header);
   Bytes envelope(header_bytes.begin(), header_bytes.end());
   envelope.reserve(kEnvelopeHeaderSize + payload.size() + (options.key ? kSealOverhead : 0));
   if (options.key) {
@@ -218,7 +233,7 @@ Bytes open(ByteView envelope, const Key* key, std::string_view object_name) {
     }
     // An uncompressed payload is the plaintext, so it is decrypted straight
     // into the result; a zstd frame goes to the warm per-thread buffer.
-    Bytes& decrypted = compressed ? frame_scratch : plaintext;
+    Bytes& decrypted = compressed ? decrypt_scratch : plaintext;
     decrypted.clear();
     if (!aes_gcm_open_append(*key, payload, header_bytes, decrypted)) {
       throw_corrupt(object_name,

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -38,6 +39,11 @@ struct SealOptions {
   int zstd_workers = 0;
   // Encrypts when set. The key must outlive the call.
   const Key* key = nullptr;
+  // Supplies the plaintext's XXH3-64 instead of seal() computing it; called
+  // once, after compression (archive-push hashes on its decoder thread while
+  // this one compresses). A wrong value is not silent: open() reports the
+  // object as corrupt.
+  std::function<std::uint64_t()> plaintext_xxh3;
 };
 
 Bytes seal(ByteView plaintext, const SealOptions& options);

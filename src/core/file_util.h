@@ -37,3 +37,26 @@ std::string dir_name(const std::string& path);
 std::string base_name(const std::string& path);
 
 }  // namespace walvault
+
+namespace walvault {
+
+// A whole file mapped read-only (MAP_PRIVATE | MAP_POPULATE). Reading a WAL
+// segment this way maps the page-cache pages instead of copying them into
+// fresh memory, which is the expensive part of a short-lived process.
+class MappedFile {
+ public:
+  // std::nullopt when the file does not exist; throws Error(kIo) otherwise.
+  static std::optional<MappedFile> open(const std::string& path);
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&&) = delete;
+  MappedFile(const MappedFile&) = delete;
+  ~MappedFile();
+  ByteView bytes() const { return {data_, size_}; }
+
+ private:
+  MappedFile(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  const std::uint8_t* data_;
+  std::size_t size_;
+};
+
+}  // namespace walvault

@@ -204,15 +204,15 @@ std::unique_ptr<Repository> Repository::open(std::shared_ptr<store::ObjectStore>
 }
 
 store::PutResult Repository::put_object(const std::string& name, ByteView plaintext,
-                                        int zstd_workers) {
+                                        const PutOptions& put_options) {
   if (!store_->capabilities().exclusive_create && store_->stat(name))
     return store::PutResult::kAlreadyExists;
   codec::SealOptions options;
   options.zstd_level = config_.zstd_level;
-  options.zstd_workers = zstd_workers;
+  options.zstd_workers = put_options.zstd_workers;
   options.key = data_key_ ? &*data_key_ : nullptr;
-  Bytes sealed = codec::seal(plaintext, options);
-  return store_->put(name, sealed);
+  options.plaintext_xxh3 = put_options.plaintext_xxh3;
+  return store_->put(name, codec::seal(plaintext, options));
 }
 
 std::optional<Bytes> Repository::get_object(const std::string& name) {

@@ -10,6 +10,7 @@
 // Threading: a Repository may be used from several threads at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,7 +66,16 @@ class Repository {
   // repository is encrypted) and stores it create-only. On a store without
   // exclusive create the name is checked first; kAlreadyExists means the
   // name was taken and nothing was written.
-  store::PutResult put_object(const std::string& name, ByteView plaintext, int zstd_workers = 0);
+  struct PutOptions {
+    int zstd_workers = 0;
+    // See codec::SealOptions::plaintext_xxh3.
+    std::function<std::uint64_t()> plaintext_xxh3;
+  };
+  store::PutResult put_object(const std::string& name, ByteView plaintext,
+                              const PutOptions& options);
+  store::PutResult put_object(const std::string& name, ByteView plaintext) {
+    return put_object(name, plaintext, PutOptions{});
+  }
   // Fetches and verifies an object; std::nullopt when absent. Throws
   // Error(kCorruption) naming the object on any mismatch.
   std::optional<Bytes> get_object(const std::string& name);

@@ -351,6 +351,50 @@ TEST_F(ArchiveTest, BatchPushConfirmsLaterCalls) {
   EXPECT_TRUE(fs::exists(repo_ + "/wal/meta/" + segs[2].substr(0, 16) + "/" + segs[2]));
 }
 
+TEST_F(ArchiveTest, RecoveryThroughRestoreCommandReplaysArchivedWal) {
+  init_repo(false);
+  auto pg = start_archiving_cluster(2);
+  pg->sql("create table marker(id int primary key, note text)");
+  pg->sql("insert into marker values (0, 'before backup')");
+  std::string base = work_.sub("base");
+  auto bb = run({pg_client_bin_dir() + "/pg_basebackup", "-h", pg->socket_dir(), "-p",
+                 std::to_string(pg->port()), "-U", "postgres", "-D", base, "-X", "none", "-c",
+                 "fast"},
+                {}, AsUser::kTestUser);
+  ASSERT_EQ(bb.status, 0) << bb.err;
+  pg->pgbench_init(3);
+  for (int i = 1; i <= 50; ++i)
+    pg->sql("insert into marker values (" + std::to_string(i) + ", 'after backup')");
+  switch_and_wait(*pg);
+  pg->stop();
+
+  // A fresh server from the base backup fetches every segment through
+  // restore_command = walvault archive-get and replays to the archive's end.
+  PgCluster restored({});
+  restored.adopt(base);
+  std::string cmd = walvault_binary_for_server();
+  for (const auto& a : repo_args()) cmd += " " + a;
+  write_text(base + "/recovery.signal", "");
+  std::ofstream(base + "/postgresql.auto.conf", std::ios::app)
+      << "restore_command = '" << cmd << " archive-get --prefetch 4 %f \"%p\"'\n"
+      << "archive_mode = off\n";
+  give_to_test_user(base);
+  restored.start();
+  std::string in_recovery = "t";
+  for (int i = 0; i < 600 && in_recovery == "t"; ++i) {
+    in_recovery = restored.sql("select pg_is_in_recovery()");
+    if (in_recovery == "t") std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(in_recovery, "f") << "recovery did not finish";
+  EXPECT_EQ(restored.sql("select count(*) from marker"), "51");
+  EXPECT_EQ(restored.sql("select count(*) from pgbench_accounts"), "300000");
+  std::string log = read_text(restored.log_file());
+  EXPECT_NE(log.find("restored log file"), std::string::npos) << log;
+  // archive-get stays silent when PostgreSQL probes past the archive's end.
+  EXPECT_EQ(log.find("walvault: error"), std::string::npos) << log;
+  restored.stop();
+}
+
 TEST_F(ArchiveTest, FlagsOverrideEnvironmentOverrideConfigFile) {
   std::string a = work_.sub("repo-a"), b = work_.sub("repo-b"), c = work_.sub("repo-c");
   std::string conf = work_.sub("walvault.conf");

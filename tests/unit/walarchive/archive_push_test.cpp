@@ -142,6 +142,34 @@ TEST(ArchivePush, OtherClusterRefused) {
   EXPECT_FALSE(read_meta(*repo, pg::segment_file_name(1, 4, 1u << 20)).has_value());
 }
 
+TEST(ArchivePush, HistoryAndPartialFilesRoundTrip) {
+  Fixture f;
+  auto repo = f.open(f.inner);
+  std::string history = f.dir.sub("00000002.history");
+  write_file_atomic(history, as_bytes("1\t0/3000000\tno recovery target specified\n"));
+  EXPECT_EQ(push(*repo, history).outcome, PushOutcome::kStored);
+  EXPECT_EQ(push(*repo, history).outcome, PushOutcome::kAlreadyArchived);
+  std::string segment = f.write_segment(3);
+  std::string partial = segment + ".partial";
+  write_file_atomic(partial, *read_file(segment));
+  EXPECT_EQ(push(*repo, partial).outcome, PushOutcome::kStored);
+  for (const auto& path : {history, partial}) {
+    std::string dest = f.dir.sub("fetched");
+    ASSERT_EQ(archive_get(*repo, base_name(path), dest, {}), GetOutcome::kRestored) << path;
+    EXPECT_EQ(*read_file(dest), *read_file(path)) << path;
+  }
+  // A .partial is checked like a segment: garbage under that name is refused.
+  std::string bad = f.dir.sub("000000010000000000000009.partial");
+  write_file_atomic(bad, Bytes(1u << 20, 0xAB));
+  try {
+    push(*repo, bad);
+    FAIL() << "garbage .partial accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidInput);
+  }
+  EXPECT_EQ(archive_get(*repo, "00000003.history", f.dir.sub("none"), {}), GetOutcome::kNotFound);
+}
+
 TEST(ArchiveGet, CorruptSegmentWritesNothing) {
   Fixture f;
   auto repo = f.open(f.inner);
