@@ -63,7 +63,7 @@ FileResult store_whole(repo::Repository& repo, const std::string& object, const 
   return result;
 }
 
-FileResult push_file(repo::Repository& repo, const std::string& path, int zstd_workers) {
+FileResult push_file(repo::Repository& repo, const std::string& path) {
   pg::WalFileName name = parse_name_or_throw(path);
   const MappedFile input = read_input(path);
   const ByteView data = input.bytes();
@@ -98,7 +98,6 @@ FileResult push_file(repo::Repository& repo, const std::string& path, int zstd_w
 
   PushOutcome outcome = PushOutcome::kStored;
   repo::Repository::PutOptions put_options;
-  put_options.zstd_workers = zstd_workers;
   put_options.plaintext_xxh3 = [&hash] { return hash.get(); };
   const store::PutResult put = repo.put_object(object, data, put_options);
   meta.xxh3 = hash.get();
@@ -205,10 +204,10 @@ PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
   for (const auto& seg : extra) {
     std::string path = dir_name(options.wal_path) + "/" + seg;
     pushes.push_back(std::async(std::launch::async, [&repo, path, &options] {
-      return push_file(repo, path, options.zstd_workers);
+      return push_file(repo, path);
     }));
   }
-  result.outcome = push_file(repo, options.wal_path, options.zstd_workers).outcome;
+  result.outcome = push_file(repo, options.wal_path).outcome;
 
   for (std::size_t i = 0; i < pushes.size(); ++i) {
     try {

@@ -21,10 +21,6 @@ struct PushOptions {
   int parallel = 1;
   // Local status directory for batching; empty disables batching.
   std::string spool_dir;
-  // zstd worker threads per segment. 0 by default: measured slower on two
-  // cores, where the record decoder already runs beside the compressor, and
-  // Debian's static libzstd has no worker support (docs/benchmarks.md).
-  int zstd_workers = 0;
 };
 
 enum class PushOutcome {

@@ -18,10 +18,6 @@ namespace {
 constexpr std::array<std::uint8_t, 4> kMagic = {'W', 'V', 'E', '1'};
 constexpr std::uint8_t kKnownFlags = kFlagCompressed | kFlagEncrypted;
 
-// SealOptions::zstd_workers only applies above this size; below it the cost
-// of handing work to other threads outweighs the gain.
-constexpr std::size_t kWorkerThreshold = 4 << 20;
-
 // A frame scratch buffer larger than this is released once the envelope is
 // built, so a thread that once sealed a 1 GiB WAL segment does not keep 1 GiB.
 constexpr std::size_t kScratchKeepLimit = 64 << 20;
@@ -136,10 +132,6 @@ ByteView compress_frame(ByteView plaintext, const SealOptions& options) {
   check_zstd(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters), "reset");
   check_zstd(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, options.zstd_level),
              "compression level");
-  if (options.zstd_workers > 0 && plaintext.size() > kWorkerThreshold) {
-    check_zstd(ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, options.zstd_workers),
-               "worker count");
-  }
   const std::size_t size =
       ZSTD_compress2(cctx, frame_scratch.data.get(), bound, plaintext.data(), plaintext.size());
   check_zstd(size, "compress");

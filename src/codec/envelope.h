@@ -34,9 +34,6 @@ inline constexpr std::uint8_t kFlagEncrypted = 0x02;
 struct SealOptions {
   bool compress = true;
   int zstd_level = 1;
-  // Worker threads for zstd on large inputs; 0 compresses on the caller's
-  // thread. Only inputs over 4 MiB use workers.
-  int zstd_workers = 0;
   // Encrypts when set. The key must outlive the call.
   const Key* key = nullptr;
   // Supplies the plaintext's XXH3-64 instead of seal() computing it; called

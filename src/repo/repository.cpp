@@ -209,7 +209,6 @@ store::PutResult Repository::put_object(const std::string& name, ByteView plaint
     return store::PutResult::kAlreadyExists;
   codec::SealOptions options;
   options.zstd_level = config_.zstd_level;
-  options.zstd_workers = put_options.zstd_workers;
   options.key = data_key_ ? &*data_key_ : nullptr;
   options.plaintext_xxh3 = put_options.plaintext_xxh3;
   return store_->put(name, codec::seal(plaintext, options));

@@ -67,7 +67,6 @@ class Repository {
   // exclusive create the name is checked first; kAlreadyExists means the
   // name was taken and nothing was written.
   struct PutOptions {
-    int zstd_workers = 0;
     // See codec::SealOptions::plaintext_xxh3.
     std::function<std::uint64_t()> plaintext_xxh3;
   };

@@ -82,16 +82,15 @@ std::string variant_name(const testing::TestParamInfo<Variant>& info) {
 
 class EnvelopeTest : public testing::TestWithParam<Variant> {
  protected:
-  SealOptions options(int workers = 0) const {
+  SealOptions options() const {
     return {.compress = GetParam().compress,
             .zstd_level = 1,
-            .zstd_workers = workers,
             .key = GetParam().encrypt ? &test_key() : nullptr};
   }
   const Key* key() const { return GetParam().encrypt ? &test_key() : nullptr; }
 
-  void expect_round_trip(const Bytes& plaintext, int workers = 0) const {
-    const Bytes envelope = seal(plaintext, options(workers));
+  void expect_round_trip(const Bytes& plaintext) const {
+    const Bytes envelope = seal(plaintext, options());
     const Bytes opened = open(envelope, key(), kObjectName);
     EXPECT_TRUE(opened == plaintext) << "round trip of " << plaintext.size() << " bytes";
   }
@@ -113,11 +112,25 @@ TEST_P(EnvelopeTest, RoundTripLargeRandom) { expect_round_trip(large_random()); 
 
 TEST_P(EnvelopeTest, RoundTripLargeCompressible) { expect_round_trip(large_compressible()); }
 
-TEST_P(EnvelopeTest, RoundTripWithZstdWorkers) {
-  expect_round_trip(large_compressible(), /*workers=*/2);
-  expect_round_trip(random_data(5 * kMiB, 2), /*workers=*/2);
-  // Below the worker threshold the option is ignored.
-  expect_round_trip(compressible_data(kMiB), /*workers=*/2);
+TEST_P(EnvelopeTest, CallerSuppliedHashIsUsedAndAWrongOneIsCaught) {
+  const Bytes plaintext = compressible_data(kMiB);
+  SealOptions supplied = options();
+  int calls = 0;
+  supplied.plaintext_xxh3 = [&] {
+    ++calls;
+    return xxh3_64(plaintext);
+  };
+  EXPECT_TRUE(open(seal(plaintext, supplied), key(), kObjectName) == plaintext);
+  EXPECT_EQ(calls, 1);
+  SealOptions wrong = options();
+  wrong.plaintext_xxh3 = [&] { return xxh3_64(plaintext) ^ 1; };
+  const Bytes envelope = seal(plaintext, wrong);
+  try {
+    open(envelope, key(), kObjectName);
+    FAIL() << "a wrong caller-supplied hash went unnoticed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+  }
 }
 
 TEST_P(EnvelopeTest, HeaderDescribesContent) {
