@@ -170,7 +170,8 @@ std::vector<std::string> next_ready_segments(const std::string& wal_dir, const s
   return out;
 }
 
-// Status files for segments at or before `current` will never be asked for.
+// Status files for segments before `current` will never be asked for (the
+// current one's is consumed by confirm_batched).
 void clean_status_files(const std::string& spool_dir, const std::string& current) {
   DIR* dir = ::opendir(spool_dir.c_str());
   if (!dir) return;

@@ -82,12 +82,15 @@ repo::Secrets load_secrets(const Globals& g) {
 std::string require_repo(const Globals& g) {
   if (g.repo.empty())
     throw Error(ErrorCode::kUsage, "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
+  if (auto scheme = g.repo.find("://"); scheme != std::string::npos)
+    throw Error(ErrorCode::kUsage, "repository location " + g.repo + ": scheme '" +
+                                       g.repo.substr(0, scheme) + "' is not supported");
   return g.repo;
 }
 
 std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
   const std::string location = require_repo(g);
-  if (location.find("://") == std::string::npos && location != "mem:" &&
+  if (location != "mem:" &&
       ::access(location.c_str(), F_OK) != 0)
     throw Error(ErrorCode::kRepoFormat,
                 "no walvault repository at " + location + " (run 'walvault repo init')");

@@ -11,7 +11,7 @@
 //                compressed); when encrypted, nonce | AES-GCM(payload) | tag
 //                with the 24 header bytes as additional authenticated data.
 //
-// open() verifies everything it can: magic, version, flags, GCM tag, zstd
+// open() verifies everything it can: magic, version, flags, reserved bytes, GCM tag, zstd
 // frame, length and XXH3. Any mismatch throws Error(kCorruption) naming the
 // object, so a caller never sees bytes that differ from what was sealed.
 #pragma once
@@ -52,7 +52,8 @@ struct EnvelopeHeader {
   std::uint64_t xxh3 = 0;
 };
 
-// Parses and checks the fixed header only (magic, version, known flags).
+// Parses and checks the fixed header only (magic, version, known flags,
+// reserved bytes zero).
 // std::nullopt when it is not a valid envelope header.
 std::optional<EnvelopeHeader> parse_header(ByteView envelope);
 

@@ -40,7 +40,6 @@ std::optional<WalFileName> parse_wal_file_name(std::string_view name);
 // (a power of two from 1 MiB to 1 GiB).
 std::uint64_t segment_number(const WalFileName& name, std::uint32_t segment_size);
 std::string segment_file_name(TimeLineId timeline, std::uint64_t segno, std::uint32_t segment_size);
-// "0000000200000000000000A1" -> the first 16 characters identify timeline + log.
 inline Lsn segment_start_lsn(std::uint64_t segno, std::uint32_t segment_size) {
   return segno * segment_size;
 }

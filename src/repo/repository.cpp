@@ -70,10 +70,20 @@ RepoConfig config_from_json(const json& j) {
     c.created_us = j.at("created_us").get<std::int64_t>();
     c.zstd_level = j.at("compression").at("level").get<int>();
     c.chunk_size = j.at("chunking").at("size").get<std::uint32_t>();
+    auto require = [](const json& obj, const char* key, const char* expected) {
+      if (obj.at(key).get<std::string>() != expected)
+        throw Error(ErrorCode::kRepoFormat, std::string("config: ") + key + " '" +
+                                                obj.at(key).get<std::string>() +
+                                                "' is not supported (expected '" + expected + "')");
+    };
+    require(j.at("compression"), "algorithm", "zstd");
+    require(j.at("chunking"), "algorithm", "fixed");
     const json& enc = j.at("encryption");
     c.encrypted = !enc.is_null();
     if (c.encrypted) {
+      require(enc, "cipher", "aes-256-gcm");
       const json& kdf = enc.at("kdf");
+      require(kdf, "algorithm", "scrypt");
       c.kdf.n = kdf.at("n").get<std::uint64_t>();
       c.kdf.r = kdf.at("r").get<std::uint32_t>();
       c.kdf.p = kdf.at("p").get<std::uint32_t>();
@@ -183,6 +193,8 @@ std::unique_ptr<Repository> Repository::open(std::shared_ptr<store::ObjectStore>
                                        " does not belong to the repository at " +
                                        repo->store_->describe());
     json wrap = parse_json_object(codec::open(*wrap_sealed, nullptr, name), name);
+    if (!wrap.contains("type") || wrap["type"] != "key-file")
+      throw Error(ErrorCode::kCorruption, name + ": not a key-file wrap");
     auto master = codec::aes_gcm_open(file_key, hex_field(wrap, "wrapped_master_key", name), aad);
     if (!master)
       throw Error(ErrorCode::kKey, "key file " + *secrets.key_file + " does not unlock the repository");
@@ -190,7 +202,12 @@ std::unique_ptr<Repository> Repository::open(std::shared_ptr<store::ObjectStore>
     return repo;
   }
   if (secrets.passphrase) {
-    codec::Key kek = codec::scrypt(*secrets.passphrase, repo->config_.kdf_salt, repo->config_.kdf);
+    codec::Key kek;
+    try {
+      kek = codec::scrypt(*secrets.passphrase, repo->config_.kdf_salt, repo->config_.kdf);
+    } catch (const Error&) {
+      throw Error(ErrorCode::kCorruption, "config: the KDF parameters are not usable");
+    }
     auto master = codec::aes_gcm_open(kek, repo->config_.wrapped_master, aad);
     if (!master)
       throw Error(ErrorCode::kKey,

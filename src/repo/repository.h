@@ -51,8 +51,8 @@ struct RepoConfig {
 
 class Repository {
  public:
-  // Writes the config object into an empty store. Throws Error(kConflict)
-  // when a repository already exists there, Error(kUsage) when encryption is
+  // Writes the config object into a store that has none. Throws
+  // Error(kConflict) when a repository already exists there, Error(kUsage) when encryption is
   // asked for without a passphrase.
   static RepoConfig init(store::ObjectStore& store, const InitOptions& options);
 

@@ -231,6 +231,9 @@ TEST_F(ArchiveTest, BadInputIsRefusedWithOneLine) {
   EXPECT_EQ(get.err, "");
   auto bad = walvault({"--repo", repo_, "archive-get", "../etc/passwd", work_.sub("x")});
   EXPECT_EQ(bad.status, 3) << bad.err;
+  auto scheme = walvault({"--repo", "ftp://host/x", "wal", "list"});
+  EXPECT_EQ(scheme.status, 2) << scheme.err;
+  EXPECT_NE(scheme.err.find("scheme 'ftp'"), std::string::npos) << scheme.err;
   auto no_repo = walvault({"--repo", work_.sub("nothing-here"), "wal", "list"});
   EXPECT_EQ(no_repo.status, 9) << no_repo.err;
   EXPECT_EQ(line_count(no_repo.err), 1) << no_repo.err;

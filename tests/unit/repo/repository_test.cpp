@@ -65,6 +65,15 @@ TEST(Repository, UnknownFormatVersionIsRefused) {
   EXPECT_EQ(code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
 }
 
+TEST(Repository, UnknownAlgorithmIsRefusedNotMisread) {
+  auto store = std::make_shared<store::MemStore>();
+  std::string text = R"({"format": 1, "repo_id": "x", "created_us": 0,
+    "compression": {"algorithm": "lz4", "level": 1},
+    "chunking": {"algorithm": "fixed", "size": 1}, "encryption": null})";
+  store->put(kConfigObject, codec::seal(as_bytes(text), {}));
+  EXPECT_EQ(code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
+}
+
 TEST(Repository, EncryptedNeedsTheRightPassphrase) {
   auto store = std::make_shared<store::MemStore>();
   Repository::init(*store, encrypted_options());
