@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "codec/crypto.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "repo/cluster.h"
@@ -151,6 +152,7 @@ void start_prefetch(repo::Repository& r, const std::string& file_name, int count
 }  // namespace
 
 int run(int argc, char** argv) {
+  codec::initialize_crypto();
   CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
   app.require_subcommand(1);
   app.config_formatter(std::make_shared<EnvFirstConfig>());

@@ -116,6 +116,14 @@ void reserve_more(Bytes& out, std::size_t extra) {
 
 }  // namespace
 
+void initialize_crypto() {
+  // No config file, and no registration of every cipher and digest name
+  // (walvault fetches the few it uses explicitly).
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                          OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                      nullptr);
+}
+
 void random_bytes(std::span<std::uint8_t> out) {
   while (!out.empty()) {
     const std::size_t n = std::min<std::size_t>(out.size(), INT_MAX);

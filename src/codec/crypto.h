@@ -23,6 +23,12 @@ inline constexpr std::size_t kSealOverhead = kNonceSize + kTagSize;
 using Key = std::array<std::uint8_t, kKeySize>;
 using Digest = std::array<std::uint8_t, 32>;
 
+// Initialises libcrypto without reading the system's openssl.cnf: walvault
+// uses only built-in algorithms, and parsing that file is a measurable share
+// of a short-lived archive-push/get process. Call once at process start;
+// without it OpenSSL initialises itself on first use, with the file.
+void initialize_crypto();
+
 // Cryptographically secure random bytes (RAND_bytes). Throws Error(kInternal).
 void random_bytes(std::span<std::uint8_t> out);
 Key random_key();
