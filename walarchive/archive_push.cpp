@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <future>
-#include <spdlog/spdlog.h>
 
 #include "codec/crypto.h"
 #include "core/error.h"
@@ -74,7 +74,8 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
   }
 
   pg::SegmentHeader header = pg::check_segment_header(data, name);
-  repo::bind_cluster(repo, {header.system_id, header.segment_size, header.page_size, header.pg_major, 0},
+  repo::bind_cluster(repo,
+                     {header.system_id, header.segment_size, header.page_size, header.pg_major, 0},
                      name.name);
   if (name.kind == pg::WalFileKind::kPartial) {
     return store_whole(repo, object, name.name, data);
@@ -146,7 +147,8 @@ bool confirm_batched(repo::Repository& repo, const std::string& spool_dir, const
   if (::stat(path.c_str(), &st) != 0) return false;
   if (file_status(path, *recorded_hash) != as_chars(*recorded)) return false;
   auto meta = read_meta(repo, name.name);
-  return meta && meta->xxh3 == *recorded_hash && meta->size == static_cast<std::uint64_t>(st.st_size);
+  return meta && meta->xxh3 == *recorded_hash &&
+         meta->size == static_cast<std::uint64_t>(st.st_size);
 }
 
 // The next segments PostgreSQL has marked ready, after `current`, in order.
@@ -187,8 +189,8 @@ void clean_status_files(const std::string& spool_dir, const std::string& current
 
 PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
   pg::WalFileName name = parse_name_or_throw(options.wal_path);
-  const bool batching = options.parallel > 1 && !options.spool_dir.empty() &&
-                        name.kind == pg::WalFileKind::kSegment;
+  const bool batching =
+      options.parallel > 1 && !options.spool_dir.empty() && name.kind == pg::WalFileKind::kSegment;
   PushResult result;
   if (batching) {
     if (confirm_batched(repo, options.spool_dir, options.wal_path, name)) {
@@ -204,9 +206,8 @@ PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
   std::vector<std::future<FileResult>> pushes;
   for (const auto& seg : extra) {
     std::string path = dir_name(options.wal_path) + "/" + seg;
-    pushes.push_back(std::async(std::launch::async, [&repo, path, &options] {
-      return push_file(repo, path);
-    }));
+    pushes.push_back(
+        std::async(std::launch::async, [&repo, path, &options] { return push_file(repo, path); }));
   }
   result.outcome = push_file(repo, options.wal_path).outcome;
 
@@ -214,9 +215,10 @@ PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
     try {
       FileResult pushed = pushes[i].get();
       make_dirs(options.spool_dir);
-      write_file_atomic(status_file(options.spool_dir, extra[i]),
-                        as_bytes(file_status(dir_name(options.wal_path) + "/" + extra[i], pushed.xxh3)),
-                        0640, Overwrite::kYes, Durability::kNone);
+      write_file_atomic(
+          status_file(options.spool_dir, extra[i]),
+          as_bytes(file_status(dir_name(options.wal_path) + "/" + extra[i], pushed.xxh3)), 0640,
+          Overwrite::kYes, Durability::kNone);
       ++result.batch_pushed;
     } catch (const std::exception& e) {
       // Not fatal: PostgreSQL calls again for that segment and the normal

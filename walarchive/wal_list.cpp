@@ -30,16 +30,20 @@ WalListing summarize_wal(const std::vector<SegmentMeta>& metas, std::uint32_t se
                           pg::segment_file_name(m.timeline, m.segno - 1, segment_size),
                           m.segno - last_segno - 1});
     }
-    if (tl->ranges.empty() || tl->ranges.back().last != m.name) tl->ranges.push_back({m.name, m.name, 1});
+    if (tl->ranges.empty() || tl->ranges.back().last != m.name)
+      tl->ranges.push_back({m.name, m.name, 1});
     last_segno = m.segno;
     tl->segments++;
     const pg::SegmentSummary& s = m.summary;
     if (s.end_lsn) tl->end_lsn = s.end_lsn;
-    if (s.min_xact_time_us && (!tl->first_xact_time_us || *s.min_xact_time_us < *tl->first_xact_time_us))
+    if (s.min_xact_time_us &&
+        (!tl->first_xact_time_us || *s.min_xact_time_us < *tl->first_xact_time_us))
       tl->first_xact_time_us = s.min_xact_time_us;
-    if (s.max_xact_time_us && (!tl->last_xact_time_us || *s.max_xact_time_us > *tl->last_xact_time_us))
+    if (s.max_xact_time_us &&
+        (!tl->last_xact_time_us || *s.max_xact_time_us > *tl->last_xact_time_us))
       tl->last_xact_time_us = s.max_xact_time_us;
-    tl->restore_points.insert(tl->restore_points.end(), s.restore_points.begin(), s.restore_points.end());
+    tl->restore_points.insert(tl->restore_points.end(), s.restore_points.begin(),
+                              s.restore_points.end());
   }
   return listing;
 }
@@ -80,7 +84,8 @@ std::string wal_listing_json(const WalListing& listing) {
   json timelines = json::array();
   auto ranges = [](const std::vector<SegmentRange>& rs) {
     json a = json::array();
-    for (const auto& r : rs) a.push_back({{"first", r.first}, {"last", r.last}, {"count", r.count}});
+    for (const auto& r : rs)
+      a.push_back({{"first", r.first}, {"last", r.last}, {"count", r.count}});
     return a;
   };
   auto time = [](const std::optional<std::int64_t>& t) -> json {
@@ -89,7 +94,9 @@ std::string wal_listing_json(const WalListing& listing) {
   for (const auto& tl : listing.timelines) {
     json rps = json::array();
     for (const auto& rp : tl.restore_points)
-      rps.push_back({{"name", rp.name}, {"time", format_time_us(rp.time_us)}, {"lsn", pg::format_lsn(rp.lsn)}});
+      rps.push_back({{"name", rp.name},
+                     {"time", format_time_us(rp.time_us)},
+                     {"lsn", pg::format_lsn(rp.lsn)}});
     timelines.push_back({{"timeline", tl.timeline},
                          {"segments", tl.segments},
                          {"first_lsn", pg::format_lsn(tl.first_lsn)},

@@ -24,8 +24,8 @@ struct TimelineSummary {
   std::vector<SegmentRange> ranges;  // contiguous runs, in order
   std::vector<SegmentRange> gaps;    // missing runs between ranges
   std::uint64_t segments = 0;
-  pg::Lsn first_lsn = 0;             // start of the first segment
-  pg::Lsn end_lsn = 0;               // end of the last decoded record
+  pg::Lsn first_lsn = 0;  // start of the first segment
+  pg::Lsn end_lsn = 0;    // end of the last decoded record
   std::optional<std::int64_t> first_xact_time_us, last_xact_time_us;
   std::vector<pg::RestorePoint> restore_points;
 };

@@ -95,9 +95,12 @@ SegmentMeta meta_from_json(std::string_view text, const std::string& object) {
     s.records = j.at("records").get<std::uint64_t>();
     s.commits = j.at("commits").get<std::uint64_t>();
     s.aborts = j.at("aborts").get<std::uint64_t>();
-    if (!j.at("min_xact_time_us").is_null()) s.min_xact_time_us = j["min_xact_time_us"].get<std::int64_t>();
-    if (!j.at("max_xact_time_us").is_null()) s.max_xact_time_us = j["max_xact_time_us"].get<std::int64_t>();
-    if (!j.at("first_xact_xid").is_null()) s.first_xact_xid = j["first_xact_xid"].get<std::uint32_t>();
+    if (!j.at("min_xact_time_us").is_null())
+      s.min_xact_time_us = j["min_xact_time_us"].get<std::int64_t>();
+    if (!j.at("max_xact_time_us").is_null())
+      s.max_xact_time_us = j["max_xact_time_us"].get<std::int64_t>();
+    if (!j.at("first_xact_xid").is_null())
+      s.first_xact_xid = j["first_xact_xid"].get<std::uint32_t>();
     if (!j.at("last_xact_xid").is_null()) s.last_xact_xid = j["last_xact_xid"].get<std::uint32_t>();
     for (const auto& rp : j.at("restore_points")) {
       auto rp_lsn = pg::parse_lsn(rp.at("lsn").get<std::string>());

@@ -35,7 +35,7 @@ struct SegmentMeta {
   pg::TimeLineId timeline = 0;
   std::uint64_t segno = 0;
   std::uint64_t size = 0;
-  std::uint64_t xxh3 = 0;       // of the segment's bytes, to judge re-pushes
+  std::uint64_t xxh3 = 0;  // of the segment's bytes, to judge re-pushes
   int pg_major = 0;
   std::uint64_t system_id = 0;
   std::int64_t archived_us = 0;

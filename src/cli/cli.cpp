@@ -4,11 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "codec/crypto.h"
@@ -68,7 +68,8 @@ repo::Secrets load_secrets(const Globals& g) {
   if (!g.key_file.empty()) s.key_file = g.key_file;
   if (!g.passphrase_file.empty()) {
     auto bytes = read_file(g.passphrase_file);
-    if (!bytes) throw Error(ErrorCode::kKey, "passphrase file " + g.passphrase_file + " does not exist");
+    if (!bytes)
+      throw Error(ErrorCode::kKey, "passphrase file " + g.passphrase_file + " does not exist");
     std::string text(as_chars(*bytes));
     auto nl = text.find('\n');
     if (nl != std::string::npos) text.resize(nl);
@@ -82,7 +83,8 @@ repo::Secrets load_secrets(const Globals& g) {
 
 std::string require_repo(const Globals& g) {
   if (g.repo.empty())
-    throw Error(ErrorCode::kUsage, "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
+    throw Error(ErrorCode::kUsage,
+                "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
   if (auto scheme = g.repo.find("://"); scheme != std::string::npos)
     throw Error(ErrorCode::kUsage, "repository location " + g.repo + ": scheme '" +
                                        g.repo.substr(0, scheme) + "' is not supported");
@@ -91,8 +93,7 @@ std::string require_repo(const Globals& g) {
 
 std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
   const std::string location = require_repo(g);
-  if (location != "mem:" &&
-      ::access(location.c_str(), F_OK) != 0)
+  if (location != "mem:" && ::access(location.c_str(), F_OK) != 0)
     throw Error(ErrorCode::kRepoFormat,
                 "no walvault repository at " + location + " (run 'walvault repo init')");
   std::shared_ptr<store::ObjectStore> st = store::open_store(location);
@@ -179,7 +180,8 @@ int run(int argc, char** argv) {
   init_cmd->add_option("--compress-level", zstd_level, "zstd level for new objects")
       ->check(CLI::Range(1, 19))
       ->default_str("1");
-  CLI::App* keyfile_cmd = repo_cmd->add_subcommand("add-key-file", "write a key file for the hot path");
+  CLI::App* keyfile_cmd =
+      repo_cmd->add_subcommand("add-key-file", "write a key file for the hot path");
   std::string key_out;
   keyfile_cmd->add_option("--out", key_out, "path of the new key file (mode 0600)")->required();
   CLI::App* info_cmd = repo_cmd->add_subcommand("info", "show the repository's identity");
@@ -204,7 +206,8 @@ int run(int argc, char** argv) {
   // wal
   CLI::App* wal_cmd = app.add_subcommand("wal", "inspect archived WAL");
   wal_cmd->require_subcommand(1);
-  CLI::App* wal_list_cmd = wal_cmd->add_subcommand("list", "timelines, ranges, gaps, commit times, restore points");
+  CLI::App* wal_list_cmd =
+      wal_cmd->add_subcommand("list", "timelines, ranges, gaps, commit times, restore points");
   bool json_out = false;
   wal_list_cmd->add_flag("--json", json_out, "machine-readable output");
 
@@ -218,8 +221,8 @@ int run(int argc, char** argv) {
   try {
     setup_logging(g.log_level);
     if (env_config && ::access(env_config, R_OK) != 0)
-      throw Error(ErrorCode::kUsage, std::string("WALVAULT_CONFIG names ") + env_config +
-                                         ", which cannot be read");
+      throw Error(ErrorCode::kUsage,
+                  std::string("WALVAULT_CONFIG names ") + env_config + ", which cannot be read");
 
     if (*init_cmd) {
       auto st = store::open_store(require_repo(g), /*create=*/true);

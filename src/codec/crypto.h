@@ -15,9 +15,9 @@
 
 namespace walvault::codec {
 
-inline constexpr std::size_t kKeySize = 32;     // AES-256 / HMAC-SHA256 key
-inline constexpr std::size_t kNonceSize = 12;   // AES-GCM nonce
-inline constexpr std::size_t kTagSize = 16;     // AES-GCM tag
+inline constexpr std::size_t kKeySize = 32;    // AES-256 / HMAC-SHA256 key
+inline constexpr std::size_t kNonceSize = 12;  // AES-GCM nonce
+inline constexpr std::size_t kTagSize = 16;    // AES-GCM tag
 inline constexpr std::size_t kSealOverhead = kNonceSize + kTagSize;
 
 using Key = std::array<std::uint8_t, kKeySize>;

@@ -14,17 +14,17 @@
 namespace walvault {
 
 enum class ErrorCode {
-  kUsage,          // bad command line, option or configuration value
-  kInvalidInput,   // an input file is not what it claims to be (bad WAL name/header)
-  kNotFound,       // a required object or file is missing (not the quiet archive-get miss)
-  kConflict,       // a name already holds different bytes; nothing was overwritten
-  kCorruption,     // stored bytes fail their checksum, tag or structure check
-  kKey,            // wrong passphrase or key file, or a key is required but absent
-  kClusterMismatch,// WAL or backup from another cluster than the repository's
-  kRepoFormat,     // repository missing, not initialised, or of an unknown format
-  kIo,             // the store or file system failed (disk full, permission, ...)
-  kPostgres,       // the PostgreSQL server refused or failed
-  kInternal,       // a bug: an invariant did not hold
+  kUsage,            // bad command line, option or configuration value
+  kInvalidInput,     // an input file is not what it claims to be (bad WAL name/header)
+  kNotFound,         // a required object or file is missing (not the quiet archive-get miss)
+  kConflict,         // a name already holds different bytes; nothing was overwritten
+  kCorruption,       // stored bytes fail their checksum, tag or structure check
+  kKey,              // wrong passphrase or key file, or a key is required but absent
+  kClusterMismatch,  // WAL or backup from another cluster than the repository's
+  kRepoFormat,       // repository missing, not initialised, or of an unknown format
+  kIo,               // the store or file system failed (disk full, permission, ...)
+  kPostgres,         // the PostgreSQL server refused or failed
+  kInternal,         // a bug: an invariant did not hold
 };
 
 // Exit status for each code. 1 is reserved for archive-get's quiet "not in the
@@ -36,8 +36,7 @@ std::string_view error_code_name(ErrorCode code);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:

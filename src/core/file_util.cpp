@@ -65,8 +65,8 @@ void fsync_dir(const std::string& dir) {
   if (rc != 0) throw_errno("fsync directory " + dir, err);
 }
 
-bool write_file_atomic(const std::string& path, ByteView data, unsigned mode,
-                       Overwrite overwrite, Durability durability) {
+bool write_file_atomic(const std::string& path, ByteView data, unsigned mode, Overwrite overwrite,
+                       Durability durability) {
   const std::string tmp = temp_name_for(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) throw_errno("create " + tmp);

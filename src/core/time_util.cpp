@@ -60,8 +60,10 @@ std::optional<std::int64_t> parse_time_us(std::string_view text) {
       int sign = s[pos] == '-' ? -1 : 1;
       int oh = 0, om = 0, n = 0;
       std::string rest = s.substr(pos + 1);
-      if (std::sscanf(rest.c_str(), "%2d:%2d%n", &oh, &om, &n) == 2 && n == static_cast<int>(rest.size())) {
-      } else if (std::sscanf(rest.c_str(), "%2d%n", &oh, &n) == 1 && n == static_cast<int>(rest.size())) {
+      if (std::sscanf(rest.c_str(), "%2d:%2d%n", &oh, &om, &n) == 2 &&
+          n == static_cast<int>(rest.size())) {
+      } else if (std::sscanf(rest.c_str(), "%2d%n", &oh, &n) == 1 &&
+                 n == static_cast<int>(rest.size())) {
         om = 0;
       } else {
         return std::nullopt;

@@ -31,8 +31,8 @@ std::optional<int> pg_major_for_page_magic(std::uint16_t magic);
 struct SegmentHeader {
   std::uint16_t magic = 0;
   int pg_major = 0;
-  TimeLineId timeline = 0;       // xlp_tli of the first page
-  Lsn page_address = 0;          // xlp_pageaddr of the first page
+  TimeLineId timeline = 0;  // xlp_tli of the first page
+  Lsn page_address = 0;     // xlp_pageaddr of the first page
   std::uint64_t system_id = 0;
   std::uint32_t segment_size = 0;
   std::uint32_t page_size = 0;
@@ -58,11 +58,11 @@ struct RestorePoint {
 // is never earlier, the latest never later, than a record truly in the
 // segment).
 struct SegmentSummary {
-  Lsn first_record_lsn = 0;   // start of the first record beginning in this segment (0: none)
-  Lsn end_lsn = 0;            // just past the last byte of the last complete record (0: none)
+  Lsn first_record_lsn = 0;  // start of the first record beginning in this segment (0: none)
+  Lsn end_lsn = 0;           // just past the last byte of the last complete record (0: none)
   std::uint64_t records = 0;
-  std::uint64_t commits = 0;  // commit + commit-prepared records
-  std::uint64_t aborts = 0;   // abort + abort-prepared records
+  std::uint64_t commits = 0;                     // commit + commit-prepared records
+  std::uint64_t aborts = 0;                      // abort + abort-prepared records
   std::optional<std::int64_t> min_xact_time_us;  // over commit/abort records, Unix µs
   std::optional<std::int64_t> max_xact_time_us;
   // xl_xid of the first / last commit or abort. For COMMIT/ROLLBACK PREPARED
@@ -70,7 +70,7 @@ struct SegmentSummary {
   std::optional<std::uint32_t> first_xact_xid;
   std::optional<std::uint32_t> last_xact_xid;
   std::vector<RestorePoint> restore_points;
-  bool has_switch = false;    // an XLOG_SWITCH record ends the segment's data
+  bool has_switch = false;  // an XLOG_SWITCH record ends the segment's data
 };
 
 // Decodes the records of a segment whose header check_segment_header accepted.

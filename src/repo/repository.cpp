@@ -197,7 +197,8 @@ std::unique_ptr<Repository> Repository::open(std::shared_ptr<store::ObjectStore>
       throw Error(ErrorCode::kCorruption, name + ": not a key-file wrap");
     auto master = codec::aes_gcm_open(file_key, hex_field(wrap, "wrapped_master_key", name), aad);
     if (!master)
-      throw Error(ErrorCode::kKey, "key file " + *secrets.key_file + " does not unlock the repository");
+      throw Error(ErrorCode::kKey,
+                  "key file " + *secrets.key_file + " does not unlock the repository");
     repo->set_master_key(key_from_bytes(*master, name));
     return repo;
   }
@@ -238,7 +239,8 @@ std::optional<Bytes> Repository::get_object(const std::string& name) {
   if (header && (header->flags & codec::kFlagEncrypted) == 0 && config_.encrypted &&
       name != kConfigObject && name.rfind("keys/", 0) != 0) {
     // An unencrypted object where every object is sealed: someone replaced it.
-    throw Error(ErrorCode::kCorruption, name + ": object is not encrypted in an encrypted repository");
+    throw Error(ErrorCode::kCorruption,
+                name + ": object is not encrypted in an encrypted repository");
   }
   return codec::open(*sealed, data_key_ ? &*data_key_ : nullptr, name);
 }

@@ -39,14 +39,14 @@ struct InitOptions {
 
 struct RepoConfig {
   int format_version = kFormatVersion;
-  std::string repo_id;     // 32 hex digits, random
+  std::string repo_id;  // 32 hex digits, random
   std::int64_t created_us = 0;
   int zstd_level = 1;
   std::uint32_t chunk_size = 1u << 20;  // backups: fixed-size, page-aligned chunks
   bool encrypted = false;
   codec::ScryptParams kdf;
-  Bytes kdf_salt;          // 32 bytes
-  Bytes wrapped_master;    // aes_gcm_seal(scrypt(passphrase), master key)
+  Bytes kdf_salt;        // 32 bytes
+  Bytes wrapped_master;  // aes_gcm_seal(scrypt(passphrase), master key)
 };
 
 class Repository {

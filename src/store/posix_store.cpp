@@ -64,9 +64,9 @@ class FileDescriptor {
 
 // Creates `dir` and its missing ancestors, but never one whose path is at most
 // `keep_length` long: a store must not quietly recreate a root that vanished
-// (a repository on a NAS that is not mounted would reappear on the local disk). Each new directory's
-// parent is fsynced, also when a concurrent creator won the mkdir, so the
-// path is durable before anything is written into it.
+// (a repository on a NAS that is not mounted would reappear on the local disk). Each new
+// directory's parent is fsynced, also when a concurrent creator won the mkdir, so the path is
+// durable before anything is written into it.
 void make_dirs_durably(const std::string& dir, std::size_t keep_length) {
   std::vector<std::string> missing;
   for (std::string cur = dir; cur.size() > keep_length;) {

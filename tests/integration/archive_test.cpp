@@ -83,8 +83,10 @@ class ArchiveTest : public ::testing::Test {
       if (!last.empty() && last >= seg) return seg;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    ADD_FAILURE() << "segment " << seg << " was not archived in time; failures: "
-                  << pg.sql("select failed_count || ' ' || coalesce(last_failed_wal, '') from pg_stat_archiver");
+    ADD_FAILURE()
+        << "segment " << seg << " was not archived in time; failures: "
+        << pg.sql(
+               "select failed_count || ' ' || coalesce(last_failed_wal, '') from pg_stat_archiver");
     return seg;
   }
 
@@ -360,10 +362,10 @@ TEST_F(ArchiveTest, RecoveryThroughRestoreCommandReplaysArchivedWal) {
   pg->sql("create table marker(id int primary key, note text)");
   pg->sql("insert into marker values (0, 'before backup')");
   std::string base = work_.sub("base");
-  auto bb = run({pg_client_bin_dir() + "/pg_basebackup", "-h", pg->socket_dir(), "-p",
-                 std::to_string(pg->port()), "-U", "postgres", "-D", base, "-X", "none", "-c",
-                 "fast"},
-                {}, AsUser::kTestUser);
+  auto bb =
+      run({pg_client_bin_dir() + "/pg_basebackup", "-h", pg->socket_dir(), "-p",
+           std::to_string(pg->port()), "-U", "postgres", "-D", base, "-X", "none", "-c", "fast"},
+          {}, AsUser::kTestUser);
   ASSERT_EQ(bb.status, 0) << bb.err;
   pg->pgbench_init(3);
   for (int i = 1; i <= 50; ++i)

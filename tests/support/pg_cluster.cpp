@@ -223,8 +223,9 @@ static std::string tail_of(const std::string& path, std::size_t max = 3000) {
 }
 
 void PgCluster::init() {
-  std::vector<std::string> argv = {bin_dir_ + "/initdb", "-D", data_dir_, "-U", "postgres",
-                                   "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"};
+  std::vector<std::string> argv = {
+      bin_dir_ + "/initdb", "-D",        data_dir_, "-U",   "postgres",
+      "--auth=trust",       "--no-sync", "-E",      "UTF8", "--locale=C"};
   argv.insert(argv.end(), options_.initdb_args.begin(), options_.initdb_args.end());
   auto r = run(argv, {}, AsUser::kTestUser);
   if (r.status != 0) throw std::runtime_error("initdb failed: " + r.err + r.out);
@@ -247,8 +248,7 @@ void PgCluster::adopt(const std::string& data_dir) {
 }
 
 void PgCluster::start() {
-  auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "120",
-                "start"},
+  auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "120", "start"},
                {}, AsUser::kTestUser);
   if (r.status != 0)
     throw std::runtime_error("pg_ctl start failed: " + r.err + "\n" + tail_of(log_file_));
@@ -257,8 +257,8 @@ void PgCluster::start() {
 
 void PgCluster::stop(bool fast) {
   if (!running_) return;
-  auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-m", fast ? "fast" : "smart", "-w",
-                "-t", "120", "stop"},
+  auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-m", fast ? "fast" : "smart", "-w", "-t",
+                "120", "stop"},
                {}, AsUser::kTestUser);
   if (r.status != 0) throw std::runtime_error("pg_ctl stop failed: " + r.err);
   running_ = false;

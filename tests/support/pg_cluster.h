@@ -23,8 +23,7 @@ struct CommandResult {
 // Runs argv (no shell) with extra environment variables, capturing stdout and
 // stderr. kTestUser runs it as test_user() when we are root.
 CommandResult run(const std::vector<std::string>& argv,
-                  const std::map<std::string, std::string>& env = {},
-                  AsUser as = AsUser::kSelf);
+                  const std::map<std::string, std::string>& env = {}, AsUser as = AsUser::kSelf);
 // Convenience: /bin/sh -c script.
 CommandResult run_shell(const std::string& script,
                         const std::map<std::string, std::string>& env = {},
@@ -81,8 +80,8 @@ class PgCluster {
   explicit PgCluster(Options options);
   ~PgCluster();  // stops the server (immediate) and removes everything
 
-  void init();           // initdb + settings; leaves the server stopped
-  void start();          // pg_ctl start -w; throws std::runtime_error with the log tail
+  void init();   // initdb + settings; leaves the server stopped
+  void start();  // pg_ctl start -w; throws std::runtime_error with the log tail
   void stop(bool fast = true);
   // Start an existing data directory (e.g. a restored one) instead of init().
   void adopt(const std::string& data_dir);

@@ -28,7 +28,8 @@ TEST(FileUtil, AtomicWriteCreatesReplacesOrRefuses) {
   EXPECT_EQ(as_chars(*read_file(path)), "two");
   // No temp file is left behind by either outcome.
   int entries = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path())) entries += !e.path().empty();
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    entries += !e.path().empty();
   EXPECT_EQ(entries, 1);
 }
 
@@ -73,13 +74,15 @@ TEST(TimeUtil, FormatsAndParsesUtcWithMicroseconds) {
   EXPECT_EQ(parse_time_us("2026-11-18 11:06:40.123456+00"), t);
   EXPECT_EQ(parse_time_us("2026-11-18T11:06:40.123456Z"), t);
   EXPECT_EQ(parse_time_us("2026-11-18 13:06:40.123456+02:00"), t);
-  EXPECT_EQ(parse_time_us("2026-11-18 06:06:40.123456-0500"), std::nullopt);  // +HHMM is not accepted
+  EXPECT_EQ(parse_time_us("2026-11-18 06:06:40.123456-0500"),
+            std::nullopt);  // +HHMM is not accepted
   EXPECT_EQ(parse_time_us("2026-11-18 06:06:40.123456-05"), t);
   EXPECT_EQ(parse_time_us("2026-11-18 11:06:40"), t - 123456);
   EXPECT_EQ(parse_time_us("2026-11-18 11:06:40.5"), t - 123456 + 500000);
   EXPECT_EQ(format_time_us(-1), "1969-12-31 23:59:59.999999+00");
-  for (const char* bad : {"", "yesterday", "2026-13-01 00:00:00", "2026-11-18 11:06", "2026-11-18 11:06:40.",
-                          "2026-11-18 11:06:40 +01", "2026-11-18 11:06:40+1x"})
+  for (const char* bad :
+       {"", "yesterday", "2026-13-01 00:00:00", "2026-11-18 11:06", "2026-11-18 11:06:40.",
+        "2026-11-18 11:06:40 +01", "2026-11-18 11:06:40+1x"})
     EXPECT_FALSE(parse_time_us(bad).has_value()) << bad;
 }
 
@@ -92,10 +95,10 @@ TEST(Bytes, HexRoundTrip) {
 }
 
 TEST(Error, EveryCodeExitsWithinPostgresLimit) {
-  for (auto code : {ErrorCode::kUsage, ErrorCode::kInvalidInput, ErrorCode::kNotFound,
-                    ErrorCode::kConflict, ErrorCode::kCorruption, ErrorCode::kKey,
-                    ErrorCode::kClusterMismatch, ErrorCode::kRepoFormat, ErrorCode::kIo,
-                    ErrorCode::kPostgres, ErrorCode::kInternal}) {
+  for (auto code :
+       {ErrorCode::kUsage, ErrorCode::kInvalidInput, ErrorCode::kNotFound, ErrorCode::kConflict,
+        ErrorCode::kCorruption, ErrorCode::kKey, ErrorCode::kClusterMismatch,
+        ErrorCode::kRepoFormat, ErrorCode::kIo, ErrorCode::kPostgres, ErrorCode::kInternal}) {
     EXPECT_GT(exit_status(code), 1) << error_code_name(code);
     EXPECT_LE(exit_status(code), 125) << error_code_name(code);
   }

@@ -23,9 +23,7 @@ using pg::testing::SegmentBuilder;
 constexpr std::int64_t kT0 = 1795000000000000;  // 2026-11-18, Unix µs
 
 struct Fixture {
-  Fixture() : inner(std::make_shared<store::MemStore>()) {
-    repo::Repository::init(*inner, {});
-  }
+  Fixture() : inner(std::make_shared<store::MemStore>()) { repo::Repository::init(*inner, {}); }
   std::unique_ptr<repo::Repository> open(std::shared_ptr<store::ObjectStore> store) {
     return repo::Repository::open(std::move(store), {});
   }
