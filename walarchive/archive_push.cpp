@@ -35,6 +35,11 @@ MappedFile read_input(const std::string& path) {
   return std::move(*file);
 }
 
+Error conflict(const std::string& file) {
+  return Error(ErrorCode::kConflict,
+               file + " is already archived with different content; the archived copy is kept");
+}
+
 // Same name already stored: identical bytes are success, anything else is a
 // conflict and the stored object stays as it is.
 void check_identical(repo::Repository& repo, const std::string& object, const std::string& file,
@@ -43,8 +48,7 @@ void check_identical(repo::Repository& repo, const std::string& object, const st
   if (!stored)
     throw Error(ErrorCode::kInternal, object + ": reported present but cannot be read back");
   if (stored->size() != local.size() || !std::equal(stored->begin(), stored->end(), local.begin()))
-    throw Error(ErrorCode::kConflict,
-                file + " is already archived with different content; the archived copy is kept");
+    throw conflict(file);
 }
 
 struct FileResult {
@@ -104,10 +108,7 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
   meta.xxh3 = hash.get();
   if (put == store::PutResult::kAlreadyExists) {
     auto existing = read_meta(repo, name.name);
-    if (existing && existing->xxh3 != meta.xxh3)
-      throw Error(ErrorCode::kConflict, name.name +
-                                            " is already archived with different content; the "
-                                            "archived copy is kept");
+    if (existing && existing->xxh3 != meta.xxh3) throw conflict(name.name);
     check_identical(repo, object, name.name, data);
     outcome = PushOutcome::kAlreadyArchived;
   }
