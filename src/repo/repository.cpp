@@ -232,17 +232,30 @@ store::PutResult Repository::put_object(const std::string& name, ByteView plaint
   return store_->put(name, codec::seal(plaintext, options));
 }
 
+Bytes Repository::seal_object(ByteView plaintext) const {
+  codec::SealOptions options;
+  options.zstd_level = config_.zstd_level;
+  options.key = data_key_ ? &*data_key_ : nullptr;
+  return codec::seal(plaintext, options);
+}
+
+Bytes Repository::open_object(ByteView sealed, const std::string& what) const {
+  auto header = codec::parse_header(sealed);
+  if (header && (header->flags & codec::kFlagEncrypted) == 0 && config_.encrypted) {
+    // An unencrypted object where every object is sealed: someone replaced it.
+    throw Error(ErrorCode::kCorruption,
+                what + ": object is not encrypted in an encrypted repository");
+  }
+  return codec::open(sealed, data_key_ ? &*data_key_ : nullptr, what);
+}
+
 std::optional<Bytes> Repository::get_object(const std::string& name) {
   auto sealed = store_->get(name);
   if (!sealed) return std::nullopt;
-  auto header = codec::parse_header(*sealed);
-  if (header && (header->flags & codec::kFlagEncrypted) == 0 && config_.encrypted &&
-      name != kConfigObject && name.rfind("keys/", 0) != 0) {
-    // An unencrypted object where every object is sealed: someone replaced it.
-    throw Error(ErrorCode::kCorruption,
-                name + ": object is not encrypted in an encrypted repository");
-  }
-  return codec::open(*sealed, data_key_ ? &*data_key_ : nullptr, name);
+  // config and key wraps are readable without the key by design.
+  if (name == kConfigObject || name.rfind("keys/", 0) == 0)
+    return codec::open(*sealed, nullptr, name);
+  return open_object(*sealed, name);
 }
 
 void Repository::add_key_file(const std::string& path) {

@@ -75,6 +75,11 @@ class Repository {
   store::PutResult put_object(const std::string& name, ByteView plaintext) {
     return put_object(name, plaintext, PutOptions{});
   }
+  // The envelope put_object would store, without storing it (packs collect
+  // sealed chunks), and the inverse for bytes read by range.
+  Bytes seal_object(ByteView plaintext) const;
+  Bytes open_object(ByteView sealed, const std::string& what) const;
+
   // Fetches and verifies an object; std::nullopt when absent. Throws
   // Error(kCorruption) naming the object on any mismatch.
   std::optional<Bytes> get_object(const std::string& name);

@@ -1,0 +1,149 @@
+#include "repo/chunk_store.h"
+
+#include <cstring>
+
+#include "codec/envelope.h"
+#include "core/error.h"
+
+namespace walvault::repo {
+
+namespace {
+
+constexpr char kIndexMagic[] = "WVI1";
+constexpr std::size_t kIndexEntrySize = 32 + 32 + 8 + 4;
+
+ChunkId to_chunk_id(const codec::Digest& digest) {
+  ChunkId id;
+  std::copy(digest.begin(), digest.end(), id.begin());
+  return id;
+}
+
+}  // namespace
+
+std::string pack_object_name(const ChunkId& pack_id) {
+  std::string hex = to_hex(pack_id);
+  return "packs/" + hex.substr(0, 2) + "/" + hex;
+}
+
+std::string index_object_name(const ChunkId& index_id) { return "index/" + to_hex(index_id); }
+
+Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries) {
+  Bytes out(kIndexMagic, kIndexMagic + 4);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(entries.size()));
+  out.reserve(out.size() + entries.size() * kIndexEntrySize);
+  for (const auto& [id, loc] : entries) {
+    out.insert(out.end(), id.begin(), id.end());
+    out.insert(out.end(), loc.pack.begin(), loc.pack.end());
+    append_le<std::uint64_t>(out, loc.offset);
+    append_le<std::uint32_t>(out, loc.length);
+  }
+  return out;
+}
+
+std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
+                                                            const std::string& object) {
+  if (plaintext.size() < 8 || std::memcmp(plaintext.data(), kIndexMagic, 4) != 0)
+    throw Error(ErrorCode::kCorruption, object + ": not a chunk index");
+  const auto count = load_le<std::uint32_t>(plaintext.data() + 4);
+  if (plaintext.size() != 8 + std::uint64_t{count} * kIndexEntrySize)
+    throw Error(ErrorCode::kCorruption, object + ": index length does not match its entry count");
+  std::vector<std::pair<ChunkId, ChunkLocation>> entries(count);
+  const std::uint8_t* p = plaintext.data() + 8;
+  for (auto& [id, loc] : entries) {
+    std::memcpy(id.data(), p, 32);
+    std::memcpy(loc.pack.data(), p + 32, 32);
+    loc.offset = load_le<std::uint64_t>(p + 64);
+    loc.length = load_le<std::uint32_t>(p + 72);
+    p += kIndexEntrySize;
+  }
+  return entries;
+}
+
+ChunkStore::ChunkStore(Repository& repo, Options options) : repo_(repo), options_(options) {
+  for (const auto& info : repo_.store().list("index/")) {
+    auto plaintext = repo_.get_object(info.name);
+    if (!plaintext) continue;  // removed by a concurrent GC after listing
+    for (const auto& [id, loc] : decode_index(*plaintext, info.name)) index_[id] = loc;
+  }
+}
+
+ChunkId ChunkStore::chunk_id(ByteView plaintext) const {
+  const auto& key = repo_.id_key();
+  return to_chunk_id(key ? codec::hmac_sha256(*key, plaintext) : codec::sha256(plaintext));
+}
+
+AddResult ChunkStore::add(ByteView plaintext) {
+  AddResult result;
+  result.id = chunk_id(plaintext);
+  {
+    std::lock_guard lock(mu_);
+    if (index_.count(result.id) || pending_ids_.count(result.id)) return result;
+    pending_ids_[result.id] = true;
+  }
+  // Compression and encryption run outside the lock, in the caller's thread.
+  Bytes sealed = repo_.seal_object(plaintext);
+  std::lock_guard lock(mu_);
+  pending_.push_back({result.id, pack_.size(), static_cast<std::uint32_t>(sealed.size())});
+  pack_.insert(pack_.end(), sealed.begin(), sealed.end());
+  result.stored = true;
+  result.stored_bytes = sealed.size();
+  if (pack_.size() >= options_.pack_target_bytes) write_pack_locked();
+  return result;
+}
+
+void ChunkStore::flush() {
+  std::lock_guard lock(mu_);
+  if (!pending_.empty()) write_pack_locked();
+}
+
+void ChunkStore::write_pack_locked() {
+  const ChunkId pack_id = to_chunk_id(codec::sha256(pack_));
+  // The pack's bytes are already sealed chunk by chunk: stored as they are.
+  repo_.store().put(pack_object_name(pack_id), pack_);
+  std::vector<std::pair<ChunkId, ChunkLocation>> entries;
+  entries.reserve(pending_.size());
+  for (const auto& p : pending_) entries.push_back({p.id, {pack_id, p.offset, p.length}});
+  Bytes index = encode_index(entries);
+  const ChunkId index_id = to_chunk_id(codec::sha256(index));
+  repo_.put_object(index_object_name(index_id), index);
+  for (const auto& [id, loc] : entries) {
+    index_[id] = loc;
+    pending_ids_.erase(id);
+  }
+  pending_.clear();
+  pack_.clear();
+}
+
+bool ChunkStore::contains(const ChunkId& id) const {
+  std::lock_guard lock(mu_);
+  return index_.count(id) > 0;
+}
+
+std::optional<ChunkLocation> ChunkStore::locate(const ChunkId& id) const {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(id);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Bytes> ChunkStore::read(const ChunkId& id) {
+  auto loc = locate(id);
+  if (!loc) return std::nullopt;
+  const std::string pack = pack_object_name(loc->pack);
+  const std::string what = pack + " (chunk " + to_hex(id) + ")";
+  auto sealed = repo_.store().get(pack, store::Range{loc->offset, loc->length});
+  if (!sealed) throw Error(ErrorCode::kCorruption, pack + ": pack listed in an index is missing");
+  if (sealed->size() != loc->length)
+    throw Error(ErrorCode::kCorruption, what + ": pack is shorter than its index says");
+  Bytes plaintext = repo_.open_object(*sealed, what);
+  if (chunk_id(plaintext) != id)
+    throw Error(ErrorCode::kCorruption, what + ": content does not match its id");
+  return plaintext;
+}
+
+std::size_t ChunkStore::known_chunks() const {
+  std::lock_guard lock(mu_);
+  return index_.size();
+}
+
+}  // namespace walvault::repo

@@ -1,0 +1,111 @@
+// Content-addressed chunks grouped into packs (docs/format.md, "Chunks and
+// packs"). Backups and file-volume snapshots store file content as chunks;
+// a chunk already in the repository, from any earlier run, is not stored
+// again.
+//
+//   packs/<first 2 hex of id>/<pack id>   chunk envelopes back to back
+//   index/<index id>                      one envelope listing, for every chunk
+//                                         of one pack: chunk id, offset, length
+//
+// A chunk id is SHA-256 of the plaintext, or HMAC-SHA256 under the
+// repository's id key when encrypted (names then leak nothing). A pack id and
+// an index id are SHA-256 of the object's stored bytes. A pack is written
+// first, then its index: a chunk exists once an index lists it, so a crash
+// leaves at most an unreferenced pack, which GC removes.
+//
+// Threading: add() and read() may be called from several threads at once.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "repo/repository.h"
+
+namespace walvault::repo {
+
+using ChunkId = std::array<std::uint8_t, 32>;
+
+struct ChunkIdHash {
+  std::size_t operator()(const ChunkId& id) const {
+    std::size_t h;
+    std::memcpy(&h, id.data(), sizeof h);  // ids are uniformly distributed
+    return h;
+  }
+};
+
+struct ChunkLocation {
+  ChunkId pack;
+  std::uint64_t offset = 0;  // of the chunk's envelope inside the pack
+  std::uint32_t length = 0;  // of the envelope
+};
+
+struct AddResult {
+  ChunkId id;
+  bool stored = false;             // false: the repository had it already
+  std::uint64_t stored_bytes = 0;  // envelope bytes added (0 when not stored)
+};
+
+class ChunkStore {
+ public:
+  struct Options {
+    std::uint64_t pack_target_bytes = 32u << 20;  // a pack is written once this full
+  };
+
+  // Reads every index object so that known chunks are never stored twice.
+  // Throws Error(kCorruption) naming a damaged index.
+  ChunkStore(Repository& repo, Options options);
+  explicit ChunkStore(Repository& repo) : ChunkStore(repo, Options{}) {}
+  ~ChunkStore() = default;
+
+  ChunkId chunk_id(ByteView plaintext) const;
+
+  // Seals and queues the chunk unless the repository (or this run) has it.
+  // A full pack is written (pack, then index) before returning.
+  AddResult add(ByteView plaintext);
+  // Writes the pending partial pack and its index. Call before writing any
+  // manifest that references chunks added since the last flush.
+  void flush();
+
+  bool contains(const ChunkId& id) const;
+  std::optional<ChunkLocation> locate(const ChunkId& id) const;
+  // Fetches one chunk with a ranged read, opens its envelope and checks that
+  // its content hashes to `id`. std::nullopt when no index lists it; throws
+  // Error(kCorruption) naming the pack on any mismatch.
+  std::optional<Bytes> read(const ChunkId& id);
+
+  std::size_t known_chunks() const;
+
+ private:
+  struct Pending {
+    ChunkId id;
+    std::uint64_t offset;
+    std::uint32_t length;
+  };
+  void write_pack_locked();
+
+  Repository& repo_;
+  Options options_;
+  mutable std::mutex mu_;
+  std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> index_;
+  std::unordered_map<ChunkId, bool, ChunkIdHash> pending_ids_;
+  std::vector<Pending> pending_;
+  Bytes pack_;
+};
+
+std::string pack_object_name(const ChunkId& pack_id);
+std::string index_object_name(const ChunkId& index_id);
+
+// The index object's plaintext: "WVI1", u32 entry count, then per chunk:
+// chunk id (32), pack id (32), offset (u64), length (u32), all little-endian.
+Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries);
+// Throws Error(kCorruption, "<object>: ...") when malformed.
+std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
+                                                            const std::string& object);
+
+}  // namespace walvault::repo
