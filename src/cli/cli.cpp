@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 #include <thread>
 
 #include "codec/crypto.h"
@@ -28,6 +29,7 @@ namespace {
 constexpr char kEnvPrefix[] = "WALVAULT_";
 constexpr char kDefaultConfig[] = "/etc/walvault.conf";
 constexpr char kDefaultSpool[] = "/var/spool/walvault";
+constexpr std::string_view kS3Scheme = "s3://";
 
 std::string env_name(std::string option) {
   for (auto& c : option) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
@@ -85,7 +87,8 @@ std::string require_repo(const Globals& g) {
   if (g.repo.empty())
     throw Error(ErrorCode::kUsage,
                 "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
-  if (auto scheme = g.repo.find("://"); scheme != std::string::npos)
+  if (auto scheme = g.repo.find("://");
+      scheme != std::string::npos && !g.repo.starts_with(kS3Scheme))
     throw Error(ErrorCode::kUsage, "repository location " + g.repo + ": scheme '" +
                                        g.repo.substr(0, scheme) + "' is not supported");
   return g.repo;
@@ -93,7 +96,10 @@ std::string require_repo(const Globals& g) {
 
 std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
   const std::string location = require_repo(g);
-  if (location != "mem:" && ::access(location.c_str(), F_OK) != 0)
+  // Local paths are checked here for a clearer message; an S3 bucket or
+  // repository that is missing is reported by the store and the repository.
+  const bool local = location != "mem:" && !location.starts_with(kS3Scheme);
+  if (local && ::access(location.c_str(), F_OK) != 0)
     throw Error(ErrorCode::kRepoFormat,
                 "no walvault repository at " + location + " (run 'walvault repo init')");
   std::shared_ptr<store::ObjectStore> st = store::open_store(location);
@@ -214,8 +220,9 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : exit_status(ErrorCode::kUsage);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "walvault: error: " << e.what() << " (see --help)\n";
+    return exit_status(ErrorCode::kUsage);
   }
 
   try {

@@ -233,6 +233,9 @@ TEST_F(ArchiveTest, BadInputIsRefusedWithOneLine) {
   EXPECT_EQ(get.err, "");
   auto bad = walvault({"--repo", repo_, "archive-get", "../etc/passwd", work_.sub("x")});
   EXPECT_EQ(bad.status, 3) << bad.err;
+  auto usage = walvault({"--repo", repo_, "archive-push"});
+  EXPECT_EQ(usage.status, 2) << usage.err;
+  EXPECT_EQ(line_count(usage.err), 1) << usage.err;
   auto scheme = walvault({"--repo", "ftp://host/x", "wal", "list"});
   EXPECT_EQ(scheme.status, 2) << scheme.err;
   EXPECT_NE(scheme.err.find("scheme 'ftp'"), std::string::npos) << scheme.err;
