@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "store/mem_store.h"
 #include "store/posix_store.h"
+#include "store/s3_store.h"
 
 namespace walvault::store {
 
@@ -26,6 +27,11 @@ std::unique_ptr<ObjectStore> open_mem(const std::string& location, bool /*create
   return std::make_unique<MemStore>();
 }
 
+// Buckets are not created here: `create` concerns local directories only.
+std::unique_ptr<ObjectStore> open_s3(const std::string& location, bool /*create*/) {
+  return std::make_unique<S3Store>(s3_options_from_location(location));
+}
+
 // A location that starts with one of these prefixes goes to its opener, which
 // receives the whole location; anything else is a local path.
 struct Scheme {
@@ -34,6 +40,7 @@ struct Scheme {
 };
 constexpr Scheme kSchemes[] = {
     {"mem:", open_mem},
+    {"s3://", open_s3},
 };
 
 }  // namespace

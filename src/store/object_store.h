@@ -2,8 +2,8 @@
 //
 // The repository above this interface assumes nothing but flat names: no
 // directories, no rename, no append. Implementations: posix (a local
-// directory, also a NAS mount), mem (tests), and decorators such as the
-// fault-injecting store; S3 joins later. Every implementation passes the
+// directory, also a NAS mount), mem (tests), S3 (s3_store.h), and decorators
+// such as the fault-injecting store. Every implementation passes the
 // conformance suite in tests/unit/store/store_conformance.h.
 //
 // Names are '/'-separated paths of components made of [A-Za-z0-9._-], never
@@ -95,7 +95,9 @@ bool is_valid_object_name(const std::string& name);
 void require_valid_object_name(const std::string& name);
 
 // Opens the store a repository location names: "mem:" (a fresh in-memory
-// store) or a local path. The posix directory must exist unless `create`.
+// store), "s3://bucket[/prefix]" (S3Store, configured from the AWS_*
+// environment; the bucket must exist) or a local path. The posix directory
+// must exist unless `create`.
 std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create = false);
 
 }  // namespace walvault::store

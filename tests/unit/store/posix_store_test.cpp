@@ -24,7 +24,9 @@ namespace {
 // that lives (and is removed) with the test process.
 std::unique_ptr<ObjectStore> make_posix_store() {
   static ScratchDir scratch("wv-posix-conformance");
-  return std::make_unique<PosixStore>(make_temp_dir(scratch.path(), "store"));
+  static int count = 0;
+  return std::make_unique<PosixStore>(scratch.sub("store-" + std::to_string(++count)),
+                                      /*create=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(

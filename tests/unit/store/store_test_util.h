@@ -2,8 +2,6 @@
 // bytes, and catching walvault::Error codes.
 #pragma once
 
-#include <stdlib.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,33 +13,12 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "store/object_store.h"
+#include "support/pg_cluster.h"
 
 namespace walvault::store::testing {
 
-// Creates a fresh directory "<parent>/<tag>-XXXXXX" (mkdtemp) and returns its path.
-inline std::string make_temp_dir(const std::string& parent, const std::string& tag) {
-  std::string path = parent + "/" + tag + "-XXXXXX";
-  if (::mkdtemp(path.data()) == nullptr) throw std::runtime_error("mkdtemp " + path + " failed");
-  return path;
-}
-
 // A fresh directory under /tmp, removed with its content on destruction.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& tag = "wv-store") : path_(make_temp_dir("/tmp", tag)) {}
-  ~ScratchDir() {
-    std::error_code ignored;  // a destructor must not throw; leftovers are only /tmp litter
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ScratchDir = walvault::testing::TempDir;
 
 // `size` bytes that differ for each `seed` and carry no short period, so a
 // misplaced range or a mixed-up object shows up as a mismatch.
