@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -62,8 +63,9 @@ class ArchiveTest : public ::testing::Test {
     return "'" + cmd + " archive-push --parallel " + std::to_string(parallel) + " %p'";
   }
 
-  std::unique_ptr<PgCluster> start_archiving_cluster(int parallel) {
+  std::unique_ptr<PgCluster> start_archiving_cluster(int parallel, int major = 15) {
     PgCluster::Options o;
+    o.major = major;
     o.settings = {{"archive_mode", "on"},
                   {"archive_command", archive_command(parallel)},
                   {"wal_keep_size", "'4GB'"},
@@ -424,6 +426,35 @@ TEST_F(ArchiveTest, FlagsOverrideEnvironmentOverrideConfigFile) {
   auto again = init({}, {"--repo", c});
   EXPECT_EQ(again.status, 5) << again.err;
 }
+
+// Other majors' WAL (page magics 0xD106, 0xD10D, 0xD113, 0xD116): server binaries
+// from npm, which scripts/test fetches (and then requires).
+class OtherMajorArchiveTest : public ArchiveTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(OtherMajorArchiveTest, SegmentsComeBackIdentical) {
+  const int major = GetParam();
+  if (pg_bin_dir(major).empty()) {
+    if (std::getenv("WALVAULT_REQUIRE_MAJORS"))
+      FAIL() << "PostgreSQL " << major << " not installed";
+    GTEST_SKIP() << "PostgreSQL " << major << " not installed (scripts/fetch-pg-majors)";
+  }
+  init_repo(false);
+  auto pg = start_archiving_cluster(2, major);
+  pg->pgbench_init(3);
+  pg->sql("select pg_create_restore_point('on_" + std::to_string(major) + "')");
+  switch_and_wait(*pg);
+  expect_all_archived_identical(*pg);
+  auto info = walvault({"--repo", repo_, "repo", "info"});
+  EXPECT_NE(info.out.find("PostgreSQL " + std::to_string(major)), std::string::npos) << info.out;
+  auto list = walvault({"--repo", repo_, "wal", "list"});
+  EXPECT_NE(list.out.find("restore point 'on_" + std::to_string(major) + "'"), std::string::npos)
+      << list.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Majors, OtherMajorArchiveTest, ::testing::Values(13, 14, 16, 17),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "pg" + std::to_string(info.param);
+                         });
 
 }  // namespace
 }  // namespace walvault::testing
