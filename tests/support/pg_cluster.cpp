@@ -249,7 +249,7 @@ void PgCluster::adopt(const std::string& data_dir) {
 
 void PgCluster::start() {
   auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "120", "start"},
-               {}, AsUser::kTestUser);
+               options_.environment, AsUser::kTestUser);
   if (r.status != 0)
     throw std::runtime_error("pg_ctl start failed: " + r.err + "\n" + tail_of(log_file_));
   running_ = true;

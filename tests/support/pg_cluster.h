@@ -74,6 +74,9 @@ class PgCluster {
     // Extra postgresql.conf lines, e.g. {"archive_mode", "on"}.
     std::vector<std::pair<std::string, std::string>> settings;
     std::vector<std::string> initdb_args;  // e.g. {"--wal-segsize=1"}
+    // Environment of the server, inherited by archive_command and
+    // restore_command (e.g. AWS_* credentials, which must not be in argv).
+    std::map<std::string, std::string> environment;
   };
 
   // Creates an empty directory; init() runs initdb.
