@@ -9,8 +9,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "codec/crypto.h"
 #include "core/error.h"
@@ -52,7 +54,7 @@ class EnvFirstConfig : public CLI::ConfigINI {
 
 struct Globals {
   std::string config;
-  std::string repo;
+  std::vector<std::string> repos;  // several: 3-2-1 (archive-push needs every one)
   std::string key_file;
   std::string passphrase_file;
   std::string spool_path;
@@ -83,19 +85,19 @@ repo::Secrets load_secrets(const Globals& g) {
   return s;
 }
 
-std::string require_repo(const Globals& g) {
-  if (g.repo.empty())
+const std::vector<std::string>& require_repos(const Globals& g) {
+  if (g.repos.empty())
     throw Error(ErrorCode::kUsage,
                 "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
-  if (auto scheme = g.repo.find("://");
-      scheme != std::string::npos && !g.repo.starts_with(kS3Scheme))
-    throw Error(ErrorCode::kUsage, "repository location " + g.repo + ": scheme '" +
-                                       g.repo.substr(0, scheme) + "' is not supported");
-  return g.repo;
+  for (const auto& repo : g.repos) {
+    if (auto scheme = repo.find("://"); scheme != std::string::npos && !repo.starts_with(kS3Scheme))
+      throw Error(ErrorCode::kUsage, "repository location " + repo + ": scheme '" +
+                                         repo.substr(0, scheme) + "' is not supported");
+  }
+  return g.repos;
 }
 
-std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
-  const std::string location = require_repo(g);
+std::unique_ptr<repo::Repository> open_repo_at(const Globals& g, const std::string& location) {
   // Local paths are checked here for a clearer message; an S3 bucket or
   // repository that is missing is reported by the store and the repository.
   const bool local = location != "mem:" && !location.starts_with(kS3Scheme);
@@ -104,6 +106,17 @@ std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
                 "no walvault repository at " + location + " (run 'walvault repo init')");
   std::shared_ptr<store::ObjectStore> st = store::open_store(location);
   return repo::Repository::open(st, load_secrets(g));
+}
+
+// Commands that act on one repository use the first one given.
+std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
+  return open_repo_at(g, require_repos(g).front());
+}
+
+// With several repositories, errors say which one they are about.
+Error in_repository(const Globals& g, const std::string& location, const Error& e) {
+  if (g.repos.size() < 2) return e;
+  return Error(e.code(), "repository " + location + ": " + e.what());
 }
 
 // The local spool for one repository, or "" when it cannot be used
@@ -167,7 +180,8 @@ int run(int argc, char** argv) {
   const char* env_config = std::getenv("WALVAULT_CONFIG");
   app.set_config("--config", env_config ? env_config : kDefaultConfig,
                  "INI configuration file (WALVAULT_CONFIG)");
-  add_env_option(&app, "repo", g.repo, "repository location (a directory)");
+  add_env_option(&app, "repo", g.repos,
+                 "repository location: a directory or s3://bucket/prefix; repeat for several");
   add_env_option(&app, "key-file", g.key_file, "key file that unlocks an encrypted repository");
   add_env_option(&app, "passphrase-file", g.passphrase_file,
                  "file whose first line is the repository passphrase (else WALVAULT_PASSPHRASE)");
@@ -232,14 +246,20 @@ int run(int argc, char** argv) {
                   std::string("WALVAULT_CONFIG names ") + env_config + ", which cannot be read");
 
     if (*init_cmd) {
-      auto st = store::open_store(require_repo(g), /*create=*/true);
       repo::InitOptions options;
       options.encrypt = encrypt;
       options.zstd_level = zstd_level;
       if (encrypt) options.passphrase = load_secrets(g).passphrase;
-      auto config = repo::Repository::init(*st, options);
-      std::cout << "initialised repository " << config.repo_id << " at " << st->describe()
-                << (config.encrypted ? " (encrypted)" : "") << "\n";
+      for (const auto& location : require_repos(g)) {
+        try {
+          auto st = store::open_store(location, /*create=*/true);
+          auto config = repo::Repository::init(*st, options);
+          std::cout << "initialised repository " << config.repo_id << " at " << st->describe()
+                    << (config.encrypted ? " (encrypted)" : "") << "\n";
+        } catch (const Error& e) {
+          throw in_repository(g, location, e);
+        }
+      }
       return 0;
     }
     if (*keyfile_cmd) {
@@ -260,12 +280,21 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (*push_cmd) {
-      auto r = open_repo(g);
-      walarchive::PushOptions options;
-      options.wal_path = push_path;
-      options.parallel = parallel;
-      if (parallel > 1) options.spool_dir = spool_dir(g, *r, "push");
-      auto result = walarchive::archive_push(*r, options);
+      // Exit 0 means durable in every repository: each is pushed in turn and
+      // the first failure fails the call (PostgreSQL retries the whole file).
+      walarchive::PushResult result;
+      for (const auto& location : require_repos(g)) {
+        try {
+          auto r = open_repo_at(g, location);
+          walarchive::PushOptions options;
+          options.wal_path = push_path;
+          options.parallel = parallel;
+          if (parallel > 1) options.spool_dir = spool_dir(g, *r, "push");
+          result = walarchive::archive_push(*r, options);
+        } catch (const Error& e) {
+          throw in_repository(g, location, e);
+        }
+      }
       switch (result.outcome) {
         case walarchive::PushOutcome::kAlreadyArchived:
           spdlog::warn("{} was already archived with identical content", base_name(push_path));
@@ -280,14 +309,26 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (*get_cmd) {
-      auto r = open_repo(g);
-      walarchive::GetOptions options;
-      if (prefetch > 0) options.spool_dir = spool_dir(g, *r, "get");
-      if (walarchive::archive_get(*r, get_name, get_dest, options) ==
-          walarchive::GetOutcome::kNotFound)
-        return 1;  // the expected end of the archive: no noise
-      start_prefetch(*r, get_name, prefetch, options.spool_dir);
-      return 0;
+      // The first repository that has the file serves it; a miss or a failure
+      // falls back to the next one.
+      std::optional<Error> failure;
+      for (const auto& location : require_repos(g)) {
+        try {
+          auto r = open_repo_at(g, location);
+          walarchive::GetOptions options;
+          if (prefetch > 0) options.spool_dir = spool_dir(g, *r, "get");
+          if (walarchive::archive_get(*r, get_name, get_dest, options) ==
+              walarchive::GetOutcome::kNotFound)
+            continue;
+          start_prefetch(*r, get_name, prefetch, options.spool_dir);
+          return 0;
+        } catch (const Error& e) {
+          if (g.repos.size() > 1) spdlog::warn("repository {}: {}", location, e.what());
+          if (!failure) failure = in_repository(g, location, e);
+        }
+      }
+      if (failure) throw *failure;
+      return 1;  // the expected end of the archive: no noise
     }
     if (*wal_list_cmd) {
       auto r = open_repo(g);

@@ -405,6 +405,77 @@ TEST_F(ArchiveTest, RecoveryThroughRestoreCommandReplaysArchivedWal) {
   restored.stop();
 }
 
+// 3-2-1: two repositories. archive-push succeeds only when both hold the
+// segment; while one cannot be written PostgreSQL keeps retrying, and
+// archive-get falls back to a repository that has the file.
+TEST_F(ArchiveTest, TwoRepositoriesBothHoldEverySegment) {
+  const std::string second = work_.sub("repo2");
+  auto init = walvault({"--repo", repo_, "--repo", second, "repo", "init"});
+  ASSERT_EQ(init.status, 0) << init.err;
+  PgCluster::Options o;
+  o.settings = {{"archive_mode", "on"},
+                {"archive_command", "'" + walvault_binary_for_server() + " --repo " + repo_ +
+                                        " --repo " + second + " --spool-path " + spool_ +
+                                        " archive-push --parallel 1 %p'"},
+                {"wal_keep_size", "'1GB'"}};
+  PgCluster pg(o);
+  pg.init();
+  pg.start();
+  pg.sql("create table t(x int); insert into t select generate_series(1, 1000)");
+  std::string first_seg = switch_and_wait(pg);
+  auto has = [&](const std::string& repo, const std::string& seg) {
+    return fs::exists(repo + "/wal/meta/" + seg.substr(0, 16) + "/" + seg);
+  };
+  for (const auto& seg : archived_segments(pg.wal_dir())) {
+    EXPECT_TRUE(has(repo_, seg)) << seg;
+    EXPECT_TRUE(has(second, seg)) << seg;
+  }
+
+  // The second repository stops accepting writes: the next segment is not
+  // reported archived although the first repository could take it.
+  const std::string seg_dir = second + "/wal/seg/" + first_seg.substr(0, 16);
+  fs::permissions(seg_dir,
+                  fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                  fs::perm_options::remove);
+  pg.sql("insert into t select generate_series(1, 1000)");
+  const std::string blocked = pg.sql("select pg_walfile_name(pg_switch_wal())");
+  std::string failed;
+  for (int i = 0; i < 300 && failed.empty(); ++i) {
+    failed = pg.sql("select coalesce(last_failed_wal, '') from pg_stat_archiver");
+    if (failed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(failed, blocked);
+  EXPECT_NE(pg.sql("select coalesce(last_archived_wal, '') from pg_stat_archiver"), blocked);
+  EXPECT_FALSE(has(second, blocked));
+  EXPECT_NE(read_text(pg.log_file()).find("repository " + second), std::string::npos)
+      << "the failure should name the repository";
+
+  // Writable again: PostgreSQL's retry completes, both hold it.
+  fs::permissions(seg_dir, fs::perms::owner_write, fs::perm_options::add);
+  std::string last;
+  for (int i = 0; i < 600 && last < blocked; ++i) {
+    last = pg.sql("select coalesce(last_archived_wal, '') from pg_stat_archiver");
+    if (last < blocked) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(last, blocked);
+  EXPECT_TRUE(has(repo_, blocked));
+  EXPECT_TRUE(has(second, blocked));
+
+  // archive-get: the first repository lacks the file (an empty one), the
+  // second serves it.
+  const std::string empty = work_.sub("repo-empty");
+  ASSERT_EQ(walvault({"--repo", empty, "repo", "init"}).status, 0);
+  const std::string dest = work_.sub("fallback");
+  auto get = walvault(
+      {"--repo", empty, "--repo", second, "archive-get", "--prefetch", "0", blocked, dest});
+  ASSERT_EQ(get.status, 0) << get.err;
+  EXPECT_TRUE(read_text(dest) == read_text(pg.wal_dir() + "/" + blocked));
+  auto miss = walvault({"--repo", empty, "--repo", second, "archive-get", "--prefetch", "0",
+                        "0000000100000000000000FF", dest});
+  EXPECT_EQ(miss.status, 1);
+  EXPECT_EQ(miss.err, "");
+}
+
 TEST_F(ArchiveTest, FlagsOverrideEnvironmentOverrideConfigFile) {
   std::string a = work_.sub("repo-a"), b = work_.sub("repo-b"), c = work_.sub("repo-c");
   std::string conf = work_.sub("walvault.conf");
