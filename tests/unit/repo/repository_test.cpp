@@ -9,6 +9,7 @@
 #include "core/file_util.h"
 #include "repo/cluster.h"
 #include "store/mem_store.h"
+#include "support/error_code.h"
 #include "support/pg_cluster.h"
 
 namespace walvault::repo {
@@ -24,16 +25,7 @@ InitOptions encrypted_options() {
   return o;
 }
 
-template <typename F>
-ErrorCode code_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  ADD_FAILURE() << "no walvault::Error thrown";
-  return ErrorCode::kInternal;
-}
+using testing::error_code_of;
 
 TEST(Repository, InitThenOpenUnencrypted) {
   auto store = std::make_shared<store::MemStore>();
@@ -48,13 +40,14 @@ TEST(Repository, InitThenOpenUnencrypted) {
 TEST(Repository, InitTwiceIsAConflictAndKeepsTheFirst) {
   auto store = std::make_shared<store::MemStore>();
   RepoConfig first = Repository::init(*store, {});
-  EXPECT_EQ(code_of([&] { Repository::init(*store, encrypted_options()); }), ErrorCode::kConflict);
+  EXPECT_EQ(error_code_of([&] { Repository::init(*store, encrypted_options()); }),
+            ErrorCode::kConflict);
   EXPECT_EQ(Repository::open(store, {})->config().repo_id, first.repo_id);
 }
 
 TEST(Repository, OpenWithoutRepositoryIsRepoFormat) {
   auto store = std::make_shared<store::MemStore>();
-  EXPECT_EQ(code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
 }
 
 TEST(Repository, UnknownFormatVersionIsRefused) {
@@ -62,7 +55,7 @@ TEST(Repository, UnknownFormatVersionIsRefused) {
   std::string text = R"({"format": 2, "repo_id": "x", "created_us": 0,
     "compression": {"level": 1}, "chunking": {"size": 1}, "encryption": null})";
   store->put(kConfigObject, codec::seal(as_bytes(text), {}));
-  EXPECT_EQ(code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
 }
 
 TEST(Repository, UnknownAlgorithmIsRefusedNotMisread) {
@@ -71,13 +64,13 @@ TEST(Repository, UnknownAlgorithmIsRefusedNotMisread) {
     "compression": {"algorithm": "lz4", "level": 1},
     "chunking": {"algorithm": "fixed", "size": 1}, "encryption": null})";
   store->put(kConfigObject, codec::seal(as_bytes(text), {}));
-  EXPECT_EQ(code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
 }
 
 TEST(Repository, EncryptedNeedsTheRightPassphrase) {
   auto store = std::make_shared<store::MemStore>();
   Repository::init(*store, encrypted_options());
-  EXPECT_EQ(code_of([&] { Repository::open(store, {}); }), ErrorCode::kKey);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, {}); }), ErrorCode::kKey);
   Secrets wrong;
   wrong.passphrase = "not it";
   try {
@@ -98,7 +91,7 @@ TEST(Repository, EncryptWithoutPassphraseIsUsageError) {
   auto store = std::make_shared<store::MemStore>();
   InitOptions o;
   o.encrypt = true;
-  EXPECT_EQ(code_of([&] { Repository::init(*store, o); }), ErrorCode::kUsage);
+  EXPECT_EQ(error_code_of([&] { Repository::init(*store, o); }), ErrorCode::kUsage);
   EXPECT_FALSE(store->stat(kConfigObject));
 }
 
@@ -115,7 +108,7 @@ TEST(Repository, KeyFileUnlocksWithoutPassphrase) {
   ASSERT_EQ(::stat(key_path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // A second add-key-file never overwrites the first.
-  EXPECT_EQ(code_of([&] { repo->add_key_file(key_path); }), ErrorCode::kConflict);
+  EXPECT_EQ(error_code_of([&] { repo->add_key_file(key_path); }), ErrorCode::kConflict);
 
   repo->put_object("data/x", as_bytes("secret rows"));
   Secrets by_file;
@@ -127,14 +120,14 @@ TEST(Repository, KeyFileUnlocksWithoutPassphrase) {
   write_file_atomic(dir.sub("other.key"), Bytes(32, 7));
   Secrets other;
   other.key_file = dir.sub("other.key");
-  EXPECT_EQ(code_of([&] { Repository::open(store, other); }), ErrorCode::kKey);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, other); }), ErrorCode::kKey);
   write_file_atomic(dir.sub("short.key"), Bytes(5, 7));
   Secrets shortk;
   shortk.key_file = dir.sub("short.key");
-  EXPECT_EQ(code_of([&] { Repository::open(store, shortk); }), ErrorCode::kKey);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, shortk); }), ErrorCode::kKey);
   Secrets missing;
   missing.key_file = dir.sub("absent.key");
-  EXPECT_EQ(code_of([&] { Repository::open(store, missing); }), ErrorCode::kKey);
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, missing); }), ErrorCode::kKey);
 }
 
 TEST(Repository, ObjectsAreCreateOnlyAndVerified) {
@@ -166,7 +159,7 @@ TEST(Repository, PlaintextObjectInEncryptedRepositoryIsCorruption) {
   auto repo = Repository::open(store, pass);
   repo->put_object("wal/x", as_bytes("real"));
   store->corrupt("wal/x", codec::seal(as_bytes("forged"), {}));
-  EXPECT_EQ(code_of([&] { repo->get_object("wal/x"); }), ErrorCode::kCorruption);
+  EXPECT_EQ(error_code_of([&] { repo->get_object("wal/x"); }), ErrorCode::kCorruption);
 }
 
 TEST(Cluster, BindsOnceAndRefusesAnotherSystem) {
@@ -179,10 +172,11 @@ TEST(Cluster, BindsOnceAndRefusesAnotherSystem) {
   EXPECT_EQ(bind_cluster(*repo, seen, "seg").system_id, 7001u);
   ClusterInfo other = seen;
   other.system_id = 7002;
-  EXPECT_EQ(code_of([&] { bind_cluster(*repo, other, "seg"); }), ErrorCode::kClusterMismatch);
+  EXPECT_EQ(error_code_of([&] { bind_cluster(*repo, other, "seg"); }), ErrorCode::kClusterMismatch);
   ClusterInfo resized = seen;
   resized.segment_size = 1u << 20;
-  EXPECT_EQ(code_of([&] { bind_cluster(*repo, resized, "seg"); }), ErrorCode::kClusterMismatch);
+  EXPECT_EQ(error_code_of([&] { bind_cluster(*repo, resized, "seg"); }),
+            ErrorCode::kClusterMismatch);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "store/object_store.h"
+#include "support/error_code.h"
 #include "support/pg_cluster.h"
 
 namespace walvault::store::testing {
@@ -34,16 +35,7 @@ inline Bytes pattern(std::size_t size, std::uint64_t seed) {
   return out;
 }
 
-// The code of the walvault::Error that `action` throws; std::nullopt when it
-// throws nothing. Any other exception propagates and fails the test.
-inline std::optional<ErrorCode> error_code_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return std::nullopt;
-}
+using walvault::testing::error_code_of;
 
 inline std::vector<std::string> names_of(const std::vector<ObjectInfo>& infos) {
   std::vector<std::string> names;
