@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/backup_cmd.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -169,6 +170,30 @@ void start_prefetch(repo::Repository& r, const std::string& file_name, int count
   ::_exit(status);
 }
 
+std::string absolute(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.starts_with(kS3Scheme) || path == "mem:")
+    return path;
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// The restore_command a restored cluster runs: this binary with the same
+// repositories and secrets' locations (never the secrets themselves).
+std::string archive_get_command(const Globals& g, const std::string& config_in_use) {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  std::string cmd = shell_quote(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "walvault");
+  if (!config_in_use.empty() && ::access(config_in_use.c_str(), R_OK) == 0)
+    cmd += " --config " + shell_quote(absolute(config_in_use));
+  for (const auto& r : g.repos) cmd += " --repo " + shell_quote(absolute(r));
+  if (!g.key_file.empty()) cmd += " --key-file " + shell_quote(absolute(g.key_file));
+  if (!g.passphrase_file.empty())
+    cmd += " --passphrase-file " + shell_quote(absolute(g.passphrase_file));
+  if (!g.spool_path.empty()) cmd += " --spool-path " + shell_quote(absolute(g.spool_path));
+  return cmd + " archive-get %f %p";
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -230,6 +255,68 @@ int run(int argc, char** argv) {
       wal_cmd->add_subcommand("list", "timelines, ranges, gaps, commit times, restore points");
   bool json_out = false;
   wal_list_cmd->add_flag("--json", json_out, "machine-readable output");
+
+  // backup / backup list / restore
+  CLI::App* backup_cmd =
+      app.add_subcommand("backup", "take a base backup; 'backup list' lists them");
+  backup_cmd->require_subcommand(0, 1);
+  BackupArgs backup_args;
+  backup_args.parallel = parallel;
+  backup_args.progress = ::isatty(2) == 1;
+  backup_cmd
+      ->add_option("--pg", backup_args.pg,
+                   "libpq connection string of the server (replication connection)")
+      ->envname(env_name("pg"));
+  backup_cmd->add_option("--from-tar", backup_args.from_tar,
+                         "ingest a pg_basebackup tar stream ('-' for stdin) instead");
+  backup_cmd->add_option("--tag", backup_args.tag, "tag for retention policies");
+  backup_cmd->add_option("--checkpoint", backup_args.checkpoint, "fast or spread")
+      ->default_str("fast");
+  backup_cmd->add_option("--parallel", backup_args.parallel, "worker threads")
+      ->check(CLI::Range(1, 64));
+  backup_cmd
+      ->add_option("--wal-timeout", backup_args.wal_timeout_s,
+                   "seconds to wait for the WAL that makes the backup consistent")
+      ->envname(env_name("wal-timeout"))
+      ->check(CLI::Range(1, 86400))
+      ->default_str("60");
+  backup_cmd->add_flag("--progress,!--no-progress", backup_args.progress,
+                       "progress line on stderr (default: when stderr is a terminal)");
+  CLI::App* backup_list_cmd = backup_cmd->add_subcommand("list", "list backups");
+  bool backup_list_json = false;
+  backup_list_cmd->add_flag("--json", backup_list_json, "machine-readable output");
+
+  CLI::App* restore_cmd =
+      app.add_subcommand("restore", "rebuild a data directory at a chosen point in time");
+  RestoreArgs restore_args;
+  restore_args.parallel = parallel;
+  restore_cmd->add_option("--pgdata", restore_args.pgdata, "data directory to restore into")
+      ->required();
+  restore_cmd->add_option("--target-time", restore_args.target_time,
+                          "recover to this time ('2026-11-26 10:00:00+00')");
+  restore_cmd->add_option("--target-lsn", restore_args.target_lsn, "recover to this LSN");
+  restore_cmd->add_option("--target-xid", restore_args.target_xid,
+                          "recover to this transaction's commit");
+  restore_cmd->add_option("--target-name", restore_args.target_name,
+                          "recover to this restore point");
+  restore_cmd->add_flag("--target-immediate", restore_args.target_immediate,
+                        "stop as soon as the backup is consistent");
+  restore_cmd->add_option("--target-timeline", restore_args.target_timeline, "latest or a number")
+      ->default_str("latest");
+  restore_cmd
+      ->add_option("--target-action", restore_args.target_action,
+                   "pause, promote or shutdown once the target is reached")
+      ->default_str("pause");
+  restore_cmd->add_option("--set", restore_args.set, "restore this backup (label)");
+  restore_cmd->add_flag("--dry-run", restore_args.dry_run, "print the plan, write nothing");
+  restore_cmd->add_flag("--delta", restore_args.delta,
+                        "reuse a non-empty directory: rewrite only what differs");
+  restore_cmd->add_option("--tablespace-map", restore_args.tablespace_map,
+                          "OLD=NEW tablespace location (repeatable)");
+  restore_cmd->add_option("--parallel", restore_args.parallel, "writer threads")
+      ->check(CLI::Range(1, 64));
+  restore_cmd->add_option("--restore-command", restore_args.restore_command,
+                          "restore_command to write (default: this walvault's archive-get)");
 
   try {
     app.parse(argc, argv);
@@ -329,6 +416,30 @@ int run(int argc, char** argv) {
       }
       if (failure) throw *failure;
       return 1;  // the expected end of the archive: no noise
+    }
+    if (*backup_list_cmd) {
+      auto r = open_repo(g);
+      return run_backup_list(*r, backup_list_json);
+    }
+    if (*backup_cmd) {
+      std::vector<std::unique_ptr<repo::Repository>> opened;
+      std::vector<repo::Repository*> repos;
+      for (const auto& location : require_repos(g)) {
+        try {
+          opened.push_back(open_repo_at(g, location));
+        } catch (const Error& e) {
+          throw in_repository(g, location, e);
+        }
+        repos.push_back(opened.back().get());
+      }
+      return run_backup(repos, backup_args);
+    }
+    if (*restore_cmd) {
+      auto r = open_repo(g);
+      if (restore_args.restore_command.empty())
+        restore_args.restore_command =
+            archive_get_command(g, app.get_config_ptr()->as<std::string>());
+      return run_restore(*r, restore_args);
     }
     if (*wal_list_cmd) {
       auto r = open_repo(g);

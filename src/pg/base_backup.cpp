@@ -1,12 +1,11 @@
 #include "pg/base_backup.h"
 
-#include <libpq-fe.h>
-
 #include <charconv>
 #include <cstring>
 #include <regex>
 
 #include "core/error.h"
+#include "pg/libpq_api.h"
 
 // Implementation notes. libpq delivers the whole BASE_BACKUP exchange as a
 // sequence of PQgetResult results: TUPLES_OK (start position), TUPLES_OK
@@ -24,7 +23,7 @@ constexpr int kOldestSupportedVersion = 130000;  // backup manifests appeared in
 constexpr std::uint64_t kLegacyProgressStep = 8 << 20;
 
 struct ResultDeleter {
-  void operator()(PGresult* res) const { PQclear(res); }
+  void operator()(PGresult* res) const { libpq_api().clear(res); }
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
 
@@ -35,21 +34,24 @@ std::string first_line(std::string text) {
 }
 
 [[noreturn]] void server_error(const std::string& what, PGconn* conn, const PGresult* res) {
-  const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-  std::string message = primary ? primary : first_line(PQerrorMessage(conn));
+  const char* primary =
+      res ? libpq_api().result_error_field(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  std::string message = primary ? primary : first_line(libpq_api().error_message(conn));
   if (message.empty()) message = "unexpected response";
   throw Error(ErrorCode::kPostgres, what + ": " + message);
 }
 
 Result exec_tuples(PGconn* conn, const std::string& command) {
-  Result res(PQexec(conn, command.c_str()));
-  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK || PQntuples(res.get()) < 1)
+  Result res(libpq_api().exec(conn, command.c_str()));
+  if (libpq_api().result_status(res.get()) != PGRES_TUPLES_OK || libpq_api().ntuples(res.get()) < 1)
     server_error(command, conn, res.get());
   return res;
 }
 
 std::string value_at(const PGresult* res, int row, int column) {
-  return PQgetisnull(res, row, column) ? std::string() : std::string(PQgetvalue(res, row, column));
+  return libpq_api().get_is_null(res, row, column)
+             ? std::string()
+             : std::string(libpq_api().get_value(res, row, column));
 }
 
 template <typename T>
@@ -63,7 +65,7 @@ T parse_number(const std::string& text, const std::string& what) {
 
 // One row of (LSN text, timeline) as sent before and after the archives.
 std::pair<Lsn, TimeLineId> parse_position(const PGresult* res, const std::string& what) {
-  if (PQntuples(res) != 1 || PQnfields(res) < 2)
+  if (libpq_api().ntuples(res) != 1 || libpq_api().nfields(res) < 2)
     throw Error(ErrorCode::kPostgres, "unexpected " + what + " result shape from the server");
   std::string lsn_text = value_at(res, 0, 0);
   auto lsn = parse_lsn(lsn_text);
@@ -72,15 +74,15 @@ std::pair<Lsn, TimeLineId> parse_position(const PGresult* res, const std::string
 }
 
 std::vector<Tablespace> parse_tablespaces(const PGresult* res) {
-  if (PQnfields(res) < 3)
+  if (libpq_api().nfields(res) < 3)
     throw Error(ErrorCode::kPostgres, "unexpected tablespace list shape from the server");
   std::vector<Tablespace> out;
-  for (int row = 0; row < PQntuples(res); ++row) {
+  for (int row = 0; row < libpq_api().ntuples(res); ++row) {
     Tablespace ts;
-    if (!PQgetisnull(res, row, 0))
+    if (!libpq_api().get_is_null(res, row, 0))
       ts.oid = parse_number<std::uint32_t>(value_at(res, row, 0), "tablespace oid");
     ts.path = value_at(res, row, 1);
-    if (!PQgetisnull(res, row, 2))
+    if (!libpq_api().get_is_null(res, row, 2))
       ts.size_kb = parse_number<std::int64_t>(value_at(res, row, 2), "tablespace size");
     out.push_back(std::move(ts));
   }
@@ -150,20 +152,20 @@ class BackupSession {
 
   BaseBackupResult run() {
     Result start = next_result("BASE_BACKUP");
-    if (PQresultStatus(start.get()) != PGRES_TUPLES_OK)
+    if (libpq_api().result_status(start.get()) != PGRES_TUPLES_OK)
       server_error("BASE_BACKUP", conn_, start.get());
     std::tie(result_.start_lsn, result_.start_timeline) =
         parse_position(start.get(), "backup start position");
     Result list = next_result("BASE_BACKUP tablespace list");
-    if (PQresultStatus(list.get()) != PGRES_TUPLES_OK)
+    if (libpq_api().result_status(list.get()) != PGRES_TUPLES_OK)
       server_error("BASE_BACKUP tablespace list", conn_, list.get());
     tablespaces_ = parse_tablespaces(list.get());
     sink_.on_start(result_.start_lsn, result_.start_timeline, tablespaces_);
 
     std::size_t copies = 0;
     bool have_end = false;
-    while (Result res{PQgetResult(conn_)}) {
-      switch (PQresultStatus(res.get())) {
+    while (Result res{libpq_api().get_result(conn_)}) {
+      switch (libpq_api().result_status(res.get())) {
         case PGRES_COPY_OUT:
           if (have_end)
             throw Error(ErrorCode::kPostgres, "BASE_BACKUP: COPY after the end position");
@@ -195,7 +197,7 @@ class BackupSession {
 
  private:
   Result next_result(const std::string& what) {
-    Result res(PQgetResult(conn_));
+    Result res(libpq_api().get_result(conn_));
     if (!res) server_error(what, conn_, nullptr);
     return res;
   }
@@ -205,10 +207,10 @@ class BackupSession {
   void for_each_copy_message(F&& on_message) {
     for (;;) {
       char* buffer = nullptr;
-      int length = PQgetCopyData(conn_, &buffer, 0);
+      int length = libpq_api().get_copy_data(conn_, &buffer, 0);
       if (length == -1) return;
       if (length < 0) server_error("BASE_BACKUP stream", conn_, nullptr);
-      std::unique_ptr<char, decltype(&PQfreemem)> owned(buffer, &PQfreemem);
+      std::unique_ptr<char, decltype(LibpqApi::freemem)> owned(buffer, libpq_api().freemem);
       on_message(ByteView(reinterpret_cast<const std::uint8_t*>(buffer),
                           static_cast<std::size_t>(length)));
     }
@@ -316,7 +318,7 @@ class BackupSession {
 
 }  // namespace
 
-void BaseBackupClient::Deleter::operator()(pg_conn* conn) const { PQfinish(conn); }
+void BaseBackupClient::Deleter::operator()(pg_conn* conn) const { libpq_api().finish(conn); }
 
 BaseBackupClient::BaseBackupClient(const std::string& conninfo) {
   // expand_dbname: `conninfo` may be a full connection string; the entries
@@ -324,13 +326,14 @@ BaseBackupClient::BaseBackupClient(const std::string& conninfo) {
   // replication.
   const char* keys[] = {"dbname", "replication", "fallback_application_name", nullptr};
   const char* values[] = {conninfo.c_str(), "true", "walvault", nullptr};
-  conn_.reset(PQconnectdbParams(keys, values, 1));
+  conn_.reset(libpq_api().connectdb_params(keys, values, 1));
   if (!conn_) throw Error(ErrorCode::kPostgres, "connect: out of memory");
-  if (PQstatus(conn_.get()) != CONNECTION_OK) {
+  if (libpq_api().status(conn_.get()) != CONNECTION_OK) {
     // PQerrorMessage is "connection to server ... failed: FATAL:  ..."; it
     // never echoes the password, and the conninfo we add is redacted.
-    throw Error(ErrorCode::kPostgres, "connect to PostgreSQL (" + redact_conninfo(conninfo) +
-                                          "): " + first_line(PQerrorMessage(conn_.get())));
+    throw Error(ErrorCode::kPostgres,
+                "connect to PostgreSQL (" + redact_conninfo(conninfo) +
+                    "): " + first_line(libpq_api().error_message(conn_.get())));
   }
   if (server_version_num() < kOldestSupportedVersion) {
     throw Error(ErrorCode::kPostgres, "PostgreSQL server version " +
@@ -341,13 +344,13 @@ BaseBackupClient::BaseBackupClient(const std::string& conninfo) {
 
 BaseBackupClient::~BaseBackupClient() = default;
 
-int BaseBackupClient::server_version_num() const { return PQserverVersion(conn_.get()); }
+int BaseBackupClient::server_version_num() const { return libpq_api().server_version(conn_.get()); }
 
 ServerFacts BaseBackupClient::server_facts() {
   ServerFacts facts;
   facts.server_version_num = server_version_num();
   Result id = exec_tuples(conn_.get(), "IDENTIFY_SYSTEM");
-  if (PQnfields(id.get()) < 3)
+  if (libpq_api().nfields(id.get()) < 3)
     throw Error(ErrorCode::kPostgres, "unexpected IDENTIFY_SYSTEM result shape");
   facts.system_identifier =
       parse_number<std::uint64_t>(value_at(id.get(), 0, 0), "system identifier");
@@ -365,7 +368,7 @@ ServerFacts BaseBackupClient::server_facts() {
 BaseBackupResult BaseBackupClient::run_base_backup(const BaseBackupOptions& options,
                                                    BackupSink& sink) {
   int version = server_version_num();
-  if (!PQsendQuery(conn_.get(), base_backup_command(options, version).c_str()))
+  if (!libpq_api().send_query(conn_.get(), base_backup_command(options, version).c_str()))
     server_error("BASE_BACKUP", conn_.get(), nullptr);
   return BackupSession(conn_.get(), version, options, sink).run();
 }

@@ -1,0 +1,196 @@
+#include "backup/backup_record.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/bytes.h"
+#include "core/error.h"
+
+namespace walvault::backup {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr char kPrefix[] = "backups/";
+constexpr char kRecordSuffix[] = "/record";
+
+std::string lsn_text(pg::Lsn lsn) { return pg::format_lsn(lsn); }
+
+pg::Lsn lsn_at(const json& j, const char* key) {
+  auto v = pg::parse_lsn(j.at(key).get<std::string>());
+  if (!v) throw std::runtime_error(std::string(key) + " is not an LSN");
+  return *v;
+}
+
+const char* type_name(EntryType t) {
+  switch (t) {
+    case EntryType::kFile:
+      return "f";
+    case EntryType::kDirectory:
+      return "d";
+    case EntryType::kSymlink:
+      return "l";
+  }
+  return "?";
+}
+
+EntryType type_from(const std::string& s) {
+  if (s == "f") return EntryType::kFile;
+  if (s == "d") return EntryType::kDirectory;
+  if (s == "l") return EntryType::kSymlink;
+  throw std::runtime_error("unknown entry type '" + s + "'");
+}
+
+}  // namespace
+
+std::string record_object_name(const std::string& label) { return kPrefix + label + kRecordSuffix; }
+std::string files_object_name(const std::string& label) { return kPrefix + label + "/files"; }
+
+std::string record_to_json(const BackupRecord& r) {
+  json tablespaces = json::array();
+  for (const auto& t : r.tablespaces)
+    tablespaces.push_back({{"oid", t.oid}, {"location", t.location}});
+  json j = {
+      {"label", r.label},
+      {"tag", r.tag},
+      {"source", r.source},
+      {"start_lsn", lsn_text(r.start_lsn)},
+      {"stop_lsn", lsn_text(r.stop_lsn)},
+      {"start_timeline", r.start_timeline},
+      {"stop_timeline", r.stop_timeline},
+      {"start_time_us", r.start_time_us},
+      {"stop_time_us", r.stop_time_us},
+      {"pg_version_num", r.pg_version_num},
+      {"system_id", std::to_string(r.system_id)},
+      {"wal_segment_size", r.wal_segment_size},
+      {"chunk_size", r.chunk_size},
+      {"backup_label", r.backup_label},
+      {"tablespace_map", r.tablespace_map},
+      {"tablespaces", tablespaces},
+      {"file_count", r.file_count},
+      {"logical_bytes", r.logical_bytes},
+      {"stored_bytes", r.stored_bytes},
+      {"chunk_count", r.chunk_count},
+      {"new_chunk_count", r.new_chunk_count},
+      {"duration_s", r.duration_s},
+  };
+  return j.dump(1) + "\n";
+}
+
+BackupRecord record_from_json(std::string_view text, const std::string& object) {
+  try {
+    json j = json::parse(text);
+    BackupRecord r;
+    r.label = j.at("label").get<std::string>();
+    r.tag = j.at("tag").get<std::string>();
+    r.source = j.at("source").get<std::string>();
+    r.start_lsn = lsn_at(j, "start_lsn");
+    r.stop_lsn = lsn_at(j, "stop_lsn");
+    r.start_timeline = j.at("start_timeline").get<pg::TimeLineId>();
+    r.stop_timeline = j.at("stop_timeline").get<pg::TimeLineId>();
+    r.start_time_us = j.at("start_time_us").get<std::int64_t>();
+    r.stop_time_us = j.at("stop_time_us").get<std::int64_t>();
+    r.pg_version_num = j.at("pg_version_num").get<int>();
+    r.system_id = std::stoull(j.at("system_id").get<std::string>());
+    r.wal_segment_size = j.at("wal_segment_size").get<std::uint32_t>();
+    r.chunk_size = j.at("chunk_size").get<std::uint32_t>();
+    r.backup_label = j.at("backup_label").get<std::string>();
+    r.tablespace_map = j.at("tablespace_map").get<std::string>();
+    for (const auto& t : j.at("tablespaces"))
+      r.tablespaces.push_back(
+          {t.at("oid").get<std::uint32_t>(), t.at("location").get<std::string>()});
+    r.file_count = j.at("file_count").get<std::uint64_t>();
+    r.logical_bytes = j.at("logical_bytes").get<std::uint64_t>();
+    r.stored_bytes = j.at("stored_bytes").get<std::uint64_t>();
+    r.chunk_count = j.at("chunk_count").get<std::uint64_t>();
+    r.new_chunk_count = j.at("new_chunk_count").get<std::uint64_t>();
+    r.duration_s = j.at("duration_s").get<double>();
+    if (r.chunk_size == 0) throw std::runtime_error("chunk_size is 0");
+    return r;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCorruption, object + ": " + e.what());
+  }
+}
+
+// Compact form: one array per entry, chunk ids as hex.
+//   [tablespace, path, type, mode, mtime, size, link_target, [chunk ids]]
+std::string files_to_json(const BackupFiles& files) {
+  json entries = json::array();
+  for (const auto& e : files.entries) {
+    json chunks = json::array();
+    for (const auto& id : e.chunks) chunks.push_back(to_hex(id));
+    entries.push_back(json::array({e.tablespace, e.path, type_name(e.type), e.mode, e.mtime, e.size,
+                                   e.link_target, std::move(chunks)}));
+  }
+  json j = {{"entries", std::move(entries)}, {"backup_manifest", files.backup_manifest}};
+  return j.dump() + "\n";
+}
+
+BackupFiles files_from_json(std::string_view text, const std::string& object) {
+  try {
+    json j = json::parse(text);
+    BackupFiles files;
+    files.backup_manifest = j.at("backup_manifest").get<std::string>();
+    const auto& entries = j.at("entries");
+    files.entries.reserve(entries.size());
+    for (const auto& a : entries) {
+      if (!a.is_array() || a.size() != 8) throw std::runtime_error("malformed file entry");
+      FileEntry e;
+      e.tablespace = a[0].get<std::string>();
+      e.path = a[1].get<std::string>();
+      e.type = type_from(a[2].get<std::string>());
+      e.mode = a[3].get<std::uint32_t>();
+      e.mtime = a[4].get<std::int64_t>();
+      e.size = a[5].get<std::uint64_t>();
+      e.link_target = a[6].get<std::string>();
+      for (const auto& c : a[7]) {
+        Bytes raw;
+        const auto hex = c.get<std::string>();
+        if (hex.size() != 64 || !from_hex(hex, raw))
+          throw std::runtime_error("chunk id of " + e.path + " is not 64 hex digits");
+        repo::ChunkId id;
+        std::copy(raw.begin(), raw.end(), id.begin());
+        e.chunks.push_back(id);
+      }
+      files.entries.push_back(std::move(e));
+    }
+    return files;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kCorruption, object + ": " + e.what());
+  }
+}
+
+std::optional<BackupRecord> read_record(repo::Repository& repo, const std::string& label) {
+  const std::string object = record_object_name(label);
+  auto bytes = repo.get_object(object);
+  if (!bytes) return std::nullopt;
+  return record_from_json(as_chars(*bytes), object);
+}
+
+std::vector<BackupRecord> list_backups(repo::Repository& repo) {
+  std::vector<BackupRecord> out;
+  for (const auto& info : repo.store().list(kPrefix)) {
+    if (!info.name.ends_with(kRecordSuffix)) continue;
+    auto bytes = repo.get_object(info.name);
+    if (!bytes) continue;  // removed between list and get (expire)
+    out.push_back(record_from_json(as_chars(*bytes), info.name));
+  }
+  std::sort(out.begin(), out.end(), [](const BackupRecord& a, const BackupRecord& b) {
+    return std::tie(a.start_lsn, a.label) < std::tie(b.start_lsn, b.label);
+  });
+  return out;
+}
+
+BackupFiles read_files(repo::Repository& repo, const std::string& label) {
+  const std::string object = files_object_name(label);
+  auto bytes = repo.get_object(object);
+  if (!bytes)
+    throw Error(ErrorCode::kCorruption,
+                object + ": the file list of backup " + label + " is missing");
+  return files_from_json(as_chars(*bytes), object);
+}
+
+}  // namespace walvault::backup

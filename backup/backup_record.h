@@ -1,0 +1,91 @@
+// How a base backup lives in the repository (docs/format.md, "Backups"):
+//
+//   backups/<label>/files    the file list (path, type, mode, size, mtime,
+//                            chunk ids) and the server's backup_manifest
+//   backups/<label>/record   the summary below, written LAST: a backup exists
+//                            (is listed, can be restored) only once its record
+//                            does, so an interrupted backup leaves nothing listed
+//
+// File content lives in the chunk store (repo/chunk_store.h): each regular
+// file is cut into fixed-size chunks of `chunk_size` bytes (page aligned; the
+// last one shorter), each stored once per repository whatever the number of
+// backups that reference it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pg/wal_name.h"
+#include "repo/chunk_store.h"
+#include "repo/repository.h"
+
+namespace walvault::backup {
+
+enum class EntryType { kFile, kDirectory, kSymlink };
+
+struct FileEntry {
+  // Which archive the entry came from: empty for the main data directory,
+  // else the tablespace oid as decimal text. `path` is relative to that
+  // archive's root (the data directory, or the tablespace location).
+  std::string tablespace;
+  std::string path;
+  EntryType type = EntryType::kFile;
+  std::uint32_t mode = 0;             // permission bits (07777)
+  std::int64_t mtime = 0;             // seconds since the Unix epoch
+  std::uint64_t size = 0;             // regular files
+  std::string link_target;            // symlinks
+  std::vector<repo::ChunkId> chunks;  // regular files: ceil(size / chunk_size) ids
+};
+
+struct TablespaceInfo {
+  std::uint32_t oid = 0;
+  std::string location;  // on the server at backup time
+};
+
+// The summary: enough to list, choose and plan without reading the file list.
+struct BackupRecord {
+  std::string label;   // "20261126-115100" (UTC start time; "-2", "-3"... on a clash)
+  std::string tag;     // empty = untagged
+  std::string source;  // "replication" or "tar"
+  pg::Lsn start_lsn = 0, stop_lsn = 0;
+  pg::TimeLineId start_timeline = 0, stop_timeline = 0;
+  std::int64_t start_time_us = 0;  // UTC µs, client clock
+  std::int64_t stop_time_us = 0;   // when the server reported the backup's end
+  int pg_version_num = 0;          // 150018
+  std::uint64_t system_id = 0;
+  std::uint32_t wal_segment_size = 0;
+  std::uint32_t chunk_size = 0;
+  std::string backup_label;    // the backup_label file's text
+  std::string tablespace_map;  // the tablespace_map file's text (may be empty)
+  std::vector<TablespaceInfo> tablespaces;
+  std::uint64_t file_count = 0;
+  std::uint64_t logical_bytes = 0;  // sum of regular file sizes
+  std::uint64_t stored_bytes = 0;   // bytes this backup added to the repository (new packs)
+  std::uint64_t chunk_count = 0;    // chunk references
+  std::uint64_t new_chunk_count = 0;
+  double duration_s = 0;
+};
+
+struct BackupFiles {
+  std::vector<FileEntry> entries;
+  std::string backup_manifest;  // the server's backup_manifest (JSON text); may be empty
+};
+
+std::string record_object_name(const std::string& label);
+std::string files_object_name(const std::string& label);
+
+std::string record_to_json(const BackupRecord& record);
+// Throws Error(kCorruption) naming `object` when malformed.
+BackupRecord record_from_json(std::string_view text, const std::string& object);
+std::string files_to_json(const BackupFiles& files);
+BackupFiles files_from_json(std::string_view text, const std::string& object);
+
+// Every backup's record, oldest first (by start LSN, then label).
+std::vector<BackupRecord> list_backups(repo::Repository& repo);
+std::optional<BackupRecord> read_record(repo::Repository& repo, const std::string& label);
+// Throws Error(kCorruption) when the record exists but its files object is missing.
+BackupFiles read_files(repo::Repository& repo, const std::string& label);
+
+}  // namespace walvault::backup

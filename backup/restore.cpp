@@ -1,0 +1,377 @@
+#include "backup/restore.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/time_util.h"
+#include "repo/chunk_store.h"
+
+namespace walvault::backup {
+
+namespace {
+
+constexpr char kPgControl[] = "global/pg_control";
+constexpr std::size_t kChunksPerJob = 16;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+bool is_empty_dir(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return errno == ENOENT;
+  bool empty = true;
+  while (auto* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+void pwrite_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset,
+                const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("restore: writing " + path);
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+// Reads up to `size` bytes at `offset`; fewer at the end of the file.
+std::size_t pread_some(int fd, std::uint8_t* data, std::size_t size, std::uint64_t offset,
+                       const std::string& path) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("restore: reading " + path);
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+// Removes `path` whatever it is (file, link, directory tree).
+void remove_tree(const std::string& path) {
+  ::nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int, FTW*) -> int {
+        ::remove(p);
+        return 0;
+      },
+      16, FTW_DEPTH | FTW_PHYS);
+}
+
+void sync_tree(const std::string& root) {
+  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("restore: opening " + root);
+  Fd guard(fd);
+  if (::syncfs(fd) != 0) throw_errno("restore: syncing " + root);
+}
+
+struct Job {
+  const FileEntry* entry;
+  std::string path;
+  std::size_t first_chunk, end_chunk;
+};
+
+}  // namespace
+
+std::string conf_quote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
+                           const BackupFiles& files, const RestoreOptions& options) {
+  RestoreStats stats;
+  // Where each archive goes.
+  std::map<std::string, std::string> roots;  // "" or oid -> directory
+  roots[""] = options.pgdata;
+  for (const auto& t : record.tablespaces) {
+    auto it = options.tablespace_map.find(t.location);
+    roots[std::to_string(t.oid)] = it != options.tablespace_map.end() ? it->second : t.location;
+  }
+  for (const auto& [old_location, unused] : options.tablespace_map) {
+    (void)unused;
+    if (std::none_of(record.tablespaces.begin(), record.tablespaces.end(),
+                     [&](const TablespaceInfo& t) { return t.location == old_location; }))
+      throw Error(ErrorCode::kUsage, "--tablespace-map: backup " + record.label +
+                                         " has no tablespace at " + old_location);
+  }
+  for (const auto& [oid, root] : roots) {
+    if (!root.starts_with("/"))
+      throw Error(ErrorCode::kUsage, "restore: " + root + " is not an absolute path");
+    if (!options.delta && !is_empty_dir(root))
+      throw Error(
+          ErrorCode::kConflict,
+          "restore: " + root + " is not empty; restore into an empty directory or use --delta");
+  }
+  for (const auto& [oid, root] : roots) {
+    make_dirs(root);
+    if (oid.empty()) ::chmod(root.c_str(), 0700);
+  }
+  // A half-restored directory must not start: pg_control goes last.
+  const std::string pg_control_path = options.pgdata + "/" + kPgControl;
+  if (options.delta && ::unlink(pg_control_path.c_str()) != 0 && errno != ENOENT)
+    throw_errno("restore: removing " + pg_control_path);
+
+  auto path_of = [&](const FileEntry& e) {
+    const std::string& root = roots.at(e.tablespace);
+    return e.path == "." ? root : root + "/" + e.path;
+  };
+  std::set<std::string> wanted;
+  for (const auto& [oid, root] : roots) wanted.insert(root);
+
+  // Directories and links first (the tar lists parents before children).
+  const bool has_map = !record.tablespace_map.empty();
+  for (const auto& e : files.entries) {
+    const std::string path = path_of(e);
+    wanted.insert(path);
+    struct stat st;
+    const bool exists = ::lstat(path.c_str(), &st) == 0;
+    if (e.type == EntryType::kDirectory) {
+      if (exists && !S_ISDIR(st.st_mode)) remove_tree(path);
+      if (::mkdir(path.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
+        throw_errno("restore: creating directory " + path);
+      ::chmod(path.c_str(), e.mode & 07777);
+    } else if (e.type == EntryType::kSymlink) {
+      std::string target = e.link_target;
+      if (e.tablespace.empty() && e.path.starts_with("pg_tblspc/"))
+        target = roots.count(e.path.substr(10)) ? roots.at(e.path.substr(10)) : target;
+      if (exists) remove_tree(path);
+      if (::symlink(target.c_str(), path.c_str()) != 0)
+        throw_errno("restore: creating link " + path);
+    }
+  }
+  // With a tablespace_map (BASE_BACKUP ... TABLESPACE_MAP), the links are not
+  // in the backup: create them, and rewrite the map when locations change so
+  // PostgreSQL does not recreate the old links from it.
+  for (const auto& t : record.tablespaces) {
+    const std::string link = options.pgdata + "/pg_tblspc/" + std::to_string(t.oid);
+    const std::string& target = roots.at(std::to_string(t.oid));
+    wanted.insert(link);
+    struct stat st;
+    if (::lstat(link.c_str(), &st) == 0) {
+      char buf[4096];
+      const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+      if (n >= 0 && std::string(buf, static_cast<std::size_t>(n)) == target) continue;
+      remove_tree(link);
+    }
+    make_dirs(options.pgdata + "/pg_tblspc");
+    if (::symlink(target.c_str(), link.c_str()) != 0) throw_errno("restore: creating link " + link);
+  }
+
+  // Regular files: create (or keep, with --delta) at their size, then fill
+  // chunk ranges in parallel.
+  std::vector<Job> jobs;
+  const FileEntry* pg_control = nullptr;
+  for (const auto& e : files.entries) {
+    if (e.type != EntryType::kFile) continue;
+    ++stats.files;
+    stats.bytes += e.size;
+    if (e.tablespace.empty() && e.path == kPgControl) {
+      pg_control = &e;
+      continue;
+    }
+    const std::string path = path_of(e);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) remove_tree(path);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, e.mode & 07777);
+    if (fd < 0) throw_errno("restore: creating " + path);
+    Fd guard(fd);
+    if (::fchmod(fd, e.mode & 07777) != 0) throw_errno("restore: chmod " + path);
+    if (::ftruncate(fd, static_cast<off_t>(e.size)) != 0) throw_errno("restore: sizing " + path);
+    for (std::size_t c = 0; c < e.chunks.size(); c += kChunksPerJob)
+      jobs.push_back({&e, path, c, std::min(e.chunks.size(), c + kChunksPerJob)});
+  }
+
+  repo::ChunkStore chunks(repo);
+  const std::uint32_t chunk_size = record.chunk_size;
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> written{0}, kept{0};
+  std::mutex error_mu;
+  std::exception_ptr error;
+  auto write_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
+                         Bytes& scratch) {
+    const std::uint64_t offset = std::uint64_t{c} * chunk_size;
+    const std::size_t length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, e.size - offset));
+    if (options.delta) {
+      scratch.resize(length);
+      if (pread_some(fd, scratch.data(), length, offset, path) == length &&
+          chunks.chunk_id(scratch) == e.chunks[c]) {
+        ++kept;
+        return;
+      }
+    }
+    auto data = chunks.read(e.chunks[c]);
+    if (!data)
+      throw Error(ErrorCode::kCorruption, "chunk " + to_hex(e.chunks[c]) + " of " + e.path +
+                                              " is in no pack index of the repository");
+    if (data->size() != length)
+      throw Error(ErrorCode::kCorruption,
+                  "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
+    pwrite_all(fd, data->data(), data->size(), offset, path);
+    ++written;
+  };
+  auto worker = [&] {
+    Bytes scratch;
+    try {
+      for (;;) {
+        {
+          std::lock_guard lock(error_mu);
+          if (error) return;
+        }
+        const std::size_t i = next++;
+        if (i >= jobs.size()) return;
+        const Job& job = jobs[i];
+        const int fd = ::open(job.path.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) throw_errno("restore: opening " + job.path);
+        Fd guard(fd);
+        for (std::size_t c = job.first_chunk; c < job.end_chunk; ++c)
+          write_chunk(fd, *job.entry, c, job.path, scratch);
+      }
+    } catch (...) {
+      std::lock_guard lock(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < std::max(1, options.parallel); ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
+  if (error) std::rethrow_exception(error);
+  stats.chunks_written = written;
+  stats.chunks_kept = kept;
+
+  // Modification times as in the backup (directories last, files are done).
+  for (const auto& e : files.entries) {
+    if (e.type == EntryType::kSymlink) continue;
+    if (e.tablespace.empty() && e.path == kPgControl) continue;
+    struct timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
+    ::utimensat(AT_FDCWD, path_of(e).c_str(), times, AT_SYMLINK_NOFOLLOW);
+  }
+
+  // With --delta: remove what the backup does not have (stale WAL included).
+  if (options.delta) {
+    static thread_local std::set<std::string>* keep = nullptr;
+    static thread_local std::vector<std::string>* doomed = nullptr;
+    std::vector<std::string> remove;
+    keep = &wanted;
+    doomed = &remove;
+    for (const auto& [oid, root] : roots) {
+      ::nftw(
+          root.c_str(),
+          [](const char* p, const struct stat*, int, FTW*) -> int {
+            if (!keep->count(p)) doomed->push_back(p);
+            return 0;
+          },
+          16, FTW_PHYS);
+    }
+    std::sort(remove.begin(), remove.end());
+    std::string last_removed;
+    for (const auto& p : remove) {
+      if (!last_removed.empty() && p.starts_with(last_removed + "/")) continue;
+      if (p == pg_control_path) continue;
+      remove_tree(p);
+      last_removed = p;
+      ++stats.files_removed;
+    }
+  }
+  if (!files.backup_manifest.empty()) {
+    write_file_atomic(options.pgdata + "/backup_manifest", as_bytes(files.backup_manifest), 0600,
+                      Overwrite::kYes, Durability::kNone);
+  }
+  if (has_map && !options.tablespace_map.empty()) {
+    std::string map;
+    for (const auto& t : record.tablespaces)
+      map += std::to_string(t.oid) + " " + roots.at(std::to_string(t.oid)) + "\n";
+    write_file_atomic(options.pgdata + "/tablespace_map", as_bytes(map), 0600, Overwrite::kYes,
+                      Durability::kNone);
+  }
+  for (const auto& [oid, root] : roots) sync_tree(root);
+
+  // Last: pg_control, durable.
+  if (pg_control) {
+    Bytes content;
+    for (const auto& id : pg_control->chunks) {
+      auto data = chunks.read(id);
+      if (!data)
+        throw Error(ErrorCode::kCorruption,
+                    "chunk " + to_hex(id) + " of global/pg_control is in no pack index");
+      content.insert(content.end(), data->begin(), data->end());
+    }
+    if (content.size() != pg_control->size)
+      throw Error(ErrorCode::kCorruption, "global/pg_control: restored size differs from backup");
+    write_file_atomic(pg_control_path, content, pg_control->mode & 07777, Overwrite::kYes,
+                      Durability::kFsync);
+    struct timespec times[2] = {{pg_control->mtime, 0}, {pg_control->mtime, 0}};
+    ::utimensat(AT_FDCWD, pg_control_path.c_str(), times, 0);
+    stats.chunks_written += pg_control->chunks.size();
+  }
+  return stats;
+}
+
+void write_recovery_settings(const std::string& pgdata,
+                             const std::vector<std::pair<std::string, std::string>>& settings) {
+  const std::string conf = pgdata + "/postgresql.auto.conf";
+  std::string kept;
+  if (auto old = read_file(conf)) {
+    std::istringstream in{std::string(as_chars(*old))};
+    std::string line;
+    while (std::getline(in, line)) {
+      std::string key = line.substr(0, line.find_first_of(" \t="));
+      if (key == "restore_command" || key.starts_with("recovery_target") ||
+          key == "recovery_end_command" || key == "recovery_init_sync_method")
+        continue;
+      kept += line + "\n";
+    }
+  }
+  kept += "# walvault restore, " + format_time_us(now_unix_us()) + "\n";
+  for (const auto& [key, value] : settings) kept += key + " = " + conf_quote(value) + "\n";
+  write_file_atomic(conf, as_bytes(kept), 0600, Overwrite::kYes, Durability::kFsync);
+  write_file_atomic(pgdata + "/recovery.signal", {}, 0600, Overwrite::kYes, Durability::kFsync);
+}
+
+}  // namespace walvault::backup

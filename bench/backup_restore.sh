@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# backup / restore / PITR benchmark: walvault side by side with pgBackRest 2.45
+# (zst level 1, process-max 2, full then incr) and pg_basebackup
+# (-Ft --compress=client-zstd:1) on one throwaway cluster whose archive_command
+# pushes every segment to both walvault's and pgBackRest's repositories.
+#   bench/backup_restore.sh [build-dir=build]      (or WALVAULT=/path/to/walvault)
+# Sizes (env): SCALE=100 (pgbench), RANDOM_MB=1024 (table of random base64 text),
+# CHURN_PCT=5 (pgbench_accounts rows updated between the two backups),
+# PITR_WAL_MB=1024 (WAL generated after the backups and replayed by PITR).
+# Other knobs: PARALLEL=2 (walvault --parallel, pgBackRest process-max),
+# CHURN_MODE=spread|range, PGBR_ASYNC_GET=1 (pgBackRest archive-get async during
+# PITR; 0: synchronous), DROP_CACHES=0 (1: drop the page cache before each timed
+# step; affects everyone on the machine), KEEP=0 (1: keep the work directory).
+# Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
+# Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
+# the postgres user) or as an unprivileged user that can run PostgreSQL.
+set -euo pipefail
+SCALE=${SCALE:-100}
+RANDOM_MB=${RANDOM_MB:-1024}
+CHURN_PCT=${CHURN_PCT:-5}
+CHURN_MODE=${CHURN_MODE:-spread}
+PITR_WAL_MB=${PITR_WAL_MB:-1024}
+PARALLEL=${PARALLEL:-2}
+PGBR_ASYNC_GET=${PGBR_ASYNC_GET:-1}
+DROP_CACHES=${DROP_CACHES:-0}
+KEEP=${KEEP:-0}
+if [ -n "${1:-}" ]; then WALVAULT="$1/src/cli/walvault"; fi
+if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
+cd "$(dirname "$0")/.."
+WALVAULT=${WALVAULT:-$PWD/build/src/cli/walvault}
+[ -x "$WALVAULT" ] || { echo "no walvault binary at $WALVAULT (give a build dir or WALVAULT=)" >&2; exit 2; }
+PGBIN=/usr/lib/postgresql/15/bin
+for b in initdb pg_ctl postgres psql pgbench pg_basebackup; do
+  [ -x "$PGBIN/$b" ] || { echo "$PGBIN/$b missing: run scripts/setup" >&2; exit 2; }
+done
+command -v pgbackrest >/dev/null || { echo "pgbackrest missing: run scripts/setup" >&2; exit 2; }
+[ -f /usr/share/postgresql/15/extension/pgcrypto.control ] || { echo "pgcrypto missing" >&2; exit 2; }
+TIMEV=(); [ -x /usr/bin/time ] && TIMEV=(/usr/bin/time -v)
+
+RUNAS=(); [ "$(id -u)" -eq 0 ] && RUNAS=(setpriv --reuid=postgres --regid=postgres --init-groups)
+W=$(mktemp -d /tmp/wvbench-XXXXXX); chmod 755 "$W"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$W"
+L="$W/logs"
+as() { "${RUNAS[@]}" env HOME="$W" "$@"; }
+as mkdir -p "$W/bin" "$L" "$W/pgbb" "$W/restore"
+cp "$WALVAULT" "$W/bin/walvault"; chmod 755 "$W/bin/walvault"
+WV="$W/bin/walvault"
+WVR="$W/wv-repo"; BRR="$W/pgbr-repo"
+WVG=("$WV" --repo "$WVR" --spool-path "$W/wv-spool")  # walvault with its global options
+cd "$W"
+
+PORT=$(( 20000 + RANDOM % 20000 ))
+DATA="$W/data"
+RUNNING=()  # data directories of started servers, stopped on exit
+cleanup() {
+  local d
+  for d in "${RUNNING[@]}"; do as "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  if [ "$KEEP" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+now_ns() { date +%s%N; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
+die() { echo "FAILED: $*" >&2; exit 1; }
+# Runs a command as postgres with its output in a log; on failure prints the
+# command and the end of the log and stops.
+run_logged() {
+  local log=$1; shift
+  local rc=0
+  as "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "FAILED (exit $rc): $*" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+}
+# timed VAR LOG CMD...: wall seconds of CMD into VAR.
+timed() {
+  local __var=$1 __log=$2 __t0; shift 2
+  drop_caches
+  __t0=$(now_ns)
+  run_logged "$__log" "$@"
+  printf -v "$__var" '%s' "$(secs_since "$__t0")"
+}
+drop_caches() { if [ "$DROP_CACHES" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
+peak_rss_mib() {  # from a /usr/bin/time -v output file
+  awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1" 2>/dev/null || true
+}
+dir_bytes() { du -sb "$1" | cut -f1; }
+# Repository bytes without the WAL archive (base backups only).
+wv_backup_bytes() {
+  local total=0 e
+  for e in "$WVR"/*; do [ "$(basename "$e")" = wal ] || total=$((total + $(dir_bytes "$e"))); done
+  echo "$total"
+}
+br_backup_bytes() { dir_bytes "$BRR/backup"; }
+psqlq() { as "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$W" -p "${2:-$PORT}" -U postgres -d postgres -c "$1"; }
+# WAL for PITR is made with synchronous_commit off: same WAL, no wait on fsync per commit.
+pgbench_() { as env PGOPTIONS='-c synchronous_commit=off' "$PGBIN/pgbench" -h "$W" -p "$PORT" -U postgres "$@" postgres; }
+
+# Waits until the segment holding the last WAL written so far is archived
+# (by both tools: archive_command runs them in turn).
+wait_archived() {
+  local seg deadline=$(( $(date +%s) + 900 ))
+  seg=$(psqlq "select pg_walfile_name(pg_switch_wal())")
+  until [ "$(psqlq "select coalesce(last_archived_wal, '') >= '$seg' from pg_stat_archiver")" = t ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || {
+      psqlq "select * from pg_stat_archiver" >&2; tail -n 20 "$L/source.log" >&2
+      die "segment $seg not archived within 900 s"; }
+    sleep 0.2
+  done
+}
+warm_cache() { as find "$DATA" -type f -exec cat {} + >/dev/null 2>&1 || true; }
+
+echo "walvault backup/restore/PITR benchmark: SCALE=$SCALE RANDOM_MB=$RANDOM_MB CHURN_PCT=$CHURN_PCT" \
+     "($CHURN_MODE) PITR_WAL_MB=$PITR_WAL_MB PARALLEL=$PARALLEL, work dir $W"
+echo "walvault: $WALVAULT ($(sha256sum "$WV" | cut -c1-12)); $(pgbackrest version);" \
+     "$("$PGBIN/postgres" --version)"
+
+# 1. Source cluster; archive_command pushes to both repositories.
+run_logged "$L/initdb.log" "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust
+cat > "$W/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$BRR
+repo1-retention-full=10
+compress-type=zst
+compress-level=1
+process-max=$PARALLEL
+start-fast=y
+log-level-console=warn
+log-level-file=off
+lock-path=$W/pgbr-lock
+spool-path=$W/pgbr-spool
+[global:archive-get]
+archive-async=$([ "$PGBR_ASYNC_GET" = 1 ] && echo y || echo n)
+[bench]
+pg1-path=$DATA
+pg1-socket-path=$W
+pg1-port=$PORT
+pg1-user=postgres
+CONF
+chmod 644 "$W/pgbackrest.conf"
+BR=(pgbackrest --config="$W/pgbackrest.conf" --stanza=bench)
+cat >> "$DATA/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$W'
+archive_mode = on
+archive_command = '${WVG[*]} archive-push %p && ${BR[*]} archive-push %p'
+max_wal_size = '4GB'
+autovacuum = off    # the two backups of each tool see the same pages
+CONF
+run_logged "$L/repo-init.log" "${WVG[@]}" repo init --compress-level 1
+as "$PGBIN/pg_ctl" -D "$DATA" -l "$L/source.log" -w start >/dev/null
+RUNNING+=("$DATA")
+run_logged "$L/stanza.log" "${BR[@]}" stanza-create
+
+# 2. Dataset: pgbench plus a table of random base64 text (zstd -1 keeps ~75%).
+t0=$(now_ns)
+run_logged "$L/pgbench-init.log" "$PGBIN/pgbench" -i -q -s "$SCALE" -h "$W" -p "$PORT" -U postgres postgres
+BLOB_ROWS=$(( RANDOM_MB * 896 ))  # 7 rows of ~1050 bytes per 8 KiB page
+psqlq "create extension if not exists pgcrypto" >/dev/null
+psqlq "create table blob (id int, payload text)" >/dev/null
+done_rows=0
+while [ "$done_rows" -lt "$BLOB_ROWS" ]; do  # 100k rows (~110 MB) per transaction
+  n=$(( BLOB_ROWS - done_rows < 100000 ? BLOB_ROWS - done_rows : 100000 ))
+  psqlq "insert into blob select g, encode(gen_random_bytes(750), 'base64')
+         from generate_series($((done_rows + 1)), $((done_rows + n))) g" >/dev/null
+  done_rows=$(( done_rows + n ))
+done
+psqlq "vacuum (freeze, analyze) blob" >/dev/null
+psqlq "create table pitr_marker (x text, at timestamptz default clock_timestamp())" >/dev/null
+psqlq "checkpoint" >/dev/null
+wait_archived
+DB_BYTES=$(psqlq "select pg_database_size('postgres')")
+BLOB_BYTES=$(psqlq "select pg_total_relation_size('blob')")
+BLOB_FILE="$DATA/$(psqlq "select pg_relation_filepath('blob')")"
+SAMPLE=$(( 64 * 1048576 ))
+BLOB_Z=$(head -c "$SAMPLE" "$BLOB_FILE" | zstd -1 -c | wc -c)
+BLOB_IN=$(head -c "$SAMPLE" "$BLOB_FILE" | wc -c)
+awk -v d="$DB_BYTES" -v b="$BLOB_BYTES" -v z="$BLOB_Z" -v i="$BLOB_IN" -v s="$(secs_since "$t0")" 'BEGIN {
+  printf "dataset: database %.0f MiB, random table %.0f MiB (zstd -1 keeps %.0f%% of it), loaded and archived in %s s\n",
+    d / 1048576, b / 1048576, 100 * z / i, s }'
+
+# 3. Full backups, each after a checkpoint, with the archive caught up and the
+#    data directory in the page cache.
+prepare_backup() { psqlq "checkpoint" >/dev/null; wait_archived; warm_cache; }
+PGBB_OPTS=(-h "$W" -p "$PORT" -U postgres -Ft --compress=client-zstd:1 -c fast)
+
+prepare_backup
+WV_B1_BEFORE=$(wv_backup_bytes)
+timed WV_B1_T "$L/wv-backup1.log" "${TIMEV[@]}" -o "$L/wv-backup1.time" \
+  "${WVG[@]}" backup --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
+WV_B1_B=$(( $(wv_backup_bytes) - WV_B1_BEFORE ))
+WV_B1_RSS=$(peak_rss_mib "$L/wv-backup1.time")
+
+prepare_backup
+BR_B1_BEFORE=$(br_backup_bytes)
+timed BR_B1_T "$L/br-backup1.log" "${BR[@]}" --type=full backup
+BR_B1_B=$(( $(br_backup_bytes) - BR_B1_BEFORE ))
+
+prepare_backup
+timed BB_B1_T "$L/pgbb1.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/1"
+BB_B1_B=$(dir_bytes "$W/pgbb/1")
+echo "full backups done: walvault ${WV_B1_T} s, pgBackRest ${BR_B1_T} s, pg_basebackup ${BB_B1_T} s"
+
+# 4. Churn, then the second backups (pgBackRest incremental).
+t0=$(now_ns)
+if [ "$CHURN_MODE" = range ]; then
+  CHURN_WHERE="aid <= (select count(*) from pgbench_accounts) * $CHURN_PCT / 100"
+else
+  CHURN_WHERE="aid % 100 < $CHURN_PCT"
+fi
+CHURNED=$(psqlq "with u as (update pgbench_accounts set abalance = abalance + 1 where $CHURN_WHERE returning 1) select count(*) from u")
+psqlq "checkpoint" >/dev/null
+echo "churn: $CHURNED pgbench_accounts rows updated ($CHURN_MODE) in $(secs_since "$t0") s"
+
+prepare_backup
+WV_B2_BEFORE=$(wv_backup_bytes)
+timed WV_B2_T "$L/wv-backup2.log" "${TIMEV[@]}" -o "$L/wv-backup2.time" \
+  "${WVG[@]}" backup --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
+WV_B2_B=$(( $(wv_backup_bytes) - WV_B2_BEFORE ))
+WV_B2_RSS=$(peak_rss_mib "$L/wv-backup2.time")
+
+prepare_backup
+BR_B2_BEFORE=$(br_backup_bytes)
+timed BR_B2_T "$L/br-backup2.log" "${BR[@]}" --type=incr backup
+BR_B2_B=$(( $(br_backup_bytes) - BR_B2_BEFORE ))
+
+prepare_backup
+timed BB_B2_T "$L/pgbb2.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/2"
+BB_B2_B=$(dir_bytes "$W/pgbb/2")
+rm -rf "$W/pgbb"
+echo "second backups done: walvault ${WV_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
+as "${WVG[@]}" backup list > "$L/wv-backup-list.txt" 2>&1 || true
+as "${BR[@]}" info > "$L/br-info.txt" 2>&1 || true
+
+# 5. WAL for PITR: pgbench until ~PITR_WAL_MB, the target time between two
+#    marker rows, a little more WAL after it, everything archived, then stop.
+t0=$(now_ns)
+LSN0=$(psqlq "select pg_current_wal_lsn()")
+while [ "$(psqlq "select pg_wal_lsn_diff(pg_current_wal_lsn(), '$LSN0') < $PITR_WAL_MB::numeric * 1048576")" = t ]; do
+  pgbench_ -n -c 2 -j 2 -T 2 >>"$L/pgbench-pitr.log" 2>&1 || die "pgbench (see $L/pgbench-pitr.log)"
+done
+psqlq "insert into pitr_marker(x) values ('before')" >/dev/null
+sleep 1
+TARGET=$(psqlq "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+PITR_WAL_BYTES=$(psqlq "select pg_wal_lsn_diff(pg_current_wal_lsn(), '$LSN0')::bigint")
+HISTORY_AT_TARGET=$(psqlq "select count(*) from pgbench_history")
+sleep 1
+psqlq "insert into pitr_marker(x) values ('after')" >/dev/null
+pgbench_ -n -c 2 -j 2 -T 2 >>"$L/pgbench-pitr.log" 2>&1 || die "pgbench (see $L/pgbench-pitr.log)"
+wait_archived
+as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+RUNNING=()
+awk -v b="$PITR_WAL_BYTES" -v s="$(secs_since "$t0")" -v t="$TARGET" 'BEGIN {
+  printf "PITR WAL: %.0f MiB after the second backups, target time %s, made and archived in %s s\n", b / 1048576, t, s }'
+
+# 6. Restores: plain restore (files only) and PITR (restore start to a
+#    successful CREATE TABLE on the promoted server), each into a fresh directory.
+RPORT=$(( PORT + 1 ))
+fresh_dir() { rm -rf "$1"; as mkdir -m 700 "$1"; }
+# Settings for a restored cluster: its own port, and no archiving into the
+# benchmark's repositories.
+restored_conf() { printf 'archive_mode = off\nport = %s\n' "$RPORT" | as tee -a "$1/postgresql.auto.conf" >/dev/null; }
+# Starts the restored server and waits until it accepts writes; prints nothing.
+start_until_writable() {
+  local d=$1 log=$2 deadline=$(( $(date +%s) + 3600 ))
+  as "$PGBIN/pg_ctl" -D "$d" -l "$log" start >/dev/null
+  RUNNING+=("$d")
+  until as "$PGBIN/psql" -XAtq -h "$W" -p "$RPORT" -U postgres -d postgres \
+          -c 'create table t(x int)' >/dev/null 2>&1; do
+    if ! as "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || [ "$(date +%s)" -ge "$deadline" ]; then
+      tail -n 30 "$log" >&2; die "restored server in $d did not accept writes"
+    fi
+    sleep 0.1
+  done
+}
+# Stops the restored server after checking what PITR replayed.
+check_and_stop() {
+  local d=$1 who=$2 markers hist
+  markers=$(psqlq "select string_agg(x, ',' order by x) from pitr_marker" "$RPORT")
+  hist=$(psqlq "select count(*) from pgbench_history" "$RPORT")
+  local ok=WRONG
+  if [ "$markers" = before ] && [ "$hist" = "$HISTORY_AT_TARGET" ]; then ok=ok; else PITR_OK=0; fi
+  echo "  $who PITR check: markers '$markers' (want 'before'), pgbench_history rows $hist (want $HISTORY_AT_TARGET): $ok"
+  as "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null
+  RUNNING=()
+}
+RD="$W/restore/data"
+PITR_OK=1
+# Seconds from t0 (ns) to the first server log line matching a pattern.
+log_at() {
+  local line; line=$(grep -m1 "$2" "$3" | cut -c1-27) || true
+  [ -n "$line" ] || { echo -; return; }
+  awk -v a="$1" -v b="$(date -d "$line" +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'
+}
+# When redo started and when it was done, seconds from t0 (the restore's start).
+pitr_phases() {
+  echo "$(log_at "$1" 'redo starts at' "$2") $(log_at "$1" 'redo done at' "$2")"
+}
+
+fresh_dir "$RD"
+timed WV_R_T "$L/wv-restore.log" "${TIMEV[@]}" -o "$L/wv-restore.time" \
+  "${WVG[@]}" restore --pgdata "$RD" --parallel "$PARALLEL"
+WV_R_RSS=$(peak_rss_mib "$L/wv-restore.time")
+WV_R_BYTES=$(dir_bytes "$RD")
+
+fresh_dir "$RD"
+timed BR_R_T "$L/br-restore.log" "${BR[@]}" --pg1-path="$RD" restore
+BR_R_BYTES=$(dir_bytes "$RD")
+echo "restores done: walvault ${WV_R_T} s ($((WV_R_BYTES / 1048576)) MiB), pgBackRest ${BR_R_T} s ($((BR_R_BYTES / 1048576)) MiB)"
+
+fresh_dir "$RD"; drop_caches
+t0=$(now_ns)
+run_logged "$L/wv-pitr-restore.log" "${TIMEV[@]}" -o "$L/wv-pitr-restore.time" \
+  "${WVG[@]}" restore --pgdata "$RD" --parallel "$PARALLEL" --target-time "$TARGET" --target-action promote
+WV_P_RESTORE_T=$(secs_since "$t0")
+restored_conf "$RD"
+start_until_writable "$RD" "$L/wv-pitr-server.log"
+WV_P_T=$(secs_since "$t0")
+read -r WV_P_REDO0 WV_P_REDO1 <<<"$(pitr_phases "$t0" "$L/wv-pitr-server.log")"
+WV_P_RSS=$(peak_rss_mib "$L/wv-pitr-restore.time")
+check_and_stop "$RD" walvault
+
+fresh_dir "$RD"; drop_caches
+t0=$(now_ns)
+run_logged "$L/br-pitr-restore.log" "${BR[@]}" --pg1-path="$RD" --type=time --target="$TARGET" \
+  --target-action=promote restore
+BR_P_RESTORE_T=$(secs_since "$t0")
+restored_conf "$RD"
+start_until_writable "$RD" "$L/br-pitr-server.log"
+BR_P_T=$(secs_since "$t0")
+read -r BR_P_REDO0 BR_P_REDO1 <<<"$(pitr_phases "$t0" "$L/br-pitr-server.log")"
+check_and_stop "$RD" pgBackRest
+rm -rf "$RD"
+echo "PITR done: walvault ${WV_P_T} s (restore ${WV_P_RESTORE_T} s), pgBackRest ${BR_P_T} s (restore ${BR_P_RESTORE_T} s)"
+
+# 7. Report.
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+ratio() { [ "$1" != - ] && [ "$2" != - ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo -; }
+row() {  # label walvault pgBackRest pg_basebackup unit(s|B)
+  local f=("$2" "$3" "$4") i
+  for i in 0 1 2; do
+    if [ "${f[$i]}" = - ]; then continue; fi
+    if [ "$5" = B ]; then f[i]=$(mib "${f[i]}"); else f[i]="${f[i]} s"; fi
+  done
+  printf '%-40s %14s %14s %14s %10s %10s\n' "$1" "${f[0]}" "${f[1]}" "${f[2]}" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")"
+}
+echo
+printf '%-40s %14s %14s %14s %10s %10s\n' "metric" "walvault" "pgBackRest" "pg_basebackup" "wv/pgBR" "wv/pgbb"
+row "full backup, wall time" "$WV_B1_T" "$BR_B1_T" "$BB_B1_T" s
+row "full backup, repository bytes" "$WV_B1_B" "$BR_B1_B" "$BB_B1_B" B
+row "2nd backup after churn, wall time" "$WV_B2_T" "$BR_B2_T" "$BB_B2_T" s
+row "2nd backup after churn, bytes added" "$WV_B2_B" "$BR_B2_B" "$BB_B2_B" B
+row "restore (files only), wall time" "$WV_R_T" "$BR_R_T" - s
+row "PITR: restore start to writable" "$WV_P_T" "$BR_P_T" - s
+row "  restore command done at" "$WV_P_RESTORE_T" "$BR_P_RESTORE_T" - s
+row "  redo started at (server log)" "$WV_P_REDO0" "$BR_P_REDO0" - s
+row "  redo done at (server log)" "$WV_P_REDO1" "$BR_P_REDO1" - s
+echo "(pgBackRest: full, then incr; its PITR archive-get async=$([ "$PGBR_ASYNC_GET" = 1 ] && echo y || echo n);" \
+     "pg_basebackup: two full backups, -c fast, WAL streamed into the tar set; repository bytes exclude the WAL archive)"
+if [ -n "${TIMEV[*]}" ]; then
+  echo "walvault peak RSS: full backup ${WV_B1_RSS} MiB, 2nd backup ${WV_B2_RSS} MiB, restore ${WV_R_RSS} MiB, PITR restore command ${WV_P_RSS} MiB"
+else
+  echo "walvault peak RSS: /usr/bin/time not installed, skipped"
+fi
+verdict() { if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a <= b) }'; then echo "PASS  $1"; else echo "FAIL  $1"; fi; }
+echo
+echo "bar:"
+verdict "backup no slower than pg_basebackup ($WV_B1_T s vs $BB_B1_T s)" "$WV_B1_T" "$BB_B1_T"
+verdict "restore at most 0.6x pgBackRest's ($WV_R_T s vs 0.6 x $BR_R_T s)" "$WV_R_T" "$(awk -v b="$BR_R_T" 'BEGIN { print 0.6 * b }')"
+verdict "PITR at most 0.6x pgBackRest's ($WV_P_T s vs 0.6 x $BR_P_T s)" "$WV_P_T" "$(awk -v b="$BR_P_T" 'BEGIN { print 0.6 * b }')"
+[ "$PITR_OK" = 1 ] || echo "FAIL  a PITR restore did not stop at the target (see the checks above)"
+verdict "2nd-backup growth no more than pgBackRest's incr ($(mib "$WV_B2_B") vs $(mib "$BR_B2_B"))" "$WV_B2_B" "$BR_B2_B"

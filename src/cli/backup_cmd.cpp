@@ -1,0 +1,272 @@
+#include "cli/backup_cmd.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "backup/backup_record.h"
+#include "backup/restore.h"
+#include "backup/restore_plan.h"
+#include "backup/take_backup.h"
+#include "core/error.h"
+#include "core/time_util.h"
+
+namespace walvault::cli {
+
+namespace {
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
+  return buf;
+}
+
+backup::RecoveryTarget parse_target(const RestoreArgs& a) {
+  backup::RecoveryTarget t;
+  int given = 0;
+  if (!a.target_time.empty()) {
+    ++given;
+    auto v = parse_time_us(a.target_time);
+    if (!v)
+      throw Error(ErrorCode::kUsage, "--target-time: '" + a.target_time +
+                                         "' is not a time like '2026-11-26 10:00:00+00'");
+    t.kind = backup::RecoveryTarget::Kind::kTime;
+    t.time_us = *v;
+  }
+  if (!a.target_lsn.empty()) {
+    ++given;
+    auto v = pg::parse_lsn(a.target_lsn);
+    if (!v) throw Error(ErrorCode::kUsage, "--target-lsn: '" + a.target_lsn + "' is not an LSN");
+    t.kind = backup::RecoveryTarget::Kind::kLsn;
+    t.lsn = *v;
+  }
+  if (!a.target_xid.empty()) {
+    ++given;
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(a.target_xid.c_str(), &end, 10);
+    if (*end != '\0' || a.target_xid.empty() || v == 0 || v > 0xFFFFFFFFul)
+      throw Error(ErrorCode::kUsage, "--target-xid: '" + a.target_xid + "' is not an xid");
+    t.kind = backup::RecoveryTarget::Kind::kXid;
+    t.xid = static_cast<std::uint32_t>(v);
+  }
+  if (!a.target_name.empty()) {
+    ++given;
+    t.kind = backup::RecoveryTarget::Kind::kName;
+    t.name = a.target_name;
+  }
+  if (a.target_immediate) {
+    ++given;
+    t.kind = backup::RecoveryTarget::Kind::kImmediate;
+  }
+  if (given > 1)
+    throw Error(ErrorCode::kUsage,
+                "give at most one of --target-time, --target-lsn, --target-xid, --target-name, "
+                "--target-immediate");
+  if (!a.target_timeline.empty() && a.target_timeline != "latest") {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(a.target_timeline.c_str(), &end, 10);
+    if (*end != '\0' || v == 0 || v > 0xFFFFFFFFul)
+      throw Error(ErrorCode::kUsage, "--target-timeline: '" + a.target_timeline +
+                                         "' is neither 'latest' nor a timeline number");
+    t.timeline = static_cast<pg::TimeLineId>(v);
+  }
+  return t;
+}
+
+std::string describe_target(const backup::RecoveryTarget& t) {
+  using K = backup::RecoveryTarget::Kind;
+  switch (t.kind) {
+    case K::kEnd:
+      return "the end of the archive";
+    case K::kTime:
+      return "time " + format_time_us(t.time_us);
+    case K::kLsn:
+      return "LSN " + pg::format_lsn(t.lsn);
+    case K::kXid:
+      return "transaction " + std::to_string(t.xid);
+    case K::kName:
+      return "restore point '" + t.name + "'";
+    case K::kImmediate:
+      return "the end of the backup (immediate)";
+  }
+  return "?";
+}
+
+std::vector<std::pair<std::string, std::string>> recovery_settings(const backup::RecoveryTarget& t,
+                                                                   const RestoreArgs& a,
+                                                                   pg::TimeLineId timeline,
+                                                                   int pg_version_num) {
+  using K = backup::RecoveryTarget::Kind;
+  std::vector<std::pair<std::string, std::string>> s;
+  s.push_back({"restore_command", a.restore_command});
+  // The restore already synced every file (syncfs); PostgreSQL 14+ can then
+  // skip its own fsync of every file before redo (docs/decisions.md).
+  if (pg_version_num >= 140000) s.push_back({"recovery_init_sync_method", "syncfs"});
+  switch (t.kind) {
+    case K::kEnd:
+      break;
+    case K::kTime:
+      s.push_back({"recovery_target_time", format_time_us(t.time_us)});
+      break;
+    case K::kLsn:
+      s.push_back({"recovery_target_lsn", pg::format_lsn(t.lsn)});
+      break;
+    case K::kXid:
+      s.push_back({"recovery_target_xid", std::to_string(t.xid)});
+      break;
+    case K::kName:
+      s.push_back({"recovery_target_name", t.name});
+      break;
+    case K::kImmediate:
+      s.push_back({"recovery_target", "immediate"});
+      break;
+  }
+  s.push_back(
+      {"recovery_target_timeline", t.timeline ? std::to_string(timeline) : std::string("latest")});
+  if (t.kind != K::kEnd) s.push_back({"recovery_target_action", a.target_action});
+  return s;
+}
+
+}  // namespace
+
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789-_./=:%@+,") == std::string::npos)
+    return arg;
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+int run_backup(const std::vector<repo::Repository*>& repos, const BackupArgs& args) {
+  backup::BackupOptions options;
+  options.conninfo = args.pg;
+  options.tag = args.tag;
+  options.parallel = args.parallel;
+  options.wal_timeout = std::chrono::milliseconds(std::int64_t{args.wal_timeout_s} * 1000);
+  options.progress = args.progress;
+  if (args.checkpoint == "fast")
+    options.checkpoint = pg::CheckpointMode::kFast;
+  else if (args.checkpoint == "spread")
+    options.checkpoint = pg::CheckpointMode::kSpread;
+  else
+    throw Error(ErrorCode::kUsage,
+                "--checkpoint: '" + args.checkpoint + "' is neither 'fast' nor 'spread'");
+  backup::BackupRecord r;
+  if (!args.from_tar.empty()) {
+    int fd = 0;
+    if (args.from_tar != "-") {
+      fd = ::open(args.from_tar.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw_errno("backup --from-tar: opening " + args.from_tar);
+    }
+    try {
+      r = backup::ingest_tar(repos, fd, options);
+    } catch (...) {
+      if (fd > 0) ::close(fd);
+      throw;
+    }
+    if (fd > 0) ::close(fd);
+  } else {
+    r = backup::take_backup(repos, options);
+  }
+  std::cout << "backup " << r.label << " complete: " << r.file_count << " files, "
+            << mib(r.logical_bytes) << ", " << mib(r.stored_bytes) << " new in the repository, "
+            << r.new_chunk_count << " of " << r.chunk_count << " chunks new, "
+            << static_cast<int>(r.duration_s * 10) / 10.0 << " s; WAL "
+            << pg::format_lsn(r.start_lsn) << " .. " << pg::format_lsn(r.stop_lsn)
+            << " on timeline " << r.stop_timeline << "\n";
+  return 0;
+}
+
+int run_backup_list(repo::Repository& repo, bool json) {
+  auto backups = backup::list_backups(repo);
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& b : backups) {
+      auto j = nlohmann::json::parse(backup::record_to_json(b));
+      j["start_time"] = format_time_us(b.start_time_us);
+      j["stop_time"] = format_time_us(b.stop_time_us);
+      out.push_back(std::move(j));
+    }
+    std::cout << out.dump(1) << "\n";
+    return 0;
+  }
+  if (backups.empty()) {
+    std::cout << "no backups\n";
+    return 0;
+  }
+  std::printf("%-18s %-12s %-26s %-14s %4s %12s %12s %8s\n", "label", "tag", "stop time (UTC)",
+              "stop LSN", "tli", "size", "added", "secs");
+  for (const auto& b : backups) {
+    std::printf("%-18s %-12s %-26.26s %-14s %4u %12s %12s %8.1f\n", b.label.c_str(),
+                b.tag.empty() ? "-" : b.tag.c_str(), format_time_us(b.stop_time_us).c_str(),
+                pg::format_lsn(b.stop_lsn).c_str(), b.stop_timeline, mib(b.logical_bytes).c_str(),
+                mib(b.stored_bytes).c_str(), b.duration_s);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+int run_restore(repo::Repository& repo, const RestoreArgs& a) {
+  const backup::RecoveryTarget target = parse_target(a);
+  if (a.target_action != "pause" && a.target_action != "promote" && a.target_action != "shutdown")
+    throw Error(ErrorCode::kUsage, "--target-action: '" + a.target_action +
+                                       "' is not one of pause, promote, shutdown");
+  if (a.pgdata.empty() || a.pgdata.front() != '/')
+    throw Error(ErrorCode::kUsage, "--pgdata: give an absolute path");
+  backup::RestoreOptions options;
+  options.pgdata = a.pgdata;
+  while (options.pgdata.size() > 1 && options.pgdata.back() == '/') options.pgdata.pop_back();
+  options.delta = a.delta;
+  options.parallel = a.parallel;
+  for (const auto& m : a.tablespace_map) {
+    auto eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size() || m[eq + 1] != '/')
+      throw Error(ErrorCode::kUsage,
+                  "--tablespace-map: '" + m + "' is not OLD=NEW with an absolute NEW");
+    options.tablespace_map[m.substr(0, eq)] = m.substr(eq + 1);
+  }
+
+  // Plan first: nothing is written when the target cannot be reached.
+  const backup::ArchiveView view = backup::load_archive_view(repo);
+  const backup::RestorePlan plan = backup::plan_restore(
+      view, target, a.set.empty() ? std::nullopt : std::optional<std::string>(a.set));
+  const auto& b = plan.backup;
+  std::cout << "target: " << describe_target(target) << " on timeline " << plan.target_timeline
+            << "\n"
+            << "backup: " << b.label << " (" << mib(b.logical_bytes) << ", consistent at "
+            << pg::format_lsn(b.stop_lsn) << ", " << format_time_us(b.stop_time_us) << ")\n"
+            << "wal: " << plan.wal_segments.size() << " segments ("
+            << (plan.wal_segments.empty()
+                    ? std::string("-")
+                    : plan.wal_segments.front() + " .. " + plan.wal_segments.back())
+            << "), " << mib(plan.wal_bytes) << "\n"
+            << "stop: " << plan.stop_reason << "\n"
+            << "to fetch: " << mib(b.logical_bytes + plan.wal_bytes) << "\n";
+  if (a.dry_run) {
+    std::cout << "dry run: nothing written\n";
+    return 0;
+  }
+  const backup::BackupFiles files = backup::read_files(repo, b.label);
+  const auto stats = backup::restore_files(repo, b, files, options);
+  backup::write_recovery_settings(
+      options.pgdata, recovery_settings(target, a, plan.target_timeline, b.pg_version_num));
+  std::cout << "restored backup " << b.label << " into " << options.pgdata << ": " << stats.files
+            << " files, " << mib(stats.bytes) << ", " << stats.chunks_written << " chunks written";
+  if (a.delta)
+    std::cout << ", " << stats.chunks_kept << " chunks kept, " << stats.files_removed
+              << " paths removed";
+  std::cout << "\nstart PostgreSQL on " << options.pgdata
+            << " to replay the WAL (recovery.signal and restore_command are set)\n";
+  return 0;
+}
+
+}  // namespace walvault::cli
