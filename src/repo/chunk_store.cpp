@@ -82,36 +82,55 @@ AddResult ChunkStore::add(ByteView plaintext) {
   }
   // Compression and encryption run outside the lock, in the caller's thread.
   Bytes sealed = repo_.seal_object(plaintext);
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  if (pack_.empty()) pack_.reserve(options_.pack_target_bytes + sealed.size());
   pending_.push_back({result.id, pack_.size(), static_cast<std::uint32_t>(sealed.size())});
   pack_.insert(pack_.end(), sealed.begin(), sealed.end());
   result.stored = true;
   result.stored_bytes = sealed.size();
-  if (pack_.size() >= options_.pack_target_bytes) write_pack_locked();
+  if (pack_.size() >= options_.pack_target_bytes) write_pack(lock);
   return result;
 }
 
 void ChunkStore::flush() {
-  std::lock_guard lock(mu_);
-  if (!pending_.empty()) write_pack_locked();
+  std::unique_lock lock(mu_);
+  if (!pending_.empty()) write_pack(lock);
+  writes_done_.wait(lock, [&] { return writes_in_flight_ == 0; });
 }
 
-void ChunkStore::write_pack_locked() {
-  const ChunkId pack_id = to_chunk_id(codec::sha256(pack_));
-  // The pack's bytes are already sealed chunk by chunk: stored as they are.
-  repo_.store().put(pack_object_name(pack_id), pack_);
+// Takes the pending pack and writes it with the lock released, so other
+// threads keep sealing and filling the next pack meanwhile. Its chunks stay
+// in pending_ids_ (never stored twice) until the index is durable.
+void ChunkStore::write_pack(std::unique_lock<std::mutex>& lock) {
+  Bytes pack = std::move(pack_);
+  std::vector<Pending> pending = std::move(pending_);
+  pack_ = Bytes();
+  pending_.clear();
+  ++writes_in_flight_;
+  lock.unlock();
   std::vector<std::pair<ChunkId, ChunkLocation>> entries;
-  entries.reserve(pending_.size());
-  for (const auto& p : pending_) entries.push_back({p.id, {pack_id, p.offset, p.length}});
-  Bytes index = encode_index(entries);
-  const ChunkId index_id = to_chunk_id(codec::sha256(index));
-  repo_.put_object(index_object_name(index_id), index);
+  try {
+    const ChunkId pack_id = to_chunk_id(codec::sha256(pack));
+    // The pack's bytes are already sealed chunk by chunk: stored as they are.
+    repo_.store().put(pack_object_name(pack_id), pack);
+    entries.reserve(pending.size());
+    for (const auto& p : pending) entries.push_back({p.id, {pack_id, p.offset, p.length}});
+    Bytes index = encode_index(entries);
+    const ChunkId index_id = to_chunk_id(codec::sha256(index));
+    repo_.put_object(index_object_name(index_id), index);
+  } catch (...) {
+    lock.lock();
+    --writes_in_flight_;
+    writes_done_.notify_all();
+    throw;
+  }
+  lock.lock();
   for (const auto& [id, loc] : entries) {
     index_[id] = loc;
     pending_ids_.erase(id);
   }
-  pending_.clear();
-  pack_.clear();
+  --writes_in_flight_;
+  writes_done_.notify_all();
 }
 
 bool ChunkStore::contains(const ChunkId& id) const {

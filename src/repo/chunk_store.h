@@ -17,6 +17,7 @@
 #pragma once
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -66,10 +67,12 @@ class ChunkStore {
   ChunkId chunk_id(ByteView plaintext) const;
 
   // Seals and queues the chunk unless the repository (or this run) has it.
-  // A full pack is written (pack, then index) before returning.
+  // A full pack is written (pack, then index) before returning, by the
+  // thread that filled it, without holding up the other threads.
   AddResult add(ByteView plaintext);
-  // Writes the pending partial pack and its index. Call before writing any
-  // manifest that references chunks added since the last flush.
+  // Writes the pending partial pack and its index and waits for packs other
+  // threads are writing. Call before writing any manifest that references
+  // chunks added since the last flush.
   void flush();
 
   bool contains(const ChunkId& id) const;
@@ -87,11 +90,13 @@ class ChunkStore {
     std::uint64_t offset;
     std::uint32_t length;
   };
-  void write_pack_locked();
+  void write_pack(std::unique_lock<std::mutex>& lock);
 
   Repository& repo_;
   Options options_;
   mutable std::mutex mu_;
+  std::condition_variable writes_done_;
+  int writes_in_flight_ = 0;
   std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> index_;
   std::unordered_map<ChunkId, bool, ChunkIdHash> pending_ids_;
   std::vector<Pending> pending_;
