@@ -215,7 +215,8 @@ int run_backup_list(repo::Repository& repo, bool json) {
   return 0;
 }
 
-int run_restore(repo::Repository& repo, const RestoreArgs& a) {
+int run_restore(const std::vector<std::string>& locations, const RepoOpener& open,
+                const RestoreArgs& a) {
   const backup::RecoveryTarget target = parse_target(a);
   if (a.target_action != "pause" && a.target_action != "promote" && a.target_action != "shutdown")
     throw Error(ErrorCode::kUsage, "--target-action: '" + a.target_action +
@@ -236,9 +237,28 @@ int run_restore(repo::Repository& repo, const RestoreArgs& a) {
   }
 
   // Plan first: nothing is written when the target cannot be reached.
-  const backup::ArchiveView view = backup::load_archive_view(repo);
-  const backup::RestorePlan plan = backup::plan_restore(
-      view, target, a.set.empty() ? std::nullopt : std::optional<std::string>(a.set));
+  // The first repository that can reach the target serves the restore; one
+  // that cannot be opened or planned from falls back to the next.
+  std::unique_ptr<repo::Repository> opened;
+  std::optional<backup::RestorePlan> planned;
+  std::optional<Error> first_failure;
+  for (const auto& location : locations) {
+    try {
+      opened = open(location);
+      const backup::ArchiveView view = backup::load_archive_view(*opened);
+      planned = backup::plan_restore(
+          view, target, a.set.empty() ? std::nullopt : std::optional<std::string>(a.set));
+      break;
+    } catch (const Error& e) {
+      const Error named =
+          locations.size() > 1 ? Error(e.code(), "repository " + location + ": " + e.what()) : e;
+      if (locations.size() > 1) std::cerr << "walvault: warning: " << named.what() << "\n";
+      if (!first_failure) first_failure = named;
+    }
+  }
+  if (!planned) throw *first_failure;
+  repo::Repository& repo = *opened;
+  const backup::RestorePlan& plan = *planned;
   const auto& b = plan.backup;
   std::cout << "target: " << describe_target(target) << " on timeline " << plan.target_timeline
             << "\n"

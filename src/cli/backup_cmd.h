@@ -2,7 +2,9 @@
 // `backup list`, `restore`. cli.cpp parses options and opens repositories.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,7 +39,11 @@ struct RestoreArgs {
 
 int run_backup(const std::vector<repo::Repository*>& repos, const BackupArgs& args);
 int run_backup_list(repo::Repository& repo, bool json);
-int run_restore(repo::Repository& repo, const RestoreArgs& args);
+using RepoOpener = std::function<std::unique_ptr<repo::Repository>(const std::string& location)>;
+// Plans from the first repository that can reach the target (falling back in
+// order on an error), then restores from it.
+int run_restore(const std::vector<std::string>& locations, const RepoOpener& open,
+                const RestoreArgs& args);
 
 // One argument quoted for /bin/sh when it needs it.
 std::string shell_quote(const std::string& arg);

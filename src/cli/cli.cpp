@@ -435,11 +435,12 @@ int run(int argc, char** argv) {
       return run_backup(repos, backup_args);
     }
     if (*restore_cmd) {
-      auto r = open_repo(g);
       if (restore_args.restore_command.empty())
         restore_args.restore_command =
             archive_get_command(g, app.get_config_ptr()->as<std::string>());
-      return run_restore(*r, restore_args);
+      return run_restore(
+          require_repos(g), [&](const std::string& location) { return open_repo_at(g, location); },
+          restore_args);
     }
     if (*wal_list_cmd) {
       auto r = open_repo(g);
