@@ -131,8 +131,8 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     auto it = options.tablespace_map.find(t.location);
     roots[std::to_string(t.oid)] = it != options.tablespace_map.end() ? it->second : t.location;
   }
-  for (const auto& [old_location, unused] : options.tablespace_map) {
-    (void)unused;
+  for (const auto& mapping : options.tablespace_map) {
+    const std::string& old_location = mapping.first;
     if (std::none_of(record.tablespaces.begin(), record.tablespaces.end(),
                      [&](const TablespaceInfo& t) { return t.location == old_location; }))
       throw Error(ErrorCode::kUsage, "--tablespace-map: backup " + record.label +

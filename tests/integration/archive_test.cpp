@@ -51,45 +51,14 @@ class ArchiveTest : public ::testing::Test {
     }
   }
 
-  std::vector<std::string> repo_args() const {
-    std::vector<std::string> a = {"--repo", repo_, "--spool-path", spool_};
-    if (!key_file_.empty()) a.insert(a.end(), {"--key-file", key_file_});
-    return a;
-  }
+  std::vector<std::string> repo_args() const { return repo_flags(repo_, spool_, key_file_); }
 
   std::string archive_command(int parallel) const {
-    std::string cmd = walvault_binary_for_server();
-    for (const auto& a : repo_args()) cmd += " " + a;  // temp paths: no spaces
-    return "'" + cmd + " archive-push --parallel " + std::to_string(parallel) + " %p'";
+    return archive_push_command(repo_args(), parallel);
   }
 
   std::unique_ptr<PgCluster> start_archiving_cluster(int parallel, int major = 15) {
-    PgCluster::Options o;
-    o.major = major;
-    o.settings = {{"archive_mode", "on"},
-                  {"archive_command", archive_command(parallel)},
-                  {"wal_keep_size", "'4GB'"},
-                  {"max_wal_size", "'4GB'"},
-                  {"checkpoint_timeout", "'1h'"}};
-    auto pg = std::make_unique<PgCluster>(o);
-    pg->init();
-    pg->start();
-    return pg;
-  }
-
-  // Switches WAL and waits until the server reports that segment archived.
-  static std::string switch_and_wait(PgCluster& pg) {
-    std::string seg = pg.sql("select pg_walfile_name(pg_switch_wal())");
-    for (int i = 0; i < 600; ++i) {
-      std::string last = pg.sql("select coalesce(last_archived_wal, '') from pg_stat_archiver");
-      if (!last.empty() && last >= seg) return seg;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE()
-        << "segment " << seg << " was not archived in time; failures: "
-        << pg.sql(
-               "select failed_count || ' ' || coalesce(last_failed_wal, '') from pg_stat_archiver");
-    return seg;
+    return walvault::testing::start_archiving_cluster(archive_command(parallel), major);
   }
 
   // Every segment the server marked .done comes back byte-identical.
@@ -390,12 +359,7 @@ TEST_F(ArchiveTest, RecoveryThroughRestoreCommandReplaysArchivedWal) {
       << "archive_mode = off\n";
   give_to_test_user(base);
   restored.start();
-  std::string in_recovery = "t";
-  for (int i = 0; i < 600 && in_recovery == "t"; ++i) {
-    in_recovery = restored.sql("select pg_is_in_recovery()");
-    if (in_recovery == "t") std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_EQ(in_recovery, "f") << "recovery did not finish";
+  ASSERT_TRUE(wait_for_promotion(restored, std::chrono::seconds(60))) << "recovery did not finish";
   EXPECT_EQ(restored.sql("select count(*) from marker"), "51");
   EXPECT_EQ(restored.sql("select count(*) from pgbench_accounts"), "300000");
   std::string log = read_text(restored.log_file());
@@ -504,11 +468,7 @@ class OtherMajorArchiveTest : public ArchiveTest, public ::testing::WithParamInt
 
 TEST_P(OtherMajorArchiveTest, SegmentsComeBackIdentical) {
   const int major = GetParam();
-  if (pg_bin_dir(major).empty()) {
-    if (std::getenv("WALVAULT_REQUIRE_MAJORS"))
-      FAIL() << "PostgreSQL " << major << " not installed";
-    GTEST_SKIP() << "PostgreSQL " << major << " not installed (scripts/fetch-pg-majors)";
-  }
+  if (auto why = missing_major(major); !why.empty()) GTEST_SKIP() << why;
   init_repo(false);
   auto pg = start_archiving_cluster(2, major);
   pg->pgbench_init(3);

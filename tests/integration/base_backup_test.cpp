@@ -140,13 +140,7 @@ void walk(const std::string& root, const std::string& prefix,
 class BaseBackupTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    if (pg_bin_dir(GetParam()).empty()) {
-      // scripts/test fetches the other majors and sets WALVAULT_REQUIRE_MAJORS:
-      // there a missing major fails instead of passing unseen.
-      if (std::getenv("WALVAULT_REQUIRE_MAJORS"))
-        FAIL() << "PostgreSQL " << GetParam() << " not installed (scripts/fetch-pg-majors)";
-      GTEST_SKIP() << "PostgreSQL " << GetParam() << " not installed (scripts/fetch-pg-majors)";
-    }
+    if (auto why = missing_major(GetParam()); !why.empty()) GTEST_SKIP() << why;
     // autovacuum off: the two backups being compared must see the same
     // relation files (no visibility or free-space maps appearing between them).
     cluster_ =

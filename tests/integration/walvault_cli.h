@@ -1,9 +1,14 @@
 // Helpers for driving the real walvault binary from integration tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <chrono>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/pg_cluster.h"
@@ -37,6 +42,72 @@ inline int line_count(const std::string& s) {
   for (char c : s) n += c == '\n';
   if (!s.empty() && s.back() != '\n') ++n;
   return n;
+}
+
+// The global flags that address a repository: location, spool and, when
+// encrypted, the key file.
+inline std::vector<std::string> repo_flags(const std::string& repo, const std::string& spool,
+                                           const std::string& key_file = "") {
+  std::vector<std::string> a = {"--repo", repo, "--spool-path", spool};
+  if (!key_file.empty()) a.insert(a.end(), {"--key-file", key_file});
+  return a;
+}
+
+// archive_command (quoted for postgresql.conf) pushing into the repository
+// that `flags` address.
+inline std::string archive_push_command(const std::vector<std::string>& flags, int parallel) {
+  std::string cmd = walvault_binary_for_server();
+  for (const auto& a : flags) cmd += " " + a;  // temp paths: no spaces
+  return "'" + cmd + " archive-push --parallel " + std::to_string(parallel) + " %p'";
+}
+
+// A started server of `major` archiving with `archive_command`, keeping its
+// WAL and never checkpointing on its own during a test.
+inline std::unique_ptr<PgCluster> start_archiving_cluster(const std::string& archive_command,
+                                                          int major = 15) {
+  PgCluster::Options o;
+  o.major = major;
+  o.settings = {{"archive_mode", "on"},
+                {"archive_command", archive_command},
+                {"wal_keep_size", "'4GB'"},
+                {"max_wal_size", "'4GB'"},
+                {"checkpoint_timeout", "'1h'"}};
+  auto pg = std::make_unique<PgCluster>(o);
+  pg->init();
+  pg->start();
+  return pg;
+}
+
+// Switches WAL and waits until the server reports that segment archived.
+inline std::string switch_and_wait(PgCluster& pg) {
+  std::string seg = pg.sql("select pg_walfile_name(pg_switch_wal())");
+  for (int i = 0; i < 600; ++i) {
+    std::string last = pg.sql("select coalesce(last_archived_wal, '') from pg_stat_archiver");
+    if (!last.empty() && last >= seg) return seg;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "segment " << seg << " was not archived in time; failures: "
+                << pg.sql(
+                       "select failed_count || ' ' || coalesce(last_failed_wal, '') from "
+                       "pg_stat_archiver");
+  return seg;
+}
+
+// Waits until a server in archive recovery has finished it (promoted).
+// False when it is still in recovery after `timeout`.
+inline bool wait_for_promotion(PgCluster& pg,
+                               std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (pg.sql("select pg_is_in_recovery()") == "f") return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// libpq connection string of a test server (walvault backup --pg).
+inline std::string conninfo(const PgCluster& pg) {
+  return "host=" + pg.socket_dir() + " port=" + std::to_string(pg.port()) + " user=postgres";
 }
 
 }  // namespace walvault::testing

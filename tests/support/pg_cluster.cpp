@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -170,6 +171,14 @@ std::string pg_bin_dir(int major) {
   std::string npm = npm_root + "/" + std::to_string(major) + "/bin";
   if (fs::exists(npm + "/postgres")) return npm;
   return "";
+}
+
+std::string missing_major(int major) {
+  if (!pg_bin_dir(major).empty()) return "";
+  const std::string why =
+      "PostgreSQL " + std::to_string(major) + " not installed (scripts/fetch-pg-majors)";
+  if (std::getenv("WALVAULT_REQUIRE_MAJORS")) ADD_FAILURE() << why;
+  return why;
 }
 
 std::string pg_client_bin_dir() {
