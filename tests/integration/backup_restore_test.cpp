@@ -31,51 +31,10 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
   return a;
 }
 
-// The server's clock (plus `offset`, an SQL interval) in the form
-// recovery_target_time and walvault take: UTC with microseconds.
-std::string server_time(PgCluster& pg, const std::string& offset = "0 s") {
-  return pg.sql("select to_char((clock_timestamp() + interval '" + offset +
-                "') at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
-}
-
-void create_marker_table(PgCluster& pg) {
-  pg.sql(
-      "create table marker(id int primary key, "
-      "committed_at timestamptz not null default clock_timestamp())");
-}
-
-void insert_marker(PgCluster& pg, int id) {
-  pg.sql("insert into marker(id) values (" + std::to_string(id) + ")");
-}
-
-// A moment after the last commit and half a second before the next one.
-std::string moment_between_commits(PgCluster& pg) {
-  std::this_thread::sleep_for(500ms);
-  std::string t = server_time(pg);
-  std::this_thread::sleep_for(500ms);
-  return t;
-}
-
-std::string marker_ids(PgCluster& pg) {
-  return pg.sql("select coalesce(string_agg(id::text, ',' order by id), '') from marker");
-}
-
 std::string ids(std::initializer_list<int> list) {
   std::string out;
   for (int id : list) out += (out.empty() ? "" : ",") + std::to_string(id);
   return out;
-}
-
-// The first capture of `pattern` in `text`, "" when it does not match.
-std::string capture(const std::string& text, const std::string& pattern) {
-  std::smatch m;
-  if (!std::regex_search(text, m, std::regex(pattern))) return "";
-  return m[1];
-}
-
-// "backup <label> complete: ..." -> label
-std::string backup_label_of(const std::string& out) {
-  return capture(out, "backup (\\S+) complete:");
 }
 
 // restore's "backup: <label> (...)" line -> label
@@ -129,22 +88,6 @@ void flip_byte(const std::string& path, std::uint64_t offset) {
   f.seekp(static_cast<std::streamoff>(offset));
   f.put(static_cast<char>(c ^ 0x5a));
   ASSERT_TRUE(f) << path << " @" << offset;
-}
-
-// Starts a restored data directory on a free port and waits until recovery
-// has reached its target and promoted. `extra_conf` goes into
-// postgresql.auto.conf; by default it stops the restored copy from archiving
-// into the repository with the original's archive_command.
-std::unique_ptr<PgCluster> start_restored(const std::string& pgdata, int major = 15,
-                                          const std::string& extra_conf = "archive_mode = off\n") {
-  PgCluster::Options o;
-  o.major = major;
-  auto pg = std::make_unique<PgCluster>(o);
-  pg->adopt(pgdata);
-  std::ofstream(pgdata + "/postgresql.auto.conf", std::ios::app) << extra_conf;
-  pg->start();
-  EXPECT_TRUE(wait_for_promotion(*pg)) << read_text(pg->log_file());
-  return pg;
 }
 
 // Segment names from `first` to `last` (one timeline, 16 MiB segments).

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -108,6 +109,66 @@ inline bool wait_for_promotion(PgCluster& pg,
 // libpq connection string of a test server (walvault backup --pg).
 inline std::string conninfo(const PgCluster& pg) {
   return "host=" + pg.socket_dir() + " port=" + std::to_string(pg.port()) + " user=postgres";
+}
+
+// Marker rows, moments and restored servers: the PITR scenarios.
+
+// The server's clock (plus `offset`, an SQL interval) in the form
+// recovery_target_time and walvault take: UTC with microseconds.
+inline std::string server_time(PgCluster& pg, const std::string& offset = "0 s") {
+  return pg.sql("select to_char((clock_timestamp() + interval '" + offset +
+                "') at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+}
+
+inline void create_marker_table(PgCluster& pg) {
+  pg.sql(
+      "create table marker(id int primary key, "
+      "committed_at timestamptz not null default clock_timestamp())");
+}
+
+inline void insert_marker(PgCluster& pg, int id) {
+  pg.sql("insert into marker(id) values (" + std::to_string(id) + ")");
+}
+
+// A moment after the last commit and half a second before the next one.
+inline std::string moment_between_commits(PgCluster& pg) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string t = server_time(pg);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return t;
+}
+
+inline std::string marker_ids(PgCluster& pg) {
+  return pg.sql("select coalesce(string_agg(id::text, ',' order by id), '') from marker");
+}
+
+// The first capture of `pattern` in `text`, "" when it does not match.
+inline std::string capture(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(pattern))) return "";
+  return m[1];
+}
+
+// "backup <label> complete: ..." -> label
+inline std::string backup_label_of(const std::string& out) {
+  return capture(out, "backup (\\S+) complete:");
+}
+
+// Starts a restored data directory on a free port and waits until recovery
+// has reached its target and promoted. `extra_conf` goes into
+// postgresql.auto.conf; by default it stops the restored copy from archiving
+// into the repository with the original's archive_command.
+inline std::unique_ptr<PgCluster> start_restored(
+    const std::string& pgdata, int major = 15,
+    const std::string& extra_conf = "archive_mode = off\n") {
+  PgCluster::Options o;
+  o.major = major;
+  auto pg = std::make_unique<PgCluster>(o);
+  pg->adopt(pgdata);
+  std::ofstream(pgdata + "/postgresql.auto.conf", std::ios::app) << extra_conf;
+  pg->start();
+  EXPECT_TRUE(wait_for_promotion(*pg)) << read_text(pg->log_file());
+  return pg;
 }
 
 }  // namespace walvault::testing
