@@ -517,6 +517,65 @@ TEST(BackupRestoreChurnTest, SecondBackupStoresOnlyChangedChunks) {
   EXPECT_LT(new_chunks, 0.06);
 }
 
+// A tablespace is restored to a new location with --tablespace-map: the
+// pg_tblspc link and tablespace_map point there, and its table has its rows.
+// The backup goes to two repositories from one stream (3-2-1); the restore
+// falls back to the second when the first lacks the backup.
+TEST(BackupRestoreTablespaceTest, TablespaceRemappedAndSecondRepositoryServes) {
+  TempDir work("wv-tblspc");
+  const std::string repo1 = work.sub("repo1"), repo2 = work.sub("repo2");
+  const std::vector<std::string> flags = {"--repo", repo1,          "--repo",
+                                          repo2,    "--spool-path", work.sub("spool")};
+  ASSERT_EQ(walvault({"--repo", repo1, "--repo", repo2, "repo", "init"}).status, 0);
+  auto pg = start_archiving_cluster(archive_push_command(flags, 2));
+  const std::string old_location = work.sub("ts_old"), new_location = work.sub("ts_new");
+  fs::create_directories(old_location);
+  give_to_test_user(old_location);
+  pg->sql("create tablespace ts location '" + old_location + "'");
+  pg->sql("create table in_ts(id int) tablespace ts");
+  pg->sql("insert into in_ts select generate_series(1, 5000)");
+  create_marker_table(*pg);
+  insert_marker(*pg, 1);
+  const std::string label = take_backup(flags, *pg);
+  ASSERT_FALSE(label.empty());
+  insert_marker(*pg, 2);
+  switch_and_wait(*pg);
+  // Both repositories hold the backup.
+  for (const auto& repo : {repo1, repo2})
+    EXPECT_TRUE(fs::exists(repo + "/backups/" + label + "/record")) << repo;
+  // The first repository loses it: restore plans from the second.
+  fs::remove_all(repo1 + "/backups/" + label);
+
+  const std::string pgdata = work.sub("restored");
+  auto r = restore(flags, pgdata,
+                   {"--target-immediate", "--target-action", "promote", "--tablespace-map",
+                    old_location + "=" + new_location});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("repository " + repo1), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("backup: " + label), std::string::npos) << r.out;
+  // Restoring over the running original's tablespace without a mapping is refused.
+  auto clash = restore(flags, work.sub("restored2"), {"--target-immediate"});
+  EXPECT_EQ(clash.status, 5) << clash.err;
+  EXPECT_NE(clash.err.find(old_location), std::string::npos) << clash.err;
+  EXPECT_FALSE(fs::exists(work.sub("restored2") + "/global/pg_control"));
+
+  bool linked = false;
+  for (const auto& e : fs::directory_iterator(pgdata + "/pg_tblspc")) {
+    EXPECT_EQ(fs::read_symlink(e.path()).string(), new_location);
+    linked = true;
+  }
+  EXPECT_TRUE(linked);
+  EXPECT_NE(read_text(pgdata + "/tablespace_map").find(new_location), std::string::npos);
+  auto restored = start_restored(pgdata);
+  EXPECT_EQ(restored->sql("select count(*) from in_ts"), "5000");
+  EXPECT_EQ(marker_ids(*restored), "1");
+  EXPECT_EQ(restored->sql("select pg_tablespace_location(oid) from pg_tablespace where "
+                          "spcname = 'ts'"),
+            new_location);
+  restored->stop();
+  pg->stop();
+}
+
 // Other majors (server binaries from npm, scripts/fetch-pg-majors).
 class OtherMajorRestoreTest : public ::testing::TestWithParam<int> {};
 
