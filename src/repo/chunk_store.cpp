@@ -72,11 +72,21 @@ ChunkId ChunkStore::chunk_id(ByteView plaintext) const {
   return to_chunk_id(key ? codec::hmac_sha256(*key, plaintext) : codec::sha256(plaintext));
 }
 
+ChunkStore::~ChunkStore() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  queue_changed_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
 AddResult ChunkStore::add(ByteView plaintext) {
   AddResult result;
   result.id = chunk_id(plaintext);
   {
     std::lock_guard lock(mu_);
+    if (write_error_) std::rethrow_exception(write_error_);
     if (index_.count(result.id) || pending_ids_.count(result.id)) return result;
     pending_ids_[result.id] = true;
   }
@@ -88,49 +98,75 @@ AddResult ChunkStore::add(ByteView plaintext) {
   pack_.insert(pack_.end(), sealed.begin(), sealed.end());
   result.stored = true;
   result.stored_bytes = sealed.size();
-  if (pack_.size() >= options_.pack_target_bytes) write_pack(lock);
+  if (pack_.size() >= options_.pack_target_bytes) queue_pack(lock);
   return result;
 }
 
 void ChunkStore::flush() {
   std::unique_lock lock(mu_);
-  if (!pending_.empty()) write_pack(lock);
-  writes_done_.wait(lock, [&] { return writes_in_flight_ == 0; });
+  if (!pending_.empty()) queue_pack(lock);
+  queue_changed_.wait(lock, [&] { return (queue_.empty() && writing_ == 0) || write_error_; });
+  if (write_error_) std::rethrow_exception(write_error_);
 }
 
-// Takes the pending pack and writes it with the lock released, so other
-// threads keep sealing and filling the next pack meanwhile. Its chunks stay
-// in pending_ids_ (never stored twice) until the index is durable.
-void ChunkStore::write_pack(std::unique_lock<std::mutex>& lock) {
-  Bytes pack = std::move(pack_);
-  std::vector<Pending> pending = std::move(pending_);
+void ChunkStore::queue_pack(std::unique_lock<std::mutex>& lock) {
+  queue_changed_.wait(lock, [&] {
+    return static_cast<int>(queue_.size()) < options_.max_queued_packs || write_error_;
+  });
+  if (write_error_) std::rethrow_exception(write_error_);
+  queue_.push_back({std::move(pack_), std::move(pending_)});
   pack_ = Bytes();
   pending_.clear();
-  ++writes_in_flight_;
-  lock.unlock();
-  std::vector<std::pair<ChunkId, ChunkLocation>> entries;
-  try {
-    const ChunkId pack_id = to_chunk_id(codec::sha256(pack));
-    // The pack's bytes are already sealed chunk by chunk: stored as they are.
-    repo_.store().put(pack_object_name(pack_id), pack);
-    entries.reserve(pending.size());
-    for (const auto& p : pending) entries.push_back({p.id, {pack_id, p.offset, p.length}});
-    Bytes index = encode_index(entries);
-    const ChunkId index_id = to_chunk_id(codec::sha256(index));
-    repo_.put_object(index_object_name(index_id), index);
-  } catch (...) {
+  if (!writer_.joinable()) writer_ = std::thread([this] { writer_loop(); });
+  queue_changed_.notify_all();
+}
+
+// Chunks of a queued pack stay in pending_ids_ (never stored twice) until
+// its index is durable; then they move to index_.
+void ChunkStore::writer_loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    queue_changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_ || write_error_) return;
+    PackBatch batch = std::move(queue_.front());
+    queue_.pop_front();
+    ++writing_;
+    queue_changed_.notify_all();
+    lock.unlock();
+    std::vector<std::pair<ChunkId, ChunkLocation>> entries;
+    std::exception_ptr failure;
+    try {
+      entries = store_pack(batch);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    batch = PackBatch();
     lock.lock();
-    --writes_in_flight_;
-    writes_done_.notify_all();
-    throw;
+    --writing_;
+    if (failure) {
+      write_error_ = failure;
+      queue_.clear();
+    }
+    for (const auto& [id, loc] : entries) {
+      index_[id] = loc;
+      pending_ids_.erase(id);
+    }
+    queue_changed_.notify_all();
+    if (failure) return;
   }
-  lock.lock();
-  for (const auto& [id, loc] : entries) {
-    index_[id] = loc;
-    pending_ids_.erase(id);
-  }
-  --writes_in_flight_;
-  writes_done_.notify_all();
+}
+
+std::vector<std::pair<ChunkId, ChunkLocation>> ChunkStore::store_pack(const PackBatch& batch) {
+  const ChunkId pack_id = to_chunk_id(codec::sha256(batch.pack));
+  // The pack's bytes are already sealed chunk by chunk: stored as they are.
+  repo_.store().put(pack_object_name(pack_id), batch.pack);
+  std::vector<std::pair<ChunkId, ChunkLocation>> entries;
+  entries.reserve(batch.pending.size());
+  for (const auto& p : batch.pending) entries.push_back({p.id, {pack_id, p.offset, p.length}});
+  Bytes index = encode_index(entries);
+  const ChunkId index_id = to_chunk_id(codec::sha256(index));
+  repo_.put_object(index_object_name(index_id), index);
+  return entries;
 }
 
 bool ChunkStore::contains(const ChunkId& id) const {

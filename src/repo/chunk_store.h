@@ -20,9 +20,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -56,23 +59,29 @@ class ChunkStore {
  public:
   struct Options {
     std::uint64_t pack_target_bytes = 32u << 20;  // a pack is written once this full
+    // Full packs waiting for the writer thread before add() blocks: bounds
+    // memory to (2 + this) packs while store I/O (fsync, upload) overlaps
+    // with sealing.
+    int max_queued_packs = 2;
   };
 
   // Reads every index object so that known chunks are never stored twice.
   // Throws Error(kCorruption) naming a damaged index.
   ChunkStore(Repository& repo, Options options);
   explicit ChunkStore(Repository& repo) : ChunkStore(repo, Options{}) {}
-  ~ChunkStore() = default;
+  // Stops the writer thread; packs not yet flushed are dropped (they were
+  // never referenced by an index, so nothing is lost but the work).
+  ~ChunkStore();
 
   ChunkId chunk_id(ByteView plaintext) const;
 
   // Seals and queues the chunk unless the repository (or this run) has it.
-  // A full pack is written (pack, then index) before returning, by the
-  // thread that filled it, without holding up the other threads.
+  // A full pack goes to a writer thread (pack, then index), so sealing goes
+  // on while the store writes. Rethrows a failure of an earlier pack write.
   AddResult add(ByteView plaintext);
-  // Writes the pending partial pack and its index and waits for packs other
-  // threads are writing. Call before writing any manifest that references
-  // chunks added since the last flush.
+  // Writes the pending partial pack and waits until every pack and index is
+  // durable; rethrows a write failure. Call before writing any manifest that
+  // references chunks added since the last flush.
   void flush();
 
   bool contains(const ChunkId& id) const;
@@ -90,13 +99,25 @@ class ChunkStore {
     std::uint64_t offset;
     std::uint32_t length;
   };
-  void write_pack(std::unique_lock<std::mutex>& lock);
+  struct PackBatch {
+    Bytes pack;
+    std::vector<Pending> pending;
+  };
+  // Hands the filling pack to the writer thread (waits while the queue is full).
+  void queue_pack(std::unique_lock<std::mutex>& lock);
+  void writer_loop();
+  // Stores one pack and its index; returns the index entries.
+  std::vector<std::pair<ChunkId, ChunkLocation>> store_pack(const PackBatch& batch);
 
   Repository& repo_;
   Options options_;
   mutable std::mutex mu_;
-  std::condition_variable writes_done_;
-  int writes_in_flight_ = 0;
+  std::condition_variable queue_changed_;
+  std::deque<PackBatch> queue_;
+  int writing_ = 0;  // packs the writer thread has taken but not finished
+  bool stopping_ = false;
+  std::exception_ptr write_error_;
+  std::thread writer_;
   std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> index_;
   std::unordered_map<ChunkId, bool, ChunkIdHash> pending_ids_;
   std::vector<Pending> pending_;
