@@ -15,6 +15,8 @@
 #include <optional>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "core/error.h"
 #include "core/time_util.h"
 #include "pg/tar_reader.h"
@@ -338,7 +340,7 @@ void wait_for_wal(const std::vector<repo::Repository*>& repos, const std::string
                         "archived within " + std::to_string(timeout.count() / 1000) +
                         " s; check that archive_command runs walvault archive-push for this "
                         "repository (the backup is not listed)");
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
 }
@@ -429,12 +431,17 @@ BackupRecord take_backup(const std::vector<repo::Repository*>& repos,
   bb.checkpoint = options.checkpoint;
   bb.progress = true;
   const pg::BaseBackupResult result = client.run_base_backup(bb, collector);
+  const std::int64_t streamed_us = now_unix_us();
   collector.finish();
   const std::int64_t stop_us = now_unix_us();
+  spdlog::info("backup: streamed {:.2f} s after start, chunks stored {:.2f} s later",
+               (streamed_us - start_us) / 1e6, (stop_us - streamed_us) / 1e6);
 
   wait_for_wal(repos,
                stop_segment_name(result.end_lsn, result.end_timeline, facts.wal_segment_size),
                options.wal_timeout);
+  spdlog::info("backup: WAL to the stop LSN archived {:.2f} s after the stream ended",
+               (now_unix_us() - stop_us) / 1e6);
 
   BackupRecord r;
   r.tag = options.tag;
