@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <set>
@@ -97,18 +98,19 @@ void remove_tree(const std::string& path) {
       16, FTW_DEPTH | FTW_PHYS);
 }
 
-void sync_tree(const std::string& root) {
-  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_errno("restore: opening " + root);
-  Fd guard(fd);
-  if (::syncfs(fd) != 0) throw_errno("restore: syncing " + root);
-}
-
 struct Job {
   const FileEntry* entry;
   std::string path;
   std::size_t first_chunk, end_chunk;
+  std::atomic<int>* jobs_left;  // of this file: the job that brings it to 0 syncs the file
 };
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_errno("restore: opening " + path);
+  Fd guard(fd);
+  if (::fsync(fd) != 0) throw_errno("restore: syncing " + path);
+}
 
 }  // namespace
 
@@ -204,6 +206,7 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   // Regular files: create (or keep, with --delta) at their size, then fill
   // chunk ranges in parallel.
   std::vector<Job> jobs;
+  std::deque<std::atomic<int>> jobs_left;
   const FileEntry* pg_control = nullptr;
   for (const auto& e : files.entries) {
     if (e.type != EntryType::kFile) continue;
@@ -221,8 +224,14 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     Fd guard(fd);
     if (::fchmod(fd, e.mode & 07777) != 0) throw_errno("restore: chmod " + path);
     if (::ftruncate(fd, static_cast<off_t>(e.size)) != 0) throw_errno("restore: sizing " + path);
+    if (e.chunks.empty()) {
+      if (::fdatasync(fd) != 0) throw_errno("restore: syncing " + path);
+      continue;
+    }
+    auto& left = jobs_left.emplace_back(
+        static_cast<int>((e.chunks.size() + kChunksPerJob - 1) / kChunksPerJob));
     for (std::size_t c = 0; c < e.chunks.size(); c += kChunksPerJob)
-      jobs.push_back({&e, path, c, std::min(e.chunks.size(), c + kChunksPerJob)});
+      jobs.push_back({&e, path, c, std::min(e.chunks.size(), c + kChunksPerJob), &left});
   }
 
   repo::ChunkStore chunks(repo);
@@ -270,6 +279,10 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
         Fd guard(fd);
         for (std::size_t c = job.first_chunk; c < job.end_chunk; ++c)
           write_chunk(fd, *job.entry, c, job.path, scratch);
+        // Durable file by file as they complete, in parallel (not syncfs:
+        // that would also wait for unrelated dirty data on the file system).
+        if (job.jobs_left->fetch_sub(1) == 1 && ::fdatasync(fd) != 0)
+          throw_errno("restore: syncing " + job.path);
       }
     } catch (...) {
       std::lock_guard lock(error_mu);
@@ -321,16 +334,20 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   }
   if (!files.backup_manifest.empty()) {
     write_file_atomic(options.pgdata + "/backup_manifest", as_bytes(files.backup_manifest), 0600,
-                      Overwrite::kYes, Durability::kNone);
+                      Overwrite::kYes, Durability::kFsync);
   }
   if (has_map && !options.tablespace_map.empty()) {
     std::string map;
     for (const auto& t : record.tablespaces)
       map += std::to_string(t.oid) + " " + roots.at(std::to_string(t.oid)) + "\n";
     write_file_atomic(options.pgdata + "/tablespace_map", as_bytes(map), 0600, Overwrite::kYes,
-                      Durability::kNone);
+                      Durability::kFsync);
   }
-  for (const auto& [oid, root] : roots) sync_tree(root);
+  // Directory entries durable too (files were synced as they completed).
+  for (const auto& [oid, root] : roots) fsync_path(root);
+  for (const auto& e : files.entries)
+    if (e.type == EntryType::kDirectory && e.path != ".") fsync_path(path_of(e));
+  if (!record.tablespaces.empty()) fsync_path(options.pgdata + "/pg_tblspc");
 
   // Last: pg_control, durable.
   if (pg_control) {

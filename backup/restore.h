@@ -3,9 +3,9 @@
 // that make PostgreSQL replay the archived WAL to the target.
 //
 // Safety: global/pg_control is written last, after everything else is on
-// disk (syncfs), so a restore that fails half-way (corrupt chunk, full disk)
-// leaves a directory PostgreSQL refuses to start. With `delta`, an existing
-// pg_control is removed first for the same reason.
+// disk (each file fsynced as it completes, then the directories), so a restore that fails half-way
+// (corrupt chunk, full disk) leaves a directory PostgreSQL refuses to start. With `delta`, an
+// existing pg_control is removed first for the same reason.
 #pragma once
 
 #include <cstdint>
