@@ -528,6 +528,18 @@ ReachableWindow reachable_window(const ArchiveView& view, std::optional<pg::Time
   return window_of(Context(view, tli));
 }
 
+std::set<pg::TimeLineId> archive_timelines(const ArchiveView& view) { return timelines_in(view); }
+
+pg::TimeLineId segment_timeline(const ArchiveView& view, pg::TimeLineId target,
+                                std::uint64_t segno) {
+  return timeline_path(view, target).tli_for(segno);
+}
+
+std::optional<std::string> off_history_reason(const ArchiveView& view, const BackupRecord& b,
+                                              pg::TimeLineId target) {
+  return off_path_reason(b, timeline_path(view, target));
+}
+
 RestorePlan plan_restore(const ArchiveView& view, const RecoveryTarget& target,
                          const std::optional<std::string>& set_label) {
   using Kind = RecoveryTarget::Kind;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,5 +90,21 @@ RestorePlan plan_restore(const ArchiveView& view, const RecoveryTarget& target,
                          const std::optional<std::string>& set_label);
 
 ReachableWindow reachable_window(const ArchiveView& view, std::optional<pg::TimeLineId> timeline);
+
+// The planner's notions, for checks over the archive (ops/verify.h):
+
+// Every timeline the archive mentions (.history files, segments, backups).
+std::set<pg::TimeLineId> archive_timelines(const ArchiveView& view);
+// The timeline recovery along `target`'s history reads segment `segno` from:
+// the newest timeline of that history whose first segment is at or before it
+// (PostgreSQL's XLogFileReadAnyTLI). Throws Error(kCorruption) when the
+// target's .history file is out of sequence.
+pg::TimeLineId segment_timeline(const ArchiveView& view, pg::TimeLineId target,
+                                std::uint64_t segno);
+// Why backup `b` cannot start recovery along `target`'s history ("it is on
+// timeline 3, which is not in the history of timeline 2", ...);
+// std::nullopt when it can.
+std::optional<std::string> off_history_reason(const ArchiveView& view, const BackupRecord& b,
+                                              pg::TimeLineId target);
 
 }  // namespace walvault::backup

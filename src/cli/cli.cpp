@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/backup_cmd.h"
+#include "cli/ops_cmd.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -40,18 +41,68 @@ std::string env_name(std::string option) {
 }
 
 // INI reader that drops every key whose WALVAULT_* variable is set, so the
-// environment overrides the file (CLI11 alone reads the file first).
+// environment overrides the file (CLI11 alone reads the file first), and
+// takes the s3-* keys out into `s3_items`: they are config-file-only
+// (store/s3_settings.h), so CLI11 never sees them and no flag exists for them.
 class EnvFirstConfig : public CLI::ConfigINI {
  public:
+  explicit EnvFirstConfig(std::shared_ptr<std::vector<CLI::ConfigItem>> s3_items)
+      : s3_items_(std::move(s3_items)) {}
+
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     auto items = CLI::ConfigINI::from_config(input);
     std::vector<CLI::ConfigItem> kept;
     for (auto& item : items) {
-      if (std::getenv(env_name(item.name).c_str()) == nullptr) kept.push_back(std::move(item));
+      if (item.name.starts_with("s3-")) {
+        s3_items_->push_back(std::move(item));
+      } else if (std::getenv(env_name(item.name).c_str()) == nullptr) {
+        kept.push_back(std::move(item));
+      }
     }
     return kept;
   }
+
+ private:
+  std::shared_ptr<std::vector<CLI::ConfigItem>> s3_items_;
 };
+
+// The S3Settings of the config file's s3-* keys, which belong to its top
+// (before any [section]) and take one value each.
+store::S3Settings s3_settings_from_config(const std::vector<CLI::ConfigItem>& items) {
+  store::S3Settings settings;
+  for (const CLI::ConfigItem& item : items) {
+    if (!item.parents.empty())
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + item.name + " belongs before the first [section]");
+    if (item.inputs.size() != 1)
+      throw Error(ErrorCode::kUsage, "config file: " + item.name +
+                                         " takes one value (quote a value with spaces or commas)");
+    store::set_s3_setting(settings, item.name, item.inputs.front());
+  }
+  return settings;
+}
+
+// Why a --s3-* argument is refused, or "" when `argv` has none. The s3-*
+// settings are config-file keys only: a credential in argv would be readable
+// by every local user (ps, /proc/<pid>/cmdline). The message names the key,
+// never the value.
+std::string s3_flag_error(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (!arg.starts_with("--s3-")) continue;
+    const std::string key(arg.substr(
+        2, arg.find('=') == std::string_view::npos ? std::string_view::npos : arg.find('=') - 2));
+    if (store::is_s3_credential_key(key))
+      return "--" + key +
+             ": credentials are not accepted on the command line, where other local users can "
+             "read them: put " +
+             key + " in the config file or set the AWS_* variables";
+    if (store::is_s3_setting_key(key))
+      return "--" + key + ": S3 settings are read from the config file only (" + key + " = ...)";
+    return "unknown option --" + key;
+  }
+  return "";
+}
 
 struct Globals {
   std::string config;
@@ -60,6 +111,7 @@ struct Globals {
   std::string passphrase_file;
   std::string spool_path;
   std::string log_level = "warn";
+  store::S3Settings s3;  // the config file's s3-* keys, for every s3:// repository
 };
 
 template <typename T>
@@ -105,7 +157,7 @@ std::unique_ptr<repo::Repository> open_repo_at(const Globals& g, const std::stri
   if (local && ::access(location.c_str(), F_OK) != 0)
     throw Error(ErrorCode::kRepoFormat,
                 "no walvault repository at " + location + " (run 'walvault repo init')");
-  std::shared_ptr<store::ObjectStore> st = store::open_store(location);
+  std::shared_ptr<store::ObjectStore> st = store::open_store(location, /*create=*/false, g.s3);
   return repo::Repository::open(st, load_secrets(g));
 }
 
@@ -200,11 +252,12 @@ int run(int argc, char** argv) {
   codec::initialize_crypto();
   CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
   app.require_subcommand(1);
-  app.config_formatter(std::make_shared<EnvFirstConfig>());
+  auto s3_items = std::make_shared<std::vector<CLI::ConfigItem>>();
+  app.config_formatter(std::make_shared<EnvFirstConfig>(s3_items));
   Globals g;
   const char* env_config = std::getenv("WALVAULT_CONFIG");
   app.set_config("--config", env_config ? env_config : kDefaultConfig,
-                 "INI configuration file (WALVAULT_CONFIG)");
+                 "INI configuration file (WALVAULT_CONFIG); the only source of the s3-* keys");
   add_env_option(&app, "repo", g.repos,
                  "repository location: a directory or s3://bucket/prefix; repeat for several");
   add_env_option(&app, "key-file", g.key_file, "key file that unlocks an encrypted repository");
@@ -318,6 +371,22 @@ int run(int argc, char** argv) {
   restore_cmd->add_option("--restore-command", restore_args.restore_command,
                           "restore_command to write (default: this walvault's archive-get)");
 
+  // verify / info (read-only)
+  CLI::App* verify_cmd =
+      app.add_subcommand("verify", "check that every backup and the WAL it needs are whole");
+  bool verify_read_data = false, verify_json = false;
+  verify_cmd->add_flag("--read-data", verify_read_data,
+                       "also read and check every object's content (every chunk, every segment)");
+  verify_cmd->add_flag("--json", verify_json, "machine-readable output");
+  CLI::App* repo_info_cmd = app.add_subcommand(
+      "info", "repository size, backups, restorable window, WAL and restore points");
+  bool repo_info_json = false;
+  repo_info_cmd->add_flag("--json", repo_info_json, "machine-readable output");
+
+  if (const std::string refused = s3_flag_error(argc, argv); !refused.empty()) {
+    std::cerr << "walvault: error: " << refused << " (see --help)\n";
+    return exit_status(ErrorCode::kUsage);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -331,6 +400,7 @@ int run(int argc, char** argv) {
     if (env_config && ::access(env_config, R_OK) != 0)
       throw Error(ErrorCode::kUsage,
                   std::string("WALVAULT_CONFIG names ") + env_config + ", which cannot be read");
+    g.s3 = s3_settings_from_config(*s3_items);
 
     if (*init_cmd) {
       repo::InitOptions options;
@@ -339,7 +409,7 @@ int run(int argc, char** argv) {
       if (encrypt) options.passphrase = load_secrets(g).passphrase;
       for (const auto& location : require_repos(g)) {
         try {
-          auto st = store::open_store(location, /*create=*/true);
+          auto st = store::open_store(location, /*create=*/true, g.s3);
           auto config = repo::Repository::init(*st, options);
           std::cout << "initialised repository " << config.repo_id << " at " << st->describe()
                     << (config.encrypted ? " (encrypted)" : "") << "\n";
@@ -448,6 +518,14 @@ int run(int argc, char** argv) {
       std::cout << (json_out ? walarchive::wal_listing_json(listing)
                              : walarchive::wal_listing_text(listing));
       return 0;
+    }
+    if (*verify_cmd) {
+      auto r = open_repo(g);
+      return run_verify(*r, verify_read_data, verify_json);
+    }
+    if (*repo_info_cmd) {
+      auto r = open_repo(g);
+      return run_info(*r, repo_info_json);
     }
     throw Error(ErrorCode::kInternal, "no command ran");
   } catch (const Error& e) {

@@ -20,7 +20,8 @@ bool is_name_char(char c) {
          c == '_' || c == '-';
 }
 
-std::unique_ptr<ObjectStore> open_mem(const std::string& location, bool /*create*/) {
+std::unique_ptr<ObjectStore> open_mem(const std::string& location, bool /*create*/,
+                                      const S3Settings& /*s3*/) {
   if (location != "mem:") {
     throw Error(ErrorCode::kUsage, "store location " + location + ": \"mem:\" takes no path");
   }
@@ -28,15 +29,17 @@ std::unique_ptr<ObjectStore> open_mem(const std::string& location, bool /*create
 }
 
 // Buckets are not created here: `create` concerns local directories only.
-std::unique_ptr<ObjectStore> open_s3(const std::string& location, bool /*create*/) {
-  return std::make_unique<S3Store>(s3_options_from_location(location));
+std::unique_ptr<ObjectStore> open_s3(const std::string& location, bool /*create*/,
+                                     const S3Settings& s3) {
+  return std::make_unique<S3Store>(s3_options_from_location(location, s3));
 }
 
 // A location that starts with one of these prefixes goes to its opener, which
 // receives the whole location; anything else is a local path.
 struct Scheme {
   std::string_view prefix;
-  std::unique_ptr<ObjectStore> (*open)(const std::string& location, bool create);
+  std::unique_ptr<ObjectStore> (*open)(const std::string& location, bool create,
+                                       const S3Settings& s3);
 };
 constexpr Scheme kSchemes[] = {
     {"mem:", open_mem},
@@ -67,9 +70,19 @@ void require_valid_object_name(const std::string& name) {
   }
 }
 
-std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create) {
+std::size_t ObjectStore::remove_many(const std::vector<std::string>& names) {
+  for (const std::string& name : names) require_valid_object_name(name);
+  std::size_t removed = 0;
+  for (const std::string& name : names) {
+    if (remove(name)) ++removed;  // a repeated name is gone the second time
+  }
+  return removed;
+}
+
+std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create,
+                                        const S3Settings& s3) {
   for (const Scheme& scheme : kSchemes) {
-    if (location.starts_with(scheme.prefix)) return scheme.open(location, create);
+    if (location.starts_with(scheme.prefix)) return scheme.open(location, create, s3);
   }
   return std::make_unique<PosixStore>(location, create);
 }

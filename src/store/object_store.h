@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "store/s3_settings.h"
 
 namespace walvault::store {
 
@@ -79,6 +80,18 @@ class ObjectStore {
   // Removes the object; false when it did not exist.
   virtual bool remove(const std::string& name) = 0;
 
+  // Removes every object of `names` (names that do not exist are skipped, a
+  // name given twice is removed once) and returns how many were removed: the
+  // number of distinct names that existed, where the store can tell (posix,
+  // mem: the default below, remove() for each name). A store that cannot tell
+  // counts more, at most the number of distinct names: S3's DeleteObjects
+  // reports a missing key as deleted. So the result is only for messages.
+  // Every name is checked first (Error(kInternal) before anything is
+  // removed). Throws Error(kIo) naming the first object that could not be
+  // removed; the others may or may not have been removed then. Stores with a
+  // batch operation override this (S3: 1000 names a request).
+  virtual std::size_t remove_many(const std::vector<std::string>& names);
+
   virtual Capabilities capabilities() const = 0;
   virtual std::optional<SpaceInfo> space() { return std::nullopt; }
 
@@ -95,9 +108,11 @@ bool is_valid_object_name(const std::string& name);
 void require_valid_object_name(const std::string& name);
 
 // Opens the store a repository location names: "mem:" (a fresh in-memory
-// store), "s3://bucket[/prefix]" (S3Store, configured from the AWS_*
-// environment; the bucket must exist) or a local path. The posix directory
-// must exist unless `create`.
-std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create = false);
+// store), "s3://bucket[/prefix]" (S3Store, configured from `s3` — the config
+// file's s3-* keys — and the AWS_* environment, which overrides them; the
+// bucket must exist) or a local path. The posix directory must exist unless
+// `create`.
+std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create = false,
+                                        const S3Settings& s3 = {});
 
 }  // namespace walvault::store

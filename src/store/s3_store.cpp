@@ -8,12 +8,20 @@
 // - Error bodies are parsed by looking for <Code> and <Message> only; either
 //   may be missing or empty (Ceph RGW sends <Message/>), and HEAD responses
 //   have no body at all.
+// - A multipart put's part threads are started per put and end with it: each
+//   opens its own connection (the calling thread uploads parts too, on its
+//   kept-alive one). The parts are views of the caller's buffer.
 #include "store/s3_store.h"
+
+#include <openssl/evp.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <exception>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <utility>
@@ -92,6 +100,50 @@ std::string xml_text(std::string_view xml, std::string_view tag, std::size_t fro
   return xml_unescape(xml.substr(begin + open.size(), end - begin - open.size()));
 }
 
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Each <tag>...</tag> element of `xml`, tags included, in order.
+std::vector<std::string_view> xml_elements(std::string_view xml, std::string_view tag) {
+  const std::string open = "<" + std::string(tag) + ">";
+  const std::string close = "</" + std::string(tag) + ">";
+  std::vector<std::string_view> out;
+  for (auto at = xml.find(open); at != std::string_view::npos; at = xml.find(open, at + 1)) {
+    const auto end = xml.find(close, at);
+    out.push_back(xml.substr(at, end == std::string_view::npos ? end : end + close.size() - at));
+  }
+  return out;
+}
+
+// Base64 of the MD5 of `data`: the Content-MD5 header (RFC 1864).
+std::string content_md5(ByteView data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_md5(), nullptr) != 1) {
+    throw Error(ErrorCode::kInternal, "MD5 is not available");
+  }
+  unsigned char encoded[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  const int length = EVP_EncodeBlock(encoded, digest, static_cast<int>(size));
+  return {reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(length)};
+}
+
 // Server text for an error message: one line, printable, bounded.
 std::string printable(std::string_view text) {
   std::string out;
@@ -118,12 +170,15 @@ bool is_valid_bucket(const std::string& bucket) {
 }  // namespace
 
 struct S3Store::Request {
-  std::string method;  // GET, HEAD, PUT, DELETE
+  std::string method;  // GET, HEAD, PUT, POST, DELETE
   std::string key;     // "" addresses the bucket itself
   Params query;
-  Params headers;  // extra headers to send and sign (Range)
+  Params headers;  // extra headers to send and sign (Range, Content-MD5)
   ByteView body;
   std::chrono::milliseconds timeout;
+  // A 200 whose body is an <Error> document is a failure
+  // (CompleteMultipartUpload reports late errors so).
+  bool error_in_ok_body = false;
 };
 
 struct S3Store::Response {
@@ -132,17 +187,23 @@ struct S3Store::Response {
   std::string transport_error;
   Bytes body;
   std::uint64_t content_length = 0;  // of a HEAD response
+  std::string etag;                  // the ETag header, quotes included
+  bool error_body = false;           // a 2xx carrying an <Error> (error_in_ok_body)
   int attempts = 0;
 
-  bool ok() const { return status >= 200 && status < 300; }
+  bool ok() const { return status >= 200 && status < 300 && !error_body; }
   std::string code() const { return xml_text(as_chars(body), "Code"); }
   bool retryable() const {
     if (status == 0) return !is_permanent(curl_code);
+    if (error_body) {
+      const std::string c = code();
+      return c == "InternalError" || c == "SlowDown" || c == "ServiceUnavailable";
+    }
     return status >= 500 || status == 429 || (status == 400 && code() == "RequestTimeout");
   }
 };
 
-S3Options s3_options_from_location(const std::string& location) {
+S3Options s3_options_from_location(const std::string& location, const S3Settings& settings) {
   constexpr std::string_view kScheme = "s3://";
   if (!location.starts_with(kScheme)) {
     throw Error(ErrorCode::kUsage, "store location " + location + " is not s3://bucket[/prefix]");
@@ -157,10 +218,26 @@ S3Options s3_options_from_location(const std::string& location) {
     const char* value = std::getenv(name);
     return value == nullptr ? std::string() : std::string(value);
   };
-  options.access_key_id = env("AWS_ACCESS_KEY_ID");
-  options.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
-  options.session_token = env("AWS_SESSION_TOKEN");
-  options.endpoint = env("AWS_ENDPOINT_URL");
+  // The config file first, then the environment over it.
+  options.endpoint = settings.endpoint.value_or("");
+  options.region = settings.region.value_or(options.region);
+  options.uri_style = settings.uri_style;
+  options.ca_file = settings.ca_file.value_or("");
+  options.verify_tls = settings.verify_tls.value_or(options.verify_tls);
+  if (settings.request_timeout) options.request_timeout = *settings.request_timeout;
+  if (settings.connect_timeout) options.connect_timeout = *settings.connect_timeout;
+  options.parallel_parts = settings.parallel_parts.value_or(options.parallel_parts);
+  options.access_key_id = settings.access_key_id.value_or("");
+  options.secret_access_key = settings.secret_access_key.value_or("");
+  options.session_token = settings.session_token.value_or("");
+  // Credentials are one set: an environment that names a key pair replaces
+  // the file's pair and its session token (a partial pair fails in S3Store).
+  if (!env("AWS_ACCESS_KEY_ID").empty() || !env("AWS_SECRET_ACCESS_KEY").empty()) {
+    options.access_key_id = env("AWS_ACCESS_KEY_ID");
+    options.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
+    options.session_token = env("AWS_SESSION_TOKEN");
+  }
+  if (!env("AWS_ENDPOINT_URL").empty()) options.endpoint = env("AWS_ENDPOINT_URL");
   for (const char* name : {"AWS_REGION", "AWS_DEFAULT_REGION"}) {
     if (!env(name).empty()) {
       options.region = env(name);
@@ -180,8 +257,19 @@ S3Store::S3Store(S3Options options) : options_(std::move(options)) {
     throw Error(ErrorCode::kUsage, where + ": invalid prefix \"" + options_.prefix + "\"");
   }
   if (options_.access_key_id.empty() || options_.secret_access_key.empty()) {
-    throw Error(ErrorCode::kUsage,
-                where + ": no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    throw Error(ErrorCode::kUsage, where +
+                                       ": no credentials: set AWS_ACCESS_KEY_ID and "
+                                       "AWS_SECRET_ACCESS_KEY, or s3-access-key-id and "
+                                       "s3-secret-access-key in the config file");
+  }
+  if (options_.part_size < kMinPartBytes || options_.part_size > kMaxPutBytes) {
+    throw Error(ErrorCode::kUsage, where + ": the part size must be 5 MiB to 5 GiB");
+  }
+  if (options_.multipart_threshold > kMaxPutBytes) {
+    throw Error(ErrorCode::kUsage, where + ": the multipart threshold must be at most 5 GiB");
+  }
+  if (options_.parallel_parts < 1 || options_.parallel_parts > 64) {
+    throw Error(ErrorCode::kUsage, where + ": parallel parts (s3-parallel) must be 1 to 64");
   }
   if (options_.region.empty()) options_.region = "us-east-1";
   const bool custom = !options_.endpoint.empty();
@@ -194,8 +282,9 @@ S3Store::S3Store(S3Options options) : options_(std::move(options)) {
   if ((scheme_ != "http" && scheme_ != "https") || authority.empty() ||
       authority.find_first_of("/?#@ ") != std::string::npos) {
     // Not echoed: an endpoint URL may carry user info.
-    throw Error(ErrorCode::kUsage, where + ": the endpoint (AWS_ENDPOINT_URL) must be " +
-                                       "http(s)://host[:port], without a path or user info");
+    throw Error(ErrorCode::kUsage, where + ": the endpoint (AWS_ENDPOINT_URL or s3-endpoint) " +
+                                       "must be http(s)://host[:port], without a path or user " +
+                                       "info");
   }
   const UriStyle style =
       options_.uri_style.value_or(custom ? UriStyle::kPath : UriStyle::kVirtualHost);
@@ -275,8 +364,9 @@ S3Store::Response S3Store::send(const Request& request) {
       ByteView upload = request.body;
       if (request.method == "HEAD") {
         api.easy_setopt(curl, CURLOPT_NOBODY, 1L);
-      } else if (request.method == "PUT") {
-        api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+      } else if (request.method == "PUT" || request.method == "POST") {
+        api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);  // the body from memory, with a Content-Length
+        if (request.method == "POST") api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "POST");
         api.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload.size()));
         api.easy_setopt(curl, CURLOPT_READDATA, &upload);
         api.easy_setopt(
@@ -297,6 +387,24 @@ S3Store::Response S3Store::send(const Request& request) {
             body->insert(body->end(), in, in + size * n);
             return size * n;
           });
+      api.easy_setopt(curl, CURLOPT_HEADERDATA, &response.etag);
+      api.easy_setopt(
+          curl, CURLOPT_HEADERFUNCTION, +[](char* in, size_t size, size_t n, void* data) {
+            std::string_view line(in, size * n);
+            constexpr std::string_view kName = "etag:";
+            if (line.size() > kName.size() && ::strncasecmp(in, kName.data(), kName.size()) == 0) {
+              line.remove_prefix(kName.size());
+              while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+                line.remove_prefix(1);
+              }
+              while (!line.empty() && (line.back() == '\r' || line.back() == '\n' ||
+                                       line.back() == ' ' || line.back() == '\t')) {
+                line.remove_suffix(1);
+              }
+              *static_cast<std::string*>(data) = line;
+            }
+            return size * n;
+          });
 
       response.curl_code = api.easy_perform(curl);
       if (response.curl_code == CURLE_OK) {
@@ -304,6 +412,9 @@ S3Store::Response S3Store::send(const Request& request) {
         curl_off_t length = -1;
         api.easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
         response.content_length = length < 0 ? 0 : static_cast<std::uint64_t>(length);
+        response.error_body = request.error_in_ok_body && response.status >= 200 &&
+                              response.status < 300 &&
+                              as_chars(response.body).find("<Error>") != std::string_view::npos;
       } else {
         response.transport_error =
             error_buffer[0] != '\0' ? error_buffer : api.easy_strerror(response.curl_code);
@@ -355,15 +466,123 @@ void S3Store::require_bucket(const std::string& operation) {
 PutResult S3Store::put(const std::string& name, ByteView data) {
   require_valid_object_name(name);
   const std::string key = key_of(name);
-  if (data.size() > kMaxPutBytes) {
+  if (data.size() > kMaxObjectBytes) {
     throw Error(ErrorCode::kIo, "put " + location_of(key) + ": " + std::to_string(data.size()) +
-                                    " bytes is more than one PUT may carry");
+                                    " bytes is more than an S3 object may hold");
+  }
+  if (data.size() > options_.multipart_threshold) {
+    put_multipart(key, data);
+    bucket_seen_.store(true);
+    return PutResult::kCreated;
   }
   const auto timeout = options_.request_timeout + std::chrono::seconds(data.size() >> 20);
   const Response response = send(Request{"PUT", key, {}, {}, data, timeout});
   if (!response.ok()) fail("put", key, response);
   bucket_seen_.store(true);
   return PutResult::kCreated;
+}
+
+void S3Store::put_multipart(const std::string& key, ByteView data) {
+  const Response created =
+      send(Request{"POST", key, {{"uploads", ""}}, {}, {}, options_.request_timeout});
+  if (!created.ok()) fail("put (create multipart upload)", key, created);
+  const std::string upload_id = xml_text(as_chars(created.body), "UploadId");
+  if (upload_id.empty()) {
+    throw Error(ErrorCode::kIo,
+                "put " + location_of(key) + ": CreateMultipartUpload answered without an UploadId");
+  }
+  // Best effort: a failure here must not hide the error that led to it.
+  auto abort_upload = [&]() noexcept {
+    try {
+      const Response response =
+          send(Request{"DELETE", key, {{"uploadId", upload_id}}, {}, {}, options_.request_timeout});
+      return response.ok() || response.status == 404;  // 404 NoSuchUpload: nothing left
+    } catch (...) {
+      return false;
+    }
+  };
+  try {
+    const std::vector<std::string> etags = upload_parts(key, upload_id, data);
+    std::string xml = "<CompleteMultipartUpload>";
+    for (std::size_t i = 0; i < etags.size(); ++i) {
+      xml += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" +
+             xml_escape(etags[i]) + "</ETag></Part>";
+    }
+    xml += "</CompleteMultipartUpload>";
+    // Assembling the object takes the server a while for a big one.
+    const auto timeout = options_.request_timeout + std::chrono::seconds(data.size() >> 24);
+    Request complete{"POST", key, {{"uploadId", upload_id}}, {}, as_bytes(xml), timeout};
+    complete.error_in_ok_body = true;
+    const Response response = send(complete);
+    if (!response.ok()) fail("put (complete multipart upload)", key, response);
+  } catch (const Error& e) {
+    if (abort_upload()) throw;
+    throw Error(e.code(), std::string(e.what()) +
+                              " (aborting the multipart upload failed too: its parts stay in the "
+                              "bucket until an AbortIncompleteMultipartUpload rule removes them)");
+  } catch (...) {
+    abort_upload();
+    throw;
+  }
+}
+
+std::vector<std::string> S3Store::upload_parts(const std::string& key, const std::string& upload_id,
+                                               ByteView data) {
+  // At most kMaxParts parts: bigger parts for a huge object.
+  const std::uint64_t part_size =
+      std::max<std::uint64_t>(options_.part_size, (data.size() + kMaxParts - 1) / kMaxParts);
+  const std::size_t parts = std::max<std::size_t>(1, (data.size() + part_size - 1) / part_size);
+  std::vector<std::string> etags(parts);
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  std::exception_ptr first_failure;
+  auto record_failure = [&] {
+    std::lock_guard lock(mu);
+    if (!first_failure) first_failure = std::current_exception();
+    failed.store(true);
+  };
+  // Each worker takes the next part until none is left or one has failed.
+  auto work = [&] {
+    try {
+      while (!failed.load()) {
+        const std::size_t index = next.fetch_add(1);
+        if (index >= parts) return;
+        const int number = static_cast<int>(index) + 1;
+        const std::string operation =
+            "put (part " + std::to_string(number) + " of " + std::to_string(parts) + ")";
+        before_upload_part(number);
+        const std::uint64_t offset = index * part_size;
+        const ByteView body = data.subspan(offset, std::min(part_size, data.size() - offset));
+        const Response response =
+            send(Request{"PUT",
+                         key,
+                         {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}},
+                         {},
+                         body,
+                         options_.request_timeout + std::chrono::seconds(body.size() >> 20)});
+        if (!response.ok()) fail(operation, key, response);
+        if (response.etag.empty()) {
+          throw Error(ErrorCode::kIo,
+                      operation + " " + location_of(key) + ": the server returned no ETag");
+        }
+        etags[index] = response.etag;
+      }
+    } catch (...) {
+      record_failure();
+    }
+  };
+  std::vector<std::thread> workers;
+  const std::size_t threads = std::min<std::size_t>(parts, options_.parallel_parts);
+  try {
+    for (std::size_t i = 1; i < threads; ++i) workers.emplace_back(work);
+  } catch (...) {
+    record_failure();  // no thread for more parts: stop the ones running, then report
+  }
+  work();
+  for (std::thread& worker : workers) worker.join();
+  if (first_failure) std::rethrow_exception(first_failure);
+  return etags;
 }
 
 std::optional<Bytes> S3Store::get(const std::string& name, std::optional<Range> range) {
@@ -460,6 +679,79 @@ bool S3Store::remove(const std::string& name) {
   const Response response = send(Request{"DELETE", key, {}, {}, {}, options_.request_timeout});
   if (!response.ok() && response.status != 404) fail("remove", key, response);
   return true;
+}
+
+std::size_t S3Store::remove_many(const std::vector<std::string>& names) {
+  for (const std::string& name : names) require_valid_object_name(name);
+  std::vector<std::string> keys;
+  keys.reserve(names.size());
+  for (const std::string& name : names) keys.push_back(key_of(name));
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  for (std::size_t at = 0; at < keys.size(); at += kMaxDeleteKeys) {
+    const auto end =
+        keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), at + kMaxDeleteKeys));
+    delete_batch(std::vector<std::string>(keys.begin() + static_cast<std::ptrdiff_t>(at), end));
+  }
+  if (!keys.empty()) bucket_seen_.store(true);
+  return keys.size();
+}
+
+void S3Store::delete_batch(const std::vector<std::string>& keys) {
+  // Quiet: the answer lists only the keys that failed.
+  std::string xml = "<Delete><Quiet>true</Quiet>";
+  for (const std::string& key : keys) xml += "<Object><Key>" + xml_escape(key) + "</Key></Object>";
+  xml += "</Delete>";
+  const ByteView body = as_bytes(xml);
+  const Response response = send(Request{"POST",
+                                         "",
+                                         {{"delete", ""}},
+                                         {{"Content-MD5", content_md5(body)}},
+                                         body,
+                                         options_.request_timeout});
+  if (!response.ok()) {
+    fail("remove " + std::to_string(keys.size()) + " objects in",
+         options_.prefix.empty() ? "" : options_.prefix + "/", response);
+  }
+  const auto errors = xml_elements(as_chars(response.body), "Error");
+  if (errors.empty()) return;
+  const std::string key = xml_text(errors.front(), "Key");
+  const std::string code = printable(xml_text(errors.front(), "Code"));
+  const std::string message = printable(xml_text(errors.front(), "Message"));
+  const std::string more =
+      errors.size() > 1 ? " (and " + std::to_string(errors.size() - 1) + " more keys)" : "";
+  throw Error(ErrorCode::kIo, "remove " + location_of(key) + ": " +
+                                  (code.empty() ? "failed" : code) +
+                                  (message.empty() ? "" : ": " + message) + more);
+}
+
+std::vector<std::string> S3Store::list_multipart_uploads() {
+  const std::string store_prefix = options_.prefix.empty() ? "" : options_.prefix + "/";
+  std::vector<std::string> keys;
+  std::string key_marker;
+  std::string upload_id_marker;
+  for (;;) {
+    Params query = {{"uploads", ""}, {"prefix", store_prefix}};
+    if (!key_marker.empty()) {
+      query.emplace_back("key-marker", key_marker);
+      query.emplace_back("upload-id-marker", upload_id_marker);
+    }
+    const Response response = send(Request{"GET", "", query, {}, {}, options_.request_timeout});
+    if (!response.ok()) fail("list multipart uploads", store_prefix, response);
+    const std::string_view xml = as_chars(response.body);
+    for (const std::string_view upload : xml_elements(xml, "Upload")) {
+      keys.push_back(xml_text(upload, "Key"));
+    }
+    if (xml_text(xml, "IsTruncated") != "true") break;
+    key_marker = xml_text(xml, "NextKeyMarker");
+    upload_id_marker = xml_text(xml, "NextUploadIdMarker");
+    if (key_marker.empty()) {
+      throw Error(ErrorCode::kIo, "list multipart uploads " + location_of(store_prefix) +
+                                      ": truncated listing without a marker");
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
 }
 
 void S3Store::create_bucket() {

@@ -9,12 +9,22 @@
 // repository's names are far shorter.
 //
 // Semantics against the ObjectStore contract:
-// - put() is a single PUT (objects up to kMaxPutBytes) and S3 overwrites
-//   silently, so capabilities().exclusive_create is false and put() always
-//   reports kCreated; the repository stats before it puts (repository.cpp).
+// - put() is a single PUT up to options.multipart_threshold (16 MiB: a WAL
+//   segment is one PUT) and a multipart upload above it: CreateMultipartUpload,
+//   parts of options.part_size uploaded by options.parallel_parts threads,
+//   CompleteMultipartUpload; on any failure the upload is aborted (best
+//   effort) so that no parts linger, and the first error is thrown. S3
+//   overwrites silently, so capabilities().exclusive_create is false and put()
+//   always reports kCreated; the repository stats before it puts
+//   (repository.cpp).
 // - get() with a Range is a ranged GET; stat() is a HEAD; list() pages
 //   through ListObjectsV2 with continuation tokens; remove() is a HEAD (to
-//   report whether the object existed) then a DELETE.
+//   report whether the object existed) then a DELETE; remove_many() is
+//   DeleteObjects, 1000 keys a request, and counts every distinct name (S3
+//   reports missing keys as deleted).
+// - Every request body is covered by its SHA-256 in the signature
+//   (x-amz-content-sha256), so the server refuses a body damaged in transit;
+//   DeleteObjects also carries the Content-MD5 that S3 requires for it.
 // - Transient failures (connection errors, timeouts, 5xx, 429, SlowDown) are
 //   retried with exponential backoff and full jitter; other 4xx are not.
 //   Every attempt is bounded by a connect and a total timeout.
@@ -24,7 +34,9 @@
 //   exist"). No message or log line carries a credential or signature.
 //
 // Threading: all methods may be called concurrently. Each thread keeps one
-// curl handle (thread_local), so connections are reused per thread.
+// curl handle (thread_local), so connections are reused per thread; a
+// multipart put runs its parts on the calling thread and parallel_parts - 1
+// threads of its own.
 #pragma once
 
 #include <atomic>
@@ -34,13 +46,9 @@
 #include <string>
 
 #include "store/object_store.h"
+#include "store/s3_settings.h"
 
 namespace walvault::store {
-
-enum class UriStyle {
-  kPath,         // https://endpoint/bucket/key (Ceph, MinIO, most custom endpoints)
-  kVirtualHost,  // https://bucket.endpoint/key (AWS)
-};
 
 struct S3Options {
   std::string bucket;
@@ -63,21 +71,37 @@ struct S3Options {
   int max_attempts = 5;  // 1 = no retries
   std::chrono::milliseconds backoff_base{200};
   std::chrono::milliseconds backoff_max{5'000};
+  // put() of more bytes than this is a multipart upload (at most kMaxPutBytes).
+  std::uint64_t multipart_threshold = 16ull << 20;
+  // Size of each part but the last: at least 5 MiB (S3's minimum), at most
+  // 5 GiB; raised for one upload when the object would need more than 10,000
+  // parts. Each part in flight is hashed and sent from the caller's buffer:
+  // no copy.
+  std::uint64_t part_size = 8ull << 20;
+  int parallel_parts = 4;  // parts in flight at once, 1-64 (s3-parallel)
 };
 
-// Parses "s3://bucket[/prefix]" and fills the rest from the AWS environment
-// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
-// AWS_REGION or AWS_DEFAULT_REGION, AWS_ENDPOINT_URL). Throws Error(kUsage)
-// for a malformed location or endpoint and when no credentials are set.
-S3Options s3_options_from_location(const std::string& location);
+// Parses "s3://bucket[/prefix]" and fills the rest from `settings` (the
+// config file), overridden by the AWS environment variables (see
+// s3_settings.h): AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN replace the file's credentials as one set when either of
+// the first two is set; AWS_REGION or AWS_DEFAULT_REGION; AWS_ENDPOINT_URL.
+// Throws Error(kUsage) for a malformed location; S3Store's constructor
+// refuses a bad endpoint or missing credentials.
+S3Options s3_options_from_location(const std::string& location, const S3Settings& settings = {});
 
 class S3Store : public ObjectStore {
  public:
-  // Largest object put() accepts: S3's limit for a single PUT. Multipart
-  // upload, for bigger objects and parallel parts, is not implemented yet.
+  // Largest object put() accepts as one PUT (S3's limit), and in all (S3's
+  // limit for an object).
   static constexpr std::uint64_t kMaxPutBytes = 5ull << 30;
+  static constexpr std::uint64_t kMaxObjectBytes = 5ull << 40;
+  static constexpr std::uint64_t kMinPartBytes = 5ull << 20;
+  static constexpr std::uint64_t kMaxParts = 10'000;
+  static constexpr std::size_t kMaxDeleteKeys = 1000;  // keys in one DeleteObjects request
 
-  // Throws Error(kUsage) for an invalid bucket, prefix or endpoint. Makes no request.
+  // Throws Error(kUsage) for an invalid bucket, prefix, endpoint or multipart
+  // setting, or without credentials. Makes no request.
   explicit S3Store(S3Options options);
 
   PutResult put(const std::string& name, ByteView data) override;
@@ -85,6 +109,7 @@ class S3Store : public ObjectStore {
   std::optional<ObjectInfo> stat(const std::string& name) override;
   std::vector<ObjectInfo> list(const std::string& prefix) override;
   bool remove(const std::string& name) override;
+  std::size_t remove_many(const std::vector<std::string>& names) override;
   Capabilities capabilities() const override {
     return {.exclusive_create = false, .reports_space = false};
   }
@@ -93,6 +118,19 @@ class S3Store : public ObjectStore {
   // Creates the bucket (tests, and later `repo init`); an existing bucket
   // owned by the same user is success.
   void create_bucket();
+
+  // Keys (with the store's prefix) of the multipart uploads in progress under
+  // the store's prefix, one entry per upload, sorted: what a crashed or
+  // killed put() can leave behind (a bucket lifecycle rule
+  // AbortIncompleteMultipartUpload removes them). Tests check that a failed
+  // put() leaves none.
+  std::vector<std::string> list_multipart_uploads();
+
+ protected:
+  // Called before each UploadPart of a multipart put() with the part's
+  // number (1-based), on the thread that uploads it; an exception fails the
+  // put as a failed part would. Does nothing: a seam for fault-injection tests.
+  virtual void before_upload_part(int /*part_number*/) {}
 
  private:
   struct Request;   // defined in s3_store.cpp
@@ -108,6 +146,12 @@ class S3Store : public ObjectStore {
   void require_bucket(const std::string& operation);
   std::string key_of(const std::string& name) const;
   std::string location_of(const std::string& key) const;
+  void put_multipart(const std::string& key, ByteView data);
+  // Uploads `data` as parts of `upload_id`; returns their ETags in part order.
+  std::vector<std::string> upload_parts(const std::string& key, const std::string& upload_id,
+                                        ByteView data);
+  // Deletes the keys (at most kMaxDeleteKeys, distinct) with one DeleteObjects request.
+  void delete_batch(const std::vector<std::string>& keys);
 
   S3Options options_;
   std::string scheme_;     // "http" or "https"

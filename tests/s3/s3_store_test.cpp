@@ -64,7 +64,10 @@ TEST_F(S3StoreTest, WrongSecretIsAnAuthenticationErrorWithoutTheSecret) {
            {"put", [&] { store.put("obj", to_bytes("data")); }},
            {"get", [&] { store.get("obj", std::nullopt); }},
            {"stat", [&] { store.stat("obj"); }},
-           {"list", [&] { store.list(""); }}}) {
+           {"list", [&] { store.list(""); }},
+           {"remove many", [&] {
+              store.remove_many({"obj", "other"});
+            }}}) {
     SCOPED_TRACE(what);
     const auto [code, message] = error_of(action);
     EXPECT_EQ(code, ErrorCode::kKey) << message;
@@ -79,7 +82,9 @@ TEST_F(S3StoreTest, WrongSecretIsAnAuthenticationErrorWithoutTheSecret) {
 
 TEST_F(S3StoreTest, MissingBucketIsAClearError) {
   const std::string bucket = unique_bucket_name("walvault-missing");
-  S3Store store(s3_test_options(server_, bucket, "p"));
+  S3Options missing_options = s3_test_options(server_, bucket, "p");
+  missing_options.multipart_threshold = 5 << 20;
+  S3Store store(missing_options);
   for (const auto& [what, action] : std::vector<std::pair<std::string, std::function<void()>>>{
            {"put", [&] { store.put("obj", to_bytes("data")); }},
            {"get", [&] { store.get("obj", std::nullopt); }},
@@ -89,7 +94,9 @@ TEST_F(S3StoreTest, MissingBucketIsAClearError) {
             }},
            {"stat", [&] { store.stat("obj"); }},
            {"list", [&] { store.list(""); }},
-           {"remove", [&] { store.remove("obj"); }}}) {
+           {"remove", [&] { store.remove("obj"); }},
+           {"remove many", [&] { store.remove_many({"obj"}); }},
+           {"multipart put", [&] { store.put("big", pattern(6 << 20, 1)); }}}) {
     SCOPED_TRACE(what);
     const auto [code, message] = error_of(action);
     EXPECT_EQ(code, ErrorCode::kRepoFormat) << message;
@@ -163,6 +170,113 @@ TEST_F(S3StoreTest, AWalSegmentSizedObjectRoundTripsAndRangesWork) {
   EXPECT_EQ(store->stat("wal/000000010000000000000001")->size, segment.size());
   std::printf("16 MiB put %.1f ms, get %.1f ms, 1 MiB ranged get %.1f ms\n", ms(t1 - t0),
               ms(t2 - t1), ms(t3 - t2));
+}
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count() / 1000.0;
+}
+
+// Multipart uploads from 8 MiB up, in 6 MiB parts.
+S3Options multipart_options(const S3TestServer& server, const std::string& prefix) {
+  S3Options options = s3_test_options(server, s3_run_bucket(server), prefix);
+  options.multipart_threshold = 8 << 20;
+  options.part_size = 6 << 20;
+  return options;
+}
+
+TEST_F(S3StoreTest, MultipartPutRoundTripsAndRangesCrossPartBoundaries) {
+  S3Store store(multipart_options(server_, "multipart"));
+  constexpr std::size_t kMiB = 1 << 20;
+  const Bytes big = pattern(40 * kMiB, 7);  // 7 parts: 6 of 6 MiB and one of 4 MiB
+  const auto t0 = Clock::now();
+  ASSERT_EQ(store.put("backup/pack-40", big), PutResult::kCreated);
+  std::printf("40 MiB multipart put (6 MiB parts, 4 in parallel) %.1f ms\n",
+              ms_between(t0, Clock::now()));
+  EXPECT_EQ(store.stat("backup/pack-40")->size, big.size());
+  const auto whole = store.get("backup/pack-40", std::nullopt);
+  ASSERT_TRUE(whole.has_value());
+  EXPECT_TRUE(*whole == big) << "the 40 MiB object came back with different bytes";
+  auto slice = [&](std::size_t offset, std::size_t length) {
+    return Bytes(big.begin() + static_cast<std::ptrdiff_t>(offset),
+                 big.begin() + static_cast<std::ptrdiff_t>(std::min(big.size(), offset + length)));
+  };
+  for (const Range range :
+       {Range{6 * kMiB - 100, 200}, Range{12 * kMiB - 1, 2}, Range{5 * kMiB, 14 * kMiB},
+        Range{36 * kMiB - 10, 4 * kMiB + 10}, Range{39 * kMiB, 5 * kMiB}, Range{0, UINT64_MAX}}) {
+    SCOPED_TRACE(std::to_string(range.offset) + "+" + std::to_string(range.length));
+    const auto got = store.get("backup/pack-40", range);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_TRUE(*got == slice(range.offset, std::min<std::uint64_t>(range.length, big.size())));
+  }
+  // Exactly two full parts, and one part on a single thread.
+  S3Options serial = multipart_options(server_, "multipart");
+  serial.parallel_parts = 1;
+  S3Store serial_store(serial);
+  const Bytes twelve = pattern(12 * kMiB, 8);
+  ASSERT_EQ(serial_store.put("backup/pack-12", twelve), PutResult::kCreated);
+  EXPECT_TRUE(serial_store.get("backup/pack-12", std::nullopt) == twelve);
+  S3Options one_part = multipart_options(server_, "multipart");
+  one_part.part_size = 16 << 20;
+  const Bytes ten = pattern(10 * kMiB, 9);
+  ASSERT_EQ(S3Store(one_part).put("backup/pack-10", ten), PutResult::kCreated);
+  EXPECT_TRUE(store.get("backup/pack-10", std::nullopt) == ten);
+  EXPECT_EQ(names_of(store.list("backup/")),
+            (std::vector<std::string>{"backup/pack-10", "backup/pack-12", "backup/pack-40"}));
+  EXPECT_TRUE(store.list_multipart_uploads().empty());
+}
+
+// Fails part 3 of each multipart put, after listing the uploads in progress.
+class PartFailingStore : public S3Store {
+ public:
+  using S3Store::S3Store;
+  std::vector<std::string> uploads_seen;
+
+ protected:
+  void before_upload_part(int part_number) override {
+    if (part_number != 3) return;
+    uploads_seen = list_multipart_uploads();
+    throw Error(ErrorCode::kIo, "injected failure of part 3");
+  }
+};
+
+TEST_F(S3StoreTest, AFailedPartAbortsTheUploadAndLeavesNoParts) {
+  PartFailingStore store(multipart_options(server_, "aborted"));
+  const auto [code, message] = error_of([&] { store.put("pack", pattern(40 << 20, 10)); });
+  EXPECT_EQ(code, ErrorCode::kIo) << message;
+  EXPECT_NE(message.find("injected failure of part 3"), std::string::npos) << message;
+  // The upload was in progress while its parts went up, and is gone now.
+  EXPECT_EQ(store.uploads_seen, std::vector<std::string>{"aborted/pack"});
+  EXPECT_TRUE(store.list_multipart_uploads().empty());
+  EXPECT_FALSE(store.stat("pack").has_value());
+  EXPECT_TRUE(store.list("").empty());
+  // The same store puts the object once nothing fails.
+  S3Store healthy(multipart_options(server_, "aborted"));
+  const Bytes data = pattern(13 << 20, 11);
+  ASSERT_EQ(healthy.put("pack", data), PutResult::kCreated);
+  EXPECT_TRUE(healthy.get("pack", std::nullopt) == data);
+  EXPECT_TRUE(healthy.list_multipart_uploads().empty());
+}
+
+TEST_F(S3StoreTest, SixtyFourMiBPutAsOnePutAndAsParts) {
+  const Bytes data = pattern(64 << 20, 12);
+  S3Options single = s3_test_options(server_, s3_run_bucket(server_), "timing");
+  single.multipart_threshold = S3Store::kMaxPutBytes;
+  S3Options parts = s3_test_options(server_, s3_run_bucket(server_), "timing");
+  for (int round = 0; round < 2; ++round) {
+    const auto t0 = Clock::now();
+    ASSERT_EQ(S3Store(single).put("single", data), PutResult::kCreated);
+    const auto t1 = Clock::now();
+    ASSERT_EQ(S3Store(parts).put("parts", data), PutResult::kCreated);
+    const auto t2 = Clock::now();
+    std::printf("64 MiB put: one PUT %.1f ms, multipart (8 MiB parts, 4 in parallel) %.1f ms\n",
+                ms_between(t0, t1), ms_between(t1, t2));
+  }
+  S3Store store(parts);
+  EXPECT_TRUE(store.get("parts", std::nullopt) == data);
+  EXPECT_EQ(store.stat("single")->size, data.size());
+  EXPECT_EQ(store.remove_many({"single", "parts"}), 2u);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "store/mem_store.h"
 #include "store_test_util.h"
 
 namespace walvault::store::testing {
@@ -58,6 +59,17 @@ TEST(OpenStoreTest, OtherLocationsAreLocalDirectories) {
   ASSERT_EQ(store->put("a/b", to_bytes("ab")), PutResult::kCreated);
   EXPECT_TRUE(std::filesystem::is_regular_file(root + "/a/b"));
   EXPECT_EQ(open_store(root)->get("a/b"), to_bytes("ab"));
+}
+
+// The default remove_many: remove() for each name, counting what existed.
+TEST(RemoveManyTest, DefaultCountsExactlyTheNamesThatExisted) {
+  MemStore store;
+  for (const std::string name : {"a", "b", "c/d"}) {
+    ASSERT_EQ(store.put(name, to_bytes(name)), PutResult::kCreated);
+  }
+  EXPECT_EQ(store.remove_many({"a", "missing", "a", "c/d"}), 2u);
+  EXPECT_EQ(names_of(store.list("")), std::vector<std::string>{"b"});
+  EXPECT_EQ(store.remove_many({"a", "missing"}), 0u);
 }
 
 }  // namespace

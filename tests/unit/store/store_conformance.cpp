@@ -241,6 +241,54 @@ TEST_P(StoreConformance, RemoveDeletesOnceAndFreesTheName) {
   EXPECT_EQ(store_->get("gc/chunk"), pattern(50, 7));
 }
 
+TEST_P(StoreConformance, RemoveManyRemovesTheNamedObjectsOnly) {
+  for (const std::string name : {"gc/a", "gc/b", "gc/sub/c", "gc/aa", "gc/keep"}) {
+    ASSERT_EQ(store_->put(name, to_bytes(name)), PutResult::kCreated) << name;
+  }
+  EXPECT_EQ(store_->remove_many({}), 0u);
+  // A missing name is skipped and a repeated one removed once. The count is
+  // exact where the store can tell, else at most the distinct names.
+  const std::size_t removed =
+      store_->remove_many({"gc/a", "gc/sub/c", "gc/missing", "gc/a", "gc/b"});
+  EXPECT_GE(removed, 3u);
+  EXPECT_LE(removed, 4u);
+  EXPECT_EQ(names_of(store_->list("gc/")), (std::vector<std::string>{"gc/aa", "gc/keep"}));
+  EXPECT_FALSE(store_->stat("gc/a").has_value());
+  EXPECT_FALSE(store_->get("gc/sub/c").has_value());
+  // Every name is checked before anything is removed.
+  for (const std::string& bad : kInvalidNames) {
+    SCOPED_TRACE("name \"" + bad + "\"");
+    EXPECT_EQ(error_code_of([&] { store_->remove_many({"gc/keep", bad}); }), ErrorCode::kInternal);
+  }
+  EXPECT_TRUE(store_->stat("gc/keep").has_value());
+  // A removed name can be created again.
+  EXPECT_EQ(store_->put("gc/a", pattern(10, 8)), PutResult::kCreated);
+  EXPECT_EQ(store_->get("gc/a"), pattern(10, 8));
+}
+
+TEST_P(StoreConformance, RemoveManyOf1500ObjectsRemovesExactlyThoseNamed) {
+  // More names than one S3 DeleteObjects request takes (1000).
+  constexpr int kObjects = 1500;
+  constexpr int kWriters = 8;
+  auto name_of = [](int i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "expire/%05d", i);
+    return std::string(buf);
+  };
+  run_concurrently(kWriters, [&](int writer) {
+    for (int i = writer; i < kObjects; i += kWriters) store_->put(name_of(i), Bytes{});
+  });
+  // Every 7th object stays, on both sides of the 1000-name boundary.
+  std::vector<std::string> doomed;
+  std::vector<std::string> kept;
+  for (int i = 0; i < kObjects; ++i) (i % 7 == 0 ? kept : doomed).push_back(name_of(i));
+  std::reverse(doomed.begin(), doomed.end());  // any order
+  EXPECT_EQ(store_->remove_many(doomed), doomed.size());
+  EXPECT_EQ(names_of(store_->list("expire/")), kept);
+  EXPECT_EQ(store_->remove_many(kept), kept.size());
+  EXPECT_TRUE(store_->list("").empty());
+}
+
 TEST_P(StoreConformance, InvalidNamesAreRejectedAsInternalErrors) {
   const Bytes data = to_bytes("data");
   for (const std::string& name : kInvalidNames) {

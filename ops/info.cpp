@@ -1,0 +1,215 @@
+#include "ops/info.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <tuple>
+
+#include "core/time_util.h"
+
+namespace walvault::ops {
+
+namespace {
+
+using nlohmann::json;
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// A time as "<key>" (text) and "<key>_us" (integer), both null when absent.
+void put_time(json& j, const std::string& key, const std::optional<std::int64_t>& us) {
+  j[key] = us ? json(format_time_us(*us)) : json(nullptr);
+  j[key + "_us"] = us ? json(*us) : json(nullptr);
+}
+
+json restore_point_json(const pg::RestorePoint& rp) {
+  return {{"name", rp.name},
+          {"time", format_time_us(rp.time_us)},
+          {"time_us", rp.time_us},
+          {"lsn", pg::format_lsn(rp.lsn)}};
+}
+
+json window_json(const backup::ReachableWindow& w) {
+  json j;
+  j["timeline"] = w.timeline;
+  put_time(j, "earliest_consistent_time", w.earliest_consistent_us);
+  j["earliest_consistent_lsn"] =
+      w.earliest_consistent_lsn ? json(pg::format_lsn(*w.earliest_consistent_lsn)) : json(nullptr);
+  put_time(j, "latest_commit_time", w.latest_commit_us);
+  j["latest_lsn"] = w.latest_lsn ? json(pg::format_lsn(*w.latest_lsn)) : json(nullptr);
+  j["restore_points"] = json::array();
+  for (const auto& rp : w.restore_points) j["restore_points"].push_back(restore_point_json(rp));
+  j["restorable"] = w.earliest_consistent_us.has_value();
+  j["nothing_reason"] = w.earliest_consistent_us ? json(nullptr) : json(w.nothing_reason);
+  return j;
+}
+
+}  // namespace
+
+InfoReport repository_info(repo::Repository& repo) {
+  InfoReport info;
+  const auto& c = repo.config();
+  info.repo_id = c.repo_id;
+  info.location = repo.store().describe();
+  info.encrypted = c.encrypted;
+  info.format_version = c.format_version;
+  info.zstd_level = c.zstd_level;
+  info.chunk_size = c.chunk_size;
+  info.created_us = c.created_us;
+  info.cluster = repo::read_cluster(repo);
+
+  for (const auto& o : repo.store().list("")) {
+    ++info.objects;
+    info.size_bytes += o.size;
+    if (o.name.starts_with("packs/")) info.pack_bytes += o.size;
+    if (o.name.starts_with("wal/")) info.wal_bytes += o.size;
+  }
+  if (repo.store().capabilities().reports_space) info.space = repo.store().space();
+
+  const backup::ArchiveView view = backup::load_archive_view(repo);
+  info.backups = view.backups;
+  std::uint64_t logical = 0;
+  for (const auto& b : info.backups) logical += b.logical_bytes;
+  if (info.pack_bytes > 0)
+    info.dedup_ratio = static_cast<double>(logical) / static_cast<double>(info.pack_bytes);
+
+  info.window = backup::reachable_window(view, std::nullopt);
+  for (const pg::TimeLineId tli : backup::archive_timelines(view))
+    info.windows.push_back(tli == info.window.timeline ? info.window
+                                                       : backup::reachable_window(view, tli));
+  if (info.windows.empty()) info.windows.push_back(info.window);
+
+  info.wal_segments = view.segments.size();
+  const walarchive::SegmentMeta* last = nullptr;
+  for (const auto& m : view.segments) {
+    if (!last || m.name > last->name) last = &m;
+    const auto& t = m.summary.max_xact_time_us;
+    if (t && (!info.latest_commit_us || *t > *info.latest_commit_us)) info.latest_commit_us = t;
+    for (const auto& rp : m.summary.restore_points)
+      info.restore_points.push_back({rp.name, rp.time_us, rp.lsn, m.timeline, m.name});
+  }
+  if (last) {
+    info.last_segment = last->name;
+    info.last_archived_us = last->archived_us;
+  }
+  std::stable_sort(info.restore_points.begin(), info.restore_points.end(),
+                   [](const RestorePointInfo& a, const RestorePointInfo& b) {
+                     return std::tie(a.time_us, a.timeline, a.lsn) <
+                            std::tie(b.time_us, b.timeline, b.lsn);
+                   });
+  return info;
+}
+
+std::string info_text(const InfoReport& info) {
+  std::string out = "repository " + info.repo_id + " at " + info.location + " (" +
+                    (info.encrypted ? "encrypted" : "not encrypted") + ", format " +
+                    std::to_string(info.format_version) + ", zstd level " +
+                    std::to_string(info.zstd_level) + ")\n";
+  if (info.cluster)
+    out += "cluster: system id " + std::to_string(info.cluster->system_id) + ", PostgreSQL " +
+           std::to_string(info.cluster->pg_major) + ", WAL segment size " +
+           human_bytes(info.cluster->segment_size) + "\n";
+  else
+    out += "cluster: none bound yet (no WAL archived)\n";
+  out += "size: " + human_bytes(info.size_bytes) + " in " + std::to_string(info.objects) +
+         " objects (packs " + human_bytes(info.pack_bytes) + ", WAL " +
+         human_bytes(info.wal_bytes) + ")";
+  if (info.dedup_ratio) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", *info.dedup_ratio);
+    out += ", dedup ratio " + std::string(buf);
+  }
+  out += "\n";
+  if (info.space)
+    out += "disk: " + human_bytes(info.space->free_bytes) + " free of " +
+           human_bytes(info.space->total_bytes) + "\n";
+  out += "backups: " + std::to_string(info.backups.size()) + "\n";
+  for (const auto& b : info.backups)
+    out += "  " + b.label + (b.tag.empty() ? "" : " [" + b.tag + "]") + ": stopped " +
+           format_time_us(b.stop_time_us) + " at " + pg::format_lsn(b.stop_lsn) + " on timeline " +
+           std::to_string(b.stop_timeline) + ", " + human_bytes(b.logical_bytes) + ", " +
+           human_bytes(b.stored_bytes) + " stored\n";
+  for (const auto& w : info.windows)
+    out += "window (timeline " + std::to_string(w.timeline) + "): " + w.to_string() + "\n";
+  out += "wal: " + std::to_string(info.wal_segments) + " segments";
+  if (info.last_segment)
+    out += ", last " + *info.last_segment + " archived " + format_time_us(*info.last_archived_us);
+  out += ", latest commit " +
+         (info.latest_commit_us ? format_time_us(*info.latest_commit_us) : std::string("none")) +
+         "\n";
+  out += "restore points: " + std::to_string(info.restore_points.size()) + "\n";
+  for (const auto& rp : info.restore_points)
+    out += "  " + rp.name + ": " + format_time_us(rp.time_us) + " at " + pg::format_lsn(rp.lsn) +
+           " on timeline " + std::to_string(rp.timeline) + "\n";
+  return out;
+}
+
+std::string info_json(const InfoReport& info) {
+  json out;
+  json repository = {{"id", info.repo_id},
+                     {"location", info.location},
+                     {"encrypted", info.encrypted},
+                     {"format", info.format_version},
+                     {"compression_level", info.zstd_level},
+                     {"chunk_size", info.chunk_size}};
+  put_time(repository, "created_time", info.created_us);
+  out["repository"] = std::move(repository);
+  out["cluster"] = info.cluster ? json{{"system_id", std::to_string(info.cluster->system_id)},
+                                       {"pg_major", info.cluster->pg_major},
+                                       {"segment_size", info.cluster->segment_size},
+                                       {"page_size", info.cluster->page_size}}
+                                : json(nullptr);
+  out["objects"] = info.objects;
+  out["size_bytes"] = info.size_bytes;
+  out["pack_bytes"] = info.pack_bytes;
+  out["wal_bytes"] = info.wal_bytes;
+  out["dedup_ratio"] = info.dedup_ratio ? json(*info.dedup_ratio) : json(nullptr);
+  out["space"] = info.space ? json{{"total_bytes", info.space->total_bytes},
+                                   {"free_bytes", info.space->free_bytes}}
+                            : json(nullptr);
+  out["backups"] = json::array();
+  for (const auto& b : info.backups) {
+    json j = {{"label", b.label},
+              {"tag", b.tag},
+              {"start_lsn", pg::format_lsn(b.start_lsn)},
+              {"stop_lsn", pg::format_lsn(b.stop_lsn)},
+              {"timeline", b.stop_timeline},
+              {"logical_bytes", b.logical_bytes},
+              {"stored_bytes", b.stored_bytes}};
+    put_time(j, "start_time", b.start_time_us);
+    put_time(j, "stop_time", b.stop_time_us);
+    out["backups"].push_back(std::move(j));
+  }
+  out["window"] = window_json(info.window);
+  out["windows"] = json::array();
+  for (const auto& w : info.windows) out["windows"].push_back(window_json(w));
+  json wal = {{"segments", info.wal_segments},
+              {"last_segment", info.last_segment ? json(*info.last_segment) : json(nullptr)}};
+  put_time(wal, "last_archived_time", info.last_archived_us);
+  put_time(wal, "latest_commit_time", info.latest_commit_us);
+  out["wal"] = std::move(wal);
+  out["restore_points"] = json::array();
+  for (const auto& rp : info.restore_points) {
+    json j = restore_point_json({rp.name, rp.time_us, rp.lsn});
+    j["timeline"] = rp.timeline;
+    j["segment"] = rp.segment;
+    out["restore_points"].push_back(std::move(j));
+  }
+  return out.dump(1) + "\n";
+}
+
+}  // namespace walvault::ops

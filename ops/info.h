@@ -1,0 +1,65 @@
+// `walvault info`: what a repository holds and what it can restore, in one
+// read-only pass: identity, cluster, size and dedup, backups, the restorable
+// window of every timeline, the WAL's last segment and latest commit, and the
+// restore points. The JSON form is specified in docs/format.md ("info --json").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backup/backup_record.h"
+#include "backup/restore_plan.h"
+#include "repo/cluster.h"
+#include "repo/repository.h"
+#include "store/object_store.h"
+
+namespace walvault::ops {
+
+struct RestorePointInfo {
+  std::string name;
+  std::int64_t time_us = 0;
+  pg::Lsn lsn = 0;
+  pg::TimeLineId timeline = 0;
+  std::string segment;  // the segment whose metadata lists it
+};
+
+struct InfoReport {
+  std::string repo_id;
+  std::string location;  // ObjectStore::describe()
+  bool encrypted = false;
+  int format_version = 0;
+  int zstd_level = 0;
+  std::uint32_t chunk_size = 0;
+  std::int64_t created_us = 0;
+  std::optional<repo::ClusterInfo> cluster;
+
+  std::uint64_t objects = 0;
+  std::uint64_t size_bytes = 0;  // every object's stored size
+  std::uint64_t pack_bytes = 0;  // packs/*
+  std::uint64_t wal_bytes = 0;   // wal/*
+  // Sum of the backups' logical sizes over the pack bytes: dedup across
+  // backups and compression together. std::nullopt without packs.
+  std::optional<double> dedup_ratio;
+  std::optional<store::SpaceInfo> space;  // stores that report it (local file systems)
+
+  std::vector<backup::BackupRecord> backups;     // oldest first
+  backup::ReachableWindow window;                // the latest timeline's (restore's default)
+  std::vector<backup::ReachableWindow> windows;  // every timeline's, ascending
+
+  std::uint64_t wal_segments = 0;
+  std::optional<std::string> last_segment;       // highest name: latest timeline, latest position
+  std::optional<std::int64_t> last_archived_us;  // that segment's metadata archived_us
+  std::optional<std::int64_t> latest_commit_us;  // latest commit/abort in any segment
+  std::vector<RestorePointInfo> restore_points;  // every archived one, by time
+};
+
+// Throws what load_archive_view throws on a damaged record or metadata
+// (`verify` names every damaged object instead).
+InfoReport repository_info(repo::Repository& repo);
+
+std::string info_text(const InfoReport& info);
+std::string info_json(const InfoReport& info);
+
+}  // namespace walvault::ops

@@ -1,0 +1,534 @@
+#include "ops/verify.h"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "backup/backup_record.h"
+#include "backup/restore_plan.h"
+#include "codec/crypto.h"
+#include "core/error.h"
+#include "pg/wal_name.h"
+#include "repo/chunk_store.h"
+#include "repo/cluster.h"
+#include "walarchive/wal_objects.h"
+
+namespace walvault::ops {
+
+namespace {
+
+using backup::BackupRecord;
+using repo::ChunkId;
+
+constexpr std::uint32_t kDefaultSegmentSize = 16u << 20;
+// Chunks a file list lacks that are named one by one before the rest are counted.
+constexpr std::size_t kMaxListedChunks = 10;
+constexpr char kPackPrefix[] = "packs/";
+constexpr char kIndexPrefix[] = "index/";
+constexpr char kBackupPrefix[] = "backups/";
+constexpr char kSegPrefix[] = "wal/seg/";
+constexpr char kMetaPrefix[] = "wal/meta/";
+constexpr char kFilePrefix[] = "wal/file/";
+
+// Errors the repository's content causes. Anything else (the store failing,
+// a bug) is not a finding about the repository: it propagates.
+bool is_content_error(ErrorCode code) {
+  return code == ErrorCode::kCorruption || code == ErrorCode::kKey || code == ErrorCode::kNotFound;
+}
+
+// Errors name their object; the report names it once, in front.
+std::string without_object(std::string message, const std::string& object) {
+  const std::string prefix = object + ": ";
+  if (message.starts_with(prefix)) message.erase(0, prefix.size());
+  return message;
+}
+
+ChunkId to_id(const codec::Digest& digest) {
+  ChunkId id;
+  std::copy(digest.begin(), digest.end(), id.begin());
+  return id;
+}
+
+// 64 lower-case hex digits -> id.
+std::optional<ChunkId> parse_id(std::string_view hex) {
+  Bytes bytes;
+  if (hex.size() != 64 || !from_hex(hex, bytes) || bytes.size() != 32) return std::nullopt;
+  ChunkId id;
+  std::copy(bytes.begin(), bytes.end(), id.begin());
+  if (to_hex(id) != hex) return std::nullopt;  // upper-case: not a name walvault writes
+  return id;
+}
+
+std::string count_text(std::uint64_t n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// Where one index places one chunk.
+struct PackRef {
+  std::uint32_t index = 0;  // into Verifier::index_names_
+  ChunkId chunk;
+  std::uint64_t offset = 0;
+  std::uint32_t length = 0;
+};
+
+class Verifier {
+ public:
+  Verifier(repo::Repository& repo, const VerifyOptions& options) : repo_(repo), options_(options) {
+    report_.read_data = options.read_data;
+  }
+
+  VerifyReport run() {
+    check_cluster();
+    load_indexes();
+    check_backups();  // before the packs: a missing pack names the backups that need it
+    check_packs();
+    check_wal();
+    if (options_.read_data) read_key_wraps();
+    return std::move(report_);
+  }
+
+ private:
+  void error(const std::string& object, const std::string& message) {
+    report_.errors.push_back({object, message});
+  }
+  void warning(const std::string& object, const std::string& message) {
+    report_.warnings.push_back({object, message});
+  }
+
+  // Runs `fn`; a content error it throws becomes an error of `object`
+  // (false then).
+  template <typename Fn>
+  bool guarded(const std::string& object, Fn&& fn) {
+    try {
+      fn();
+      return true;
+    } catch (const Error& e) {
+      if (!is_content_error(e.code())) throw;
+      error(object, without_object(e.what(), object));
+      return false;
+    }
+  }
+
+  // The object's verified plaintext; std::nullopt when it is damaged (an
+  // error is recorded) or absent (removed since it was listed).
+  std::optional<Bytes> get(const std::string& object) {
+    std::optional<Bytes> out;
+    guarded(object, [&] { out = repo_.get_object(object); });
+    return out;
+  }
+
+  ChunkId chunk_id(ByteView plaintext) const {
+    const auto& key = repo_.id_key();
+    return to_id(key ? codec::hmac_sha256(*key, plaintext) : codec::sha256(plaintext));
+  }
+
+  void check_cluster() {
+    guarded(repo::kClusterObject, [&] {
+      if (auto cluster = repo::read_cluster(repo_)) cluster_segment_size_ = cluster->segment_size;
+    });
+  }
+
+  void load_indexes() {
+    const auto listed = repo_.store().list(kIndexPrefix);
+    report_.indexes = listed.size();
+    for (const auto& info : listed) {
+      const auto id = parse_id(std::string_view(info.name).substr(sizeof kIndexPrefix - 1));
+      if (!id) {
+        warning(info.name, "not an index name (index/<64 hex>); not read");
+        continue;
+      }
+      const auto plaintext = get(info.name);
+      if (!plaintext) continue;
+      std::vector<std::pair<ChunkId, repo::ChunkLocation>> entries;
+      if (!guarded(info.name, [&] { entries = repo::decode_index(*plaintext, info.name); }))
+        continue;
+      if (to_id(codec::sha256(*plaintext)) != *id)
+        error(info.name, "content does not match its name");
+      const auto index_no = static_cast<std::uint32_t>(index_names_.size());
+      index_names_.push_back(info.name);
+      for (const auto& [chunk, loc] : entries) {
+        chunk_pack_.try_emplace(chunk, loc.pack);
+        pack_refs_[loc.pack].push_back({index_no, chunk, loc.offset, loc.length});
+      }
+    }
+    report_.chunks = chunk_pack_.size();
+  }
+
+  void check_backups() {
+    struct Objects {
+      bool record = false, files = false;
+    };
+    std::map<std::string, Objects> labels;
+    for (const auto& info : repo_.store().list(kBackupPrefix)) {
+      const std::string_view rest = std::string_view(info.name).substr(sizeof kBackupPrefix - 1);
+      const auto slash = rest.find('/');
+      const std::string label(rest.substr(0, slash));
+      const std::string_view kind =
+          slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+      if (kind == "record")
+        labels[label].record = true;
+      else if (kind == "files")
+        labels[label].files = true;
+      else
+        warning(info.name, "not an object walvault writes");
+    }
+    // Not a structured binding: the lambdas below capture the label, which
+    // older clang (clang-tidy) refuses for bindings.
+    for (const auto& entry : labels) {
+      const std::string& label = entry.first;
+      const Objects& objects = entry.second;
+      const std::string record_object = backup::record_object_name(label);
+      const std::string files_object = backup::files_object_name(label);
+      if (!objects.record) {
+        warning(files_object, "a file list without a record (an interrupted backup): not a backup");
+        continue;
+      }
+      ++report_.backups;
+      std::optional<BackupRecord> record;
+      guarded(record_object, [&] { record = backup::read_record(repo_, label); });
+      if (record && record->label != label)
+        error(record_object, "holds the record of backup " + record->label);
+      else if (record)
+        backups_.push_back(*record);
+      if (!objects.files) {
+        error(files_object, "missing (backup " + label + " has a record)");
+        continue;
+      }
+      std::optional<backup::BackupFiles> files;
+      guarded(files_object, [&] { files = backup::read_files(repo_, label); });
+      if (files) check_file_list(label, files_object, *files, record ? record->chunk_size : 0);
+    }
+  }
+
+  void check_file_list(const std::string& label, const std::string& object,
+                       const backup::BackupFiles& files, std::uint32_t chunk_size) {
+    std::uint64_t missing = 0;
+    std::set<ChunkId> packs;
+    for (const auto& e : files.entries) {
+      if (e.type != backup::EntryType::kFile) continue;
+      const std::string path =
+          e.tablespace.empty() ? e.path : "tablespace " + e.tablespace + " " + e.path;
+      if (chunk_size > 0) {
+        const std::uint64_t expected = (e.size + chunk_size - 1) / chunk_size;
+        if (e.chunks.size() != expected)
+          error(object, path + ": " + count_text(e.chunks.size(), "chunk", "chunks") + " for " +
+                            std::to_string(e.size) + " bytes (expected " +
+                            std::to_string(expected) + ")");
+      }
+      for (std::size_t i = 0; i < e.chunks.size(); ++i) {
+        if (auto it = chunk_pack_.find(e.chunks[i]); it != chunk_pack_.end()) {
+          packs.insert(it->second);
+          continue;
+        }
+        if (++missing <= kMaxListedChunks)
+          error(object, "chunk " + to_hex(e.chunks[i]) + " (" + path + ", chunk " +
+                            std::to_string(i) + ") is not listed by any index");
+      }
+    }
+    if (missing > kMaxListedChunks)
+      error(object, std::to_string(missing - kMaxListedChunks) +
+                        " more chunks are not listed by any index");
+    for (const auto& pack : packs) pack_users_[pack].push_back(label);
+  }
+
+  // "needed by backup A, B" or "no backup needs it".
+  std::string users_text(const ChunkId& pack) const {
+    auto it = pack_users_.find(pack);
+    if (it == pack_users_.end()) return "no backup needs it";
+    std::string out = it->second.size() == 1 ? "needed by backup " : "needed by backups ";
+    for (std::size_t i = 0; i < it->second.size(); ++i) out += (i ? ", " : "") + it->second[i];
+    return out;
+  }
+
+  // "index/<id> lists 12 chunks in it" (or several indexes).
+  std::string listed_by_text(const std::vector<PackRef>& refs) const {
+    std::set<std::uint32_t> indexes;
+    for (const auto& r : refs) indexes.insert(r.index);
+    std::string out;
+    for (auto i : indexes) out += (out.empty() ? "" : ", ") + index_names_[i];
+    return out + (indexes.size() == 1 ? " lists " : " list ") +
+           count_text(refs.size(), "chunk", "chunks") + " in it";
+  }
+
+  void check_packs() {
+    std::map<std::string, std::uint64_t> listed;
+    for (const auto& info : repo_.store().list(kPackPrefix)) listed.emplace(info.name, info.size);
+    report_.packs = listed.size();
+    std::set<std::string> referenced;
+    for (const auto& [pack, refs] : pack_refs_) {
+      const std::string name = repo::pack_object_name(pack);
+      referenced.insert(name);
+      std::optional<std::uint64_t> size;
+      if (auto it = listed.find(name); it != listed.end())
+        size = it->second;
+      else if (auto info = repo_.store().stat(name))  // written after the listing
+        size = info->size;
+      if (!size) {
+        error(name, "missing (" + listed_by_text(refs) + "; " + users_text(pack) + ")");
+        continue;
+      }
+      const PackRef* first_beyond = nullptr;
+      std::uint64_t beyond = 0;
+      for (const auto& r : refs) {
+        if (r.offset + r.length <= *size) continue;
+        if (!first_beyond) first_beyond = &r;
+        ++beyond;
+      }
+      if (first_beyond) {
+        std::string more;
+        if (beyond > 1) more = "and " + std::to_string(beyond - 1) + " more chunks past its end; ";
+        error(name, "truncated: " + std::to_string(*size) + " bytes, but " +
+                        index_names_[first_beyond->index] + " places chunk " +
+                        to_hex(first_beyond->chunk) + " at " +
+                        std::to_string(first_beyond->offset) + ".." +
+                        std::to_string(first_beyond->offset + first_beyond->length) + " (" + more +
+                        users_text(pack) + ")");
+      }
+      if (options_.read_data) read_pack(pack, name, refs);
+    }
+    for (const auto& [name, size] : listed) {
+      if (referenced.count(name)) continue;
+      const auto id = parse_id(std::string_view(name).substr(name.rfind('/') + 1));
+      if (!id || repo::pack_object_name(*id) != name) {
+        warning(name, "not a pack name (packs/<2 hex>/<64 hex>)");
+        continue;
+      }
+      warning(name, "orphan: no index lists this pack (" + std::to_string(size) +
+                        " bytes; an interrupted backup leaves one)");
+    }
+  }
+
+  // Reads the whole pack and opens every chunk the indexes place in it.
+  void read_pack(const ChunkId& pack, const std::string& name, const std::vector<PackRef>& refs) {
+    const auto bytes = repo_.store().get(name);
+    if (!bytes) {
+      error(name, "missing (removed while verify ran)");
+      return;
+    }
+    report_.bytes_read += bytes->size();
+    std::uint64_t bad = 0;
+    for (const auto& r : refs) {
+      if (r.offset + r.length > bytes->size()) {
+        ++bad;  // reported above
+        continue;
+      }
+      const std::string what = "chunk " + to_hex(r.chunk);
+      const bool opened = guarded(name, [&] {
+        const Bytes plaintext =
+            repo_.open_object(ByteView(bytes->data() + r.offset, r.length), what);
+        if (chunk_id(plaintext) != r.chunk)
+          throw Error(ErrorCode::kCorruption, what + ": content does not match its id");
+      });
+      if (!opened) ++bad;
+    }
+    if (bad == 0 && to_id(codec::sha256(*bytes)) != pack)
+      error(name, "content does not match its name (bytes outside every chunk differ)");
+  }
+
+  std::uint32_t segment_size() const {
+    if (pg::is_valid_segment_size(cluster_segment_size_)) return cluster_segment_size_;
+    for (const auto& b : backups_)
+      if (pg::is_valid_segment_size(b.wal_segment_size)) return b.wal_segment_size;
+    return kDefaultSegmentSize;
+  }
+
+  // The segment a wal/seg/... or wal/meta/... object is named after.
+  static std::optional<pg::WalFileName> segment_of(const std::string& object,
+                                                   std::string_view prefix) {
+    auto name = pg::parse_wal_file_name(std::string_view(object).substr(object.rfind('/') + 1));
+    if (!name || name->kind != pg::WalFileKind::kSegment) return std::nullopt;
+    const std::string expected = prefix == kSegPrefix ? walarchive::segment_object_name(name->name)
+                                                      : walarchive::meta_object_name(name->name);
+    if (expected != object) return std::nullopt;
+    return name;
+  }
+
+  void check_wal() {
+    const std::uint32_t size = segment_size();
+    std::map<std::string, std::uint64_t> seg_objects;  // segment name -> stored size
+    for (const auto& info : repo_.store().list(kSegPrefix)) {
+      if (auto name = segment_of(info.name, kSegPrefix))
+        seg_objects.emplace(name->name, info.size);
+      else
+        warning(info.name, "not a segment object name");
+    }
+    backup::ArchiveView view;
+    view.wal_segment_size = size;
+    view.backups = backups_;
+    std::set<std::string> with_meta;
+    for (const auto& info : repo_.store().list(kMetaPrefix)) {
+      const auto name = segment_of(info.name, kMetaPrefix);
+      if (!name) {
+        warning(info.name, "not a segment metadata name");
+        continue;
+      }
+      walarchive::SegmentMeta m;
+      m.name = name->name;
+      m.timeline = name->timeline;
+      m.segno = pg::segment_number(*name, size);
+      with_meta.insert(m.name);
+      auto seg = seg_objects.find(m.name);
+      if (seg == seg_objects.end())
+        error(walarchive::segment_object_name(m.name),
+              "missing (its metadata says the segment is archived)");
+      else if (options_.read_data)
+        read_segment(m.name, seg->second);
+      view.segments.push_back(std::move(m));
+    }
+    report_.wal_segments = view.segments.size();
+    for (const auto& [name, stored] : seg_objects)
+      if (!with_meta.count(name))
+        warning(walarchive::segment_object_name(name),
+                "no metadata: not archived (an interrupted push; PostgreSQL pushes it again)");
+    for (const auto& info : repo_.store().list(kFilePrefix)) {
+      const auto name =
+          pg::parse_wal_file_name(std::string_view(info.name).substr(sizeof kFilePrefix - 1));
+      if (!name || name->kind == pg::WalFileKind::kSegment) {
+        warning(info.name, "not a WAL file name walvault stores here");
+        continue;
+      }
+      if (name->kind != pg::WalFileKind::kHistory && !options_.read_data) continue;
+      const auto bytes = get(info.name);
+      if (!bytes) continue;
+      report_.bytes_read += options_.read_data ? info.size : 0;
+      if (name->kind == pg::WalFileKind::kHistory)
+        guarded(info.name, [&] {
+          view.histories[name->timeline] = backup::parse_history(as_chars(*bytes), info.name);
+        });
+    }
+    check_continuity(view);
+  }
+
+  void read_segment(const std::string& name, std::uint64_t stored_size) {
+    const std::string meta_object = walarchive::meta_object_name(name);
+    const std::string seg_object = walarchive::segment_object_name(name);
+    std::optional<walarchive::SegmentMeta> meta;
+    if (const auto text = get(meta_object))
+      guarded(meta_object,
+              [&] { meta = walarchive::meta_from_json(as_chars(*text), meta_object); });
+    if (meta && meta->name != name) {
+      error(meta_object, "describes segment " + meta->name);
+      meta.reset();
+    }
+    const auto data = get(seg_object);
+    if (!data) return;
+    report_.bytes_read += stored_size;
+    if (!meta) return;
+    if (data->size() != meta->size)
+      error(seg_object, std::to_string(data->size()) + " bytes, but its metadata says " +
+                            std::to_string(meta->size));
+    else if (codec::xxh3_64(*data) != meta->xxh3)
+      error(seg_object, "content does not match the XXH3 in its metadata (" +
+                            walarchive::format_xxh3(meta->xxh3) + ")");
+  }
+
+  // Every segment recovery from each backup to the end of the archive would
+  // read, along the history of every timeline that backup can reach.
+  void check_continuity(const backup::ArchiveView& view) {
+    const std::uint32_t size = view.wal_segment_size;
+    std::set<std::string> archived;
+    for (const auto& m : view.segments) archived.insert(m.name);
+    std::set<std::string> reported;
+    auto start_segno = [&](const BackupRecord& b) { return b.start_lsn / size; };
+    auto stop_segno = [&](const BackupRecord& b) {
+      return std::max(start_segno(b), b.stop_lsn == 0 ? 0 : (b.stop_lsn - 1) / size);
+    };
+    for (const auto& b : view.backups) {
+      const pg::TimeLineId tli = b.stop_timeline ? b.stop_timeline : b.start_timeline;
+      if (tli == 0) continue;
+      const std::string name = pg::segment_file_name(tli, stop_segno(b), size);
+      if (!archived.count(name) && reported.insert(name).second)
+        error("wal", name + " missing (the stop segment of backup " + b.label + ")");
+    }
+    for (const pg::TimeLineId target : backup::archive_timelines(view)) {
+      try {
+        std::set<std::uint64_t> on_history;
+        for (const auto& m : view.segments)
+          if (backup::segment_timeline(view, target, m.segno) == m.timeline)
+            on_history.insert(m.segno);
+        std::vector<const BackupRecord*> users;
+        for (const auto& b : view.backups)
+          if (!backup::off_history_reason(view, b, target)) users.push_back(&b);
+        if (users.empty()) continue;
+        std::sort(users.begin(), users.end(), [&](const BackupRecord* a, const BackupRecord* b) {
+          return std::make_pair(start_segno(*a), a->label) <
+                 std::make_pair(start_segno(*b), b->label);
+        });
+        std::uint64_t last = on_history.empty() ? 0 : *on_history.rbegin();
+        for (const BackupRecord* b : users) last = std::max(last, stop_segno(*b));
+        std::size_t next = 0;
+        const BackupRecord* newest = nullptr;  // the newest backup started by segment s
+        for (std::uint64_t s = start_segno(*users.front()); s <= last; ++s) {
+          while (next < users.size() && start_segno(*users[next]) <= s) newest = users[next++];
+          if (on_history.count(s)) continue;
+          const std::string name =
+              pg::segment_file_name(backup::segment_timeline(view, target, s), s, size);
+          if (reported.insert(name).second)
+            error("wal", name + " missing (needed by backup " + newest->label + " on timeline " +
+                             std::to_string(target) + ")");
+        }
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kCorruption) throw;
+        error("wal", "timeline " + std::to_string(target) + ": " + e.what());
+      }
+    }
+  }
+
+  void read_key_wraps() {
+    for (const auto& info : repo_.store().list("keys/")) get(info.name);
+    get(repo::kConfigObject);
+  }
+
+  repo::Repository& repo_;
+  VerifyOptions options_;
+  VerifyReport report_;
+  std::uint32_t cluster_segment_size_ = 0;
+  std::vector<std::string> index_names_;
+  std::unordered_map<ChunkId, ChunkId, repo::ChunkIdHash> chunk_pack_;  // chunk -> pack
+  std::map<ChunkId, std::vector<PackRef>> pack_refs_;                   // pack -> its chunks
+  std::map<ChunkId, std::vector<std::string>> pack_users_;              // pack -> backup labels
+  std::vector<BackupRecord> backups_;                                   // readable records
+};
+
+nlohmann::json problems_json(const std::vector<Problem>& problems) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : problems) out.push_back({{"object", p.object}, {"message", p.message}});
+  return out;
+}
+
+}  // namespace
+
+VerifyReport verify_repository(repo::Repository& repo, const VerifyOptions& options) {
+  return Verifier(repo, options).run();
+}
+
+std::string verify_report_text(const VerifyReport& report) {
+  std::string out;
+  for (const auto& p : report.errors) out += "error: " + p.object + ": " + p.message + "\n";
+  for (const auto& p : report.warnings) out += "warning: " + p.object + ": " + p.message + "\n";
+  out += "verify: " + count_text(report.backups, "backup", "backups") + ", " +
+         count_text(report.chunks, "chunk", "chunks") + ", " +
+         count_text(report.wal_segments, "WAL segment", "WAL segments") + " checked";
+  out += "; " + count_text(report.errors.size(), "error", "errors") + ", " +
+         count_text(report.warnings.size(), "warning", "warnings") + "\n";
+  return out;
+}
+
+std::string verify_report_json(const VerifyReport& report) {
+  const nlohmann::json out = {{"ok", report.ok()},
+                              {"read_data", report.read_data},
+                              {"backups", report.backups},
+                              {"chunks", report.chunks},
+                              {"packs", report.packs},
+                              {"indexes", report.indexes},
+                              {"wal_segments", report.wal_segments},
+                              {"bytes_read", report.bytes_read},
+                              {"errors", problems_json(report.errors)},
+                              {"warnings", problems_json(report.warnings)}};
+  return out.dump(1) + "\n";
+}
+
+}  // namespace walvault::ops

@@ -1,0 +1,67 @@
+// `walvault verify`: checks that a repository is whole, without changing it.
+//
+// Structure (always; reads indexes, backup records and file lists, .history
+// files and `cluster`, lists everything else):
+//  - every index decodes and is named after its content; every pack an index
+//    lists exists and is long enough for every chunk the index places in it;
+//  - every backup with a record has its file list, and every chunk the list
+//    references is listed by some index;
+//  - WAL: every segment whose metadata exists has its data object; on every
+//    timeline whose history holds a backup, every segment from each such
+//    backup's start segment to the last archived segment of that history
+//    (and each backup's stop segment) is archived, as the restore planner
+//    (backup/restore_plan.h) would read them.
+// Warnings, not errors: a pack no index lists (an interrupted backup leaves
+// one), a file list without a record, a segment object without metadata (an
+// interrupted push), an object whose name walvault does not write.
+//
+// With `read_data`, every object is also read in full and verified (envelope
+// checksum and tag, segment content against its metadata's XXH3 and size,
+// every chunk envelope of every pack against its chunk id, each pack against
+// its name).
+//
+// Each problem names the object. Store failures (Error(kIo)) are not
+// problems of the repository: they propagate.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "repo/repository.h"
+
+namespace walvault::ops {
+
+struct Problem {
+  std::string object;   // "packs/ab/ab12...", "backups/20261126-120248/files", "wal", ...
+  std::string message;  // what is wrong with it
+};
+
+struct VerifyOptions {
+  bool read_data = false;
+};
+
+struct VerifyReport {
+  std::vector<Problem> errors;
+  std::vector<Problem> warnings;
+  bool read_data = false;
+  std::uint64_t backups = 0;       // backups with a record
+  std::uint64_t chunks = 0;        // distinct chunks listed by the indexes
+  std::uint64_t packs = 0;         // pack objects listed
+  std::uint64_t indexes = 0;       // index objects listed
+  std::uint64_t wal_segments = 0;  // segments with metadata
+  std::uint64_t bytes_read = 0;    // stored bytes read in full (read_data)
+
+  bool ok() const { return errors.empty(); }
+};
+
+VerifyReport verify_repository(repo::Repository& repo, const VerifyOptions& options);
+
+// "error: <object>: <message>" and "warning: ..." lines, then the summary
+// "verify: N backups, M chunks, K WAL segments checked; E errors, W warnings".
+std::string verify_report_text(const VerifyReport& report);
+// {"ok", "read_data", "backups", "chunks", "packs", "indexes", "wal_segments",
+//  "bytes_read", "errors": [{"object", "message"}], "warnings": [...]}
+std::string verify_report_json(const VerifyReport& report);
+
+}  // namespace walvault::ops

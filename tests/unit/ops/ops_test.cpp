@@ -1,0 +1,375 @@
+// verify and info over a synthetic repository in memory: a cluster, segments
+// 1..10 of timeline 1 (data and metadata), and one backup starting in
+// segment 3 whose files are chunks in two packs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "backup/backup_record.h"
+#include "codec/crypto.h"
+#include "core/error.h"
+#include "core/time_util.h"
+#include "ops/info.h"
+#include "ops/verify.h"
+#include "repo/chunk_store.h"
+#include "repo/cluster.h"
+#include "store/mem_store.h"
+#include "walarchive/wal_objects.h"
+
+namespace walvault::ops {
+namespace {
+
+constexpr std::uint32_t kSegSize = 16u << 20;
+constexpr std::uint32_t kChunkSize = 64u << 10;
+constexpr std::int64_t kT0 = 1795000000000000;  // 2026-11-18, Unix µs
+constexpr std::int64_t kMinute = 60'000'000;
+constexpr char kLabel[] = "20261126-120000";
+
+pg::Lsn lsn_at(std::uint64_t segno, std::uint64_t offset = 0) { return segno * kSegSize + offset; }
+std::string seg_name(std::uint64_t segno) { return pg::segment_file_name(1, segno, kSegSize); }
+
+Bytes pattern(std::uint32_t seed, std::size_t size) {
+  Bytes b(size);
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& v : b) {
+    x = x * 1103515245u + 12345u;
+    v = static_cast<std::uint8_t>(x >> 24);
+  }
+  return b;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// The problems of `list` about `object` whose message contains `part`.
+std::size_t count_problems(const std::vector<Problem>& list, const std::string& object,
+                           const std::string& part = "") {
+  return static_cast<std::size_t>(std::count_if(list.begin(), list.end(), [&](const Problem& p) {
+    return p.object == object && contains(p.message, part);
+  }));
+}
+
+std::string all_text(const VerifyReport& r) { return verify_report_text(r); }
+
+struct SyntheticRepo {
+  explicit SyntheticRepo(bool encrypted = false) : store(std::make_shared<store::MemStore>()) {
+    repo::InitOptions init;
+    repo::Secrets secrets;
+    if (encrypted) {
+      init.encrypt = true;
+      init.passphrase = secrets.passphrase = "ops test passphrase";
+      init.kdf.n = 1024;
+    }
+    repo::Repository::init(*store, init);
+    repo = repo::Repository::open(store, secrets);
+    repo::ClusterInfo cluster;
+    cluster.system_id = 42;
+    cluster.segment_size = kSegSize;
+    cluster.page_size = 8192;
+    cluster.pg_major = 15;
+    repo::bind_cluster(*repo, cluster, "test");
+    for (std::uint64_t s = 1; s <= 10; ++s) add_segment(s);
+
+    // Two files of 3 and 2 chunks (the second file's last chunk shorter),
+    // in packs of about two chunks.
+    repo::ChunkStore chunks(*repo, {.pack_target_bytes = 2 * kChunkSize});
+    backup::BackupFiles files;
+    std::uint32_t seed = 1;
+    for (const std::uint64_t size :
+         {std::uint64_t{3} * kChunkSize, std::uint64_t{kChunkSize} + 100}) {
+      backup::FileEntry e;
+      e.path = "base/1/" + std::to_string(16384 + seed);
+      e.mode = 0600;
+      e.size = size;
+      for (std::uint64_t off = 0; off < size; off += kChunkSize)
+        e.chunks.push_back(
+            chunks.add(pattern(seed++, std::min<std::uint64_t>(kChunkSize, size - off))).id);
+      files.entries.push_back(std::move(e));
+    }
+    chunks.flush();
+    first_chunk = files.entries[0].chunks[0];
+    first_chunk_pack = *chunks.locate(first_chunk);
+    repo->put_object(backup::files_object_name(kLabel), as_bytes(backup::files_to_json(files)));
+
+    backup::BackupRecord b;
+    b.label = kLabel;
+    b.source = "replication";
+    b.start_lsn = lsn_at(3, 0x28);
+    b.stop_lsn = lsn_at(3, 0x2000);
+    b.start_timeline = b.stop_timeline = 1;
+    b.start_time_us = kT0 + 3 * kMinute;
+    b.stop_time_us = kT0 + 3 * kMinute + kMinute / 2;
+    b.system_id = 42;
+    b.wal_segment_size = kSegSize;
+    b.chunk_size = kChunkSize;
+    b.pg_version_num = 150010;
+    b.file_count = 2;
+    b.logical_bytes = 4 * kChunkSize + 100;
+    repo->put_object(backup::record_object_name(kLabel), as_bytes(backup::record_to_json(b)));
+  }
+
+  // Segment `segno`: 4 KiB of data (the checks do not depend on the size),
+  // one commit at kT0 + segno minutes; segment 8 holds restore point "rp8".
+  void add_segment(std::uint64_t segno) {
+    const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
+    walarchive::SegmentMeta m;
+    m.name = seg_name(segno);
+    m.timeline = 1;
+    m.segno = segno;
+    m.size = data.size();
+    m.xxh3 = codec::xxh3_64(data);
+    m.pg_major = 15;
+    m.system_id = 42;
+    m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
+    m.summary.first_record_lsn = lsn_at(segno, 0x28);
+    m.summary.end_lsn = lsn_at(segno + 1) - 0x100;
+    m.summary.records = 10;
+    m.summary.commits = 1;
+    m.summary.min_xact_time_us = kT0 + static_cast<std::int64_t>(segno) * kMinute;
+    m.summary.max_xact_time_us = m.summary.min_xact_time_us;
+    if (segno == 8) m.summary.restore_points.push_back({"rp8", kT0 + 8 * kMinute, lsn_at(8, 64)});
+    repo->put_object(walarchive::segment_object_name(m.name), data);
+    repo->put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
+  }
+
+  std::string pack_name() const { return repo::pack_object_name(first_chunk_pack.pack); }
+
+  VerifyReport verify(bool read_data = false) {
+    VerifyOptions o;
+    o.read_data = read_data;
+    return verify_repository(*repo, o);
+  }
+
+  std::shared_ptr<store::MemStore> store;
+  std::unique_ptr<repo::Repository> repo;
+  repo::ChunkId first_chunk;
+  repo::ChunkLocation first_chunk_pack;
+};
+
+TEST(Verify, CleanRepositoryHasNoProblems) {
+  SyntheticRepo r;
+  for (bool read_data : {false, true}) {
+    SCOPED_TRACE(read_data ? "read data" : "structure");
+    const VerifyReport report = r.verify(read_data);
+    EXPECT_TRUE(report.ok()) << all_text(report);
+    EXPECT_TRUE(report.warnings.empty()) << all_text(report);
+    EXPECT_EQ(report.backups, 1u);
+    EXPECT_EQ(report.chunks, 5u);
+    EXPECT_EQ(report.wal_segments, 10u);
+    EXPECT_GE(report.packs, 2u);
+    EXPECT_EQ(report.packs, report.indexes);
+    EXPECT_EQ(report.bytes_read > 0, read_data);
+    EXPECT_EQ(verify_report_text(report),
+              "verify: 1 backup, 5 chunks, 10 WAL segments checked; 0 errors, 0 warnings\n");
+  }
+}
+
+TEST(Verify, EncryptedRepositoryChecksKeyedChunkIds) {
+  SyntheticRepo r(/*encrypted=*/true);
+  const VerifyReport clean = r.verify(true);
+  EXPECT_TRUE(clean.ok()) << all_text(clean);
+  EXPECT_EQ(clean.chunks, 5u);
+  Bytes pack = *r.store->get(r.pack_name(), std::nullopt);
+  pack[r.first_chunk_pack.offset + 40] ^= 1;  // inside the first chunk's ciphertext
+  r.store->corrupt(r.pack_name(), pack);
+  const VerifyReport damaged = r.verify(true);
+  ASSERT_EQ(damaged.errors.size(), 1u) << all_text(damaged);
+  EXPECT_TRUE(contains(damaged.errors[0].message, "chunk " + to_hex(r.first_chunk)))
+      << damaged.errors[0].message;
+}
+
+TEST(Verify, DeletedPackIsAnErrorNamingItAndTheBackup) {
+  SyntheticRepo r;
+  ASSERT_TRUE(r.store->remove(r.pack_name()));
+  const VerifyReport report = r.verify();
+  EXPECT_FALSE(report.ok());
+  ASSERT_EQ(count_problems(report.errors, r.pack_name(), "missing"), 1u) << all_text(report);
+  EXPECT_EQ(report.errors.size(), 1u) << all_text(report);
+  EXPECT_TRUE(contains(report.errors[0].message, std::string("needed by backup ") + kLabel))
+      << report.errors[0].message;
+  EXPECT_TRUE(contains(all_text(report), "error: " + r.pack_name() + ": missing ("));
+}
+
+TEST(Verify, FlippedPackByteIsFoundOnlyByReadingData) {
+  SyntheticRepo r;
+  Bytes pack = *r.store->get(r.pack_name(), std::nullopt);
+  pack[r.first_chunk_pack.offset + r.first_chunk_pack.length / 2] ^= 0x40;
+  r.store->corrupt(r.pack_name(), pack);
+
+  const VerifyReport structure = r.verify(false);
+  EXPECT_TRUE(structure.ok()) << all_text(structure);
+
+  const VerifyReport data = r.verify(true);
+  EXPECT_FALSE(data.ok());
+  ASSERT_EQ(data.errors.size(), 1u) << all_text(data);
+  EXPECT_EQ(data.errors[0].object, r.pack_name());
+  EXPECT_TRUE(contains(data.errors[0].message, "chunk " + to_hex(r.first_chunk)))
+      << data.errors[0].message;
+}
+
+TEST(Verify, TruncatedPackIsAStructureError) {
+  SyntheticRepo r;
+  Bytes pack = *r.store->get(r.pack_name(), std::nullopt);
+  pack.resize(pack.size() - 10);
+  r.store->corrupt(r.pack_name(), pack);
+  const VerifyReport report = r.verify(false);
+  EXPECT_EQ(count_problems(report.errors, r.pack_name(), "truncated"), 1u) << all_text(report);
+}
+
+TEST(Verify, MissingSegmentIsAGapNamedWithTheBackup) {
+  SyntheticRepo r;
+  ASSERT_TRUE(r.store->remove(walarchive::segment_object_name(seg_name(6))));
+  ASSERT_TRUE(r.store->remove(walarchive::meta_object_name(seg_name(6))));
+  const VerifyReport report = r.verify();
+  ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
+  EXPECT_EQ(report.errors[0].object, "wal");
+  EXPECT_EQ(report.errors[0].message,
+            seg_name(6) + " missing (needed by backup " + kLabel + " on timeline 1)");
+  EXPECT_EQ(report.wal_segments, 9u);
+}
+
+TEST(Verify, SegmentsBeforeTheBackupAreNotNeeded) {
+  SyntheticRepo r;
+  ASSERT_TRUE(r.store->remove(walarchive::segment_object_name(seg_name(2))));
+  ASSERT_TRUE(r.store->remove(walarchive::meta_object_name(seg_name(2))));
+  const VerifyReport report = r.verify();
+  EXPECT_TRUE(report.ok()) << all_text(report);
+}
+
+TEST(Verify, MissingStopSegmentIsNamed) {
+  SyntheticRepo r;
+  ASSERT_TRUE(r.store->remove(walarchive::meta_object_name(seg_name(3))));
+  const VerifyReport report = r.verify();
+  EXPECT_EQ(count_problems(report.errors, "wal", seg_name(3) + " missing (the stop segment of"), 1u)
+      << all_text(report);
+  // Its data object without metadata: an interrupted push, a warning.
+  EXPECT_EQ(count_problems(report.warnings, walarchive::segment_object_name(seg_name(3))), 1u)
+      << all_text(report);
+}
+
+TEST(Verify, SegmentDataMissingOrDamaged) {
+  SyntheticRepo r;
+  ASSERT_TRUE(r.store->remove(walarchive::segment_object_name(seg_name(5))));
+  const std::string seg7 = walarchive::segment_object_name(seg_name(7));
+  Bytes sealed = *r.store->get(seg7, std::nullopt);
+  sealed.back() ^= 1;
+  r.store->corrupt(seg7, sealed);
+
+  const VerifyReport structure = r.verify(false);
+  ASSERT_EQ(structure.errors.size(), 1u) << all_text(structure);
+  EXPECT_EQ(structure.errors[0].object, walarchive::segment_object_name(seg_name(5)));
+
+  const VerifyReport data = r.verify(true);
+  EXPECT_EQ(data.errors.size(), 2u) << all_text(data);
+  EXPECT_EQ(count_problems(data.errors, seg7), 1u) << all_text(data);
+}
+
+TEST(Verify, OrphanPackIsAWarning) {
+  SyntheticRepo r;
+  const Bytes orphan = r.repo->seal_object(pattern(99, 1000));
+  repo::ChunkId id;
+  const codec::Digest d = codec::sha256(orphan);
+  std::copy(d.begin(), d.end(), id.begin());
+  r.store->put(repo::pack_object_name(id), orphan);
+  for (bool read_data : {false, true}) {
+    const VerifyReport report = r.verify(read_data);
+    EXPECT_TRUE(report.ok()) << all_text(report);
+    ASSERT_EQ(report.warnings.size(), 1u) << all_text(report);
+    EXPECT_EQ(report.warnings[0].object, repo::pack_object_name(id));
+    EXPECT_TRUE(contains(report.warnings[0].message, "orphan")) << report.warnings[0].message;
+    EXPECT_TRUE(contains(all_text(report), "; 0 errors, 1 warning\n")) << all_text(report);
+  }
+}
+
+TEST(Verify, DamagedIndexAndMissingFileListAreNamed) {
+  SyntheticRepo r;
+  const std::string index = r.store->list("index/").front().name;
+  r.store->corrupt(index, to_bytes("not an envelope"));
+  VerifyReport report = r.verify();
+  EXPECT_EQ(count_problems(report.errors, index), 1u) << all_text(report);
+  // Its chunks are now listed by no index, and its pack is an orphan.
+  EXPECT_GE(count_problems(report.errors, backup::files_object_name(kLabel), "not listed"), 1u)
+      << all_text(report);
+  EXPECT_EQ(report.warnings.size(), 1u) << all_text(report);
+
+  SyntheticRepo r2;
+  ASSERT_TRUE(r2.store->remove(backup::files_object_name(kLabel)));
+  report = r2.verify();
+  ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
+  EXPECT_EQ(report.errors[0].object, backup::files_object_name(kLabel));
+}
+
+TEST(Verify, JsonReport) {
+  SyntheticRepo r;
+  ASSERT_TRUE(r.store->remove(r.pack_name()));
+  const auto j = nlohmann::json::parse(verify_report_json(r.verify()));
+  EXPECT_EQ(j.at("ok"), false);
+  EXPECT_EQ(j.at("backups"), 1);
+  EXPECT_EQ(j.at("wal_segments"), 10);
+  ASSERT_EQ(j.at("errors").size(), 1u);
+  EXPECT_EQ(j.at("errors")[0].at("object"), r.pack_name());
+  EXPECT_TRUE(j.at("warnings").empty());
+}
+
+TEST(Info, SummarisesTheRepository) {
+  SyntheticRepo r;
+  const InfoReport info = repository_info(*r.repo);
+  EXPECT_EQ(info.repo_id, r.repo->config().repo_id);
+  EXPECT_FALSE(info.encrypted);
+  ASSERT_TRUE(info.cluster);
+  EXPECT_EQ(info.cluster->system_id, 42u);
+  EXPECT_FALSE(info.space);  // mem: does not report space
+  ASSERT_EQ(info.backups.size(), 1u);
+  EXPECT_EQ(info.backups[0].label, kLabel);
+  ASSERT_TRUE(info.dedup_ratio);
+  EXPECT_GT(*info.dedup_ratio, 0.0);
+  EXPECT_GT(info.pack_bytes, 0u);
+  EXPECT_GT(info.size_bytes, info.pack_bytes + info.wal_bytes);
+  ASSERT_TRUE(info.window.earliest_consistent_us);
+  EXPECT_EQ(*info.window.earliest_consistent_us, kT0 + 3 * kMinute + kMinute / 2);
+  EXPECT_EQ(info.window.latest_commit_us, kT0 + 10 * kMinute);
+  EXPECT_EQ(info.windows.size(), 1u);
+  EXPECT_EQ(info.wal_segments, 10u);
+  EXPECT_EQ(info.last_segment, seg_name(10));
+  EXPECT_EQ(info.last_archived_us, kT0 + 10 * kMinute + 1000);
+  ASSERT_EQ(info.restore_points.size(), 1u);
+  EXPECT_EQ(info.restore_points[0].name, "rp8");
+
+  const auto j = nlohmann::json::parse(info_json(info));
+  for (const char* key : {"repository", "cluster", "size_bytes", "dedup_ratio", "backups", "window",
+                          "windows", "wal", "restore_points", "space"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j.at("repository").at("id"), info.repo_id);
+  EXPECT_EQ(j.at("cluster").at("system_id"), "42");
+  EXPECT_EQ(j.at("backups")[0].at("label"), kLabel);
+  EXPECT_EQ(j.at("window").at("restorable"), true);
+  EXPECT_EQ(j.at("window").at("timeline"), 1);
+  EXPECT_EQ(j.at("wal").at("last_segment"), seg_name(10));
+  EXPECT_EQ(j.at("wal").at("last_archived_time"), format_time_us(kT0 + 10 * kMinute + 1000));
+  EXPECT_EQ(j.at("wal").at("latest_commit_time_us"), kT0 + 10 * kMinute);
+  EXPECT_EQ(j.at("restore_points")[0].at("name"), "rp8");
+  const std::string text = info_text(info);
+  EXPECT_TRUE(contains(text, "backups: 1\n  " + std::string(kLabel))) << text;
+  EXPECT_TRUE(contains(text, "window (timeline 1): earliest consistent")) << text;
+}
+
+TEST(Info, EmptyRepository) {
+  auto store = std::make_shared<store::MemStore>();
+  repo::Repository::init(*store, {});
+  auto repo = repo::Repository::open(store, {});
+  const InfoReport info = repository_info(*repo);
+  EXPECT_FALSE(info.cluster);
+  EXPECT_FALSE(info.dedup_ratio);
+  EXPECT_FALSE(info.last_segment);
+  EXPECT_FALSE(info.window.earliest_consistent_us);
+  const auto j = nlohmann::json::parse(info_json(info));
+  EXPECT_TRUE(j.at("cluster").is_null());
+  EXPECT_TRUE(j.at("dedup_ratio").is_null());
+  EXPECT_EQ(j.at("window").at("restorable"), false);
+  EXPECT_TRUE(j.at("wal").at("last_segment").is_null());
+}
+
+}  // namespace
+}  // namespace walvault::ops
