@@ -19,6 +19,7 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "ops/monitor.h"
 #include "repo/cluster.h"
 #include "repo/repository.h"
 #include "store/object_store.h"
@@ -246,6 +247,22 @@ std::string archive_get_command(const Globals& g, const std::string& config_in_u
   return cmd + " archive-get %f %p";
 }
 
+// "90", "90s", "15m", "26h", "7d" -> seconds.
+std::chrono::seconds parse_duration(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string unit = end ? std::string(end) : "";
+  double mult = 0;
+  if (unit.empty() || unit == "s") mult = 1;
+  if (unit == "m") mult = 60;
+  if (unit == "h") mult = 3600;
+  if (unit == "d") mult = 86400;
+  if (text.empty() || end == text.c_str() || mult == 0 || v < 0)
+    throw Error(ErrorCode::kUsage,
+                flag + ": '" + text + "' is not a duration like 90s, 15m, 26h or 7d");
+  return std::chrono::seconds(static_cast<std::int64_t>(v * mult));
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -283,6 +300,19 @@ int run(int argc, char** argv) {
   std::string key_out;
   keyfile_cmd->add_option("--out", key_out, "path of the new key file (mode 0600)")->required();
   CLI::App* info_cmd = repo_cmd->add_subcommand("info", "show the repository's identity");
+  CLI::App* sync_cmd = repo_cmd->add_subcommand(
+      "sync", "copy the WAL and backups one repository has and another lacks");
+  std::string sync_from, sync_to, sync_from_key, sync_to_key;
+  bool sync_dry_run = false;
+  int sync_parallel = static_cast<int>(std::max(4u, std::thread::hardware_concurrency()));
+  sync_cmd->add_option("--from", sync_from, "the repository to copy from")->required();
+  sync_cmd->add_option("--to", sync_to, "the repository to copy into (repo init it first)")
+      ->required();
+  sync_cmd->add_option("--from-key-file", sync_from_key, "key file of --from (else --key-file)");
+  sync_cmd->add_option("--to-key-file", sync_to_key, "key file of --to (else --key-file)");
+  sync_cmd->add_flag("--dry-run", sync_dry_run, "list what would be copied, write nothing");
+  sync_cmd->add_option("--parallel", sync_parallel, "threads copying segments and chunks")
+      ->check(CLI::Range(1, 64));
 
   // archive-push / archive-get
   CLI::App* push_cmd = app.add_subcommand("archive-push", "archive one WAL file (archive_command)");
@@ -383,6 +413,25 @@ int run(int argc, char** argv) {
   bool repo_info_json = false;
   repo_info_cmd->add_flag("--json", repo_info_json, "machine-readable output");
 
+  // check / metrics (monitoring)
+  CLI::App* check_cmd = app.add_subcommand(
+      "check",
+      "one line and exit 0 OK / 1 WARNING / 2 CRITICAL for monitoring (backup and WAL age)");
+  std::string max_backup_age = "26h", max_wal_age = "15m", check_pg, archive_timeout = "60";
+  check_cmd->add_option("--max-backup-age", max_backup_age, "WARNING past this, CRITICAL past 2x")
+      ->default_str("26h");
+  check_cmd->add_option("--max-wal-age", max_wal_age, "WARNING past this, CRITICAL past 2x")
+      ->default_str("15m");
+  check_cmd->add_option("--pg", check_pg,
+                        "also force a WAL switch on this server and wait for it to be archived");
+  check_cmd->add_option("--archive-timeout", archive_timeout, "how long to wait for it")
+      ->default_str("60");
+  CLI::App* metrics_cmd =
+      app.add_subcommand("metrics", "Prometheus text exposition of the repository's state");
+  std::string metrics_textfile;
+  metrics_cmd->add_option("--textfile", metrics_textfile,
+                          "write atomically to this file (node_exporter textfile collector)");
+
   if (const std::string refused = s3_flag_error(argc, argv); !refused.empty()) {
     std::cerr << "walvault: error: " << refused << " (see --help)\n";
     return exit_status(ErrorCode::kUsage);
@@ -435,6 +484,33 @@ int run(int argc, char** argv) {
         std::cout << "cluster system id " << cluster->system_id << ", segment size "
                   << cluster->segment_size << ", PostgreSQL " << cluster->pg_major << "\n";
       return 0;
+    }
+    if (*sync_cmd) {
+      // One set of secrets for both, except a key file: it unlocks only its
+      // own repository, so a side without --from/--to-key-file that --key-file
+      // does not unlock falls back to the passphrase.
+      auto open_side = [&](const std::string& location, const std::string& key_file) {
+        Globals side = g;
+        if (!key_file.empty()) side.key_file = key_file;
+        try {
+          try {
+            return open_repo_at(side, location);
+          } catch (const Error& e) {
+            side.key_file.clear();
+            if (e.code() != ErrorCode::kKey || !key_file.empty() || g.key_file.empty() ||
+                !load_secrets(side).passphrase)
+              throw;
+            return open_repo_at(side, location);
+          }
+        } catch (const Error& e) {
+          throw Error(e.code(), "repository " + location + ": " + e.what());
+        }
+      };
+      if (absolute(sync_from) == absolute(sync_to))
+        throw Error(ErrorCode::kUsage, "repo sync: --from and --to name the same repository");
+      auto from = open_side(sync_from, sync_from_key);
+      auto to = open_side(sync_to, sync_to_key);
+      return run_sync(*from, *to, sync_dry_run, sync_parallel);
     }
     if (*push_cmd) {
       // Exit 0 means durable in every repository: each is pushed in turn and
@@ -526,6 +602,33 @@ int run(int argc, char** argv) {
     if (*repo_info_cmd) {
       auto r = open_repo(g);
       return run_info(*r, repo_info_json);
+    }
+    if (*check_cmd) {
+      ops::CheckOptions options;
+      options.max_backup_age = parse_duration("--max-backup-age", max_backup_age);
+      options.max_wal_age = parse_duration("--max-wal-age", max_wal_age);
+      options.archive_timeout = parse_duration("--archive-timeout", archive_timeout);
+      options.pg = check_pg;
+      ops::CheckResult result;
+      try {
+        auto r = open_repo(g);
+        result = ops::run_check(*r, options);
+      } catch (const Error& e) {
+        result = {ops::CheckStatus::kCritical, std::string("WALVAULT CRITICAL - ") + e.what()};
+      }
+      std::cout << result.line << "\n";
+      return static_cast<int>(result.status);
+    }
+    if (*metrics_cmd) {
+      auto r = open_repo(g);
+      const std::string text = ops::metrics_text(*r);
+      if (metrics_textfile.empty()) {
+        std::cout << text;
+      } else {
+        write_file_atomic(metrics_textfile, as_bytes(text), 0644, Overwrite::kYes,
+                          Durability::kNone);
+      }
+      return 0;
     }
     throw Error(ErrorCode::kInternal, "no command ran");
   } catch (const Error& e) {

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "ops/info.h"
+#include "ops/sync.h"
 #include "ops/verify.h"
 
 namespace walvault::cli {
@@ -22,6 +23,17 @@ int run_info(repo::Repository& repo, bool json) {
   std::cout << (json ? ops::info_json(info) : ops::info_text(info));
   std::cout.flush();
   return 0;
+}
+
+int run_sync(repo::Repository& from, repo::Repository& to, bool dry_run, int parallel) {
+  ops::SyncOptions options;
+  options.dry_run = dry_run;
+  options.parallel = parallel;
+  const ops::SyncReport report = ops::sync_repositories(from, to, options);
+  for (const auto& why : report.skipped) std::cerr << "walvault: warning: " << why << "\n";
+  std::cout << ops::sync_report_text(report);
+  std::cout.flush();
+  return report.skipped.empty() ? 0 : exit_status(ErrorCode::kConflict);
 }
 
 }  // namespace walvault::cli

@@ -1,0 +1,215 @@
+#include "ops/monitor.h"
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/time_util.h"
+#include "ops/info.h"
+#include "pg/base_backup.h"
+#include "pg/libpq_api.h"
+#include "walarchive/wal_objects.h"
+
+namespace walvault::ops {
+
+namespace {
+
+struct Findings {
+  CheckStatus status = CheckStatus::kOk;
+  std::vector<std::string> parts;
+  void add(CheckStatus level, const std::string& text) {
+    if (static_cast<int>(level) > static_cast<int>(status)) status = level;
+    parts.push_back(text);
+  }
+};
+
+std::string age_text(std::int64_t us) {
+  const std::int64_t s = us / 1000000;
+  char buf[32];
+  if (s < 120)
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  else if (s < 7200)
+    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(s / 60));
+  else
+    std::snprintf(buf, sizeof buf, "%.1fh", s / 3600.0);
+  return buf;
+}
+
+void judge_age(Findings& f, const std::string& what, std::int64_t age_us,
+               std::chrono::seconds limit, const std::string& detail) {
+  const std::int64_t limit_us = static_cast<std::int64_t>(limit.count()) * 1000000;
+  const std::string text = what + " " + age_text(age_us) + " ago (" + detail + ")";
+  if (age_us > 2 * limit_us)
+    f.add(CheckStatus::kCritical, text + ", limit " + age_text(limit_us));
+  else if (age_us > limit_us)
+    f.add(CheckStatus::kWarning, text + ", limit " + age_text(limit_us));
+  else
+    f.add(CheckStatus::kOk, text);
+}
+
+// A plain (non-replication) libpq connection, closed on scope exit.
+class SqlConnection {
+ public:
+  explicit SqlConnection(const std::string& conninfo) {
+    const char* keys[] = {"dbname", "fallback_application_name", nullptr};
+    const char* values[] = {conninfo.c_str(), "walvault check", nullptr};
+    conn_ = pg::libpq_api().connectdb_params(keys, values, 1);
+    if (!conn_ || pg::libpq_api().status(conn_) != CONNECTION_OK) {
+      std::string why = conn_ ? pg::libpq_api().error_message(conn_) : "out of memory";
+      if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+      throw Error(ErrorCode::kPostgres,
+                  "cannot connect (" + pg::redact_conninfo(conninfo) + "): " + why);
+    }
+  }
+  ~SqlConnection() {
+    if (conn_) pg::libpq_api().finish(conn_);
+  }
+  SqlConnection(const SqlConnection&) = delete;
+  SqlConnection& operator=(const SqlConnection&) = delete;
+
+  // First row of a query as strings ("" for NULL); throws Error(kPostgres).
+  std::vector<std::string> row(const std::string& sql) {
+    const auto& api = pg::libpq_api();
+    std::unique_ptr<PGresult, void (*)(PGresult*)> res(api.exec(conn_, sql.c_str()), api.clear);
+    if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK || api.ntuples(res.get()) < 1) {
+      std::string why = api.error_message(conn_);
+      if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
+      throw Error(ErrorCode::kPostgres, why.empty() ? "query returned no row" : why);
+    }
+    std::vector<std::string> out;
+    for (int i = 0; i < api.nfields(res.get()); ++i)
+      out.push_back(api.get_is_null(res.get(), 0, i) ? "" : api.get_value(res.get(), 0, i));
+    return out;
+  }
+
+ private:
+  PGconn* conn_ = nullptr;
+};
+
+void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
+  SqlConnection conn(o.pg);
+  if (conn.row("select pg_is_in_recovery()::text").at(0) == "true") {
+    f.add(CheckStatus::kWarning, "server is in recovery: archive check skipped");
+    return;
+  }
+  // pg_walfile_name of the switch's end position names the segment it closed
+  // (or, with nothing to switch, the last one closed before).
+  const std::string segment = conn.row("select pg_walfile_name(pg_switch_wal())").at(0);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + o.archive_timeout;
+  bool arrived = false;
+  for (;;) {
+    if (walarchive::read_meta(repo, segment)) {
+      arrived = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto archiver = conn.row(
+      "select failed_count::text, coalesce(last_failed_wal, ''), "
+      "(coalesce(last_failed_time, '-infinity') > coalesce(last_archived_time, "
+      "'-infinity'))::text from pg_stat_archiver");
+  if (!arrived) {
+    f.add(CheckStatus::kCritical,
+          "WAL segment " + segment + " was not archived within " +
+              std::to_string(o.archive_timeout.count()) + "s (archive_command failures: " +
+              archiver.at(0) + (archiver.at(1).empty() ? "" : ", last " + archiver.at(1)) + ")");
+    return;
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " in %.1fs", secs);
+  f.add(CheckStatus::kOk, "archive_command works (" + segment + " archived" + buf + ")");
+  if (archiver.at(2) == "true")
+    f.add(CheckStatus::kWarning, "pg_stat_archiver: the last attempt failed (" + archiver.at(1) +
+                                     ", " + archiver.at(0) + " failures)");
+}
+
+}  // namespace
+
+CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
+  Findings f;
+  try {
+    // The server check first: its forced switch makes "last WAL" current.
+    if (!o.pg.empty()) check_server(f, repo, o);
+    const InfoReport info = repository_info(repo);
+    const std::int64_t now = now_unix_us();
+    if (info.backups.empty()) {
+      f.add(CheckStatus::kCritical, "no backup");
+    } else {
+      const auto& last = info.backups.back();
+      judge_age(f, "last backup", now - last.stop_time_us, o.max_backup_age, last.label);
+    }
+    if (!info.last_segment || !info.last_archived_us)
+      f.add(CheckStatus::kCritical, "no archived WAL");
+    else
+      judge_age(f, "last WAL", now - *info.last_archived_us, o.max_wal_age, *info.last_segment);
+    if (info.space && info.space->total_bytes > 0) {
+      const auto used = info.space->total_bytes - info.space->free_bytes;
+      const int pct = static_cast<int>(100.0 * static_cast<double>(used) /
+                                       static_cast<double>(info.space->total_bytes));
+      if (pct > o.disk_warn_percent)
+        f.add(CheckStatus::kWarning, "repository disk " + std::to_string(pct) + "% full");
+    }
+  } catch (const Error& e) {
+    f.add(CheckStatus::kCritical, e.what());
+  }
+  static const char* kNames[] = {"OK", "WARNING", "CRITICAL"};
+  CheckResult r;
+  r.status = f.status;
+  r.line = std::string("WALVAULT ") + kNames[static_cast<int>(f.status)] + " - ";
+  for (std::size_t i = 0; i < f.parts.size(); ++i) r.line += (i ? "; " : "") + f.parts[i];
+  return r;
+}
+
+std::string metrics_text(repo::Repository& repo) {
+  const InfoReport info = repository_info(repo);
+  const std::string labels = "{repository=\"" + info.repo_id + "\"}";
+  std::string out;
+  auto gauge = [&](const char* name, const char* help, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+           labels + " " + buf + "\n";
+  };
+  gauge("walvault_backups", "Backups in the repository.", static_cast<double>(info.backups.size()));
+  if (!info.backups.empty()) {
+    const auto& b = info.backups.back();
+    gauge("walvault_last_backup_timestamp_seconds", "When the newest backup ended (Unix time).",
+          b.stop_time_us / 1e6);
+    gauge("walvault_last_backup_duration_seconds", "How long the newest backup took.",
+          b.duration_s);
+    gauge("walvault_last_backup_logical_bytes", "Size of the newest backup's files.",
+          static_cast<double>(b.logical_bytes));
+    gauge("walvault_last_backup_stored_bytes", "Bytes the newest backup added to the repository.",
+          static_cast<double>(b.stored_bytes));
+  }
+  gauge("walvault_wal_segments", "Archived WAL segments.", static_cast<double>(info.wal_segments));
+  if (info.last_archived_us) {
+    gauge("walvault_last_archived_wal_timestamp_seconds",
+          "When the newest WAL segment was archived (Unix time).", *info.last_archived_us / 1e6);
+    gauge("walvault_archive_lag_seconds", "Seconds since the newest WAL segment was archived.",
+          (now_unix_us() - *info.last_archived_us) / 1e6);
+  }
+  if (info.latest_commit_us)
+    gauge("walvault_latest_commit_timestamp_seconds",
+          "Latest commit time recoverable from the archive (Unix time).",
+          *info.latest_commit_us / 1e6);
+  gauge("walvault_repository_bytes", "Bytes stored in the repository.",
+        static_cast<double>(info.size_bytes));
+  if (info.dedup_ratio)
+    gauge("walvault_dedup_ratio", "Logical backup bytes per stored pack byte.", *info.dedup_ratio);
+  if (info.space) {
+    gauge("walvault_disk_free_bytes", "Free bytes on the repository's file system.",
+          static_cast<double>(info.space->free_bytes));
+    gauge("walvault_disk_total_bytes", "Size of the repository's file system.",
+          static_cast<double>(info.space->total_bytes));
+  }
+  return out;
+}
+
+}  // namespace walvault::ops

@@ -1,0 +1,48 @@
+// Monitoring: `walvault check` (one line, monitoring-plugin exit statuses)
+// and `walvault metrics` (Prometheus text exposition).
+//
+// check: OK (0) / WARNING (1) / CRITICAL (2), the worst finding wins:
+//  - no backup: CRITICAL; newest backup older than max_backup_age: WARNING,
+//    older than twice that: CRITICAL;
+//  - no archived WAL: CRITICAL; newest segment archived longer ago than
+//    max_wal_age: WARNING, twice that: CRITICAL;
+//  - a local repository's file system more than disk_warn_percent full: WARNING;
+//  - with a server (`pg`): forces a WAL switch and waits (archive_timeout) for
+//    the switched segment to arrive in the repository, proving
+//    archive_command end to end (CRITICAL when it does not); pg_stat_archiver
+//    failing since its last success: WARNING.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "repo/repository.h"
+
+namespace walvault::ops {
+
+struct CheckOptions {
+  std::chrono::seconds max_backup_age{26 * 3600};
+  std::chrono::seconds max_wal_age{15 * 60};
+  std::string pg;  // libpq connection string; empty: no server check
+  std::chrono::seconds archive_timeout{60};
+  int disk_warn_percent = 80;
+};
+
+enum class CheckStatus { kOk = 0, kWarning = 1, kCritical = 2 };
+
+struct CheckResult {
+  CheckStatus status = CheckStatus::kOk;
+  std::string line;  // "WALVAULT OK - ...", one line
+};
+
+// Never throws for what it checks: a repository that cannot be read is a
+// CRITICAL result naming the reason.
+CheckResult run_check(repo::Repository& repo, const CheckOptions& options);
+
+// Prometheus text exposition (version 0.0.4) of the repository's state:
+// backups, last backup time/size/duration, last archived WAL time and lag,
+// latest commit time, repository bytes, dedup ratio, disk free.
+std::string metrics_text(repo::Repository& repo);
+
+}  // namespace walvault::ops
