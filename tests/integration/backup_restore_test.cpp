@@ -26,11 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 std::string ids(std::initializer_list<int> list) {
   std::string out;
   for (int id : list) out += (out.empty() ? "" : ",") + std::to_string(id);

@@ -13,11 +13,6 @@
 namespace walvault::testing {
 namespace {
 
-std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 TEST(MonitorTest, CheckExitStatusesAndMetrics) {
   TempDir work("wv-monitor");
   const std::string repo = work.sub("repo");
@@ -27,14 +22,14 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
 
   // No backup yet: CRITICAL.
   switch_and_wait(*pg);
-  auto none = walvault(with(flags, {"check"}));
+  auto none = walvault(concat(flags, {"check"}));
   EXPECT_EQ(none.status, 2) << none.out << none.err;
   EXPECT_TRUE(none.out.starts_with("WALVAULT CRITICAL - no backup")) << none.out;
   EXPECT_EQ(line_count(none.out), 1);
 
-  auto b = walvault(with(flags, {"backup", "--pg", conninfo(*pg)}));
+  auto b = walvault(concat(flags, {"backup", "--pg", conninfo(*pg)}));
   ASSERT_EQ(b.status, 0) << b.err;
-  auto ok = walvault(with(flags, {"check", "--pg", conninfo(*pg)}));
+  auto ok = walvault(concat(flags, {"check", "--pg", conninfo(*pg)}));
   EXPECT_EQ(ok.status, 0) << ok.out << ok.err;
   EXPECT_TRUE(ok.out.starts_with("WALVAULT OK - archive_command works")) << ok.out;
   EXPECT_NE(ok.out.find("; last backup "), std::string::npos) << ok.out;
@@ -42,15 +37,15 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
 
   // A backup older than allowed: WARNING (and CRITICAL past twice the limit).
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  auto old = walvault(with(flags, {"check", "--max-backup-age", "2s"}));
+  auto old = walvault(concat(flags, {"check", "--max-backup-age", "2s"}));
   EXPECT_EQ(old.status, 1) << old.out << old.err;
   EXPECT_TRUE(old.out.starts_with("WALVAULT WARNING - last backup")) << old.out;
-  auto older = walvault(with(flags, {"check", "--max-backup-age", "1s"}));
+  auto older = walvault(concat(flags, {"check", "--max-backup-age", "1s"}));
   EXPECT_EQ(older.status, 2) << older.out << older.err;
 
   // Metrics: valid exposition with the repository's figures.
   const std::string prom = work.sub("walvault.prom");
-  auto m = walvault(with(flags, {"metrics", "--textfile", prom}));
+  auto m = walvault(concat(flags, {"metrics", "--textfile", prom}));
   ASSERT_EQ(m.status, 0) << m.err;
   const std::string text = read_text(prom);
   EXPECT_NE(text.find("walvault_backups{repository=\""), std::string::npos) << text;
@@ -66,7 +61,7 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
   pg->sql("alter system set archive_command = 'false'");
   pg->sql("select pg_reload_conf()");
   pg->sql("create table churn as select generate_series(1, 1000) g");
-  auto broken = walvault(with(flags, {"check", "--pg", conninfo(*pg), "--archive-timeout", "3"}));
+  auto broken = walvault(concat(flags, {"check", "--pg", conninfo(*pg), "--archive-timeout", "3"}));
   EXPECT_EQ(broken.status, 2) << broken.out << broken.err;
   EXPECT_NE(broken.out.find("was not archived within 3s"), std::string::npos) << broken.out;
   pg->stop();

@@ -13,11 +13,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 TEST(OpsTest, VerifyFindsALostSegmentAndInfoDescribesTheRepository) {
   TempDir work("wv-ops");
   const std::string repo = work.sub("repo");

@@ -14,11 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 // `repo init --encrypt` at `repo` under `passphrase`, and a key file for it.
 void init_encrypted(const std::string& repo, const std::string& passphrase,
                     const std::string& key_file) {

@@ -16,6 +16,13 @@
 
 namespace walvault::testing {
 
+// a followed by b (argument lists).
+inline std::vector<std::string> concat(std::vector<std::string> a,
+                                       const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 // Runs `walvault <args>` as the test user (the same user PostgreSQL's
 // archive_command runs as, so files it creates stay writable for the server).
 inline CommandResult walvault(const std::vector<std::string>& args,
