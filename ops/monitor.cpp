@@ -158,7 +158,7 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
   } catch (const Error& e) {
     f.add(CheckStatus::kCritical, e.what());
   }
-  static const char* kNames[] = {"OK", "WARNING", "CRITICAL"};
+  static constexpr const char* kNames[] = {"OK", "WARNING", "CRITICAL"};
   CheckResult r;
   r.status = f.status;
   r.line = std::string("WALVAULT ") + kNames[static_cast<int>(f.status)] + " - ";
