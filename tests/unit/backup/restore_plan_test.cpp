@@ -11,6 +11,7 @@
 #include "core/time_util.h"
 #include "repo/cluster.h"
 #include "store/mem_store.h"
+#include "support/synthetic_meta.h"
 
 namespace walvault::backup {
 namespace {
@@ -31,19 +32,9 @@ std::string seg_name(pg::TimeLineId tli, std::uint64_t segno) {
 // Segment `segno` of timeline `tli`: one commit at kT0 + segno minutes by
 // xid 100 * segno.
 SegmentMeta segment(pg::TimeLineId tli, std::uint64_t segno) {
-  SegmentMeta m;
-  m.name = seg_name(tli, segno);
-  m.timeline = tli;
-  m.segno = segno;
-  m.size = kSegSize;
-  m.system_id = 42;
+  SegmentMeta m = walvault::testing::synthetic_segment_meta(
+      tli, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
   m.pg_major = 17;
-  m.summary.first_record_lsn = lsn_at(segno, 0x28);
-  m.summary.end_lsn = lsn_at(segno + 1) - 0x100;
-  m.summary.records = 10;
-  m.summary.commits = 1;
-  m.summary.min_xact_time_us = kT0 + static_cast<std::int64_t>(segno) * kMinute;
-  m.summary.max_xact_time_us = m.summary.min_xact_time_us;
   m.summary.first_xact_xid = static_cast<std::uint32_t>(100 * segno);
   m.summary.last_xact_xid = m.summary.first_xact_xid;
   return m;

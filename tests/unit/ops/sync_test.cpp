@@ -19,6 +19,7 @@
 #include "store/fault_store.h"
 #include "store/mem_store.h"
 #include "support/error_code.h"
+#include "support/synthetic_meta.h"
 #include "walarchive/wal_objects.h"
 
 namespace walvault::ops {
@@ -91,21 +92,11 @@ struct MemRepo {
   // 4 KiB of data and its metadata (the checks do not depend on the size).
   void add_segment(std::uint64_t segno) {
     const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
-    walarchive::SegmentMeta m;
-    m.name = seg_name(segno);
-    m.timeline = 1;
-    m.segno = segno;
+    walarchive::SegmentMeta m = walvault::testing::synthetic_segment_meta(
+        1, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
     m.size = data.size();
     m.xxh3 = codec::xxh3_64(data);
-    m.pg_major = 15;
-    m.system_id = 42;
     m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
-    m.summary.first_record_lsn = lsn_at(segno, 0x28);
-    m.summary.end_lsn = lsn_at(segno + 1) - 0x100;
-    m.summary.records = 10;
-    m.summary.commits = 1;
-    m.summary.min_xact_time_us = kT0 + static_cast<std::int64_t>(segno) * kMinute;
-    m.summary.max_xact_time_us = m.summary.min_xact_time_us;
     repo->put_object(walarchive::segment_object_name(m.name), data);
     repo->put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
   }
