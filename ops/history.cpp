@@ -1,0 +1,130 @@
+#include "ops/history.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <cstdio>
+
+#include "codec/crypto.h"
+#include "core/bytes.h"
+#include "core/error.h"
+#include "core/time_util.h"
+
+namespace walvault::ops {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kPrefix = "history/";
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
+  return buf.data();
+}
+
+std::string user_name() {
+  const passwd* pw = getpwuid(geteuid());
+  return pw != nullptr ? pw->pw_name : std::to_string(geteuid());
+}
+
+std::string object_name(const HistoryEntry& entry) {
+  std::array<std::uint8_t, 4> rnd{};
+  codec::random_bytes(rnd);
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "%016lld", static_cast<long long>(entry.start_us));
+  std::string command;
+  for (char c : entry.command) command += (std::isalnum(static_cast<unsigned char>(c)) ? c : '-');
+  return std::string(kPrefix) + stamp + "-" + command + "-" + to_hex(rnd);
+}
+
+HistoryEntry from_json(const json& j, const std::string& object) {
+  HistoryEntry e;
+  e.command = j.at("command").get<std::string>();
+  e.start_us = j.at("start_us").get<std::int64_t>();
+  e.end_us = j.at("end_us").get<std::int64_t>();
+  e.outcome = j.at("outcome").get<std::string>();
+  e.detail = j.value("detail", "");
+  e.bytes = j.value("bytes", std::uint64_t{0});
+  e.host = j.value("host", "");
+  e.user = j.value("user", "");
+  e.extra = j.contains("extra") ? j.at("extra") : json::object();
+  e.object = object;
+  return e;
+}
+
+}  // namespace
+
+HistoryEntry start_history(const std::string& command) {
+  HistoryEntry e;
+  e.command = command;
+  e.start_us = now_unix_us();
+  e.host = host_name();
+  e.user = user_name();
+  return e;
+}
+
+json history_to_json(const HistoryEntry& e) {
+  json j;
+  j["command"] = e.command;
+  j["start"] = format_time_us(e.start_us);
+  j["start_us"] = e.start_us;
+  j["end"] = format_time_us(e.end_us);
+  j["end_us"] = e.end_us;
+  j["outcome"] = e.outcome;
+  j["detail"] = e.detail;
+  j["bytes"] = e.bytes;
+  j["host"] = e.host;
+  j["user"] = e.user;
+  j["extra"] = e.extra;
+  return j;
+}
+
+std::string append_history(repo::Repository& repo, HistoryEntry entry) {
+  if (entry.end_us == 0) entry.end_us = now_unix_us();
+  try {
+    const std::string text = history_to_json(entry).dump();
+    repo.put_object(object_name(entry), as_bytes(text));
+    return "";
+  } catch (const std::exception& e) {
+    return std::string("could not record history: ") + e.what();
+  }
+}
+
+std::vector<HistoryEntry> read_history(repo::Repository& repo, std::int64_t since_us) {
+  std::vector<HistoryEntry> out;
+  for (const store::ObjectInfo& info : repo.store().list(kPrefix)) {
+    // The name starts with the start time: skip older ones without reading them.
+    const std::string stamp = info.name.substr(std::string(kPrefix).size(), 16);
+    if (stamp.size() == 16 && std::stoll(stamp) < since_us) continue;
+    const auto bytes = repo.get_object(info.name);
+    if (!bytes) continue;  // removed since the listing
+    try {
+      out.push_back(from_json(json::parse(as_chars(*bytes)), info.name));
+    } catch (const json::exception& e) {
+      throw Error(ErrorCode::kCorruption, info.name + ": not a history record: " + e.what());
+    }
+  }
+  return out;
+}
+
+std::optional<HistoryEntry> last_history(repo::Repository& repo, const std::string& command) {
+  // Names sort by start time: the last matching name is the newest entry.
+  const auto objects = repo.store().list(kPrefix);
+  for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
+    if (it->name.find("-" + command + "-") == std::string::npos) continue;
+    const auto bytes = repo.get_object(it->name);
+    if (!bytes) continue;
+    try {
+      return from_json(json::parse(as_chars(*bytes)), it->name);
+    } catch (const json::exception& e) {
+      throw Error(ErrorCode::kCorruption, it->name + ": not a history record: " + e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace walvault::ops
