@@ -8,50 +8,13 @@ set -euo pipefail
 N=${1:-20}
 BUILD=$(realpath "${2:-build}")
 cd "$(dirname "$0")/.."
-PGBIN=/usr/lib/postgresql/15/bin
-RUNAS=(); [ "$(id -u)" -eq 0 ] && RUNAS=(setpriv --reuid=postgres --regid=postgres --init-groups)
-W=$(mktemp -d /tmp/wv-bench-XXXXXX); chmod 755 "$W"
-cleanup() { "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"; }
-trap cleanup EXIT
-cp "$BUILD/src/cli/walvault" "$W/walvault"; chmod 755 "$W/walvault"
-WV="$W/walvault"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$W"
-as() { "${RUNAS[@]}" "$@"; }
-now_ns() { date +%s%N; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup wv-bench "$BUILD"
 
 # 1. Real segments: archive_command copies each completed segment aside.
-as mkdir -p "$W/segments/pg_wal/archive_status"
-as "$PGBIN/initdb" -D "$W/data" -U postgres --auth=trust --no-sync >/dev/null
-PORT=$(( 20000 + RANDOM % 20000 ))
-cat >> "$W/data/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$W'
-archive_mode = on
-archive_command = 'cp %p $W/segments/pg_wal/%f'
-max_wal_size = '4GB'
-CONF
-as "$PGBIN/pg_ctl" -D "$W/data" -l "$W/pg.log" -w start >/dev/null
-PSQL=(psql -XAtq -h "$W" -p "$PORT" -U postgres)
-pgbench -i -q -s 10 -h "$W" -p "$PORT" -U postgres postgres >/dev/null 2>&1
-while [ "$(ls "$W/segments/pg_wal" | grep -c '^[0-9A-F]\{24\}$')" -lt $((N + 1)) ]; do
-  pgbench -n -T 5 -c 2 -h "$W" -p "$PORT" -U postgres postgres >/dev/null 2>&1
-  "${PSQL[@]}" -c "select pg_switch_wal()" >/dev/null
-  sleep 1
-done
-mapfile -t SEGS < <(ls "$W/segments/pg_wal" | grep '^[0-9A-F]\{24\}$' | sort | tail -n "$N")
+make_segments 10
 echo "segments: ${#SEGS[@]} real 16 MiB segments from pgbench (scale 10)"
-
-PATHS=(); for s in "${SEGS[@]}"; do PATHS+=("$W/segments/pg_wal/$s"); done
-# Runs "<command> <segment path>" once per segment, as the server user, each
-# through /bin/sh -c as PostgreSQL's archiver does; prints ms per segment.
-per_segment_ms() {
-  local t0 t1
-  t0=$(now_ns)
-  as bash -c 'cmd=$1; shift; for p in "$@"; do /bin/sh -c "$cmd $p" || exit 1; done' _ "$1" "${PATHS[@]}"
-  t1=$(now_ns)
-  echo $(( (t1 - t0) / 1000000 / N ))
-}
 
 # 2. walvault, one call per segment, no batching.
 as "$WV" --repo "$W/wv-repo" repo init >/dev/null
@@ -93,16 +56,8 @@ if command -v pgbackrest >/dev/null; then
 repo1-path=$W/pgbr-repo
 compress-type=zst
 compress-level=1
-log-level-console=warn
-log-level-file=off
-lock-path=$W/pgbr-lock
-spool-path=$W/pgbr-spool
-[bench]
-pg1-path=$W/data
-pg1-socket-path=$W
-pg1-port=$PORT
-pg1-user=postgres
 CONF
+  pgbr_common_conf >> "$W/pgbackrest.conf"
   chmod 644 "$W/pgbackrest.conf"
   as pgbackrest --config="$W/pgbackrest.conf" --stanza=bench stanza-create >/dev/null
   BR_MS=$(per_segment_ms "pgbackrest --config=$W/pgbackrest.conf --stanza=bench archive-push")

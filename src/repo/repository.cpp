@@ -104,6 +104,16 @@ json parse_json_object(const Bytes& bytes, const std::string& name) {
   }
 }
 
+// The master key in a key-file wrap object, or std::nullopt when `file_key`
+// does not open it.
+std::optional<Bytes> unwrap_key_file_wrap(const Bytes& sealed, const std::string& name,
+                                          const codec::Key& file_key, const Bytes& aad) {
+  json wrap = parse_json_object(codec::open(sealed, nullptr, name), name);
+  if (!wrap.contains("type") || wrap["type"] != "key-file")
+    throw Error(ErrorCode::kCorruption, name + ": not a key-file wrap");
+  return codec::aes_gcm_open(file_key, hex_field(wrap, "wrapped_master_key", name), aad);
+}
+
 codec::Key key_from_bytes(const Bytes& bytes, const std::string& what) {
   if (bytes.size() != codec::kKeySize)
     throw Error(ErrorCode::kCorruption, what + ": unwrapped key has the wrong size");
@@ -192,10 +202,7 @@ std::unique_ptr<Repository> Repository::open(std::shared_ptr<store::ObjectStore>
       throw Error(ErrorCode::kKey, "key file " + *secrets.key_file +
                                        " does not belong to the repository at " +
                                        repo->store_->describe());
-    json wrap = parse_json_object(codec::open(*wrap_sealed, nullptr, name), name);
-    if (!wrap.contains("type") || wrap["type"] != "key-file")
-      throw Error(ErrorCode::kCorruption, name + ": not a key-file wrap");
-    auto master = codec::aes_gcm_open(file_key, hex_field(wrap, "wrapped_master_key", name), aad);
+    auto master = unwrap_key_file_wrap(*wrap_sealed, name, file_key, aad);
     if (!master)
       throw Error(ErrorCode::kKey,
                   "key file " + *secrets.key_file + " does not unlock the repository");
@@ -258,22 +265,47 @@ std::optional<Bytes> Repository::get_object(const std::string& name) {
   return open_object(*sealed, name);
 }
 
-void Repository::add_key_file(const std::string& path) {
+void Repository::require_master_key() const {
   if (!config_.encrypted)
     throw Error(ErrorCode::kUsage, "the repository at " + store_->describe() +
                                        " is not encrypted: a key file has nothing to unlock");
   if (!master_key_) throw Error(ErrorCode::kKey, "repository opened without its master key");
-  codec::Key file_key = codec::random_key();
+}
+
+Bytes Repository::seal_key_file_wrap(const codec::Key& file_key) const {
   json wrap = {{"type", "key-file"},
                {"created_us", now_us()},
                {"wrapped_master_key",
                 to_hex(codec::aes_gcm_seal(file_key, *master_key_, wrap_aad(config_.repo_id)))}};
   std::string text = wrap.dump(2) + "\n";
+  codec::SealOptions options;
+  return codec::seal(as_bytes(text), options);
+}
+
+void Repository::add_key_file(const std::string& path) {
+  require_master_key();
+  codec::Key file_key = codec::random_key();
+  Bytes sealed = seal_key_file_wrap(file_key);
   // Key file first: if storing the wrap fails, an orphan key file unlocks nothing.
   if (!write_file_atomic(path, file_key, 0600, Overwrite::kNo))
     throw Error(ErrorCode::kConflict, "key file " + path + " already exists; not overwritten");
-  codec::SealOptions options;
-  store_->put(key_file_object_name(file_key), codec::seal(as_bytes(text), options));
+  store_->put(key_file_object_name(file_key), sealed);
+}
+
+bool Repository::register_key_file(const std::string& path) {
+  require_master_key();
+  const codec::Key file_key = read_key_file(path);
+  const std::string name = key_file_object_name(file_key);
+  // S3 overwrites silently: look first, and never replace a wrap.
+  if (auto existing = store_->get(name)) {
+    if (unwrap_key_file_wrap(*existing, name, file_key, wrap_aad(config_.repo_id))) return false;
+    throw Error(ErrorCode::kConflict,
+                "key file " + path + ": " + name + " exists but is not its wrap; not overwritten");
+  }
+  if (store_->put(name, seal_key_file_wrap(file_key)) == store::PutResult::kAlreadyExists)
+    throw Error(ErrorCode::kConflict,
+                "key file " + path + ": " + name + " was written concurrently; run again");
+  return true;
 }
 
 }  // namespace walvault::repo

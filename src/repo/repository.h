@@ -88,6 +88,11 @@ class Repository {
   // random key, and stores the master key wrapped under it. Requires an
   // encrypted repository opened with its passphrase or another key file.
   void add_key_file(const std::string& path);
+  // Stores the master key wrapped under the key in the existing key file at
+  // `path`, so that one key file unlocks several repositories. False when it
+  // already unlocked this one (nothing written). Same requirements as
+  // add_key_file; Error(kKey) for an unreadable or malformed key file.
+  bool register_key_file(const std::string& path);
 
   const RepoConfig& config() const { return config_; }
   store::ObjectStore& store() { return *store_; }
@@ -99,6 +104,10 @@ class Repository {
  private:
   Repository(std::shared_ptr<store::ObjectStore> store, RepoConfig config);
   void set_master_key(const codec::Key& master);
+  // Throws unless this repository is encrypted and its master key is known.
+  void require_master_key() const;
+  // The sealed key-file wrap object of the master key under `file_key`.
+  Bytes seal_key_file_wrap(const codec::Key& file_key) const;
 
   std::shared_ptr<store::ObjectStore> store_;
   RepoConfig config_;

@@ -130,6 +130,56 @@ TEST(Repository, KeyFileUnlocksWithoutPassphrase) {
   EXPECT_EQ(error_code_of([&] { Repository::open(store, missing); }), ErrorCode::kKey);
 }
 
+TEST(Repository, OneKeyFileRegisteredWithSeveralRepositories) {
+  testing::TempDir dir("wv-repo");
+  // Through the ObjectStore interface (MemStore hides the one-argument get).
+  std::shared_ptr<store::ObjectStore> store_a = std::make_shared<store::MemStore>();
+  std::shared_ptr<store::ObjectStore> store_b = std::make_shared<store::MemStore>();
+  std::shared_ptr<store::ObjectStore> store_c = std::make_shared<store::MemStore>();
+  Repository::init(*store_a, encrypted_options());
+  InitOptions other_passphrase = encrypted_options();
+  other_passphrase.passphrase = "another passphrase entirely";
+  Repository::init(*store_b, other_passphrase);
+  Repository::init(*store_c, encrypted_options());
+  Secrets pass_a;
+  pass_a.passphrase = kPassphrase;
+  Secrets pass_b;
+  pass_b.passphrase = other_passphrase.passphrase;
+  auto a = Repository::open(store_a, pass_a);
+  auto b = Repository::open(store_b, pass_b);
+  const std::string key_path = dir.sub("shared.key");
+  a->add_key_file(key_path);
+  const Bytes key_bytes = *read_file(key_path);
+  EXPECT_TRUE(b->register_key_file(key_path));
+  EXPECT_FALSE(b->register_key_file(key_path));  // already registered: nothing written
+  EXPECT_EQ(*read_file(key_path), key_bytes);    // the key file itself is never rewritten
+
+  a->put_object("data/x", as_bytes("rows of a"));
+  b->put_object("data/x", as_bytes("rows of b"));
+  Secrets by_file;
+  by_file.key_file = key_path;
+  EXPECT_EQ(as_chars(*Repository::open(store_a, by_file)->get_object("data/x")), "rows of a");
+  EXPECT_EQ(as_chars(*Repository::open(store_b, by_file)->get_object("data/x")), "rows of b");
+  // Not registered with c: refused there.
+  EXPECT_EQ(error_code_of([&] { Repository::open(store_c, by_file); }), ErrorCode::kKey);
+
+  // A wrap under the key file's name that it does not open is never replaced.
+  auto c = Repository::open(store_c, pass_a);
+  const std::string name = key_file_object_name(read_key_file(key_path));
+  store_c->put(name, *store_b->get(name));  // b's wrap: another repository's aad
+  EXPECT_EQ(error_code_of([&] { c->register_key_file(key_path); }), ErrorCode::kConflict);
+  EXPECT_EQ(*store_c->get(name), *store_b->get(name));
+
+  // Missing or malformed key files, and unencrypted repositories.
+  EXPECT_EQ(error_code_of([&] { b->register_key_file(dir.sub("absent.key")); }), ErrorCode::kKey);
+  write_file_atomic(dir.sub("short.key"), Bytes(5, 7));
+  EXPECT_EQ(error_code_of([&] { b->register_key_file(dir.sub("short.key")); }), ErrorCode::kKey);
+  auto plain_store = std::make_shared<store::MemStore>();
+  Repository::init(*plain_store, {});
+  auto plain = Repository::open(plain_store, {});
+  EXPECT_EQ(error_code_of([&] { plain->register_key_file(key_path); }), ErrorCode::kUsage);
+}
+
 TEST(Repository, ObjectsAreCreateOnlyAndVerified) {
   auto store = std::make_shared<store::MemStore>();
   Repository::init(*store, {});
