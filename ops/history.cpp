@@ -1,6 +1,5 @@
 #include "ops/history.h"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <array>
@@ -10,7 +9,9 @@
 #include "codec/crypto.h"
 #include "core/bytes.h"
 #include "core/error.h"
+#include "core/host.h"
 #include "core/time_util.h"
+#include "ops/info.h"
 
 namespace walvault::ops {
 
@@ -19,17 +20,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kPrefix = "history/";
-
-std::string host_name() {
-  std::array<char, 256> buf{};
-  if (gethostname(buf.data(), buf.size() - 1) != 0) return "unknown";
-  return buf.data();
-}
-
-std::string user_name() {
-  const passwd* pw = getpwuid(geteuid());
-  return pw != nullptr ? pw->pw_name : std::to_string(geteuid());
-}
 
 std::string object_name(const HistoryEntry& entry) {
   std::array<std::uint8_t, 4> rnd{};
@@ -81,6 +71,25 @@ json history_to_json(const HistoryEntry& e) {
   j["user"] = e.user;
   j["extra"] = e.extra;
   return j;
+}
+
+std::string history_text(const std::vector<HistoryEntry>& entries) {
+  if (entries.empty()) return "no history\n";
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-22s %-7s %-7s %9s %11s  %s\n", "start (UTC)", "command",
+                "outcome", "duration", "bytes", "user@host: detail");
+  out += line;
+  for (const HistoryEntry& e : entries) {
+    // "2026-11-26 10:00:00.123456+00" -> to the second.
+    const std::string start = format_time_us(e.start_us).substr(0, 19);
+    std::snprintf(line, sizeof line, "%-22s %-7s %-7s %8.1fs %11s  ", start.c_str(),
+                  e.command.c_str(), e.outcome.c_str(),
+                  static_cast<double>(e.end_us - e.start_us) / 1e6,
+                  e.bytes == 0 ? "-" : human_bytes(e.bytes).c_str());
+    out += line + e.user + "@" + e.host + ": " + e.detail + "\n";
+  }
+  return out;
 }
 
 std::string append_history(repo::Repository& repo, HistoryEntry entry) {

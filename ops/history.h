@@ -22,16 +22,17 @@
 namespace walvault::ops {
 
 struct HistoryEntry {
-  std::string command;          // "backup", "expire", "gc", "verify", "drill"
-  std::int64_t start_us = 0;    // UTC µs
+  std::string command;        // "backup", "expire", "gc", "verify", "drill"
+  std::int64_t start_us = 0;  // UTC µs
   std::int64_t end_us = 0;
-  std::string outcome;          // "ok", "failed" (or "warning" where a command has one)
-  std::string detail;           // one line: the error, or a summary ("3 backups expired")
-  std::uint64_t bytes = 0;      // the command's main byte count (stored, freed, read, restored)
-  std::string host;             // gethostname()
-  std::string user;             // the effective user's name
-  nlohmann::json extra = nlohmann::json::object();  // command-specific facts (label, recovery times…)
-  std::string object;           // read_history: the object's name
+  std::string outcome;      // "ok", "failed" (or "warning" where a command has one)
+  std::string detail;       // one line: the error, or a summary ("3 backups expired")
+  std::uint64_t bytes = 0;  // the command's main byte count (stored, freed, read, restored)
+  std::string host;         // gethostname()
+  std::string user;         // the effective user's name
+  nlohmann::json extra =
+      nlohmann::json::object();  // command-specific facts (label, recovery times…)
+  std::string object;            // read_history: the object's name
 };
 
 // A fresh entry for `command` started now, host and user filled in.
@@ -50,5 +51,9 @@ std::vector<HistoryEntry> read_history(repo::Repository& repo, std::int64_t sinc
 std::optional<HistoryEntry> last_history(repo::Repository& repo, const std::string& command);
 
 nlohmann::json history_to_json(const HistoryEntry& entry);
+
+// `walvault history`: one line per entry, in the given order: start time,
+// command, outcome, duration, bytes, user@host, detail ("no history" when empty).
+std::string history_text(const std::vector<HistoryEntry>& entries);
 
 }  // namespace walvault::ops

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/time_util.h"
 #include "ops/info.h"
+#include "ops/sql_connection.h"
 #include "pg/base_backup.h"
 #include "pg/libpq_api.h"
 #include "walarchive/wal_objects.h"
@@ -49,47 +50,8 @@ void judge_age(Findings& f, const std::string& what, std::int64_t age_us,
     f.add(CheckStatus::kOk, text);
 }
 
-// A plain (non-replication) libpq connection, closed on scope exit.
-class SqlConnection {
- public:
-  explicit SqlConnection(const std::string& conninfo) {
-    const char* keys[] = {"dbname", "fallback_application_name", nullptr};
-    const char* values[] = {conninfo.c_str(), "walvault check", nullptr};
-    conn_ = pg::libpq_api().connectdb_params(keys, values, 1);
-    if (!conn_ || pg::libpq_api().status(conn_) != CONNECTION_OK) {
-      std::string why = conn_ ? pg::libpq_api().error_message(conn_) : "out of memory";
-      if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
-      throw Error(ErrorCode::kPostgres,
-                  "cannot connect (" + pg::redact_conninfo(conninfo) + "): " + why);
-    }
-  }
-  ~SqlConnection() {
-    if (conn_) pg::libpq_api().finish(conn_);
-  }
-  SqlConnection(const SqlConnection&) = delete;
-  SqlConnection& operator=(const SqlConnection&) = delete;
-
-  // First row of a query as strings ("" for NULL); throws Error(kPostgres).
-  std::vector<std::string> row(const std::string& sql) {
-    const auto& api = pg::libpq_api();
-    std::unique_ptr<PGresult, void (*)(PGresult*)> res(api.exec(conn_, sql.c_str()), api.clear);
-    if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK || api.ntuples(res.get()) < 1) {
-      std::string why = api.error_message(conn_);
-      if (auto nl = why.find('\n'); nl != std::string::npos) why.resize(nl);
-      throw Error(ErrorCode::kPostgres, why.empty() ? "query returned no row" : why);
-    }
-    std::vector<std::string> out;
-    for (int i = 0; i < api.nfields(res.get()); ++i)
-      out.push_back(api.get_is_null(res.get(), 0, i) ? "" : api.get_value(res.get(), 0, i));
-    return out;
-  }
-
- private:
-  PGconn* conn_ = nullptr;
-};
-
 void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
-  SqlConnection conn(o.pg);
+  SqlConnection conn(o.pg, "walvault check");
   if (conn.row("select pg_is_in_recovery()::text").at(0) == "true") {
     f.add(CheckStatus::kWarning, "server is in recovery: archive check skipped");
     return;
@@ -203,6 +165,22 @@ std::string metrics_text(repo::Repository& repo) {
         static_cast<double>(info.size_bytes));
   if (info.dedup_ratio)
     gauge("walvault_dedup_ratio", "Logical backup bytes per stored pack byte.", *info.dedup_ratio);
+  if (const auto& v = info.last_verify) {
+    gauge("walvault_last_verify_timestamp_seconds", "When the last verify ended (Unix time).",
+          v->end_us / 1e6);
+    gauge("walvault_last_verify_success", "1 when the last verify found no error, else 0.",
+          v->outcome == "ok" ? 1 : 0);
+  }
+  if (const auto& d = info.last_drill) {
+    gauge("walvault_last_drill_timestamp_seconds", "When the last restore drill ended (Unix time).",
+          d->end_us / 1e6);
+    gauge("walvault_last_drill_success", "1 when the last restore drill passed, else 0.",
+          d->outcome == "ok" ? 1 : 0);
+    if (d->extra.contains("total_s") && d->extra.at("total_s").is_number())
+      gauge("walvault_last_drill_recovery_seconds",
+            "Total time of the last restore drill: restore, recovery and checks.",
+            d->extra.at("total_s").get<double>());
+  }
   if (info.space) {
     gauge("walvault_disk_free_bytes", "Free bytes on the repository's file system.",
           static_cast<double>(info.space->free_bytes));

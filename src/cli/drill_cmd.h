@@ -1,0 +1,39 @@
+// `walvault drill`: restore a backup into a scratch directory, start it,
+// wait for recovery, run the operator's checks, time every step against the
+// recovery time objective, and record the outcome in the repository's history.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/backup_cmd.h"
+#include "ops/drill.h"
+
+namespace walvault::cli {
+
+struct DrillArgs {
+  std::string set;          // backup label ("" : the newest that can reach the target)
+  std::string target_time;  // "" : the end of the archive
+  std::string scratch;      // "" : a fresh mkdtemp under /var/tmp
+  std::string pg_bin;       // "" : /usr/lib/postgresql/<backup's major>/bin
+  std::string run_as = "postgres";
+  std::string db_user;  // "" : the server's OS user
+  std::string dbname = "postgres";
+  std::vector<std::string> check_sql, expect;  // --check / --expect pairs
+  std::vector<std::string> config_checks;      // "SQL => EXPECTED" (drill-check in the config)
+  std::string check_script;
+  bool keep = false;
+  std::chrono::seconds timeout{30 * 60};
+  std::optional<std::chrono::seconds> target_rto;
+  int parallel = 2;
+  std::string restore_command;  // the archive-get call the server runs
+};
+
+// 0 when the drill passed; otherwise throws Error("drill failed: <step>: <why>")
+// after recording the failure (and cleaning up unless --keep).
+int run_drill(const std::vector<std::string>& locations, const RepoOpener& open,
+              const DrillArgs& args);
+
+}  // namespace walvault::cli
