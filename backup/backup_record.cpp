@@ -7,6 +7,8 @@
 
 #include "core/bytes.h"
 #include "core/error.h"
+#include "core/host.h"
+#include "core/time_util.h"
 
 namespace walvault::backup {
 
@@ -191,6 +193,40 @@ BackupFiles read_files(repo::Repository& repo, const std::string& label) {
     throw Error(ErrorCode::kCorruption,
                 object + ": the file list of backup " + label + " is missing");
   return files_from_json(as_chars(*bytes), object);
+}
+
+std::string pin_object_name(const std::string& label) {
+  return std::string(kPrefix) + label + "/pin";
+}
+
+bool pin_backup(repo::Repository& repo, const std::string& label, const std::string& note) {
+  if (!read_record(repo, label))
+    throw Error(ErrorCode::kNotFound, "no backup " + label + " in " + repo.store().describe());
+  nlohmann::json j;
+  j["note"] = note;
+  j["time_us"] = now_unix_us();
+  j["user"] = user_name();
+  j["host"] = host_name();
+  return repo.put_object(pin_object_name(label), as_bytes(j.dump())) == store::PutResult::kCreated;
+}
+
+bool unpin_backup(repo::Repository& repo, const std::string& label) {
+  if (!read_record(repo, label))
+    throw Error(ErrorCode::kNotFound, "no backup " + label + " in " + repo.store().describe());
+  return repo.store().remove(pin_object_name(label));
+}
+
+std::optional<BackupPin> read_pin(repo::Repository& repo, const std::string& label) {
+  const std::string object = pin_object_name(label);
+  const auto bytes = repo.get_object(object);
+  if (!bytes) return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(as_chars(*bytes));
+    return BackupPin{j.value("note", ""), j.value("time_us", std::int64_t{0}), j.value("user", ""),
+                     j.value("host", "")};
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::kCorruption, object + ": not a pin: " + e.what());
+  }
 }
 
 }  // namespace walvault::backup

@@ -82,6 +82,22 @@ BackupRecord record_from_json(std::string_view text, const std::string& object);
 std::string files_to_json(const BackupFiles& files);
 BackupFiles files_from_json(std::string_view text, const std::string& object);
 
+// A pinned backup is kept by `expire` whatever the policy says:
+// backups/<label>/pin (JSON: note, time_us, user, host), written by
+// `backup keep`, removed by `backup unkeep`.
+struct BackupPin {
+  std::string note;
+  std::int64_t time_us = 0;
+  std::string user, host;
+};
+std::string pin_object_name(const std::string& label);
+// Throws Error(kNotFound) when no backup `label` exists. Pinning a pinned
+// backup keeps the first pin (and its note) and returns false.
+bool pin_backup(repo::Repository& repo, const std::string& label, const std::string& note);
+// False when the backup was not pinned; Error(kNotFound) without such a backup.
+bool unpin_backup(repo::Repository& repo, const std::string& label);
+std::optional<BackupPin> read_pin(repo::Repository& repo, const std::string& label);
+
 // Every backup's record, oldest first (by start LSN, then label).
 std::vector<BackupRecord> list_backups(repo::Repository& repo);
 std::optional<BackupRecord> read_record(repo::Repository& repo, const std::string& label);

@@ -356,7 +356,8 @@ std::string unique_label(repo::Repository& repo, std::int64_t start_us) {
 }
 
 // Writes the file list and then the record into every repository.
-BackupRecord write_backup(Collector& c, BackupRecord record) {
+BackupRecord write_backup(Collector& c, BackupRecord record, const BackupOptions& options) {
+  if (options.before_commit) options.before_commit();
   for (std::size_t i = 0; i < c.targets().size(); ++i) {
     auto& t = c.targets()[i];
     BackupRecord r = record;
@@ -457,7 +458,7 @@ BackupRecord take_backup(const std::vector<repo::Repository*>& repos,
   r.wal_segment_size = facts.wal_segment_size;
   fill_common(r, collector);
   r.duration_s = (now_unix_us() - start_us) / 1e6;
-  return write_backup(collector, r);
+  return write_backup(collector, r, options);
 }
 
 BackupRecord ingest_tar(const std::vector<repo::Repository*>& repos, int fd,
@@ -573,7 +574,7 @@ BackupRecord ingest_tar(const std::vector<repo::Repository*>& repos, int fd,
   r.wal_segment_size = seg_size;
   fill_common(r, collector);
   r.duration_s = (now_unix_us() - start_us) / 1e6;
-  return write_backup(collector, r);
+  return write_backup(collector, r, options);
 }
 
 }  // namespace walvault::backup

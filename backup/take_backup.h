@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct BackupOptions {
   std::chrono::milliseconds wal_timeout{60000};  // wait for the stop segment to be archived
   pg::CheckpointMode checkpoint = pg::CheckpointMode::kFast;
   bool progress = false;  // a progress line on stderr (a terminal)
+  // Called right before the file lists and records are written (after the
+  // WAL wait); throwing aborts the backup unlisted. The CLI checks that its
+  // repository locks are still held (repo/lock.h).
+  std::function<void()> before_commit;
 };
 
 // Takes a backup over the replication protocol. Throws Error(kPostgres) when

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "core/error.h"
 #include "core/time_util.h"
 
 namespace walvault::ops {
@@ -13,22 +14,6 @@ namespace walvault::ops {
 namespace {
 
 using nlohmann::json;
-
-std::string human_bytes(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes);
-  std::size_t u = 0;
-  while (v >= 1024 && u + 1 < std::size(units)) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  if (u == 0)
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  else
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
-}
 
 // A time as "<key>" (text) and "<key>_us" (integer), both null when absent.
 void put_time(json& j, const std::string& key, const std::optional<std::int64_t>& us) {
@@ -58,7 +43,42 @@ json window_json(const backup::ReachableWindow& w) {
   return j;
 }
 
+// The newest entry of `command`; a damaged one is not a reason for info (or
+// metrics) to fail: `verify` and `history` name it.
+std::optional<HistoryEntry> last_history_or_none(repo::Repository& repo,
+                                                 const std::string& command) {
+  try {
+    return last_history(repo, command);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// "ok at 2026-11-26 10:00:00+00 (4.2 s): <detail>"
+std::string history_line(const std::optional<HistoryEntry>& e) {
+  if (!e) return "none recorded";
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.1f s", static_cast<double>(e->end_us - e->start_us) / 1e6);
+  return e->outcome + " at " + format_time_us(e->start_us) + " (" + secs + "): " + e->detail;
+}
+
 }  // namespace
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
 
 InfoReport repository_info(repo::Repository& repo) {
   InfoReport info;
@@ -77,6 +97,8 @@ InfoReport repository_info(repo::Repository& repo) {
     info.size_bytes += o.size;
     if (o.name.starts_with("packs/")) info.pack_bytes += o.size;
     if (o.name.starts_with("wal/")) info.wal_bytes += o.size;
+    if (o.name.starts_with("backups/") && o.name.ends_with("/pin"))
+      info.pinned.insert(o.name.substr(8, o.name.size() - 8 - 4));
   }
   if (repo.store().capabilities().reports_space) info.space = repo.store().space();
 
@@ -111,6 +133,8 @@ InfoReport repository_info(repo::Repository& repo) {
                      return std::tie(a.time_us, a.timeline, a.lsn) <
                             std::tie(b.time_us, b.timeline, b.lsn);
                    });
+  info.last_verify = last_history_or_none(repo, "verify");
+  info.last_drill = last_history_or_none(repo, "drill");
   return info;
 }
 
@@ -142,7 +166,8 @@ std::string info_text(const InfoReport& info) {
     out += "  " + b.label + (b.tag.empty() ? "" : " [" + b.tag + "]") + ": stopped " +
            format_time_us(b.stop_time_us) + " at " + pg::format_lsn(b.stop_lsn) + " on timeline " +
            std::to_string(b.stop_timeline) + ", " + human_bytes(b.logical_bytes) + ", " +
-           human_bytes(b.stored_bytes) + " stored\n";
+           human_bytes(b.stored_bytes) + " stored" +
+           (info.pinned.count(b.label) ? ", pinned" : "") + "\n";
   for (const auto& w : info.windows)
     out += "window (timeline " + std::to_string(w.timeline) + "): " + w.to_string() + "\n";
   out += "wal: " + std::to_string(info.wal_segments) + " segments";
@@ -155,6 +180,8 @@ std::string info_text(const InfoReport& info) {
   for (const auto& rp : info.restore_points)
     out += "  " + rp.name + ": " + format_time_us(rp.time_us) + " at " + pg::format_lsn(rp.lsn) +
            " on timeline " + std::to_string(rp.timeline) + "\n";
+  out += "last verify: " + history_line(info.last_verify) + "\n";
+  out += "last drill: " + history_line(info.last_drill) + "\n";
   return out;
 }
 
@@ -189,7 +216,8 @@ std::string info_json(const InfoReport& info) {
               {"stop_lsn", pg::format_lsn(b.stop_lsn)},
               {"timeline", b.stop_timeline},
               {"logical_bytes", b.logical_bytes},
-              {"stored_bytes", b.stored_bytes}};
+              {"stored_bytes", b.stored_bytes},
+              {"pinned", info.pinned.count(b.label) > 0}};
     put_time(j, "start_time", b.start_time_us);
     put_time(j, "stop_time", b.stop_time_us);
     out["backups"].push_back(std::move(j));
@@ -209,6 +237,8 @@ std::string info_json(const InfoReport& info) {
     j["segment"] = rp.segment;
     out["restore_points"].push_back(std::move(j));
   }
+  out["last_verify"] = info.last_verify ? history_to_json(*info.last_verify) : json(nullptr);
+  out["last_drill"] = info.last_drill ? history_to_json(*info.last_drill) : json(nullptr);
   return out.dump(1) + "\n";
 }
 

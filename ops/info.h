@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "backup/backup_record.h"
 #include "backup/restore_plan.h"
+#include "ops/history.h"
 #include "repo/cluster.h"
 #include "repo/repository.h"
 #include "store/object_store.h"
@@ -45,6 +47,7 @@ struct InfoReport {
   std::optional<store::SpaceInfo> space;  // stores that report it (local file systems)
 
   std::vector<backup::BackupRecord> backups;     // oldest first
+  std::set<std::string> pinned;                  // labels pinned by `backup keep`
   backup::ReachableWindow window;                // the latest timeline's (restore's default)
   std::vector<backup::ReachableWindow> windows;  // every timeline's, ascending
 
@@ -53,6 +56,11 @@ struct InfoReport {
   std::optional<std::int64_t> last_archived_us;  // that segment's metadata archived_us
   std::optional<std::int64_t> latest_commit_us;  // latest commit/abort in any segment
   std::vector<RestorePointInfo> restore_points;  // every archived one, by time
+
+  // The newest `verify` and `drill` history entries (ops/history.h); none
+  // recorded, or the newest one unreadable: std::nullopt.
+  std::optional<HistoryEntry> last_verify;
+  std::optional<HistoryEntry> last_drill;
 };
 
 // Throws what load_archive_view throws on a damaged record or metadata
@@ -60,6 +68,8 @@ struct InfoReport {
 InfoReport repository_info(repo::Repository& repo);
 
 std::string info_text(const InfoReport& info);
+// "812 B", "1.5 MiB", "2.0 GiB" (binary units).
+std::string human_bytes(std::uint64_t bytes);
 std::string info_json(const InfoReport& info);
 
 }  // namespace walvault::ops

@@ -11,6 +11,7 @@
 #include "backup/restore.h"
 #include "backup/restore_plan.h"
 #include "backup/take_backup.h"
+#include "cli/history_cmd.h"
 #include "core/error.h"
 #include "core/time_util.h"
 
@@ -76,23 +77,27 @@ backup::RecoveryTarget parse_target(const RestoreArgs& a) {
   return t;
 }
 
-std::string describe_target(const backup::RecoveryTarget& t) {
-  using K = backup::RecoveryTarget::Kind;
-  switch (t.kind) {
-    case K::kEnd:
-      return "the end of the archive";
-    case K::kTime:
-      return "time " + format_time_us(t.time_us);
-    case K::kLsn:
-      return "LSN " + pg::format_lsn(t.lsn);
-    case K::kXid:
-      return "transaction " + std::to_string(t.xid);
-    case K::kName:
-      return "restore point '" + t.name + "'";
-    case K::kImmediate:
-      return "the end of the backup (immediate)";
+// The backup itself: a tar stream (--from-tar) or the replication protocol.
+backup::BackupRecord take_or_ingest(const std::vector<repo::Repository*>& repos,
+                                    const BackupArgs& args, const backup::BackupOptions& options) {
+  backup::BackupRecord r;
+  if (!args.from_tar.empty()) {
+    int fd = 0;
+    if (args.from_tar != "-") {
+      fd = ::open(args.from_tar.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw_errno("backup --from-tar: opening " + args.from_tar);
+    }
+    try {
+      r = backup::ingest_tar(repos, fd, options);
+    } catch (...) {
+      if (fd > 0) ::close(fd);
+      throw;
+    }
+    if (fd > 0) ::close(fd);
+  } else {
+    r = backup::take_backup(repos, options);
   }
-  return "?";
+  return r;
 }
 
 std::vector<std::pair<std::string, std::string>> recovery_settings(const backup::RecoveryTarget& t,
@@ -132,6 +137,25 @@ std::vector<std::pair<std::string, std::string>> recovery_settings(const backup:
 
 }  // namespace
 
+std::string describe_target(const backup::RecoveryTarget& t) {
+  using K = backup::RecoveryTarget::Kind;
+  switch (t.kind) {
+    case K::kEnd:
+      return "the end of the archive";
+    case K::kTime:
+      return "time " + format_time_us(t.time_us);
+    case K::kLsn:
+      return "LSN " + pg::format_lsn(t.lsn);
+    case K::kXid:
+      return "transaction " + std::to_string(t.xid);
+    case K::kName:
+      return "restore point '" + t.name + "'";
+    case K::kImmediate:
+      return "the end of the backup (immediate)";
+  }
+  return "?";
+}
+
 std::string shell_quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                             "0123456789-_./=:%@+,") == std::string::npos)
@@ -160,23 +184,34 @@ int run_backup(const std::vector<repo::Repository*>& repos, const BackupArgs& ar
   else
     throw Error(ErrorCode::kUsage,
                 "--checkpoint: '" + args.checkpoint + "' is neither 'fast' nor 'spread'");
+  ops::HistoryEntry entry = ops::start_history("backup");
   backup::BackupRecord r;
-  if (!args.from_tar.empty()) {
-    int fd = 0;
-    if (args.from_tar != "-") {
-      fd = ::open(args.from_tar.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw_errno("backup --from-tar: opening " + args.from_tar);
-    }
-    try {
-      r = backup::ingest_tar(repos, fd, options);
-    } catch (...) {
-      if (fd > 0) ::close(fd);
-      throw;
-    }
-    if (fd > 0) ::close(fd);
-  } else {
-    r = backup::take_backup(repos, options);
+  try {
+    // Shared locks: gc and expire wait until the record is written.
+    std::vector<std::unique_ptr<repo::RepoLock>> locks;
+    for (repo::Repository* repo : repos)
+      locks.push_back(repo::RepoLock::acquire(*repo, repo::LockMode::kShared, "backup",
+                                              command_lock_options()));
+    options.before_commit = [&locks] {
+      for (const auto& lock : locks) lock->check_held();
+    };
+    r = take_or_ingest(repos, args, options);
+  } catch (const std::exception& e) {
+    entry.outcome = "failed";
+    entry.detail = e.what();
+    record_history(repos, entry);
+    throw;
   }
+  entry.outcome = "ok";
+  entry.detail = "backup " + r.label + ": " + std::to_string(r.file_count) + " files, " +
+                 mib(r.logical_bytes) + ", " + mib(r.stored_bytes) + " new";
+  entry.bytes = r.stored_bytes;
+  entry.extra = {{"label", r.label},
+                 {"tag", r.tag},
+                 {"file_count", r.file_count},
+                 {"logical_bytes", r.logical_bytes},
+                 {"stored_bytes", r.stored_bytes}};
+  record_history(repos, entry);
   std::cout << "backup " << r.label << " complete: " << r.file_count << " files, "
             << mib(r.logical_bytes) << ", " << mib(r.stored_bytes) << " new in the repository, "
             << r.new_chunk_count << " of " << r.chunk_count << " chunks new, "
@@ -215,12 +250,59 @@ int run_backup_list(repo::Repository& repo, bool json) {
   return 0;
 }
 
-int run_restore(const std::vector<std::string>& locations, const RepoOpener& open,
-                const RestoreArgs& a) {
-  const backup::RecoveryTarget target = parse_target(a);
+repo::LockOptions command_lock_options() {
+  repo::LockOptions options = repo::default_lock_options();
+  options.wait = std::chrono::minutes(10);
+  return options;
+}
+
+PlannedRestore plan_from_repositories(const std::vector<std::string>& locations,
+                                      const RepoOpener& open, const RestoreArgs& a) {
+  PlannedRestore out;
+  out.target = parse_target(a);
   if (a.target_action != "pause" && a.target_action != "promote" && a.target_action != "shutdown")
     throw Error(ErrorCode::kUsage, "--target-action: '" + a.target_action +
                                        "' is not one of pause, promote, shutdown");
+  // The first repository that can reach the target serves the restore; one
+  // that cannot be opened or planned from falls back to the next.
+  std::optional<Error> first_failure;
+  for (const auto& location : locations) {
+    try {
+      out.lock.reset();  // it refers to the repository replaced next
+      out.repo = open(location);
+      out.lock = repo::RepoLock::acquire_for_reading(*out.repo, "restore", command_lock_options());
+      if (!out.lock)
+        std::cerr << "walvault: warning: repository " << location
+                  << " does not take a lock (read-only?): restoring without one\n";
+      const backup::ArchiveView view = backup::load_archive_view(*out.repo);
+      out.plan = backup::plan_restore(
+          view, out.target, a.set.empty() ? std::nullopt : std::optional<std::string>(a.set));
+      out.location = location;
+      return out;
+    } catch (const Error& e) {
+      const Error named =
+          locations.size() > 1 ? Error(e.code(), "repository " + location + ": " + e.what()) : e;
+      if (locations.size() > 1) std::cerr << "walvault: warning: " << named.what() << "\n";
+      if (!first_failure) first_failure = named;
+    }
+  }
+  if (!first_failure) throw Error(ErrorCode::kUsage, "no repository to restore from");
+  throw *first_failure;
+}
+
+backup::RestoreStats restore_planned(PlannedRestore& p, const RestoreArgs& a,
+                                     const backup::RestoreOptions& options) {
+  const auto& b = p.plan.backup;
+  const backup::BackupFiles files = backup::read_files(*p.repo, b.label);
+  const auto stats = backup::restore_files(*p.repo, b, files, options);
+  auto settings = recovery_settings(p.target, a, p.plan.target_timeline, b.pg_version_num);
+  settings.insert(settings.end(), a.extra_settings.begin(), a.extra_settings.end());
+  backup::write_recovery_settings(options.pgdata, settings);
+  return stats;
+}
+
+int run_restore(const std::vector<std::string>& locations, const RepoOpener& open,
+                const RestoreArgs& a) {
   if (a.pgdata.empty() || a.pgdata.front() != '/')
     throw Error(ErrorCode::kUsage, "--pgdata: give an absolute path");
   backup::RestoreOptions options;
@@ -237,28 +319,9 @@ int run_restore(const std::vector<std::string>& locations, const RepoOpener& ope
   }
 
   // Plan first: nothing is written when the target cannot be reached.
-  // The first repository that can reach the target serves the restore; one
-  // that cannot be opened or planned from falls back to the next.
-  std::unique_ptr<repo::Repository> opened;
-  std::optional<backup::RestorePlan> planned;
-  std::optional<Error> first_failure;
-  for (const auto& location : locations) {
-    try {
-      opened = open(location);
-      const backup::ArchiveView view = backup::load_archive_view(*opened);
-      planned = backup::plan_restore(
-          view, target, a.set.empty() ? std::nullopt : std::optional<std::string>(a.set));
-      break;
-    } catch (const Error& e) {
-      const Error named =
-          locations.size() > 1 ? Error(e.code(), "repository " + location + ": " + e.what()) : e;
-      if (locations.size() > 1) std::cerr << "walvault: warning: " << named.what() << "\n";
-      if (!first_failure) first_failure = named;
-    }
-  }
-  if (!planned) throw *first_failure;
-  repo::Repository& repo = *opened;
-  const backup::RestorePlan& plan = *planned;
+  PlannedRestore planned = plan_from_repositories(locations, open, a);
+  const backup::RecoveryTarget& target = planned.target;
+  const backup::RestorePlan& plan = planned.plan;
   const auto& b = plan.backup;
   std::cout << "target: " << describe_target(target) << " on timeline " << plan.target_timeline
             << "\n"
@@ -275,10 +338,7 @@ int run_restore(const std::vector<std::string>& locations, const RepoOpener& ope
     std::cout << "dry run: nothing written\n";
     return 0;
   }
-  const backup::BackupFiles files = backup::read_files(repo, b.label);
-  const auto stats = backup::restore_files(repo, b, files, options);
-  backup::write_recovery_settings(
-      options.pgdata, recovery_settings(target, a, plan.target_timeline, b.pg_version_num));
+  const auto stats = restore_planned(planned, a, options);
   std::cout << "restored backup " << b.label << " into " << options.pgdata << ": " << stats.files
             << " files, " << mib(stats.bytes) << ", " << stats.chunks_written << " chunks written";
   if (a.delta)

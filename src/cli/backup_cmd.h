@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "backup/restore.h"
+#include "backup/restore_plan.h"
+#include "repo/lock.h"
 #include "repo/repository.h"
 
 namespace walvault::cli {
@@ -35,6 +38,9 @@ struct RestoreArgs {
   std::vector<std::string> tablespace_map;  // OLD=NEW
   int parallel = 2;
   std::string restore_command;  // written as restore_command (archive-get call)
+  // More postgresql.auto.conf lines, after the recovery settings (`drill`:
+  // port, socket, archive_mode = off, ...).
+  std::vector<std::pair<std::string, std::string>> extra_settings;
 };
 
 int run_backup(const std::vector<repo::Repository*>& repos, const BackupArgs& args);
@@ -44,6 +50,34 @@ using RepoOpener = std::function<std::unique_ptr<repo::Repository>(const std::st
 // order on an error), then restores from it.
 int run_restore(const std::vector<std::string>& locations, const RepoOpener& open,
                 const RestoreArgs& args);
+
+// A restore decided but not yet written: the repository that serves it (the
+// first of `locations` that can reach the target) and its plan.
+struct PlannedRestore {
+  std::unique_ptr<repo::Repository> repo;
+  // A shared lock on `repo` (declared after it: released before it closes),
+  // so gc cannot remove chunks of the planned backup while it is restored.
+  std::unique_ptr<repo::RepoLock> lock;
+  std::string location;
+  backup::RecoveryTarget target;
+  backup::RestorePlan plan;
+};
+// Checks the target options of `args` (Error(kUsage)) and plans, falling back
+// through `locations` on an error (warning per failure when there are several);
+// throws the first failure when none can.
+PlannedRestore plan_from_repositories(const std::vector<std::string>& locations,
+                                      const RepoOpener& open, const RestoreArgs& args);
+// Writes the planned backup into options.pgdata, then the recovery settings
+// (restore_command, target, args.extra_settings) and recovery.signal.
+backup::RestoreStats restore_planned(PlannedRestore& planned, const RestoreArgs& args,
+                                     const backup::RestoreOptions& options);
+
+// Lock options of backup, restore, drill, verify and sync: wait up to 10
+// minutes for a running gc or expire (WALVAULT_LOCK_* for tests).
+repo::LockOptions command_lock_options();
+
+// "time 2026-11-26 10:00:00+00", "the end of the archive", ...
+std::string describe_target(const backup::RecoveryTarget& target);
 
 // One argument quoted for /bin/sh when it needs it.
 std::string shell_quote(const std::string& arg);

@@ -7,18 +7,24 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "cli/backup_cmd.h"
+#include "cli/drill_cmd.h"
+#include "cli/history_cmd.h"
+#include "cli/maintenance_cmd.h"
 #include "cli/ops_cmd.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/time_util.h"
 #include "ops/monitor.h"
 #include "repo/cluster.h"
 #include "repo/repository.h"
@@ -45,10 +51,16 @@ std::string env_name(std::string option) {
 // environment overrides the file (CLI11 alone reads the file first), and
 // takes the s3-* keys out into `s3_items`: they are config-file-only
 // (store/s3_settings.h), so CLI11 never sees them and no flag exists for them.
+// The top-level `repo` and every `repo<N>...` key go to `repo_items`
+// (repos_from_config), used when neither --repo nor WALVAULT_REPO is given.
 class EnvFirstConfig : public CLI::ConfigINI {
  public:
-  explicit EnvFirstConfig(std::shared_ptr<std::vector<CLI::ConfigItem>> s3_items)
-      : s3_items_(std::move(s3_items)) {}
+  EnvFirstConfig(std::shared_ptr<std::vector<CLI::ConfigItem>> s3_items,
+                 std::shared_ptr<std::vector<CLI::ConfigItem>> repo_items,
+                 std::shared_ptr<std::vector<CLI::ConfigItem>> retention_items)
+      : s3_items_(std::move(s3_items)),
+        repo_items_(std::move(repo_items)),
+        retention_items_(std::move(retention_items)) {}
 
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     auto items = CLI::ConfigINI::from_config(input);
@@ -56,6 +68,12 @@ class EnvFirstConfig : public CLI::ConfigINI {
     for (auto& item : items) {
       if (item.name.starts_with("s3-")) {
         s3_items_->push_back(std::move(item));
+      } else if (!item.parents.empty() && item.parents.front() == "retention") {
+        retention_items_->push_back(std::move(item));  // retention_from_config
+      } else if ((item.name == "repo" && item.parents.empty()) ||
+                 (item.name.size() > 4 && item.name.starts_with("repo") &&
+                  std::isdigit(static_cast<unsigned char>(item.name[4])))) {
+        repo_items_->push_back(std::move(item));
       } else if (std::getenv(env_name(item.name).c_str()) == nullptr) {
         kept.push_back(std::move(item));
       }
@@ -65,7 +83,47 @@ class EnvFirstConfig : public CLI::ConfigINI {
 
  private:
   std::shared_ptr<std::vector<CLI::ConfigItem>> s3_items_;
+  std::shared_ptr<std::vector<CLI::ConfigItem>> repo_items_;
+  std::shared_ptr<std::vector<CLI::ConfigItem>> retention_items_;
 };
+
+// The repositories the config file names: `repo = a` or `repo = [a, b]`, or
+// `repo1 = a`, `repo2 = b`, ... in the order of N (gaps allowed), not both.
+// There are no per-repository keys (`repo2-key-file`): one key file can unlock
+// several repositories (repo add-key-file --existing), so key-file serves all.
+std::vector<std::string> repos_from_config(const std::vector<CLI::ConfigItem>& items) {
+  constexpr std::size_t kMaxRepoNumberDigits = 6;
+  std::vector<std::string> plain;
+  std::map<unsigned long, std::string> numbered;
+  for (const CLI::ConfigItem& item : items) {
+    const std::string& name = item.name;
+    if (!item.parents.empty())
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + name + " belongs before the first [section]");
+    if (name == "repo") {
+      plain.insert(plain.end(), item.inputs.begin(), item.inputs.end());
+      continue;
+    }
+    const std::string number = name.substr(4);
+    if (number.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + name +
+                      ": there are no per-repository settings; key-file serves every repository "
+                      "(register one key file with each: repo add-key-file --existing)");
+    if (number.front() == '0' || number.size() > kMaxRepoNumberDigits)
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + name + ": repositories are numbered repo1, repo2, ...");
+    if (item.inputs.size() != 1 || item.inputs.front().empty())
+      throw Error(ErrorCode::kUsage, "config file: " + name + " takes one repository location");
+    if (!numbered.emplace(std::stoul(number), item.inputs.front()).second)
+      throw Error(ErrorCode::kUsage, "config file: " + name + " is given twice");
+  }
+  if (!plain.empty() && !numbered.empty())
+    throw Error(ErrorCode::kUsage,
+                "config file: give the repositories as repo or as repo1, repo2, ..., not both");
+  for (const auto& [n, location] : numbered) plain.push_back(location);
+  return plain;
+}
 
 // The S3Settings of the config file's s3-* keys, which belong to its top
 // (before any [section]) and take one value each.
@@ -142,7 +200,8 @@ repo::Secrets load_secrets(const Globals& g) {
 const std::vector<std::string>& require_repos(const Globals& g) {
   if (g.repos.empty())
     throw Error(ErrorCode::kUsage,
-                "no repository: give --repo, WALVAULT_REPO or repo= in the config file");
+                "no repository: give --repo, WALVAULT_REPO or repo= (repo1=, ...) in the config "
+                "file");
   for (const auto& repo : g.repos) {
     if (auto scheme = repo.find("://"); scheme != std::string::npos && !repo.starts_with(kS3Scheme))
       throw Error(ErrorCode::kUsage, "repository location " + repo + ": scheme '" +
@@ -162,6 +221,25 @@ std::unique_ptr<repo::Repository> open_repo_at(const Globals& g, const std::stri
   return repo::Repository::open(st, load_secrets(g));
 }
 
+// Opens `location` with `key_file` (else --key-file). A key file unlocks only
+// the repositories it is registered with, so when that was --key-file and it
+// does not unlock this one, the passphrase is tried (when there is one).
+std::unique_ptr<repo::Repository> open_repo_or_passphrase(const Globals& g,
+                                                          const std::string& location,
+                                                          const std::string& key_file = "") {
+  Globals side = g;
+  if (!key_file.empty()) side.key_file = key_file;
+  try {
+    return open_repo_at(side, location);
+  } catch (const Error& e) {
+    side.key_file.clear();
+    if (e.code() != ErrorCode::kKey || !key_file.empty() || g.key_file.empty() ||
+        !load_secrets(side).passphrase)
+      throw;
+    return open_repo_at(side, location);
+  }
+}
+
 // Commands that act on one repository use the first one given.
 std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
   return open_repo_at(g, require_repos(g).front());
@@ -171,6 +249,21 @@ std::unique_ptr<repo::Repository> open_repo(const Globals& g) {
 Error in_repository(const Globals& g, const std::string& location, const Error& e) {
   if (g.repos.size() < 2) return e;
   return Error(e.code(), "repository " + location + ": " + e.what());
+}
+
+// Every repository, all opened before anything is written to any.
+std::vector<std::unique_ptr<repo::Repository>> open_all(const Globals& g,
+                                                        bool passphrase_fallback) {
+  std::vector<std::unique_ptr<repo::Repository>> opened;
+  for (const auto& location : require_repos(g)) {
+    try {
+      opened.push_back(passphrase_fallback ? open_repo_or_passphrase(g, location)
+                                           : open_repo_at(g, location));
+    } catch (const Error& e) {
+      throw in_repository(g, location, e);
+    }
+  }
+  return opened;
 }
 
 // The local spool for one repository, or "" when it cannot be used
@@ -247,22 +340,6 @@ std::string archive_get_command(const Globals& g, const std::string& config_in_u
   return cmd + " archive-get %f %p";
 }
 
-// "90", "90s", "15m", "26h", "7d" -> seconds.
-std::chrono::seconds parse_duration(const std::string& flag, const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string unit = end ? std::string(end) : "";
-  double mult = 0;
-  if (unit.empty() || unit == "s") mult = 1;
-  if (unit == "m") mult = 60;
-  if (unit == "h") mult = 3600;
-  if (unit == "d") mult = 86400;
-  if (text.empty() || end == text.c_str() || mult == 0 || v < 0)
-    throw Error(ErrorCode::kUsage,
-                flag + ": '" + text + "' is not a duration like 90s, 15m, 26h or 7d");
-  return std::chrono::seconds(static_cast<std::int64_t>(v * mult));
-}
-
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -270,7 +347,9 @@ int run(int argc, char** argv) {
   CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
   app.require_subcommand(1);
   auto s3_items = std::make_shared<std::vector<CLI::ConfigItem>>();
-  app.config_formatter(std::make_shared<EnvFirstConfig>(s3_items));
+  auto repo_items = std::make_shared<std::vector<CLI::ConfigItem>>();
+  auto retention_items = std::make_shared<std::vector<CLI::ConfigItem>>();
+  app.config_formatter(std::make_shared<EnvFirstConfig>(s3_items, repo_items, retention_items));
   Globals g;
   const char* env_config = std::getenv("WALVAULT_CONFIG");
   app.set_config("--config", env_config ? env_config : kDefaultConfig,
@@ -295,10 +374,15 @@ int run(int argc, char** argv) {
   init_cmd->add_option("--compress-level", zstd_level, "zstd level for new objects")
       ->check(CLI::Range(1, 19))
       ->default_str("1");
-  CLI::App* keyfile_cmd =
-      repo_cmd->add_subcommand("add-key-file", "write a key file for the hot path");
-  std::string key_out;
-  keyfile_cmd->add_option("--out", key_out, "path of the new key file (mode 0600)")->required();
+  CLI::App* keyfile_cmd = repo_cmd->add_subcommand(
+      "add-key-file", "write a key file for the hot path that unlocks every repository given");
+  std::string key_out, key_existing;
+  CLI::Option* key_out_opt =
+      keyfile_cmd->add_option("--out", key_out, "path of the new key file (mode 0600)");
+  keyfile_cmd
+      ->add_option("--existing", key_existing,
+                   "register this existing key file with the repositories instead")
+      ->excludes(key_out_opt);
   CLI::App* info_cmd = repo_cmd->add_subcommand("info", "show the repository's identity");
   CLI::App* sync_cmd = repo_cmd->add_subcommand(
       "sync", "copy the WAL and backups one repository has and another lacks");
@@ -368,6 +452,8 @@ int run(int argc, char** argv) {
   CLI::App* backup_list_cmd = backup_cmd->add_subcommand("list", "list backups");
   bool backup_list_json = false;
   backup_list_cmd->add_flag("--json", backup_list_json, "machine-readable output");
+  MaintenanceCli maintenance;  // expire, gc, backup keep/unkeep
+  add_maintenance_commands(app, *backup_cmd, maintenance);
 
   CLI::App* restore_cmd =
       app.add_subcommand("restore", "rebuild a data directory at a chosen point in time");
@@ -432,6 +518,44 @@ int run(int argc, char** argv) {
   metrics_cmd->add_option("--textfile", metrics_textfile,
                           "write atomically to this file (node_exporter textfile collector)");
 
+  // drill / history (keeping a repository healthy)
+  CLI::App* drill_cmd = app.add_subcommand(
+      "drill", "restore a backup into a scratch directory, start it, run checks, time it");
+  DrillArgs drill_args;
+  drill_args.parallel = parallel;
+  std::string drill_timeout = "30m", drill_rto;
+  drill_cmd->add_option("--set", drill_args.set, "restore this backup (default: the newest)");
+  drill_cmd->add_option("--target-time", drill_args.target_time,
+                        "recover to this time (default: the end of the archive)");
+  drill_cmd->add_option("--scratch", drill_args.scratch,
+                        "empty or new directory to restore into (default: mkdtemp in /var/tmp)");
+  drill_cmd->add_option("--check", drill_args.check_sql,
+                        "SQL whose first column of the first row must equal the next --expect");
+  drill_cmd->add_option("--expect", drill_args.expect, "expected text of the matching --check");
+  drill_cmd->add_option("--check-script", drill_args.check_script,
+                        "executable run with PGHOST/PGPORT/PGDATA set; must exit 0");
+  drill_cmd->add_option("--pg-bin", drill_args.pg_bin,
+                        "PostgreSQL binaries (default /usr/lib/postgresql/<major>/bin)");
+  drill_cmd->add_option("--run-as", drill_args.run_as, "the server's user when run as root")
+      ->default_str("postgres");
+  drill_cmd->add_option("--db-user", drill_args.db_user, "role of the checks (default: --run-as)");
+  drill_cmd->add_option("--dbname", drill_args.dbname, "database of the checks")
+      ->default_str("postgres");
+  drill_cmd->add_flag("--keep", drill_args.keep, "keep the scratch directory (server stopped)");
+  drill_cmd->add_option("--timeout", drill_timeout, "give up on recovery after this long")
+      ->default_str("30m");
+  drill_cmd->add_option("--target-rto", drill_rto, "fail when the drill takes longer than this");
+  // Config-file checks: drill-check = "SQL => EXPECTED" (repeatable).
+  app.add_option("--drill-check", drill_args.config_checks)
+      ->group("")
+      ->envname(env_name("drill-check"));
+  CLI::App* history_cmd =
+      app.add_subcommand("history", "backups, expires, gcs, verifies and drills, oldest first");
+  std::string history_since;
+  bool history_json = false;
+  history_cmd->add_option("--since", history_since, "only the last 90m, 26h, 7d, ...");
+  history_cmd->add_flag("--json", history_json, "machine-readable output");
+
   if (const std::string refused = s3_flag_error(argc, argv); !refused.empty()) {
     std::cerr << "walvault: error: " << refused << " (see --help)\n";
     return exit_status(ErrorCode::kUsage);
@@ -450,6 +574,8 @@ int run(int argc, char** argv) {
       throw Error(ErrorCode::kUsage,
                   std::string("WALVAULT_CONFIG names ") + env_config + ", which cannot be read");
     g.s3 = s3_settings_from_config(*s3_items);
+    if (auto from_config = repos_from_config(*repo_items); g.repos.empty())
+      g.repos = std::move(from_config);  // --repo and WALVAULT_REPO come first
 
     if (*init_cmd) {
       repo::InitOptions options;
@@ -469,9 +595,29 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (*keyfile_cmd) {
-      auto r = open_repo(g);
-      r->add_key_file(key_out);
-      std::cout << "wrote key file " << key_out << "\n";
+      if (key_out.empty() == key_existing.empty())
+        throw Error(ErrorCode::kUsage,
+                    "repo add-key-file: give --out FILE (a new key file) or --existing FILE");
+      // One key for every repository given: the first gets a new key file
+      // (--out), each other one a wrap of its master key under the same key.
+      auto opened = open_all(g, /*passphrase_fallback=*/true);
+      const std::string& path = key_out.empty() ? key_existing : key_out;
+      for (std::size_t i = 0; i < opened.size(); ++i) {
+        repo::Repository& r = *opened[i];
+        try {
+          if (i == 0 && !key_out.empty()) {
+            r.add_key_file(key_out);
+            std::cout << "wrote key file " << key_out << "\n";
+          } else {
+            std::cout << "key file " << path
+                      << (r.register_key_file(path) ? " now unlocks" : " already unlocked")
+                      << " repository " << r.config().repo_id << " at " << r.store().describe()
+                      << "\n";
+          }
+        } catch (const Error& e) {
+          throw in_repository(g, require_repos(g)[i], e);
+        }
+      }
       return 0;
     }
     if (*info_cmd) {
@@ -486,22 +632,12 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (*sync_cmd) {
-      // One set of secrets for both, except a key file: it unlocks only its
-      // own repository, so a side without --from/--to-key-file that --key-file
-      // does not unlock falls back to the passphrase.
+      // One set of secrets for both, except a key file: a side without
+      // --from/--to-key-file that --key-file does not unlock falls back to
+      // the passphrase.
       auto open_side = [&](const std::string& location, const std::string& key_file) {
-        Globals side = g;
-        if (!key_file.empty()) side.key_file = key_file;
         try {
-          try {
-            return open_repo_at(side, location);
-          } catch (const Error& e) {
-            side.key_file.clear();
-            if (e.code() != ErrorCode::kKey || !key_file.empty() || g.key_file.empty() ||
-                !load_secrets(side).passphrase)
-              throw;
-            return open_repo_at(side, location);
-          }
+          return open_repo_or_passphrase(g, location, key_file);
         } catch (const Error& e) {
           throw Error(e.code(), "repository " + location + ": " + e.what());
         }
@@ -563,21 +699,20 @@ int run(int argc, char** argv) {
       if (failure) throw *failure;
       return 1;  // the expected end of the archive: no noise
     }
+    if (*maintenance.expire || *maintenance.gc || *maintenance.keep || *maintenance.unkeep) {
+      auto opened = open_all(g, /*passphrase_fallback=*/false);
+      std::vector<repo::Repository*> repos;
+      for (auto& r : opened) repos.push_back(r.get());
+      return run_maintenance(maintenance, repos, *retention_items);
+    }
     if (*backup_list_cmd) {
       auto r = open_repo(g);
       return run_backup_list(*r, backup_list_json);
     }
     if (*backup_cmd) {
-      std::vector<std::unique_ptr<repo::Repository>> opened;
+      auto opened = open_all(g, /*passphrase_fallback=*/false);
       std::vector<repo::Repository*> repos;
-      for (const auto& location : require_repos(g)) {
-        try {
-          opened.push_back(open_repo_at(g, location));
-        } catch (const Error& e) {
-          throw in_repository(g, location, e);
-        }
-        repos.push_back(opened.back().get());
-      }
+      for (auto& r : opened) repos.push_back(r.get());
       return run_backup(repos, backup_args);
     }
     if (*restore_cmd) {
@@ -629,6 +764,22 @@ int run(int argc, char** argv) {
                           Durability::kNone);
       }
       return 0;
+    }
+    if (*drill_cmd) {
+      drill_args.timeout = parse_duration("--timeout", drill_timeout);
+      if (!drill_rto.empty()) drill_args.target_rto = parse_duration("--target-rto", drill_rto);
+      drill_args.restore_command = archive_get_command(g, app.get_config_ptr()->as<std::string>());
+      return run_drill(
+          require_repos(g), [&](const std::string& location) { return open_repo_at(g, location); },
+          drill_args);
+    }
+    if (*history_cmd) {
+      const std::int64_t since_us =
+          history_since.empty()
+              ? 0
+              : now_unix_us() - parse_duration("--since", history_since).count() * 1000000;
+      auto r = open_repo(g);
+      return run_history(*r, since_us, history_json);
     }
     throw Error(ErrorCode::kInternal, "no command ran");
   } catch (const Error& e) {

@@ -29,6 +29,8 @@ int exit_status(ErrorCode code) {
       return 11;
     case ErrorCode::kInternal:
       return 12;
+    case ErrorCode::kBusy:
+      return 13;
   }
   return 12;
 }
@@ -57,6 +59,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "postgres";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kBusy:
+      return "busy";
   }
   return "internal";
 }

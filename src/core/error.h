@@ -25,6 +25,7 @@ enum class ErrorCode {
   kIo,               // the store or file system failed (disk full, permission, ...)
   kPostgres,         // the PostgreSQL server refused or failed
   kInternal,         // a bug: an invariant did not hold
+  kBusy,             // another command holds a conflicting repository lock
 };
 
 // Exit status for each code. 1 is reserved for archive-get's quiet "not in the

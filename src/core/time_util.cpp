@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+
+#include "core/error.h"
 
 namespace walvault {
 
@@ -82,6 +85,30 @@ std::optional<std::int64_t> parse_time_us(std::string_view text) {
   tm.tm_sec = sec;
   std::int64_t secs = static_cast<std::int64_t>(::timegm(&tm)) - offset_secs;
   return secs * 1000000 + micros;
+}
+
+std::chrono::seconds parse_duration(const std::string& what, const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string unit = end ? std::string(end) : "";
+  double mult = 0;
+  if (unit.empty() || unit == "s") mult = 1;
+  if (unit == "m") mult = 60;
+  if (unit == "h") mult = 3600;
+  if (unit == "d") mult = 86400;
+  if (unit == "w") mult = 7 * 86400;
+  if (text.empty() || end == text.c_str() || mult == 0 || v < 0)
+    throw Error(ErrorCode::kUsage,
+                what + ": '" + text + "' is not a duration like 90s, 15m, 26h, 7d or 2w");
+  return std::chrono::seconds(static_cast<std::int64_t>(v * mult));
+}
+
+std::string format_duration(std::chrono::seconds d) {
+  const std::int64_t s = d.count();
+  if (s != 0 && s % 86400 == 0) return std::to_string(s / 86400) + "d";
+  if (s != 0 && s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s != 0 && s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
 }
 
 }  // namespace walvault

@@ -63,7 +63,10 @@ ChunkStore::ChunkStore(Repository& repo, Options options) : repo_(repo), options
   for (const auto& info : repo_.store().list("index/")) {
     auto plaintext = repo_.get_object(info.name);
     if (!plaintext) continue;  // removed by a concurrent GC after listing
-    for (const auto& [id, loc] : decode_index(*plaintext, info.name)) index_[id] = loc;
+    for (const auto& [id, loc] : decode_index(*plaintext, info.name)) {
+      if (options_.ignore_pack && options_.ignore_pack(loc.pack)) continue;
+      index_[id] = loc;
+    }
   }
 }
 
@@ -166,7 +169,15 @@ std::vector<std::pair<ChunkId, ChunkLocation>> ChunkStore::store_pack(const Pack
   Bytes index = encode_index(entries);
   const ChunkId index_id = to_chunk_id(codec::sha256(index));
   repo_.put_object(index_object_name(index_id), index);
+  std::lock_guard lock(mu_);
+  written_objects_.push_back(pack_object_name(pack_id));
+  written_objects_.push_back(index_object_name(index_id));
   return entries;
+}
+
+std::vector<std::string> ChunkStore::written_objects() const {
+  std::lock_guard lock(mu_);
+  return written_objects_;
 }
 
 bool ChunkStore::contains(const ChunkId& id) const {

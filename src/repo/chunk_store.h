@@ -22,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -63,6 +64,10 @@ class ChunkStore {
     // memory to (2 + this) packs while store I/O (fsync, upload) overlaps
     // with sealing.
     int max_queued_packs = 2;
+    // Index entries placing a chunk in a pack for which this returns true
+    // are ignored at open, so add() stores those chunks again: gc repacks
+    // the live chunks of mostly-garbage packs this way.
+    std::function<bool(const ChunkId& pack)> ignore_pack;
   };
 
   // Reads every index object so that known chunks are never stored twice.
@@ -93,6 +98,11 @@ class ChunkStore {
 
   std::size_t known_chunks() const;
 
+  // The packs and indexes this store has put, whether new or already there
+  // (names are content hashes: a pack can come out byte-identical to an
+  // existing one). gc must not remove them.
+  std::vector<std::string> written_objects() const;
+
  private:
   struct Pending {
     ChunkId id;
@@ -122,6 +132,7 @@ class ChunkStore {
   std::unordered_map<ChunkId, bool, ChunkIdHash> pending_ids_;
   std::vector<Pending> pending_;
   Bytes pack_;
+  std::vector<std::string> written_objects_;
 };
 
 std::string pack_object_name(const ChunkId& pack_id);

@@ -1,6 +1,7 @@
 #include "store/mem_store.h"
 
 #include "core/error.h"
+#include "core/time_util.h"
 
 namespace walvault::store {
 
@@ -20,7 +21,8 @@ Bytes slice(const Bytes& data, const std::optional<Range>& range) {
 PutResult MemStore::put(const std::string& name, ByteView data) {
   require_valid_object_name(name);
   std::lock_guard lock(mu_);
-  const bool created = objects_.try_emplace(name, data.begin(), data.end()).second;
+  const bool created =
+      objects_.try_emplace(name, Object{Bytes(data.begin(), data.end()), now_unix_us()}).second;
   return created ? PutResult::kCreated : PutResult::kAlreadyExists;
 }
 
@@ -29,7 +31,7 @@ std::optional<Bytes> MemStore::get(const std::string& name, std::optional<Range>
   std::lock_guard lock(mu_);
   auto it = objects_.find(name);
   if (it == objects_.end()) return std::nullopt;
-  return slice(it->second, range);
+  return slice(it->second.data, range);
 }
 
 std::optional<ObjectInfo> MemStore::stat(const std::string& name) {
@@ -37,7 +39,7 @@ std::optional<ObjectInfo> MemStore::stat(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = objects_.find(name);
   if (it == objects_.end()) return std::nullopt;
-  return ObjectInfo{name, it->second.size()};
+  return ObjectInfo{name, it->second.data.size(), it->second.mtime_us};
 }
 
 std::vector<ObjectInfo> MemStore::list(const std::string& prefix) {
@@ -45,7 +47,7 @@ std::vector<ObjectInfo> MemStore::list(const std::string& prefix) {
   std::lock_guard lock(mu_);
   for (auto it = objects_.lower_bound(prefix);
        it != objects_.end() && it->first.starts_with(prefix); ++it) {
-    out.push_back({it->first, it->second.size()});
+    out.push_back({it->first, it->second.data.size(), it->second.mtime_us});
   }
   return out;
 }
@@ -61,7 +63,14 @@ void MemStore::corrupt(const std::string& name, Bytes bytes) {
   auto it = objects_.find(name);
   // A test that corrupts a missing object is not testing what it thinks it is.
   if (it == objects_.end()) throw Error(ErrorCode::kInternal, "corrupt: no object " + name);
-  it->second = std::move(bytes);
+  it->second.data = std::move(bytes);
+}
+
+void MemStore::set_mtime(const std::string& name, std::int64_t mtime_us) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(name);
+  if (it == objects_.end()) throw Error(ErrorCode::kInternal, "set_mtime: no object " + name);
+  it->second.mtime_us = mtime_us;
 }
 
 }  // namespace walvault::store

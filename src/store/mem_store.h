@@ -20,10 +20,16 @@ class MemStore final : public ObjectStore {
 
   // Test access: overwrite an object's bytes in place (to simulate corruption).
   void corrupt(const std::string& name, Bytes bytes);
+  // Test access: pretend the object was written at `mtime_us` (ageing it past a grace period).
+  void set_mtime(const std::string& name, std::int64_t mtime_us);
 
  private:
   std::mutex mu_;
-  std::map<std::string, Bytes> objects_;
+  struct Object {
+    Bytes data;
+    std::int64_t mtime_us = 0;
+  };
+  std::map<std::string, Object> objects_;
 };
 
 }  // namespace walvault::store

@@ -31,6 +31,10 @@ namespace walvault::store {
 struct ObjectInfo {
   std::string name;
   std::uint64_t size = 0;
+  // When the object was written, UTC µs, as the store's clock saw it; 0 when
+  // the store cannot tell. list() fills it in every store here (gc's grace
+  // period reads it); stat() may leave it 0.
+  std::int64_t mtime_us = 0;
 };
 
 struct Range {

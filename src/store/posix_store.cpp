@@ -85,6 +85,10 @@ void make_dirs_durably(const std::string& dir, std::size_t keep_length) {
 }
 
 // One entry that walk() found and did not descend into.
+std::int64_t mtime_us(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
 struct WalkEntry {
   int dir_fd;                  // the directory holding it, for *at() calls
   const std::string& rel_dir;  // that directory relative to the root ("" for the root)
@@ -203,7 +207,7 @@ std::optional<ObjectInfo> PosixStore::stat(const std::string& name) {
     throw_errno("stat " + path);
   }
   if (!S_ISREG(st.st_mode)) return std::nullopt;
-  return ObjectInfo{name, static_cast<std::uint64_t>(st.st_size)};
+  return ObjectInfo{name, static_cast<std::uint64_t>(st.st_size), mtime_us(st)};
 }
 
 std::vector<ObjectInfo> PosixStore::list(const std::string& prefix) {
@@ -226,7 +230,8 @@ std::vector<ObjectInfo> PosixStore::list(const std::string& prefix) {
         if (!S_ISREG(entry.st.st_mode) || !is_valid_object_name(entry.name)) return;
         std::string name = join(entry.rel_dir, entry.name);
         if (name.starts_with(prefix)) {
-          out.push_back({std::move(name), static_cast<std::uint64_t>(entry.st.st_size)});
+          out.push_back(
+              {std::move(name), static_cast<std::uint64_t>(entry.st.st_size), mtime_us(entry.st)});
         }
       });
   std::sort(out.begin(), out.end(),

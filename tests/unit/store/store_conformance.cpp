@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/time_util.h"
 #include "store_test_util.h"
 
 namespace walvault::store::testing {
@@ -203,6 +204,19 @@ TEST_P(StoreConformance, ListUsesPlainStringPrefixesAndSortsByName) {
     const auto at = std::find(names.begin(), names.end(), info.name);
     EXPECT_EQ(info.size, static_cast<std::uint64_t>(at - names.begin())) << info.name;
   }
+}
+
+TEST_P(StoreConformance, ListReportsWhenEachObjectWasWritten) {
+  // gc's grace period trusts these times: an object just written must not
+  // look old. The store's clock may differ a little from ours (S3).
+  const std::int64_t before = now_unix_us();
+  ASSERT_EQ(store_->put("aged/one", to_bytes("1")), PutResult::kCreated);
+  const std::int64_t after = now_unix_us();
+  const auto listed = store_->list("aged/");
+  ASSERT_EQ(listed.size(), 1u);
+  constexpr std::int64_t kSkewUs = 5'000'000;
+  EXPECT_GE(listed[0].mtime_us, before - kSkewUs);
+  EXPECT_LE(listed[0].mtime_us, after + kSkewUs);
 }
 
 TEST_P(StoreConformance, ListReturnsManyObjectsCompletely) {

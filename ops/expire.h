@@ -1,0 +1,44 @@
+// `walvault expire`: applies the retention rules (ops/retention.h) under the
+// repository's exclusive lock. A backup goes record first (it stops being
+// listed), then its file list and pin; its chunks stay until `gc`. WAL goes
+// when no retained backup needs it: every segment (and .partial and .backup
+// file) whose segment number is below the retained backups' smallest start
+// segment, on every timeline; .history files always stay. With no backup
+// retained no WAL is removed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ops/retention.h"
+#include "repo/lock.h"
+#include "repo/repository.h"
+
+namespace walvault::ops {
+
+struct ExpireOptions {
+  RetentionRules rules;
+  bool dry_run = false;
+  std::int64_t now_us = 0;  // 0: the clock
+};
+
+struct ExpireReport {
+  bool dry_run = false;
+  std::vector<RetentionDecision> decisions;  // one per backup, oldest first
+  std::vector<std::string> removed;          // labels of the expired backups
+  std::optional<std::string> wal_kept_from;  // the first segment kept (on the oldest timeline)
+  std::uint64_t wal_files_removed = 0;
+  std::uint64_t wal_bytes_removed = 0;
+};
+
+// `lock` (the exclusive lock) is checked before anything is removed.
+// Throws Error(kUsage) when the rules are empty (nothing says what to keep).
+ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options,
+                            const repo::RepoLock* lock);
+
+std::string expire_report_text(const ExpireReport& report);
+std::string expire_report_json(const ExpireReport& report);
+
+}  // namespace walvault::ops

@@ -1,0 +1,365 @@
+// expire, gc and repository locks over a repository in memory: backups made
+// of chunks with known seeds, WAL segments 1..12, an injected clock for the
+// grace period (MemStore::set_mtime ages objects).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "backup/backup_record.h"
+#include "codec/crypto.h"
+#include "core/error.h"
+#include "core/time_util.h"
+#include "ops/expire.h"
+#include "ops/gc.h"
+#include "ops/verify.h"
+#include "repo/chunk_store.h"
+#include "repo/cluster.h"
+#include "repo/lock.h"
+#include "store/mem_store.h"
+#include "support/synthetic_meta.h"
+#include "walarchive/wal_objects.h"
+
+namespace walvault::ops {
+namespace {
+
+constexpr std::uint32_t kSegSize = 16u << 20;
+constexpr std::uint32_t kChunkSize = 64u << 10;
+constexpr std::int64_t kHour = 3'600'000'000;
+constexpr std::int64_t kDay = 24 * kHour;
+
+Bytes pattern(std::uint32_t seed) {
+  Bytes b(kChunkSize);
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& v : b) {
+    x = x * 1103515245u + 12345u;
+    v = static_cast<std::uint8_t>(x >> 24);
+  }
+  return b;
+}
+
+struct Fixture {
+  Fixture() : store(std::make_shared<store::MemStore>()) {
+    repo::Repository::init(*store, {});
+    repo = repo::Repository::open(store, {});
+    repo::ClusterInfo cluster;
+    cluster.system_id = 42;
+    cluster.segment_size = kSegSize;
+    cluster.page_size = 8192;
+    cluster.pg_major = 15;
+    repo::bind_cluster(*repo, cluster, "test");
+    for (std::uint64_t s = 1; s <= 12; ++s) {
+      const Bytes data = pattern(1000 + static_cast<std::uint32_t>(s));
+      auto m = walvault::testing::synthetic_segment_meta(1, s, kSegSize,
+                                                         now - kDay + static_cast<std::int64_t>(s));
+      m.size = data.size();
+      m.xxh3 = codec::xxh3_64(data);
+      repo->put_object(walarchive::segment_object_name(m.name), data);
+      repo->put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
+    }
+    repo->put_object(walarchive::file_object_name("00000002.history"),
+                     as_bytes("1\t0/5000000\tno recovery target specified\n"));
+  }
+
+  // A backup of one file made of the chunks `seeds`, starting in segment
+  // `segno` at `time_us`; packs of `pack_chunks` chunks.
+  std::string make_backup(const std::string& label, std::vector<std::uint32_t> seeds,
+                          std::uint64_t segno, std::int64_t time_us, bool write_record = true,
+                          std::uint64_t pack_chunks = 4) {
+    repo::ChunkStore chunks(*repo, {.pack_target_bytes = pack_chunks * kChunkSize});
+    backup::BackupFiles files;
+    backup::FileEntry e;
+    e.path = "base/1/16384";
+    e.mode = 0600;
+    e.size = seeds.size() * kChunkSize;
+    for (std::uint32_t seed : seeds) e.chunks.push_back(chunks.add(pattern(seed)).id);
+    files.entries.push_back(e);
+    chunks.flush();
+    repo->put_object(backup::files_object_name(label), as_bytes(backup::files_to_json(files)));
+    if (!write_record) return label;
+    backup::BackupRecord b;
+    b.label = label;
+    b.source = "replication";
+    b.start_lsn = segno * kSegSize + 0x28;
+    b.stop_lsn = segno * kSegSize + 0x2000;
+    b.start_timeline = b.stop_timeline = 1;
+    b.start_time_us = time_us;
+    b.stop_time_us = time_us + 60'000'000;
+    b.system_id = 42;
+    b.wal_segment_size = kSegSize;
+    b.chunk_size = kChunkSize;
+    b.pg_version_num = 150010;
+    b.file_count = 1;
+    b.logical_bytes = e.size;
+    repo->put_object(backup::record_object_name(label), as_bytes(backup::record_to_json(b)));
+    return label;
+  }
+
+  // Every object looks `age_us` old.
+  void age_everything(std::int64_t age_us) {
+    for (const auto& info : store->list("")) store->set_mtime(info.name, now - age_us);
+  }
+
+  // True when every chunk of backup `label` reads back with the right content.
+  ::testing::AssertionResult restorable(const std::string& label,
+                                        std::vector<std::uint32_t> seeds) {
+    repo::ChunkStore chunks(*repo);
+    const auto files = backup::read_files(*repo, label);
+    const auto& ids = files.entries.at(0).chunks;
+    if (ids.size() != seeds.size()) return ::testing::AssertionFailure() << "chunk count";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto data = chunks.read(ids[i]);
+      if (!data) return ::testing::AssertionFailure() << label << " chunk " << i << " missing";
+      if (*data != pattern(seeds[i]))
+        return ::testing::AssertionFailure() << label << " chunk " << i << " differs";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  GcReport gc(std::chrono::seconds grace = std::chrono::seconds(0), double threshold = 0.5,
+              bool dry_run = false) {
+    GcOptions o;
+    o.grace = grace;
+    o.repack_threshold = threshold;
+    o.dry_run = dry_run;
+    o.now_us = now;
+    return collect_garbage(*repo, o, nullptr);
+  }
+
+  // Packs, indexes and backup objects: what gc may remove or write.
+  std::uint64_t stored_bytes() {
+    std::uint64_t n = 0;
+    for (const char* prefix : {"packs/", "index/", "backups/"})
+      for (const auto& info : store->list(prefix)) n += info.size;
+    return n;
+  }
+
+  std::uint64_t pack_bytes() {
+    std::uint64_t n = 0;
+    for (const auto& info : store->list("packs/")) n += info.size;
+    return n;
+  }
+
+  std::int64_t now = now_unix_us();
+  std::shared_ptr<store::MemStore> store;
+  std::unique_ptr<repo::Repository> repo;
+};
+
+RetentionRules keep_last(int n) {
+  RetentionRules r;
+  r.default_policy.keep_last = n;
+  return r;
+}
+
+TEST(Expire, RemovesExpiredBackupsAndOnlyTheWalNoRetainedBackupNeeds) {
+  Fixture f;
+  f.make_backup("b1", {1, 2}, 3, f.now - 3 * kDay);
+  f.make_backup("b2", {1, 3}, 6, f.now - 2 * kDay);
+  f.make_backup("b3", {1, 4}, 9, f.now - 1 * kDay);
+  ExpireOptions o;
+  o.rules = keep_last(2);
+  o.now_us = f.now;
+  o.dry_run = true;
+  const ExpireReport dry = expire_backups(*f.repo, o, nullptr);
+  EXPECT_EQ(dry.removed, std::vector<std::string>{"b1"});
+  EXPECT_EQ(backup::list_backups(*f.repo).size(), 3u) << "dry run removed something";
+  EXPECT_EQ(f.store->list("wal/meta/").size(), 12u);
+
+  o.dry_run = false;
+  const ExpireReport r = expire_backups(*f.repo, o, nullptr);
+  EXPECT_EQ(r.removed, std::vector<std::string>{"b1"});
+  EXPECT_EQ(*r.wal_kept_from, pg::segment_file_name(1, 6, kSegSize));
+  EXPECT_EQ(r.wal_files_removed, 5u);  // segments 1..5
+  const auto left = backup::list_backups(*f.repo);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].label, "b2");
+  EXPECT_FALSE(f.store->stat(backup::files_object_name("b1")));
+  const auto metas = f.store->list("wal/meta/");
+  ASSERT_EQ(metas.size(), 7u);
+  EXPECT_TRUE(metas.front().name.ends_with(pg::segment_file_name(1, 6, kSegSize)));
+  EXPECT_EQ(f.store->list("wal/seg/").size(), 7u);
+  EXPECT_TRUE(f.store->stat(walarchive::file_object_name("00000002.history")));
+  // The chunks stay until gc.
+  EXPECT_TRUE(f.restorable("b2", {1, 3}));
+  EXPECT_TRUE(verify_repository(*f.repo, {}).ok());
+}
+
+TEST(Expire, PinnedBackupsAndTheirWalStay) {
+  Fixture f;
+  f.make_backup("b1", {1}, 2, f.now - 3 * kDay);
+  f.make_backup("b2", {2}, 6, f.now - 2 * kDay);
+  EXPECT_TRUE(backup::pin_backup(*f.repo, "b1", "before migration"));
+  EXPECT_FALSE(backup::pin_backup(*f.repo, "b1", "again"));
+  EXPECT_EQ(backup::read_pin(*f.repo, "b1")->note, "before migration");
+  ExpireOptions o;
+  o.rules = keep_last(1);
+  o.now_us = f.now;
+  const ExpireReport r = expire_backups(*f.repo, o, nullptr);
+  EXPECT_TRUE(r.removed.empty());
+  EXPECT_EQ(r.decisions[0].reasons, std::vector<std::string>{"pinned"});
+  EXPECT_EQ(f.store->list("wal/meta/").size(), 11u);  // segment 1 only
+  EXPECT_TRUE(backup::unpin_backup(*f.repo, "b1"));
+  EXPECT_EQ(expire_backups(*f.repo, o, nullptr).removed, std::vector<std::string>{"b1"});
+  EXPECT_THROW(backup::pin_backup(*f.repo, "b1", ""), Error);
+}
+
+TEST(Gc, FreesTheChunksOfExpiredBackupsAndKeepsEveryRetainedOne) {
+  Fixture f;
+  // b1 alone owns chunks 10..17 (two packs of its own); chunk 1 is shared.
+  f.make_backup("b1", {1, 10, 11, 12, 13, 14, 15, 16}, 3, f.now - 3 * kDay);
+  f.make_backup("b2", {1, 2, 3, 4}, 6, f.now - 2 * kDay);
+  f.age_everything(2 * kDay);
+  ExpireOptions o;
+  o.rules = keep_last(1);
+  o.now_us = f.now;
+  expire_backups(*f.repo, o, nullptr);
+  const std::uint64_t before = f.pack_bytes();
+  const std::uint64_t stored_before = f.stored_bytes();
+  const GcReport dry = f.gc(std::chrono::seconds(0), 0.5, true);
+  EXPECT_EQ(f.pack_bytes(), before) << "dry run removed packs";
+  const GcReport r = f.gc();
+  EXPECT_EQ(r.backups, 1u);
+  EXPECT_EQ(r.chunks_referenced, 4u);
+  EXPECT_EQ(r.packs_removed, 1u);   // {13, 14, 15, 16}: nothing live
+  EXPECT_EQ(r.packs_repacked, 1u);  // {1, 10, 11, 12}: 3 of 4 garbage
+  EXPECT_EQ(r.chunks_copied, 1u);   // chunk 1
+  EXPECT_EQ(dry.packs_removed, r.packs_removed);
+  EXPECT_EQ(dry.packs_repacked, r.packs_repacked);
+  EXPECT_GT(r.freed(), 0);
+  EXPECT_LT(f.pack_bytes(), before);
+  EXPECT_EQ(r.freed(), static_cast<std::int64_t>(stored_before - f.stored_bytes()))
+      << gc_report_text(r);
+  EXPECT_TRUE(f.restorable("b2", {1, 2, 3, 4}));
+  const VerifyReport v = verify_repository(*f.repo, {.read_data = true});
+  EXPECT_TRUE(v.ok()) << verify_report_text(v);
+  // A second gc finds nothing more.
+  const GcReport again = f.gc();
+  EXPECT_EQ(again.packs_removed + again.packs_repacked, 0u) << gc_report_text(again);
+}
+
+TEST(Gc, LeavesGarbageYoungerThanTheGracePeriod) {
+  Fixture f;
+  f.make_backup("b1", {10, 11, 12, 13}, 3, f.now - 3 * kDay);
+  f.make_backup("b2", {1}, 6, f.now - 2 * kDay);
+  // An interrupted backup: packs, index and file list, but no record.
+  f.make_backup("b3", {20, 21, 22, 23}, 8, f.now, /*write_record=*/false);
+  f.repo->store().remove(backup::record_object_name("b1"));  // b1 expired
+  const std::uint64_t before = f.pack_bytes();
+  GcReport r = f.gc(std::chrono::hours(1));
+  EXPECT_EQ(r.packs_removed, 0u);
+  EXPECT_GE(r.young_kept, 3u);  // b1's pack, b3's pack, b3's file list
+  EXPECT_EQ(f.pack_bytes(), before);
+  f.age_everything(2 * kHour);
+  r = f.gc(std::chrono::hours(1));
+  EXPECT_EQ(r.packs_removed, 2u);
+  EXPECT_EQ(r.file_lists_removed, 2u);  // b1's and b3's
+  EXPECT_FALSE(f.store->stat(backup::files_object_name("b3")));
+  EXPECT_TRUE(f.restorable("b2", {1}));
+  EXPECT_TRUE(verify_repository(*f.repo, {.read_data = true}).ok());
+}
+
+TEST(Gc, ACorruptLiveChunkStopsGcBeforeAnythingIsRemoved) {
+  Fixture f;
+  f.make_backup("b1", {1, 10, 11, 12}, 3, f.now - 3 * kDay);
+  f.make_backup("b2", {1}, 6, f.now - 2 * kDay);
+  f.age_everything(kDay);
+  f.repo->store().remove(backup::record_object_name("b1"));
+  // Flip a byte of chunk 1 in its pack (the one gc must copy out).
+  repo::ChunkStore chunks(*f.repo);
+  const auto loc = *chunks.locate(chunks.chunk_id(pattern(1)));
+  const std::string pack = repo::pack_object_name(loc.pack);
+  Bytes bytes = *f.store->get(pack, std::nullopt);
+  bytes[loc.offset + loc.length / 2] ^= 0x40;
+  f.store->corrupt(pack, bytes);
+  const auto objects = f.store->list("").size();
+  try {
+    f.gc();
+    FAIL() << "gc went on past a corrupt chunk";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+    EXPECT_NE(std::string(e.what()).find(pack), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(f.store->stat(pack));
+  EXPECT_TRUE(f.store->stat(backup::files_object_name("b1")));
+  EXPECT_GE(f.store->list("").size(), objects);
+}
+
+TEST(Gc, AChunkListedTwiceAfterACrashedRepackIsResolved) {
+  Fixture f;
+  f.make_backup("b1", {1, 10, 11, 12}, 3, f.now - 3 * kDay);
+  f.make_backup("b2", {1, 2}, 6, f.now - 2 * kDay);
+  f.repo->store().remove(backup::record_object_name("b1"));
+  // A crash after the new pack's index was written: chunk 1 in two packs.
+  {
+    repo::ChunkStore::Options o;
+    const auto old =
+        repo::ChunkStore(*f.repo).locate(repo::ChunkStore(*f.repo).chunk_id(pattern(1)))->pack;
+    o.ignore_pack = [old](const repo::ChunkId& p) { return p == old; };
+    repo::ChunkStore copy(*f.repo, o);
+    ASSERT_TRUE(copy.add(pattern(1)).stored);
+    copy.flush();
+  }
+  f.age_everything(kDay);
+  const GcReport r = f.gc();
+  EXPECT_EQ(r.packs_removed, 1u) << gc_report_text(
+      r);  // the old pack: all its copies are garbage now
+  EXPECT_TRUE(f.restorable("b2", {1, 2}));
+  EXPECT_TRUE(verify_repository(*f.repo, {.read_data = true}).ok());
+}
+
+TEST(Lock, GcIsRefusedWhileABackupHoldsASharedLockAndViceVersa) {
+  Fixture f;
+  repo::LockOptions o;
+  o.refresh = std::chrono::seconds(1);
+  o.stale = std::chrono::seconds(30);
+  {
+    auto backup_lock = repo::RepoLock::acquire(*f.repo, repo::LockMode::kShared, "backup", o);
+    auto restore_lock = repo::RepoLock::acquire(*f.repo, repo::LockMode::kShared, "restore", o);
+    try {
+      repo::RepoLock::acquire(*f.repo, repo::LockMode::kExclusive, "gc", o);
+      FAIL() << "gc took the lock beside a backup";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kBusy);
+      EXPECT_NE(std::string(e.what()).find(" on "), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(f.store->list("locks/").size(), 2u) << "the refused gc left its lock behind";
+  }
+  EXPECT_TRUE(f.store->list("locks/").empty());
+  auto gc_lock = repo::RepoLock::acquire(*f.repo, repo::LockMode::kExclusive, "gc", o);
+  EXPECT_THROW(repo::RepoLock::acquire(*f.repo, repo::LockMode::kShared, "backup", o), Error);
+  // A waiting backup gets the lock once gc is done.
+  o.wait = std::chrono::seconds(20);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    gc_lock.reset();
+  });
+  auto backup_lock = repo::RepoLock::acquire(*f.repo, repo::LockMode::kShared, "backup", o);
+  release.join();
+  EXPECT_TRUE(backup_lock != nullptr);
+}
+
+TEST(Lock, IsRefreshedUnderNewNamesAndAStaleLockIsIgnoredAndSwept) {
+  Fixture f;
+  repo::LockOptions o;
+  o.refresh = std::chrono::seconds(1);
+  o.stale = std::chrono::seconds(3);
+  auto held = repo::RepoLock::acquire(*f.repo, repo::LockMode::kShared, "backup", o);
+  const std::string first = f.store->list("locks/").at(0).name;
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const auto now_listed = f.store->list("locks/");
+  ASSERT_EQ(now_listed.size(), 1u);
+  EXPECT_NE(now_listed[0].name, first) << "not refreshed";
+  EXPECT_NO_THROW(held->check_held());
+  // A crashed backup: a lock object nobody refreshes.
+  f.store->put("locks/shared-00000000deadbeef-0000001000000000", to_bytes("{}"));
+  EXPECT_THROW(repo::RepoLock::acquire(*f.repo, repo::LockMode::kExclusive, "gc", o), Error);
+  held.reset();
+  auto gc_lock = repo::RepoLock::acquire(*f.repo, repo::LockMode::kExclusive, "gc", o);
+  const auto left = f.store->list("locks/");
+  ASSERT_EQ(left.size(), 1u) << "the dead lock was not swept";
+  EXPECT_TRUE(left[0].name.starts_with("locks/exclusive-"));
+}
+
+}  // namespace
+}  // namespace walvault::ops
