@@ -241,6 +241,8 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
         packs_out.push_back(repo::pack_object_name(id));
     store.remove_many(packs_out);
     store.remove_many(remove_lists);
+    // Interrupted puts (temp files, multipart uploads) past the grace period.
+    report.leftovers_removed = store.clean_leftovers(options.grace);
   }
 
   std::uint64_t after = 0;
@@ -262,26 +264,27 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
 std::string gc_report_text(const GcReport& r) {
   std::string out;
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "%s%llu backups reference %llu chunks; %llu packs (%s) before\n"
-                "removed %llu garbage packs, repacked %llu (%llu live chunks copied), %llu garbage "
-                "chunks, %llu file lists of unfinished backups\n"
-                "%s %s (removed %s, written %s); %llu garbage objects younger than the grace "
-                "period left\n"
-                "packs now %s; dedup ratio %.2fx (logical %s)\n",
-                r.dry_run ? "dry run: " : "", static_cast<unsigned long long>(r.backups),
-                static_cast<unsigned long long>(r.chunks_referenced),
-                static_cast<unsigned long long>(r.packs_before), mib(r.pack_bytes_before).c_str(),
-                static_cast<unsigned long long>(r.packs_removed),
-                static_cast<unsigned long long>(r.packs_repacked),
-                static_cast<unsigned long long>(r.chunks_copied),
-                static_cast<unsigned long long>(r.chunks_removed),
-                static_cast<unsigned long long>(r.file_lists_removed),
-                r.dry_run ? "would free" : "freed",
-                mib(static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.freed()))).c_str(),
-                mib(r.bytes_removed).c_str(), mib(r.bytes_written).c_str(),
-                static_cast<unsigned long long>(r.young_kept), mib(r.pack_bytes_after).c_str(),
-                r.dedup_ratio(), mib(r.logical_bytes).c_str());
+  std::snprintf(
+      buf, sizeof buf,
+      "%s%llu backups reference %llu chunks; %llu packs (%s) before\n"
+      "removed %llu garbage packs, repacked %llu (%llu live chunks copied), %llu garbage "
+      "chunks, %llu file lists of unfinished backups, %llu leftovers of interrupted writes\n"
+      "%s %s (removed %s, written %s); %llu garbage objects younger than the grace "
+      "period left\n"
+      "packs now %s; dedup ratio %.2fx (logical %s)\n",
+      r.dry_run ? "dry run: " : "", static_cast<unsigned long long>(r.backups),
+      static_cast<unsigned long long>(r.chunks_referenced),
+      static_cast<unsigned long long>(r.packs_before), mib(r.pack_bytes_before).c_str(),
+      static_cast<unsigned long long>(r.packs_removed),
+      static_cast<unsigned long long>(r.packs_repacked),
+      static_cast<unsigned long long>(r.chunks_copied),
+      static_cast<unsigned long long>(r.chunks_removed),
+      static_cast<unsigned long long>(r.file_lists_removed),
+      static_cast<unsigned long long>(r.leftovers_removed), r.dry_run ? "would free" : "freed",
+      mib(static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.freed()))).c_str(),
+      mib(r.bytes_removed).c_str(), mib(r.bytes_written).c_str(),
+      static_cast<unsigned long long>(r.young_kept), mib(r.pack_bytes_after).c_str(),
+      r.dedup_ratio(), mib(r.logical_bytes).c_str());
   out = buf;
   for (const std::string& w : r.warnings) out += "warning: " + w + "\n";
   return out;

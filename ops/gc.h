@@ -46,6 +46,7 @@ struct GcReport {
   std::uint64_t bytes_removed = 0;       // packs, indexes, file lists removed
   std::uint64_t young_kept = 0;          // garbage objects left for the grace period
   std::uint64_t file_lists_removed = 0;  // backups/<label>/files without a record
+  std::uint64_t leftovers_removed = 0;   // interrupted writes (temp files, multipart uploads)
   std::uint64_t pack_bytes_after = 0;
   std::uint64_t logical_bytes = 0;  // sum of the kept backups' sizes
   std::vector<std::string> warnings;

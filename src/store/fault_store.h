@@ -34,6 +34,9 @@ class FaultStore final : public ObjectStore {
   bool remove(const std::string& name) override;
   Capabilities capabilities() const override { return inner_->capabilities(); }
   std::optional<SpaceInfo> space() override { return inner_->space(); }
+  std::size_t clean_leftovers(std::chrono::seconds min_age) override {
+    return inner_->clean_leftovers(min_age);
+  }
   std::string describe() const override { return inner_->describe(); }
 
   std::uint64_t puts_seen() const { return puts_.load(); }

@@ -17,6 +17,7 @@
 // several processes on the same store.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -95,6 +96,11 @@ class ObjectStore {
   // removed; the others may or may not have been removed then. Stores with a
   // batch operation override this (S3: 1000 names a request).
   virtual std::size_t remove_many(const std::vector<std::string>& names);
+
+  // Removes what interrupted writes left behind, once at least `min_age` old
+  // (a write may still be in progress before that): posix temp files, S3
+  // incomplete multipart uploads. Returns how many; gc calls it. Default: none.
+  virtual std::size_t clean_leftovers(std::chrono::seconds /*min_age*/) { return 0; }
 
   virtual Capabilities capabilities() const = 0;
   virtual std::optional<SpaceInfo> space() { return std::nullopt; }

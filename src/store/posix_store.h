@@ -31,6 +31,9 @@ class PosixStore final : public ObjectStore {
   // Removes temp files older than `min_age_seconds` left by interrupted puts.
   // Returns how many were removed.
   std::size_t clean_temp_files(long min_age_seconds);
+  std::size_t clean_leftovers(std::chrono::seconds min_age) override {
+    return clean_temp_files(static_cast<long>(min_age.count()));
+  }
 
  private:
   std::string root_;

@@ -511,18 +511,30 @@ PutResult S3Store::put(const std::string& name, ByteView data) {
                                     " bytes is more than an S3 object may hold");
   }
   if (data.size() > options_.multipart_threshold) {
-    put_multipart(key, data);
+    const PutResult result = put_multipart(key, data);
     bucket_seen_.store(true);
-    return PutResult::kCreated;
+    return result;
   }
   const auto timeout = options_.request_timeout + std::chrono::seconds(data.size() >> 20);
-  const Response response = send(Request{"PUT", key, {}, {}, data, timeout});
+  // Create-only on the server where it can: AWS S3 (since 2024) and Ceph RGW
+  // refuse to overwrite under If-None-Match: * (412), which closes the window
+  // between the repository's stat() check and this put. A server that does
+  // not implement the header says 501 once; it is not sent to it again.
+  const bool conditional = conditional_put_.load();
+  Params headers;
+  if (conditional) headers.emplace_back("If-None-Match", "*");
+  Response response = send(Request{"PUT", key, {}, headers, data, timeout});
+  if (response.status == 412) return PutResult::kAlreadyExists;
+  if (conditional && response.status == 501) {
+    conditional_put_.store(false);
+    response = send(Request{"PUT", key, {}, {}, data, timeout});
+  }
   if (!response.ok()) fail("put", key, response);
   bucket_seen_.store(true);
   return PutResult::kCreated;
 }
 
-void S3Store::put_multipart(const std::string& key, ByteView data) {
+PutResult S3Store::put_multipart(const std::string& key, ByteView data) {
   const Response created =
       send(Request{"POST", key, {{"uploads", ""}}, {}, {}, options_.request_timeout});
   if (!created.ok()) fail("put (create multipart upload)", key, created);
@@ -553,8 +565,20 @@ void S3Store::put_multipart(const std::string& key, ByteView data) {
     const auto timeout = options_.request_timeout + std::chrono::seconds(data.size() >> 24);
     Request complete{"POST", key, {{"uploadId", upload_id}}, {}, as_bytes(xml), timeout};
     complete.error_in_ok_body = true;
-    const Response response = send(complete);
+    const bool conditional = conditional_put_.load();
+    if (conditional) complete.headers.emplace_back("If-None-Match", "*");  // as in put()
+    Response response = send(complete);
+    if (response.status == 412) {
+      abort_upload();
+      return PutResult::kAlreadyExists;
+    }
+    if (conditional && response.status == 501) {
+      conditional_put_.store(false);
+      complete.headers.clear();
+      response = send(complete);
+    }
     if (!response.ok()) fail("put (complete multipart upload)", key, response);
+    return PutResult::kCreated;
   } catch (const Error& e) {
     if (abort_upload()) throw;
     throw Error(e.code(), std::string(e.what()) +
@@ -768,9 +792,9 @@ void S3Store::delete_batch(const std::vector<std::string>& keys) {
                                   (message.empty() ? "" : ": " + message) + more);
 }
 
-std::vector<std::string> S3Store::list_multipart_uploads() {
+std::vector<S3Store::MultipartUpload> S3Store::multipart_uploads() {
   const std::string store_prefix = options_.prefix.empty() ? "" : options_.prefix + "/";
-  std::vector<std::string> keys;
+  std::vector<MultipartUpload> uploads;
   std::string key_marker;
   std::string upload_id_marker;
   for (;;) {
@@ -783,7 +807,8 @@ std::vector<std::string> S3Store::list_multipart_uploads() {
     if (!response.ok()) fail("list multipart uploads", store_prefix, response);
     const std::string_view xml = as_chars(response.body);
     for (const std::string_view upload : xml_elements(xml, "Upload")) {
-      keys.push_back(xml_text(upload, "Key"));
+      uploads.push_back({xml_text(upload, "Key"), xml_text(upload, "UploadId"),
+                         parse_time_us(xml_text(upload, "Initiated")).value_or(0)});
     }
     if (xml_text(xml, "IsTruncated") != "true") break;
     key_marker = xml_text(xml, "NextKeyMarker");
@@ -793,8 +818,30 @@ std::vector<std::string> S3Store::list_multipart_uploads() {
                                       ": truncated listing without a marker");
     }
   }
+  return uploads;
+}
+
+std::vector<std::string> S3Store::list_multipart_uploads() {
+  std::vector<std::string> keys;
+  for (const MultipartUpload& u : multipart_uploads()) keys.push_back(u.key);
   std::sort(keys.begin(), keys.end());
   return keys;
+}
+
+std::size_t S3Store::clean_leftovers(std::chrono::seconds min_age) {
+  const std::int64_t now = now_unix_us();
+  std::size_t aborted = 0;
+  for (const MultipartUpload& u : multipart_uploads()) {
+    if (u.initiated_us != 0 && now - u.initiated_us < std::chrono::microseconds(min_age).count())
+      continue;
+    const Response response = send(
+        Request{"DELETE", u.key, {{"uploadId", u.upload_id}}, {}, {}, options_.request_timeout});
+    if (response.ok())
+      ++aborted;
+    else if (response.status != 404)  // NoSuchUpload: completed or aborted meanwhile
+      fail("abort multipart upload", u.key, response);
+  }
+  return aborted;
 }
 
 void S3Store::create_bucket() {

@@ -9,14 +9,16 @@
 // repository's names are far shorter.
 //
 // Semantics against the ObjectStore contract:
-// - put() is a single PUT up to options.multipart_threshold (16 MiB: a WAL
-//   segment is one PUT) and a multipart upload above it: CreateMultipartUpload,
+// - put() is a single PUT up to options.multipart_threshold (16 MiB + 64 KiB:
+//   a WAL segment's envelope is one PUT) and a multipart upload above it: CreateMultipartUpload,
 //   parts of options.part_size uploaded by options.parallel_parts threads,
 //   CompleteMultipartUpload; on any failure the upload is aborted (best
-//   effort) so that no parts linger, and the first error is thrown. S3
-//   overwrites silently, so capabilities().exclusive_create is false and put()
-//   always reports kCreated; the repository stats before it puts
-//   (repository.cpp).
+//   effort) so that no parts linger, and the first error is thrown. Both
+//   carry If-None-Match: * (412 -> kAlreadyExists): AWS S3 (since 2024) and
+//   Ceph RGW refuse a single PUT over an existing key, AWS also a multipart
+//   completion (RGW 16 does not). Servers may ignore the header, so
+//   capabilities().exclusive_create stays false and the repository stats
+//   before it puts (repository.cpp).
 // - get() with a Range is a ranged GET; stat() is a HEAD; list() pages
 //   through ListObjectsV2 with continuation tokens; remove() is a HEAD (to
 //   report whether the object existed) then a DELETE; remove_many() is
@@ -72,7 +74,9 @@ struct S3Options {
   std::chrono::milliseconds backoff_base{200};
   std::chrono::milliseconds backoff_max{5'000};
   // put() of more bytes than this is a multipart upload (at most kMaxPutBytes).
-  std::uint64_t multipart_threshold = 16ull << 20;
+  // 16 MiB and the envelope's header room: a WAL segment is always one PUT,
+  // and so create-only on the server (If-None-Match, see put()).
+  std::uint64_t multipart_threshold = (16ull << 20) + (64u << 10);
   // Size of each part but the last: at least 5 MiB (S3's minimum), at most
   // 5 GiB; raised for one upload when the object would need more than 10,000
   // parts. Each part in flight is hashed and sent from the caller's buffer:
@@ -125,6 +129,9 @@ class S3Store : public ObjectStore {
   // AbortIncompleteMultipartUpload removes them). Tests check that a failed
   // put() leaves none.
   std::vector<std::string> list_multipart_uploads();
+  // Aborts the multipart uploads under the prefix initiated at least
+  // `min_age` ago (a concurrent put() may own a younger one).
+  std::size_t clean_leftovers(std::chrono::seconds min_age) override;
 
  protected:
   // Called before each UploadPart of a multipart put() with the part's
@@ -133,6 +140,13 @@ class S3Store : public ObjectStore {
   virtual void before_upload_part(int /*part_number*/) {}
 
  private:
+  struct MultipartUpload {
+    std::string key;  // with the store's prefix
+    std::string upload_id;
+    std::int64_t initiated_us = 0;  // 0 when the server did not say
+  };
+  std::atomic<bool> conditional_put_{true};  // send If-None-Match: * with PUT
+  std::vector<MultipartUpload> multipart_uploads();
   struct Request;   // defined in s3_store.cpp
   struct Response;  // defined in s3_store.cpp
 
@@ -146,7 +160,7 @@ class S3Store : public ObjectStore {
   void require_bucket(const std::string& operation);
   std::string key_of(const std::string& name) const;
   std::string location_of(const std::string& key) const;
-  void put_multipart(const std::string& key, ByteView data);
+  PutResult put_multipart(const std::string& key, ByteView data);
   // Uploads `data` as parts of `upload_id`; returns their ETags in part order.
   std::vector<std::string> upload_parts(const std::string& key, const std::string& upload_id,
                                         ByteView data);

@@ -34,21 +34,6 @@ std::vector<std::string> drill_args(const std::string& scratch) {
   return {"drill", "--scratch", scratch, "--pg-bin", pg_bin_dir(15)};
 }
 
-// A repository in a temp directory that a started PostgreSQL 15 archives
-// into, with the marker table created.
-struct ArchivingRepo {
-  explicit ArchivingRepo(const std::string& tag)
-      : work(tag), repo(work.sub("repo")), flags(repo_flags(repo, work.sub("spool"))) {
-    EXPECT_EQ(walvault({"--repo", repo, "repo", "init"}).status, 0);
-    pg = start_archiving_cluster(archive_push_command(flags, 2));
-    create_marker_table(*pg);
-  }
-  TempDir work;
-  std::string repo;
-  std::vector<std::string> flags;
-  std::unique_ptr<PgCluster> pg;
-};
-
 TEST(DrillTest, PassesOnAGoodRepositoryAndIsRecorded) {
   ArchivingRepo a("wv-drill");
   const TempDir& work = a.work;

@@ -34,26 +34,8 @@ std::vector<std::string> listed_labels(const std::vector<std::string>& flags) {
   return out;
 }
 
-struct Archiving {
-  explicit Archiving(const std::string& tag)
-      : work(tag), repo(work.sub("repo")), flags(repo_flags(repo, work.sub("spool"))) {
-    EXPECT_EQ(walvault({"--repo", repo, "repo", "init"}).status, 0);
-    pg = start_archiving_cluster(archive_push_command(flags, 2));
-    create_marker_table(*pg);
-  }
-  std::string backup() {
-    auto b = walvault(concat(flags, {"backup", "--pg", conninfo(*pg)}));
-    EXPECT_EQ(b.status, 0) << b.err;
-    return backup_label_of(b.out);
-  }
-  TempDir work;
-  std::string repo;
-  std::vector<std::string> flags;
-  std::unique_ptr<PgCluster> pg;
-};
-
 TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
-  Archiving a("wv-expire");
+  ArchivingRepo a("wv-expire");
   a.pg->pgbench_init(2);
   insert_marker(*a.pg, 1);
   const std::string t_1 = moment_between_commits(*a.pg);
@@ -102,8 +84,14 @@ TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
   auto ex = walvault(concat(a.flags, {"expire", "--keep-last", "2"}));
   ASSERT_EQ(ex.status, 0) << ex.out << ex.err;
   EXPECT_EQ(listed_labels(a.flags), (std::vector<std::string>{b2, b3}));
+  // What a put killed mid-write leaves behind: a temp file beside the objects.
+  const std::string leftover = a.repo + "/index/.tmp.4242.1.77";
+  write_text(leftover, "half a write");
+  give_to_test_user(leftover);
   auto gc = walvault(concat(a.flags, {"gc", "--grace", "0"}));
   ASSERT_EQ(gc.status, 0) << gc.out << gc.err;
+  EXPECT_FALSE(fs::exists(leftover)) << gc.out;
+  EXPECT_NE(gc.out.find("1 leftovers of interrupted writes"), std::string::npos) << gc.out;
   const std::uint64_t after = tree_bytes(a.repo + "/packs");
   EXPECT_LT(after, before) << gc.out;
   EXPECT_NE(capture(gc.out, "freed ([0-9.]+) MiB"), "0.0") << gc.out;
@@ -147,7 +135,7 @@ TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
 }
 
 TEST(MaintenanceTest, PinnedBackupSurvivesExpireAndTagsFollowTheirPolicy) {
-  Archiving a("wv-pin");
+  ArchivingRepo a("wv-pin");
   const std::string b1 = a.backup();
   auto tagged =
       walvault(concat(a.flags, {"backup", "--pg", conninfo(*a.pg), "--tag", "pre-deployment"}));
@@ -186,7 +174,7 @@ TEST(MaintenanceTest, PinnedBackupSurvivesExpireAndTagsFollowTheirPolicy) {
 }
 
 TEST(MaintenanceTest, GcRacingBackupsAndArchivingNeverLosesASuccessfulBackup) {
-  Archiving a("wv-gc-race");
+  ArchivingRepo a("wv-gc-race");
   a.pg->pgbench_init(1);
   std::atomic<bool> writers_done{false};
   std::mutex mu;

@@ -178,4 +178,25 @@ inline std::unique_ptr<PgCluster> start_restored(
   return pg;
 }
 
+// A repository in a temp directory that a started PostgreSQL 15 archives
+// into, with the marker table created.
+struct ArchivingRepo {
+  explicit ArchivingRepo(const std::string& tag)
+      : work(tag), repo(work.sub("repo")), flags(repo_flags(repo, work.sub("spool"))) {
+    EXPECT_EQ(walvault({"--repo", repo, "repo", "init"}).status, 0);
+    pg = start_archiving_cluster(archive_push_command(flags, 2));
+    create_marker_table(*pg);
+  }
+  // Takes a backup of the server: its label ("" and a test failure when it fails).
+  std::string backup() {
+    auto b = walvault(concat(flags, {"backup", "--pg", conninfo(*pg)}));
+    EXPECT_EQ(b.status, 0) << b.err;
+    return backup_label_of(b.out);
+  }
+  TempDir work;
+  std::string repo;
+  std::vector<std::string> flags;
+  std::unique_ptr<PgCluster> pg;
+};
+
 }  // namespace walvault::testing

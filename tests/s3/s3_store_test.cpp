@@ -259,6 +259,58 @@ TEST_F(S3StoreTest, AFailedPartAbortsTheUploadAndLeavesNoParts) {
   EXPECT_TRUE(healthy.list_multipart_uploads().empty());
 }
 
+// What a killed put leaves: an upload in progress. clean_leftovers (gc)
+// aborts uploads older than its age limit, and only those.
+class LeftoverCleaningStore : public S3Store {
+ public:
+  using S3Store::S3Store;
+  std::size_t aborted_young = 0, aborted_old = 0;
+
+ protected:
+  void before_upload_part(int part_number) override {
+    if (part_number != 3) return;
+    aborted_young = clean_leftovers(std::chrono::hours(1));
+    aborted_old = clean_leftovers(std::chrono::seconds(0));
+    throw Error(ErrorCode::kIo, "stopped after cleaning");
+  }
+};
+
+TEST_F(S3StoreTest, CleanLeftoversAbortsOnlyUploadsOlderThanItsAgeLimit) {
+  LeftoverCleaningStore store(multipart_options(server_, "leftover"));
+  EXPECT_THROW(store.put("pack", pattern(40 << 20, 12)), Error);
+  EXPECT_EQ(store.aborted_young, 0u);
+  EXPECT_EQ(store.aborted_old, 1u);
+  EXPECT_TRUE(store.list_multipart_uploads().empty());
+  EXPECT_EQ(store.clean_leftovers(std::chrono::seconds(0)), 0u);
+}
+
+TEST_F(S3StoreTest, PutIsCreateOnlyOnTheServerEvenWithoutTheStatCheck) {
+  // Two writers racing past the repository's stat() check both reach put():
+  // the server keeps the first (If-None-Match: *).
+  S3Store a(s3_test_options(server_, s3_run_bucket(server_), "create-only"));
+  S3Store b(s3_test_options(server_, s3_run_bucket(server_), "create-only"));
+  const Bytes first = pattern(4096, 1), second = pattern(4096, 2);
+  ASSERT_EQ(a.put("wal/seg", first), PutResult::kCreated);
+  EXPECT_EQ(b.put("wal/seg", second), PutResult::kAlreadyExists);
+  EXPECT_TRUE(a.get("wal/seg", std::nullopt) == first);
+  // A WAL segment's envelope (16 MiB and a header) is one PUT too, so
+  // create-only as well.
+  const Bytes segment = pattern((16 << 20) + 100, 3);
+  ASSERT_EQ(a.put("wal/big", segment), PutResult::kCreated);
+  EXPECT_EQ(b.put("wal/big", pattern((16 << 20) + 100, 4)), PutResult::kAlreadyExists);
+  EXPECT_TRUE(a.get("wal/big", std::nullopt) == segment);
+  constexpr int kWriters = 8;
+  std::vector<PutResult> results(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i)
+    threads.emplace_back([&, i] { results[i] = a.put("race", pattern(65536, 100 + i)); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(std::count(results.begin(), results.end(), PutResult::kCreated), 1);
+  const int winner = static_cast<int>(
+      std::find(results.begin(), results.end(), PutResult::kCreated) - results.begin());
+  EXPECT_TRUE(a.get("race", std::nullopt) == pattern(65536, 100 + winner));
+}
+
 TEST_F(S3StoreTest, SixtyFourMiBPutAsOnePutAndAsParts) {
   const Bytes data = pattern(64 << 20, 12);
   S3Options single = s3_test_options(server_, s3_run_bucket(server_), "timing");

@@ -95,11 +95,10 @@ TEST(Bytes, HexRoundTrip) {
 }
 
 TEST(Error, EveryCodeExitsWithinPostgresLimit) {
-  for (auto code :
-       {ErrorCode::kUsage, ErrorCode::kInvalidInput, ErrorCode::kNotFound, ErrorCode::kConflict,
-        ErrorCode::kCorruption, ErrorCode::kKey, ErrorCode::kClusterMismatch,
-        ErrorCode::kRepoFormat, ErrorCode::kIo, ErrorCode::kPostgres, ErrorCode::kInternal,
-        ErrorCode::kBusy}) {
+  for (auto code : {ErrorCode::kUsage, ErrorCode::kInvalidInput, ErrorCode::kNotFound,
+                    ErrorCode::kConflict, ErrorCode::kCorruption, ErrorCode::kKey,
+                    ErrorCode::kClusterMismatch, ErrorCode::kRepoFormat, ErrorCode::kIo,
+                    ErrorCode::kPostgres, ErrorCode::kInternal, ErrorCode::kBusy}) {
     EXPECT_GT(exit_status(code), 1) << error_code_name(code);
     EXPECT_LE(exit_status(code), 125) << error_code_name(code);
   }

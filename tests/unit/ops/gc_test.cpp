@@ -29,26 +29,13 @@ constexpr std::uint32_t kChunkSize = 64u << 10;
 constexpr std::int64_t kHour = 3'600'000'000;
 constexpr std::int64_t kDay = 24 * kHour;
 
-Bytes pattern(std::uint32_t seed) {
-  Bytes b(kChunkSize);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<std::uint8_t>(x >> 24);
-  }
-  return b;
-}
+Bytes pattern(std::uint32_t seed) { return walvault::testing::seeded_bytes(seed, kChunkSize); }
 
 struct Fixture {
   Fixture() : store(std::make_shared<store::MemStore>()) {
     repo::Repository::init(*store, {});
     repo = repo::Repository::open(store, {});
-    repo::ClusterInfo cluster;
-    cluster.system_id = 42;
-    cluster.segment_size = kSegSize;
-    cluster.page_size = 8192;
-    cluster.pg_major = 15;
-    repo::bind_cluster(*repo, cluster, "test");
+    walvault::testing::bind_synthetic_cluster(*repo, kSegSize);
     for (std::uint64_t s = 1; s <= 12; ++s) {
       const Bytes data = pattern(1000 + static_cast<std::uint32_t>(s));
       auto m = walvault::testing::synthetic_segment_meta(1, s, kSegSize,

@@ -31,13 +31,7 @@ pg::Lsn lsn_at(std::uint64_t segno, std::uint64_t offset = 0) { return segno * k
 std::string seg_name(std::uint64_t segno) { return pg::segment_file_name(1, segno, kSegSize); }
 
 Bytes pattern(std::uint32_t seed, std::size_t size) {
-  Bytes b(size);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<std::uint8_t>(x >> 24);
-  }
-  return b;
+  return walvault::testing::seeded_bytes(seed, size);
 }
 
 bool contains(const std::string& s, const std::string& part) {
@@ -65,12 +59,7 @@ struct SyntheticRepo {
     }
     repo::Repository::init(*store, init);
     repo = repo::Repository::open(store, secrets);
-    repo::ClusterInfo cluster;
-    cluster.system_id = 42;
-    cluster.segment_size = kSegSize;
-    cluster.page_size = 8192;
-    cluster.pg_major = 15;
-    repo::bind_cluster(*repo, cluster, "test");
+    walvault::testing::bind_synthetic_cluster(*repo, kSegSize);
     for (std::uint64_t s = 1; s <= 10; ++s) add_segment(s);
 
     // Two files of 3 and 2 chunks (the second file's last chunk shorter),

@@ -39,14 +39,8 @@ pg::Lsn lsn_at(std::uint64_t segno, std::uint64_t offset = 0) { return segno * k
 std::string seg_name(std::uint64_t segno) { return pg::segment_file_name(1, segno, kSegSize); }
 
 Bytes pattern(std::uint32_t seed, std::size_t size) {
-  Bytes b(size);
-  if (seed == 0) return b;  // zeros: the same chunk many times
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<std::uint8_t>(x >> 24);
-  }
-  return b;
+  if (seed == 0) return Bytes(size);  // zeros: the same chunk many times
+  return walvault::testing::seeded_bytes(seed, size);
 }
 
 // A file of chunks made from `seeds` (the last `short_by` bytes shorter).
@@ -81,12 +75,7 @@ struct MemRepo {
   }
 
   void bind(std::uint64_t system_id = 42) {
-    repo::ClusterInfo cluster;
-    cluster.system_id = system_id;
-    cluster.segment_size = kSegSize;
-    cluster.page_size = 8192;
-    cluster.pg_major = 15;
-    repo::bind_cluster(*repo, cluster, "test");
+    walvault::testing::bind_synthetic_cluster(*repo, kSegSize, system_id);
   }
 
   // 4 KiB of data and its metadata (the checks do not depend on the size).
