@@ -318,17 +318,18 @@ TEST_F(S3StoreTest, SixtyFourMiBPutAsOnePutAndAsParts) {
   S3Options parts = s3_test_options(server_, s3_run_bucket(server_), "timing");
   for (int round = 0; round < 2; ++round) {
     const auto t0 = Clock::now();
-    ASSERT_EQ(S3Store(single).put("single", data), PutResult::kCreated);
+    const std::string n = std::to_string(round);  // a new name each round: puts are create-only
+    ASSERT_EQ(S3Store(single).put("single" + n, data), PutResult::kCreated);
     const auto t1 = Clock::now();
-    ASSERT_EQ(S3Store(parts).put("parts", data), PutResult::kCreated);
+    ASSERT_EQ(S3Store(parts).put("parts" + n, data), PutResult::kCreated);
     const auto t2 = Clock::now();
     std::printf("64 MiB put: one PUT %.1f ms, multipart (8 MiB parts, 4 in parallel) %.1f ms\n",
                 ms_between(t0, t1), ms_between(t1, t2));
   }
   S3Store store(parts);
-  EXPECT_TRUE(store.get("parts", std::nullopt) == data);
-  EXPECT_EQ(store.stat("single")->size, data.size());
-  EXPECT_EQ(store.remove_many({"single", "parts"}), 2u);
+  EXPECT_TRUE(store.get("parts1", std::nullopt) == data);
+  EXPECT_EQ(store.stat("single1")->size, data.size());
+  EXPECT_EQ(store.remove_many({"single0", "parts0", "single1", "parts1"}), 4u);
 }
 
 }  // namespace
