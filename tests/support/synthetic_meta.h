@@ -8,9 +8,11 @@
 
 #include <cstdint>
 
+#include "codec/crypto.h"
 #include "core/bytes.h"
 #include "pg/wal_name.h"
 #include "repo/cluster.h"
+#include "support/seeded_bytes.h"
 #include "walarchive/wal_objects.h"
 
 namespace walvault::testing {
@@ -34,18 +36,6 @@ inline walarchive::SegmentMeta synthetic_segment_meta(pg::TimeLineId tli, std::u
   return m;
 }
 
-// `size` pseudo-random bytes, the same for the same seed (chunk content
-// whose identity a test controls).
-inline Bytes seeded_bytes(std::uint32_t seed, std::size_t size) {
-  Bytes b(size);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<std::uint8_t>(x >> 24);
-  }
-  return b;
-}
-
 // Binds `repo` to the synthetic cluster the metadata above describes
 // (system id 42 unless given, PostgreSQL 15, 8 KiB pages).
 inline void bind_synthetic_cluster(repo::Repository& repo, std::uint32_t segment_size,
@@ -56,6 +46,16 @@ inline void bind_synthetic_cluster(repo::Repository& repo, std::uint32_t segment
   cluster.page_size = 8192;
   cluster.pg_major = 15;
   repo::bind_cluster(repo, cluster, "test");
+}
+
+// Stores `data` as the segment `m` names, and `m` as its metadata, with
+// size and xxh3 filled in from `data`.
+inline void put_synthetic_segment(repo::Repository& repo, walarchive::SegmentMeta m,
+                                  const Bytes& data) {
+  m.size = data.size();
+  m.xxh3 = codec::xxh3_64(data);
+  repo.put_object(walarchive::segment_object_name(m.name), data);
+  repo.put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
 }
 
 }  // namespace walvault::testing

@@ -40,10 +40,7 @@ struct Fixture {
       const Bytes data = pattern(1000 + static_cast<std::uint32_t>(s));
       auto m = walvault::testing::synthetic_segment_meta(1, s, kSegSize,
                                                          now - kDay + static_cast<std::int64_t>(s));
-      m.size = data.size();
-      m.xxh3 = codec::xxh3_64(data);
-      repo->put_object(walarchive::segment_object_name(m.name), data);
-      repo->put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
+      walvault::testing::put_synthetic_segment(*repo, m, data);
     }
     repo->put_object(walarchive::file_object_name("00000002.history"),
                      as_bytes("1\t0/5000000\tno recovery target specified\n"));

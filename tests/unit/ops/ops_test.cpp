@@ -106,12 +106,9 @@ struct SyntheticRepo {
     const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
     walarchive::SegmentMeta m = walvault::testing::synthetic_segment_meta(
         1, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
-    m.size = data.size();
-    m.xxh3 = codec::xxh3_64(data);
     m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
     if (segno == 8) m.summary.restore_points.push_back({"rp8", kT0 + 8 * kMinute, lsn_at(8, 64)});
-    repo->put_object(walarchive::segment_object_name(m.name), data);
-    repo->put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
+    walvault::testing::put_synthetic_segment(*repo, m, data);
   }
 
   std::string pack_name() const { return repo::pack_object_name(first_chunk_pack.pack); }

@@ -83,11 +83,8 @@ struct MemRepo {
     const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
     walarchive::SegmentMeta m = walvault::testing::synthetic_segment_meta(
         1, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
-    m.size = data.size();
-    m.xxh3 = codec::xxh3_64(data);
     m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
-    repo->put_object(walarchive::segment_object_name(m.name), data);
-    repo->put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
+    walvault::testing::put_synthetic_segment(*repo, m, data);
   }
 
   // A backup starting and stopping in segment `segno`.

@@ -8,18 +8,13 @@
 
 #include "core/error.h"
 #include "store/mem_store.h"
+#include "support/seeded_bytes.h"
 
 namespace walvault::repo {
 namespace {
 
 Bytes chunk(std::uint8_t seed, std::size_t size = 64 << 10) {
-  Bytes b(size);
-  std::uint32_t x = seed * 2654435761u + 1;
-  for (auto& v : b) {
-    x = x * 1103515245u + 12345u;
-    v = static_cast<std::uint8_t>(x >> 24);
-  }
-  return b;
+  return walvault::testing::seeded_bytes(seed, size);
 }
 
 struct Repo {
