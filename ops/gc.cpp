@@ -22,6 +22,8 @@ using repo::ChunkId;
 using repo::ChunkIdHash;
 using repo::ChunkLocation;
 
+constexpr std::chrono::seconds kLeftoverMinAge = std::chrono::hours(1);
+
 std::optional<ChunkId> id_from_hex(std::string_view hex) {
   Bytes raw;
   if (hex.size() != 64 || !from_hex(hex, raw)) return std::nullopt;
@@ -241,8 +243,11 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
         packs_out.push_back(repo::pack_object_name(id));
     store.remove_many(packs_out);
     store.remove_many(remove_lists);
-    // Interrupted puts (temp files, multipart uploads) past the grace period.
-    report.leftovers_removed = store.clean_leftovers(options.grace);
+    // Interrupted puts (temp files, multipart uploads). Writers without a
+    // lock (archive-push) and lock objects being taken have puts in flight,
+    // so never younger than an hour, whatever the grace period.
+    report.leftovers_removed =
+        store.clean_leftovers(std::max<std::chrono::seconds>(options.grace, kLeftoverMinAge));
   }
 
   std::uint64_t after = 0;

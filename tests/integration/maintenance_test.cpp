@@ -84,13 +84,21 @@ TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
   auto ex = walvault(concat(a.flags, {"expire", "--keep-last", "2"}));
   ASSERT_EQ(ex.status, 0) << ex.out << ex.err;
   EXPECT_EQ(listed_labels(a.flags), (std::vector<std::string>{b2, b3}));
-  // What a put killed mid-write leaves behind: a temp file beside the objects.
+  // What a put killed mid-write leaves behind: a temp file beside the objects,
+  // two hours old (younger ones may belong to a put in flight: kept), and a
+  // fresh one that must stay.
   const std::string leftover = a.repo + "/index/.tmp.4242.1.77";
+  const std::string in_flight = a.repo + "/index/.tmp.4243.1.78";
   write_text(leftover, "half a write");
+  write_text(in_flight, "a put in progress");
   give_to_test_user(leftover);
+  give_to_test_user(in_flight);
+  fs::last_write_time(leftover, fs::file_time_type::clock::now() - std::chrono::hours(2));
   auto gc = walvault(concat(a.flags, {"gc", "--grace", "0"}));
   ASSERT_EQ(gc.status, 0) << gc.out << gc.err;
   EXPECT_FALSE(fs::exists(leftover)) << gc.out;
+  EXPECT_TRUE(fs::exists(in_flight)) << gc.out;
+  fs::remove(in_flight);
   EXPECT_NE(gc.out.find("1 leftovers of interrupted writes"), std::string::npos) << gc.out;
   const std::uint64_t after = tree_bytes(a.repo + "/packs");
   EXPECT_LT(after, before) << gc.out;
