@@ -282,9 +282,16 @@ std::string DrillServer::failure_reason() const {
       if (segs[i] == last_restored && i + 1 < segs.size()) next = segs[i + 1];
   }
   const std::string fatal = last_fatal(log);
+  const std::string server = fatal.empty() ? "" : " (server: " + fatal + ")";
   if (next && options_.segment_archived && !options_.segment_archived(*next))
-    return "WAL segment " + *next + " missing from the archive" +
-           (fatal.empty() ? "" : " (server: " + fatal + ")");
+    return "WAL segment " + *next + " missing from the archive" + server;
+  // Replay may stop before the log shows which segment it wanted (the
+  // checkpoint record of backup_label lies in a later segment than its redo
+  // point): the first segment of the plan the archive lacks is the reason.
+  if (options_.segment_archived)
+    for (const std::string& seg : segs)
+      if (!options_.segment_archived(seg))
+        return "WAL segment " + seg + " missing from the archive" + server;
   if (!fatal.empty()) return fatal;
   return "the server stopped; see " + log_file();
 }
