@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -16,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "core/error.h"
 #include "core/file_util.h"
@@ -103,6 +105,89 @@ struct Job {
   std::string path;
   std::size_t first_chunk, end_chunk;
   std::atomic<int>* jobs_left;  // of this file: the job that brings it to 0 syncs the file
+};
+
+// Makes completed files durable off the writers' path: a writer hands over a
+// file it has finished (its own descriptor, dup'ed) and goes on decoding the
+// next chunks while these threads wait in fdatasync. Writers have already
+// started the writeback of every range they wrote (sync_file_range), so the
+// disk is busy all along. Several threads, so the journal commits of many
+// small files' syncs are shared; a bounded queue, so descriptors stay few.
+class Syncer {
+ public:
+  static constexpr int kThreads = 4;
+  static constexpr std::size_t kMaxQueued = 256;
+
+  Syncer() {
+    for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~Syncer() {  // on a writer's failure: stop, and let the writer's error speak
+    stop();
+    for (auto& item : queue_) ::close(item.fd);
+  }
+  Syncer(const Syncer&) = delete;
+  Syncer& operator=(const Syncer&) = delete;
+
+  void add(int fd, std::string path) {
+    const int copy = ::dup(fd);
+    if (copy < 0) throw_errno("restore: duplicating the descriptor of " + path);
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+    queue_.push_back({copy, std::move(path)});
+    work_.notify_one();
+  }
+  // Waits until every handed-over file is durable; rethrows the first failure.
+  void finish() {
+    stop();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  struct Item {
+    int fd;
+    std::string path;
+  };
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      work_.notify_all();
+    }
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  void run() {
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        item = std::move(queue_.front());
+        queue_.pop_front();
+        space_.notify_one();
+      }
+      Fd guard(item.fd);
+      if (::fdatasync(item.fd) != 0) {
+        const int saved = errno;
+        std::lock_guard lock(mu_);
+        if (!error_) {
+          try {
+            throw_errno("restore: syncing " + item.path, saved);
+          } catch (...) {
+            error_ = std::current_exception();
+          }
+        }
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_, space_;
+  std::deque<Item> queue_;
+  bool done_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
 };
 
 void fsync_path(const std::string& path) {
@@ -240,8 +325,9 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   std::atomic<std::uint64_t> written{0}, kept{0};
   std::mutex error_mu;
   std::exception_ptr error;
+  // Returns false when --delta found the chunk already on disk.
   auto write_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
-                         Bytes& scratch) {
+                         Bytes& scratch) -> bool {
     const std::uint64_t offset = std::uint64_t{c} * chunk_size;
     const std::size_t length =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, e.size - offset));
@@ -250,7 +336,7 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
       if (pread_some(fd, scratch.data(), length, offset, path) == length &&
           chunks.chunk_id(scratch) == e.chunks[c]) {
         ++kept;
-        return;
+        return false;
       }
     }
     auto data = chunks.read(e.chunks[c]);
@@ -262,7 +348,9 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
                   "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
     pwrite_all(fd, data->data(), data->size(), offset, path);
     ++written;
+    return true;
   };
+  Syncer syncer;
   auto worker = [&] {
     Bytes scratch;
     try {
@@ -277,12 +365,22 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
         const int fd = ::open(job.path.c_str(), O_RDWR | O_CLOEXEC);
         if (fd < 0) throw_errno("restore: opening " + job.path);
         Fd guard(fd);
+        bool wrote = false;
         for (std::size_t c = job.first_chunk; c < job.end_chunk; ++c)
-          write_chunk(fd, *job.entry, c, job.path, scratch);
-        // Durable file by file as they complete, in parallel (not syncfs:
-        // that would also wait for unrelated dirty data on the file system).
-        if (job.jobs_left->fetch_sub(1) == 1 && ::fdatasync(fd) != 0)
-          throw_errno("restore: syncing " + job.path);
+          wrote = write_chunk(fd, *job.entry, c, job.path, scratch) || wrote;
+        // Start the writeback of this range now, so the disk works while
+        // the next chunks are decoded instead of all at the end.
+        if (wrote) {
+          const std::uint64_t offset = std::uint64_t{job.first_chunk} * chunk_size;
+          ::sync_file_range(fd, static_cast<off_t>(offset),
+                            static_cast<off_t>(std::min<std::uint64_t>(
+                                job.entry->size - offset,
+                                std::uint64_t{job.end_chunk - job.first_chunk} * chunk_size)),
+                            SYNC_FILE_RANGE_WRITE);
+        }
+        // Durable file by file as they complete (not syncfs: that would
+        // also wait for unrelated dirty data on the file system).
+        if (job.jobs_left->fetch_sub(1) == 1) syncer.add(fd, job.path);
       }
     } catch (...) {
       std::lock_guard lock(error_mu);
@@ -295,6 +393,7 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     for (auto& t : threads) t.join();
   }
   if (error) std::rethrow_exception(error);
+  syncer.finish();
   stats.chunks_written = written;
   stats.chunks_kept = kept;
 
