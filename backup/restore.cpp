@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -100,11 +101,86 @@ void remove_tree(const std::string& path) {
       16, FTW_DEPTH | FTW_PHYS);
 }
 
-struct Job {
+// A file to fill: its chunks are handed out in ranges of kChunksPerJob.
+struct FileWork {
   const FileEntry* entry;
   std::string path;
-  std::size_t first_chunk, end_chunk;
-  std::atomic<int>* jobs_left;  // of this file: the job that brings it to 0 syncs the file
+  std::size_t next_chunk = 0;   // first chunk not handed out yet
+  std::size_t chunks_done = 0;  // written (or kept) and range writeback started
+  int writers = 0;              // workers holding a range of this file
+};
+
+// Hands out chunk ranges to the writers. Files become available as the main
+// thread creates them (publish), so creating a thousand files overlaps with
+// writing the first ones. A worker gets a range of a file no other worker is
+// in when there is one: ext4 serialises buffered writes to one inode
+// (i_rwsem), so two workers in one file spin on its lock instead of copying.
+// Only when every file with ranges left is taken does a second worker join
+// one (the decoding still runs in parallel).
+class JobQueue {
+ public:
+  struct Job {
+    FileWork* file;
+    std::size_t first_chunk, end_chunk;
+  };
+
+  explicit JobQueue(std::vector<FileWork>& files) : files_(files) {}
+
+  void publish(std::size_t created) {
+    std::lock_guard lock(mu_);
+    published_ = created;
+    changed_.notify_all();
+  }
+  void abort() {
+    std::lock_guard lock(mu_);
+    aborted_ = true;
+    changed_.notify_all();
+  }
+  // Waits for a range; std::nullopt when every range is handed out or the
+  // restore is failing.
+  std::optional<Job> take() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      if (aborted_) return std::nullopt;
+      while (first_open_ < published_ && exhausted(files_[first_open_])) ++first_open_;
+      FileWork* pick = nullptr;
+      for (std::size_t i = first_open_; i < published_; ++i) {
+        FileWork& f = files_[i];
+        if (exhausted(f)) continue;
+        if (f.writers == 0) {
+          pick = &f;
+          break;
+        }
+        if (!pick || remaining(f) > remaining(*pick)) pick = &f;
+      }
+      if (pick) {
+        const std::size_t first = pick->next_chunk;
+        pick->next_chunk = std::min(pick->entry->chunks.size(), first + kChunksPerJob);
+        ++pick->writers;
+        return Job{pick, first, pick->next_chunk};
+      }
+      if (published_ == files_.size()) return std::nullopt;
+      changed_.wait(lock);
+    }
+  }
+  // Records a finished range; true when it was the file's last.
+  bool done(const Job& job) {
+    std::lock_guard lock(mu_);
+    --job.file->writers;
+    job.file->chunks_done += job.end_chunk - job.first_chunk;
+    return job.file->chunks_done == job.file->entry->chunks.size();
+  }
+
+ private:
+  static bool exhausted(const FileWork& f) { return f.next_chunk == f.entry->chunks.size(); }
+  static std::size_t remaining(const FileWork& f) { return f.entry->chunks.size() - f.next_chunk; }
+
+  std::vector<FileWork>& files_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::size_t published_ = 0;
+  std::size_t first_open_ = 0;
+  bool aborted_ = false;
 };
 
 // Makes completed files durable off the writers' path: a writer hands over a
@@ -288,10 +364,9 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     if (::symlink(target.c_str(), link.c_str()) != 0) throw_errno("restore: creating link " + link);
   }
 
-  // Regular files: create (or keep, with --delta) at their size, then fill
-  // chunk ranges in parallel.
-  std::vector<Job> jobs;
-  std::deque<std::atomic<int>> jobs_left;
+  // Regular files: created (or kept, with --delta) at their size by this
+  // thread while the workers fill chunk ranges of those already created.
+  std::vector<FileWork> work;
   const FileEntry* pg_control = nullptr;
   for (const auto& e : files.entries) {
     if (e.type != EntryType::kFile) continue;
@@ -301,95 +376,98 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
       pg_control = &e;
       continue;
     }
-    const std::string path = path_of(e);
-    struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) remove_tree(path);
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, e.mode & 07777);
-    if (fd < 0) throw_errno("restore: creating " + path);
-    Fd guard(fd);
-    if (::fchmod(fd, e.mode & 07777) != 0) throw_errno("restore: chmod " + path);
-    if (::ftruncate(fd, static_cast<off_t>(e.size)) != 0) throw_errno("restore: sizing " + path);
-    if (e.chunks.empty()) {
-      if (::fdatasync(fd) != 0) throw_errno("restore: syncing " + path);
-      continue;
-    }
-    auto& left = jobs_left.emplace_back(
-        static_cast<int>((e.chunks.size() + kChunksPerJob - 1) / kChunksPerJob));
-    for (std::size_t c = 0; c < e.chunks.size(); c += kChunksPerJob)
-      jobs.push_back({&e, path, c, std::min(e.chunks.size(), c + kChunksPerJob), &left});
+    work.push_back({&e, path_of(e)});
   }
 
   repo::ChunkStore chunks(repo);
   const std::uint32_t chunk_size = record.chunk_size;
-  std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> written{0}, kept{0};
   std::mutex error_mu;
   std::exception_ptr error;
+  JobQueue queue(work);
+  auto fail = [&](std::exception_ptr e) {
+    {
+      std::lock_guard lock(error_mu);
+      if (!error) error = std::move(e);
+    }
+    queue.abort();
+  };
   // Returns false when --delta found the chunk already on disk.
   auto write_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
-                         Bytes& scratch) -> bool {
+                         Bytes& data) -> bool {
     const std::uint64_t offset = std::uint64_t{c} * chunk_size;
     const std::size_t length =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, e.size - offset));
     if (options.delta) {
-      scratch.resize(length);
-      if (pread_some(fd, scratch.data(), length, offset, path) == length &&
-          chunks.chunk_id(scratch) == e.chunks[c]) {
+      data.resize(length);
+      if (pread_some(fd, data.data(), length, offset, path) == length &&
+          chunks.chunk_id(data) == e.chunks[c]) {
         ++kept;
         return false;
       }
     }
-    auto data = chunks.read(e.chunks[c]);
-    if (!data)
+    if (!chunks.read_into(e.chunks[c], data, repo::ChunkCheck::kRecorded))
       throw Error(ErrorCode::kCorruption, "chunk " + to_hex(e.chunks[c]) + " of " + e.path +
                                               " is in no pack index of the repository");
-    if (data->size() != length)
+    if (data.size() != length)
       throw Error(ErrorCode::kCorruption,
                   "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
-    pwrite_all(fd, data->data(), data->size(), offset, path);
+    pwrite_all(fd, data.data(), data.size(), offset, path);
     ++written;
     return true;
   };
   Syncer syncer;
   auto worker = [&] {
-    Bytes scratch;
+    Bytes data;  // one chunk, reused: warm pages, no allocation per chunk
     try {
-      for (;;) {
-        {
-          std::lock_guard lock(error_mu);
-          if (error) return;
-        }
-        const std::size_t i = next++;
-        if (i >= jobs.size()) return;
-        const Job& job = jobs[i];
-        const int fd = ::open(job.path.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd < 0) throw_errno("restore: opening " + job.path);
+      while (auto job = queue.take()) {
+        const FileEntry& e = *job->file->entry;
+        const std::string& path = job->file->path;
+        const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) throw_errno("restore: opening " + path);
         Fd guard(fd);
         bool wrote = false;
-        for (std::size_t c = job.first_chunk; c < job.end_chunk; ++c)
-          wrote = write_chunk(fd, *job.entry, c, job.path, scratch) || wrote;
+        for (std::size_t c = job->first_chunk; c < job->end_chunk; ++c)
+          wrote = write_chunk(fd, e, c, path, data) || wrote;
         // Start the writeback of this range now, so the disk works while
         // the next chunks are decoded instead of all at the end.
         if (wrote) {
-          const std::uint64_t offset = std::uint64_t{job.first_chunk} * chunk_size;
-          ::sync_file_range(fd, static_cast<off_t>(offset),
-                            static_cast<off_t>(std::min<std::uint64_t>(
-                                job.entry->size - offset,
-                                std::uint64_t{job.end_chunk - job.first_chunk} * chunk_size)),
-                            SYNC_FILE_RANGE_WRITE);
+          const std::uint64_t offset = std::uint64_t{job->first_chunk} * chunk_size;
+          ::sync_file_range(
+              fd, static_cast<off_t>(offset),
+              static_cast<off_t>(std::min<std::uint64_t>(
+                  e.size - offset, std::uint64_t{job->end_chunk - job->first_chunk} * chunk_size)),
+              SYNC_FILE_RANGE_WRITE);
         }
         // Durable file by file as they complete (not syncfs: that would
         // also wait for unrelated dirty data on the file system).
-        if (job.jobs_left->fetch_sub(1) == 1) syncer.add(fd, job.path);
+        if (queue.done(*job)) syncer.add(fd, path);
       }
     } catch (...) {
-      std::lock_guard lock(error_mu);
-      if (!error) error = std::current_exception();
+      fail(std::current_exception());
     }
   };
   {
     std::vector<std::thread> threads;
     for (int i = 0; i < std::max(1, options.parallel); ++i) threads.emplace_back(worker);
+    try {
+      for (std::size_t i = 0; i < work.size(); ++i) {
+        const FileEntry& e = *work[i].entry;
+        const std::string& path = work[i].path;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) remove_tree(path);
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, e.mode & 07777);
+        if (fd < 0) throw_errno("restore: creating " + path);
+        Fd guard(fd);
+        if (::fchmod(fd, e.mode & 07777) != 0) throw_errno("restore: chmod " + path);
+        if (::ftruncate(fd, static_cast<off_t>(e.size)) != 0)
+          throw_errno("restore: sizing " + path);
+        if (e.chunks.empty()) syncer.add(fd, path);
+        queue.publish(i + 1);
+      }
+    } catch (...) {
+      fail(std::current_exception());
+    }
     for (auto& t : threads) t.join();
   }
   if (error) std::rethrow_exception(error);

@@ -10,7 +10,8 @@
 # Other knobs: PARALLEL=2 (walvault --parallel, pgBackRest process-max),
 # CHURN_MODE=spread|range, PGBR_ASYNC_GET=1 (pgBackRest archive-get async during
 # PITR; 0: synchronous), DROP_CACHES=0 (1: drop the page cache before each timed
-# step; affects everyone on the machine), KEEP=0 (1: keep the work directory).
+# step; affects everyone on the machine; every timed step starts after a
+# sync either way), KEEP=0 (1: keep the work directory).
 # Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
 # Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
 # the postgres user) or as an unprivileged user that can run PostgreSQL.
@@ -82,7 +83,10 @@ timed() {
   run_logged "$__log" "$@"
   printf -v "$__var" '%s' "$(secs_since "$__t0")"
 }
-drop_caches() { if [ "$DROP_CACHES" = 1 ]; then sync; echo 3 > /proc/sys/vm/drop_caches; fi; }
+# Before every timed step: write back what earlier steps left dirty (and let
+# the journal commit the previous run's deletes and discards), so no run pays
+# for another's writeback; with DROP_CACHES=1 also empty the page cache.
+drop_caches() { sync; if [ "$DROP_CACHES" = 1 ]; then echo 3 > /proc/sys/vm/drop_caches; fi; }
 peak_rss_mib() {  # from a /usr/bin/time -v output file
   awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$1" 2>/dev/null || true
 }

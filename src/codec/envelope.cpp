@@ -139,9 +139,11 @@ ByteView compress_frame(ByteView plaintext, const SealOptions& options) {
 }
 
 // Decompresses `frame`, which must be exactly one zstd frame declaring
-// `expected` bytes of content. Every check runs before the output buffer is
-// allocated, so a damaged length field cannot trigger a huge allocation.
-Bytes decompress_frame(ByteView frame, std::uint64_t expected, std::string_view object_name) {
+// `expected` bytes of content, into `out`. Every check runs before the output
+// buffer is sized, so a damaged length field cannot trigger a huge
+// allocation. Resizing a reused buffer to the same size touches nothing.
+void decompress_frame(ByteView frame, std::uint64_t expected, std::string_view object_name,
+                      Bytes& out) {
   const std::size_t frame_size = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
   if (ZSTD_isError(frame_size)) {
     throw_corrupt(object_name, std::string("damaged zstd frame: ") + ZSTD_getErrorName(frame_size));
@@ -158,9 +160,9 @@ Bytes decompress_frame(ByteView frame, std::uint64_t expected, std::string_view 
     throw_corrupt(object_name, "zstd frame holds " + std::to_string(content_size) +
                                    " bytes, header says " + std::to_string(expected));
   }
-  Bytes plaintext(expected);
-  const std::size_t size = ZSTD_decompressDCtx(thread_dctx(), plaintext.data(), plaintext.size(),
-                                               frame.data(), frame.size());
+  out.resize(expected);
+  const std::size_t size =
+      ZSTD_decompressDCtx(thread_dctx(), out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(size)) {
     throw_corrupt(object_name, std::string("damaged zstd frame: ") + ZSTD_getErrorName(size));
   }
@@ -168,7 +170,6 @@ Bytes decompress_frame(ByteView frame, std::uint64_t expected, std::string_view 
     throw_corrupt(object_name, "zstd frame decompressed to " + std::to_string(size) +
                                    " bytes, header says " + std::to_string(expected));
   }
-  return plaintext;
 }
 
 std::string hex64(std::uint64_t value) {
@@ -208,6 +209,12 @@ std::optional<EnvelopeHeader> parse_header(ByteView envelope) {
 }
 
 Bytes open(ByteView envelope, const Key* key, std::string_view object_name) {
+  Bytes plaintext;
+  open_into(envelope, key, object_name, plaintext);
+  return plaintext;
+}
+
+void open_into(ByteView envelope, const Key* key, std::string_view object_name, Bytes& out) {
   EnvelopeHeader header;
   if (std::string problem = header_problem(envelope, header); !problem.empty()) {
     throw_corrupt(object_name, problem);
@@ -217,7 +224,6 @@ Bytes open(ByteView envelope, const Key* key, std::string_view object_name) {
   const bool encrypted = header.flags & kFlagEncrypted;
   const bool compressed = header.flags & kFlagCompressed;
 
-  Bytes plaintext;
   if (encrypted) {
     if (key == nullptr) {
       throw Error(ErrorCode::kKey,
@@ -225,7 +231,7 @@ Bytes open(ByteView envelope, const Key* key, std::string_view object_name) {
     }
     // An uncompressed payload is the plaintext, so it is decrypted straight
     // into the result; a zstd frame goes to the warm per-thread buffer.
-    Bytes& decrypted = compressed ? decrypt_scratch : plaintext;
+    Bytes& decrypted = compressed ? decrypt_scratch : out;
     decrypted.clear();
     if (!aes_gcm_open_append(*key, payload, header_bytes, decrypted)) {
       throw_corrupt(object_name,
@@ -235,21 +241,20 @@ Bytes open(ByteView envelope, const Key* key, std::string_view object_name) {
   }
 
   if (compressed) {
-    plaintext = decompress_frame(payload, header.plaintext_length, object_name);
+    decompress_frame(payload, header.plaintext_length, object_name, out);
     release_large_scratch();
   } else if (payload.size() != header.plaintext_length) {
     throw_corrupt(object_name, "payload holds " + std::to_string(payload.size()) +
                                    " bytes, header says " +
                                    std::to_string(header.plaintext_length));
   } else if (!encrypted) {
-    plaintext.assign(payload.begin(), payload.end());
+    out.assign(payload.begin(), payload.end());
   }
 
-  if (const std::uint64_t actual = xxh3_64(plaintext); actual != header.xxh3) {
+  if (const std::uint64_t actual = xxh3_64(out); actual != header.xxh3) {
     throw_corrupt(object_name, "XXH3 mismatch: header says " + hex64(header.xxh3) +
                                    ", content hashes to " + hex64(actual));
   }
-  return plaintext;
 }
 
 }  // namespace walvault::codec

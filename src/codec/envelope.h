@@ -61,5 +61,10 @@ std::optional<EnvelopeHeader> parse_header(ByteView envelope);
 // only. Throws Error(kCorruption, "<object_name>: ...") on any mismatch and
 // Error(kKey) when the envelope is encrypted but `key` is null.
 Bytes open(ByteView envelope, const Key* key, std::string_view object_name);
+// As open(), into `out` (resized to the plaintext): a caller opening many
+// objects of one size (restore's chunks) reuses warm memory instead of
+// allocating and zero-filling a fresh buffer per object. On failure `out`
+// holds unspecified bytes.
+void open_into(ByteView envelope, const Key* key, std::string_view object_name, Bytes& out);
 
 }  // namespace walvault::codec

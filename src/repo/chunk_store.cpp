@@ -9,8 +9,10 @@ namespace walvault::repo {
 
 namespace {
 
-constexpr char kIndexMagic[] = "WVI1";
-constexpr std::size_t kIndexEntrySize = 32 + 32 + 8 + 4;
+constexpr char kIndexMagicV1[] = "WVI1";
+constexpr char kIndexMagic[] = "WVI2";
+constexpr std::size_t kIndexEntrySizeV1 = 32 + 32 + 8 + 4;
+constexpr std::size_t kIndexEntrySize = kIndexEntrySizeV1 + 8;
 
 ChunkId to_chunk_id(const codec::Digest& digest) {
   ChunkId id;
@@ -36,16 +38,20 @@ Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries
     out.insert(out.end(), loc.pack.begin(), loc.pack.end());
     append_le<std::uint64_t>(out, loc.offset);
     append_le<std::uint32_t>(out, loc.length);
+    if (!loc.xxh3) throw Error(ErrorCode::kInternal, "index entry without its XXH3");
+    append_le<std::uint64_t>(out, *loc.xxh3);
   }
   return out;
 }
 
 std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
                                                             const std::string& object) {
-  if (plaintext.size() < 8 || std::memcmp(plaintext.data(), kIndexMagic, 4) != 0)
+  const bool v1 = plaintext.size() >= 8 && std::memcmp(plaintext.data(), kIndexMagicV1, 4) == 0;
+  if (plaintext.size() < 8 || (!v1 && std::memcmp(plaintext.data(), kIndexMagic, 4) != 0))
     throw Error(ErrorCode::kCorruption, object + ": not a chunk index");
+  const std::size_t entry_size = v1 ? kIndexEntrySizeV1 : kIndexEntrySize;
   const auto count = load_le<std::uint32_t>(plaintext.data() + 4);
-  if (plaintext.size() != 8 + std::uint64_t{count} * kIndexEntrySize)
+  if (plaintext.size() != 8 + std::uint64_t{count} * entry_size)
     throw Error(ErrorCode::kCorruption, object + ": index length does not match its entry count");
   std::vector<std::pair<ChunkId, ChunkLocation>> entries(count);
   const std::uint8_t* p = plaintext.data() + 8;
@@ -54,7 +60,8 @@ std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
     std::memcpy(loc.pack.data(), p + 32, 32);
     loc.offset = load_le<std::uint64_t>(p + 64);
     loc.length = load_le<std::uint32_t>(p + 72);
-    p += kIndexEntrySize;
+    if (!v1) loc.xxh3 = load_le<std::uint64_t>(p + 76);
+    p += entry_size;
   }
   return entries;
 }
@@ -95,9 +102,12 @@ AddResult ChunkStore::add(ByteView plaintext) {
   }
   // Compression and encryption run outside the lock, in the caller's thread.
   Bytes sealed = repo_.seal_object(plaintext);
+  const auto header = codec::parse_header(sealed);
+  if (!header) throw Error(ErrorCode::kInternal, "chunk store: sealed a malformed envelope");
   std::unique_lock lock(mu_);
   if (pack_.empty()) pack_.reserve(options_.pack_target_bytes + sealed.size());
-  pending_.push_back({result.id, pack_.size(), static_cast<std::uint32_t>(sealed.size())});
+  pending_.push_back(
+      {result.id, pack_.size(), static_cast<std::uint32_t>(sealed.size()), header->xxh3});
   pack_.insert(pack_.end(), sealed.begin(), sealed.end());
   result.stored = true;
   result.stored_bytes = sealed.size();
@@ -165,7 +175,8 @@ std::vector<std::pair<ChunkId, ChunkLocation>> ChunkStore::store_pack(const Pack
   repo_.store().put(pack_object_name(pack_id), batch.pack);
   std::vector<std::pair<ChunkId, ChunkLocation>> entries;
   entries.reserve(batch.pending.size());
-  for (const auto& p : batch.pending) entries.push_back({p.id, {pack_id, p.offset, p.length}});
+  for (const auto& p : batch.pending)
+    entries.push_back({p.id, {pack_id, p.offset, p.length, p.xxh3}});
   Bytes index = encode_index(entries);
   const ChunkId index_id = to_chunk_id(codec::sha256(index));
   repo_.put_object(index_object_name(index_id), index);
@@ -193,18 +204,30 @@ std::optional<ChunkLocation> ChunkStore::locate(const ChunkId& id) const {
 }
 
 std::optional<Bytes> ChunkStore::read(const ChunkId& id) {
+  Bytes plaintext;
+  if (!read_into(id, plaintext)) return std::nullopt;
+  return plaintext;
+}
+
+bool ChunkStore::read_into(const ChunkId& id, Bytes& out, ChunkCheck check) {
   auto loc = locate(id);
-  if (!loc) return std::nullopt;
+  if (!loc) return false;
   const std::string pack = pack_object_name(loc->pack);
   const std::string what = pack + " (chunk " + to_hex(id) + ")";
   auto sealed = repo_.store().get(pack, store::Range{loc->offset, loc->length});
   if (!sealed) throw Error(ErrorCode::kCorruption, pack + ": pack listed in an index is missing");
   if (sealed->size() != loc->length)
     throw Error(ErrorCode::kCorruption, what + ": pack is shorter than its index says");
-  Bytes plaintext = repo_.open_object(*sealed, what);
-  if (chunk_id(plaintext) != id)
+  repo_.open_object_into(*sealed, what, out);  // content matches the envelope's XXH3
+  if (check == ChunkCheck::kRecorded && loc->xxh3) {
+    if (codec::parse_header(*sealed)->xxh3 != *loc->xxh3)
+      throw Error(ErrorCode::kCorruption,
+                  what + ": envelope is not the one the index recorded for this chunk");
+    return true;
+  }
+  if (chunk_id(out) != id)
     throw Error(ErrorCode::kCorruption, what + ": content does not match its id");
-  return plaintext;
+  return true;
 }
 
 std::size_t ChunkStore::known_chunks() const {

@@ -48,6 +48,21 @@ struct ChunkLocation {
   ChunkId pack;
   std::uint64_t offset = 0;  // of the chunk's envelope inside the pack
   std::uint32_t length = 0;  // of the envelope
+  // XXH3-64 of the chunk's plaintext, recorded when the chunk was stored
+  // (index format 2); absent in format-1 indexes.
+  std::optional<std::uint64_t> xxh3;
+};
+
+// How read() vouches for a chunk's content. Both verify the envelope
+// (XXH3 of the plaintext; the GCM tag when encrypted).
+enum class ChunkCheck {
+  // The plaintext hashes to the chunk id (SHA-256, or HMAC when encrypted).
+  kId,
+  // The envelope's XXH3 equals the one the index recorded for this id when
+  // the chunk was stored, so a misplaced or swapped envelope is caught
+  // without hashing every byte again with SHA-256 (restore's hot path).
+  // Falls back to kId for entries of format-1 indexes.
+  kRecorded,
 };
 
 struct AddResult {
@@ -95,6 +110,9 @@ class ChunkStore {
   // its content hashes to `id`. std::nullopt when no index lists it; throws
   // Error(kCorruption) naming the pack on any mismatch.
   std::optional<Bytes> read(const ChunkId& id);
+  // As read(), into `out` (a buffer the caller reuses across chunks); false
+  // when no index lists the chunk.
+  bool read_into(const ChunkId& id, Bytes& out, ChunkCheck check = ChunkCheck::kId);
 
   std::size_t known_chunks() const;
 
@@ -108,6 +126,7 @@ class ChunkStore {
     ChunkId id;
     std::uint64_t offset;
     std::uint32_t length;
+    std::uint64_t xxh3;
   };
   struct PackBatch {
     Bytes pack;
@@ -138,8 +157,11 @@ class ChunkStore {
 std::string pack_object_name(const ChunkId& pack_id);
 std::string index_object_name(const ChunkId& index_id);
 
-// The index object's plaintext: "WVI1", u32 entry count, then per chunk:
-// chunk id (32), pack id (32), offset (u64), length (u32), all little-endian.
+// The index object's plaintext: "WVI2", u32 entry count, then per chunk:
+// chunk id (32), pack id (32), offset (u64), length (u32), plaintext XXH3-64
+// (u64), all little-endian. Format 1 ("WVI1", written before 2026-11-27) has
+// no XXH3 field; it is still read. encode_index writes format 2 and needs
+// every entry's xxh3.
 Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries);
 // Throws Error(kCorruption, "<object>: ...") when malformed.
 std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,

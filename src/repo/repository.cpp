@@ -247,13 +247,19 @@ Bytes Repository::seal_object(ByteView plaintext) const {
 }
 
 Bytes Repository::open_object(ByteView sealed, const std::string& what) const {
+  Bytes plaintext;
+  open_object_into(sealed, what, plaintext);
+  return plaintext;
+}
+
+void Repository::open_object_into(ByteView sealed, const std::string& what, Bytes& out) const {
   auto header = codec::parse_header(sealed);
   if (header && (header->flags & codec::kFlagEncrypted) == 0 && config_.encrypted) {
     // An unencrypted object where every object is sealed: someone replaced it.
     throw Error(ErrorCode::kCorruption,
                 what + ": object is not encrypted in an encrypted repository");
   }
-  return codec::open(sealed, data_key_ ? &*data_key_ : nullptr, what);
+  codec::open_into(sealed, data_key_ ? &*data_key_ : nullptr, what, out);
 }
 
 std::optional<Bytes> Repository::get_object(const std::string& name) {

@@ -79,6 +79,8 @@ class Repository {
   // sealed chunks), and the inverse for bytes read by range.
   Bytes seal_object(ByteView plaintext) const;
   Bytes open_object(ByteView sealed, const std::string& what) const;
+  // As open_object(), into a buffer the caller reuses (codec::open_into).
+  void open_object_into(ByteView sealed, const std::string& what, Bytes& out) const;
 
   // Fetches and verifies an object; std::nullopt when absent. Throws
   // Error(kCorruption) naming the object on any mismatch.

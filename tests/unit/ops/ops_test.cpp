@@ -186,6 +186,36 @@ TEST(Verify, FlippedPackByteIsFoundOnlyByReadingData) {
       << data.errors[0].message;
 }
 
+// Restore trusts the XXH3 an index records for each chunk; reading the data
+// checks that record against the envelope.
+TEST(Verify, WrongRecordedXxh3IsFoundByReadingData) {
+  SyntheticRepo r;
+  bool rewritten = false;
+  for (const auto& info : r.store->list("index/")) {
+    auto entries = repo::decode_index(*r.repo->get_object(info.name), info.name);
+    bool lists = false;
+    for (auto& [chunk, loc] : entries) {
+      if (chunk != r.first_chunk) continue;
+      ASSERT_TRUE(loc.xxh3.has_value());
+      *loc.xxh3 ^= 1;
+      lists = true;
+    }
+    if (!lists) continue;
+    const Bytes plaintext = repo::encode_index(entries);
+    ASSERT_TRUE(r.store->remove(info.name));
+    r.repo->put_object("index/" + to_hex(codec::sha256(plaintext)), plaintext);
+    rewritten = true;
+  }
+  ASSERT_TRUE(rewritten);
+  const VerifyReport structure = r.verify(false);
+  EXPECT_TRUE(structure.ok()) << all_text(structure);
+  const VerifyReport data = r.verify(true);
+  ASSERT_EQ(data.errors.size(), 1u) << all_text(data);
+  EXPECT_TRUE(contains(data.errors[0].message, "chunk " + to_hex(r.first_chunk)))
+      << data.errors[0].message;
+  EXPECT_TRUE(contains(data.errors[0].message, "records another XXH3")) << data.errors[0].message;
+}
+
 TEST(Verify, TruncatedPackIsAStructureError) {
   SyntheticRepo r;
   Bytes pack = *r.store->get(r.pack_name(), std::nullopt);

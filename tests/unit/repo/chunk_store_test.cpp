@@ -131,18 +131,96 @@ TEST(ChunkIndex, RoundTripAndDamage) {
   std::vector<std::pair<ChunkId, ChunkLocation>> entries(3);
   for (int i = 0; i < 3; ++i) {
     entries[i].first.fill(static_cast<std::uint8_t>(i));
-    entries[i].second = {ChunkId{}, static_cast<std::uint64_t>(i) * 1000, 77};
+    entries[i].second = {ChunkId{}, static_cast<std::uint64_t>(i) * 1000, 77,
+                         0x1122334455667788ull + static_cast<std::uint64_t>(i)};
   }
   Bytes index = encode_index(entries);
+  EXPECT_EQ(std::string(index.begin(), index.begin() + 4), "WVI2");
   auto back = decode_index(index, "index/x");
   ASSERT_EQ(back.size(), 3u);
   EXPECT_EQ(back[2].first, entries[2].first);
   EXPECT_EQ(back[2].second.offset, 2000u);
+  EXPECT_EQ(back[2].second.length, 77u);
+  EXPECT_EQ(back[2].second.xxh3, 0x112233445566778aull);
   index.pop_back();
   EXPECT_THROW(decode_index(index, "index/x"), Error);
   Bytes bad = encode_index(entries);
   bad[0] = 'X';
   EXPECT_THROW(decode_index(bad, "index/x"), Error);
+  entries[1].second.xxh3.reset();  // every entry of a format-2 index records it
+  EXPECT_THROW(encode_index(entries), Error);
+}
+
+// Indexes written before format 2 (no XXH3 per entry) still read.
+TEST(ChunkIndex, ReadsFormatOne) {
+  Bytes v1{'W', 'V', 'I', '1', 1, 0, 0, 0};
+  v1.resize(8 + 76, 0);
+  v1[8] = 0xab;       // chunk id
+  v1[8 + 64] = 0x10;  // offset 16
+  v1[8 + 72] = 0x2a;  // length 42
+  auto back = decode_index(v1, "index/old");
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].first[0], 0xab);
+  EXPECT_EQ(back[0].second.offset, 16u);
+  EXPECT_EQ(back[0].second.length, 42u);
+  EXPECT_FALSE(back[0].second.xxh3.has_value());
+  v1.push_back(0);
+  EXPECT_THROW(decode_index(v1, "index/old"), Error);
+}
+
+// Restore's check (the XXH3 the index recorded) catches an index that places
+// a chunk on another chunk's intact envelope, as the full id check does; with
+// a format-1 entry it falls back to the id check.
+TEST(ChunkStore, RecordedCheckCatchesAMisplacedEnvelope) {
+  Repo r;
+  ChunkId a, b;
+  {
+    ChunkStore chunks(*r.repo);
+    a = chunks.add(chunk(1)).id;
+    b = chunks.add(chunk(2)).id;
+    chunks.flush();
+    Bytes out;
+    ASSERT_TRUE(chunks.read_into(a, out, ChunkCheck::kRecorded));
+    EXPECT_EQ(out, chunk(1));
+  }
+  // Rewrite the one index so that a points at b's envelope.
+  auto listed = r.store->list("index/");
+  ASSERT_EQ(listed.size(), 1u);
+  auto entries = decode_index(*r.repo->get_object(listed[0].name), listed[0].name);
+  ChunkLocation a_loc, b_loc;
+  for (const auto& [id, loc] : entries) (id == a ? a_loc : b_loc) = loc;
+  for (auto& [id, loc] : entries)
+    if (id == a) loc = {b_loc.pack, b_loc.offset, b_loc.length, a_loc.xxh3};
+  r.store->remove(listed[0].name);
+  r.repo->put_object("index/" + std::string(64, '1'), encode_index(entries));
+  {
+    ChunkStore chunks(*r.repo);
+    Bytes out;
+    try {
+      chunks.read_into(a, out, ChunkCheck::kRecorded);
+      ADD_FAILURE() << "misplaced envelope not caught";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+      EXPECT_NE(std::string(e.what()).find("not the one the index recorded"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_THROW(chunks.read(a), Error);
+    ASSERT_TRUE(chunks.read_into(b, out, ChunkCheck::kRecorded));
+    EXPECT_EQ(out, chunk(2));
+  }
+  // The same misplacement in a format-1 index: caught by the id check.
+  Bytes v1{'W', 'V', 'I', '1'};
+  append_le<std::uint32_t>(v1, 1);
+  v1.insert(v1.end(), a.begin(), a.end());
+  v1.insert(v1.end(), b_loc.pack.begin(), b_loc.pack.end());
+  append_le<std::uint64_t>(v1, b_loc.offset);
+  append_le<std::uint32_t>(v1, b_loc.length);
+  r.store->remove("index/" + std::string(64, '1'));
+  r.repo->put_object("index/" + std::string(64, '2'), v1);
+  ChunkStore chunks(*r.repo);
+  Bytes out;
+  EXPECT_THROW(chunks.read_into(a, out, ChunkCheck::kRecorded), Error);
+  EXPECT_FALSE(chunks.read_into(b, out, ChunkCheck::kRecorded));  // no index lists b now
 }
 
 }  // namespace
