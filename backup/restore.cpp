@@ -30,7 +30,8 @@ namespace walvault::backup {
 namespace {
 
 constexpr char kPgControl[] = "global/pg_control";
-constexpr std::size_t kChunksPerJob = 16;
+// A job writes this many bytes of one file (whole chunks, at least one).
+constexpr std::uint64_t kJobBytes = 16u << 20;
 
 class Fd {
  public:
@@ -101,7 +102,7 @@ void remove_tree(const std::string& path) {
       16, FTW_DEPTH | FTW_PHYS);
 }
 
-// A file to fill: its chunks are handed out in ranges of kChunksPerJob.
+// A file to fill: its chunks are handed out in ranges of about kJobBytes.
 struct FileWork {
   const FileEntry* entry;
   std::string path;
@@ -124,7 +125,9 @@ class JobQueue {
     std::size_t first_chunk, end_chunk;
   };
 
-  explicit JobQueue(std::vector<FileWork>& files) : files_(files) {}
+  JobQueue(std::vector<FileWork>& files, std::uint32_t chunk_size)
+      : files_(files),
+        chunks_per_job_(std::max<std::uint64_t>(1, chunk_size ? kJobBytes / chunk_size : 1)) {}
 
   void publish(std::size_t created) {
     std::lock_guard lock(mu_);
@@ -155,7 +158,7 @@ class JobQueue {
       }
       if (pick) {
         const std::size_t first = pick->next_chunk;
-        pick->next_chunk = std::min(pick->entry->chunks.size(), first + kChunksPerJob);
+        pick->next_chunk = std::min(pick->entry->chunks.size(), first + chunks_per_job_);
         ++pick->writers;
         return Job{pick, first, pick->next_chunk};
       }
@@ -176,6 +179,7 @@ class JobQueue {
   static std::size_t remaining(const FileWork& f) { return f.entry->chunks.size() - f.next_chunk; }
 
   std::vector<FileWork>& files_;
+  const std::size_t chunks_per_job_;
   std::mutex mu_;
   std::condition_variable changed_;
   std::size_t published_ = 0;
@@ -384,7 +388,7 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   std::atomic<std::uint64_t> written{0}, kept{0};
   std::mutex error_mu;
   std::exception_ptr error;
-  JobQueue queue(work);
+  JobQueue queue(work, chunk_size);
   auto fail = [&](std::exception_ptr e) {
     {
       std::lock_guard lock(error_mu);

@@ -11,7 +11,8 @@
 # CHURN_MODE=spread|range, PGBR_ASYNC_GET=1 (pgBackRest archive-get async during
 # PITR; 0: synchronous), DROP_CACHES=0 (1: drop the page cache before each timed
 # step; affects everyone on the machine; every timed step starts after a
-# sync either way), KEEP=0 (1: keep the work directory).
+# sync either way), KEEP=0 (1: keep the work directory), CHUNK_SIZE= (walvault
+# repo init --chunk-size, e.g. 4MiB; empty: walvault's default).
 # Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
 # Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
 # the postgres user) or as an unprivileged user that can run PostgreSQL.
@@ -25,6 +26,7 @@ PARALLEL=${PARALLEL:-2}
 PGBR_ASYNC_GET=${PGBR_ASYNC_GET:-1}
 DROP_CACHES=${DROP_CACHES:-0}
 KEEP=${KEEP:-0}
+CHUNK_SIZE=${CHUNK_SIZE:-}
 if [ -n "${1:-}" ]; then WALVAULT="$1/src/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
 cd "$(dirname "$0")/.."
@@ -116,7 +118,7 @@ wait_archived() {
 }
 warm_cache() { as find "$DATA" -type f -exec cat {} + >/dev/null 2>&1 || true; }
 
-echo "walvault backup/restore/PITR benchmark: SCALE=$SCALE RANDOM_MB=$RANDOM_MB CHURN_PCT=$CHURN_PCT" \
+echo "walvault backup/restore/PITR benchmark: SCALE=$SCALE RANDOM_MB=$RANDOM_MB CHURN_PCT=$CHURN_PCT CHUNK_SIZE=${CHUNK_SIZE:-default}" \
      "($CHURN_MODE) PITR_WAL_MB=$PITR_WAL_MB PARALLEL=$PARALLEL, work dir $W"
 echo "walvault: $WALVAULT ($(sha256sum "$WV" | cut -c1-12)); $(pgbackrest version);" \
      "$("$PGBIN/postgres" --version)"
@@ -154,7 +156,8 @@ archive_command = '${WVG[*]} archive-push %p && ${BR[*]} archive-push %p'
 max_wal_size = '4GB'
 autovacuum = off    # the two backups of each tool see the same pages
 CONF
-run_logged "$L/repo-init.log" "${WVG[@]}" repo init --compress-level 1
+run_logged "$L/repo-init.log" "${WVG[@]}" repo init --compress-level 1 \
+  ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"}
 as "$PGBIN/pg_ctl" -D "$DATA" -l "$L/source.log" -w start >/dev/null
 RUNNING+=("$DATA")
 run_logged "$L/stanza.log" "${BR[@]}" stanza-create

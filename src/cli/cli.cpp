@@ -374,6 +374,11 @@ int run(int argc, char** argv) {
   init_cmd->add_option("--compress-level", zstd_level, "zstd level for new objects")
       ->check(CLI::Range(1, 19))
       ->default_str("1");
+  std::string chunk_size_text = "1MiB";
+  init_cmd
+      ->add_option("--chunk-size", chunk_size_text,
+                   "backup chunk size: whole 8 KiB pages, 64KiB to 64MiB (fixed at init)")
+      ->default_str("1MiB");
   CLI::App* keyfile_cmd = repo_cmd->add_subcommand(
       "add-key-file", "write a key file for the hot path that unlocks every repository given");
   std::string key_out, key_existing;
@@ -581,6 +586,7 @@ int run(int argc, char** argv) {
       repo::InitOptions options;
       options.encrypt = encrypt;
       options.zstd_level = zstd_level;
+      options.chunk_size = repo::parse_chunk_size(chunk_size_text);
       if (encrypt) options.passphrase = load_secrets(g).passphrase;
       for (const auto& location : require_repos(g)) {
         try {
@@ -625,6 +631,7 @@ int run(int argc, char** argv) {
       const auto& c = r->config();
       std::cout << "repository " << c.repo_id << " at " << r->store().describe() << "\n"
                 << "format " << c.format_version << ", zstd level " << c.zstd_level
+                << ", chunk size " << c.chunk_size << " bytes"
                 << (c.encrypted ? ", encrypted" : ", not encrypted") << "\n";
       if (auto cluster = repo::read_cluster(*r))
         std::cout << "cluster system id " << cluster->system_id << ", segment size "

@@ -78,6 +78,8 @@ RepoConfig config_from_json(const json& j) {
     };
     require(j.at("compression"), "algorithm", "zstd");
     require(j.at("chunking"), "algorithm", "fixed");
+    if (const std::string problem = chunk_size_problem(c.chunk_size); !problem.empty())
+      throw Error(ErrorCode::kCorruption, "config: chunking size " + problem);
     const json& enc = j.at("encryption");
     c.encrypted = !enc.is_null();
     if (c.encrypted) {
@@ -145,7 +147,34 @@ codec::Key read_key_file(const std::string& path) {
   return key;
 }
 
+std::string chunk_size_problem(std::uint64_t size) {
+  if (size < kMinChunkSize || size > kMaxChunkSize)
+    return std::to_string(size) + " is outside 64 KiB to 64 MiB";
+  if (size % kChunkSizeUnit != 0)
+    return std::to_string(size) + " is not a whole number of 8 KiB pages";
+  return {};
+}
+
+std::uint32_t parse_chunk_size(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const std::string_view unit = text.substr(digits);
+  std::uint64_t multiplier = 0;
+  if (unit.empty() || unit == "B") multiplier = 1;
+  if (unit == "KiB") multiplier = 1u << 10;
+  if (unit == "MiB") multiplier = 1u << 20;
+  if (digits == 0 || digits > 6 || multiplier == 0)
+    throw Error(ErrorCode::kUsage, "--chunk-size: '" + std::string(text) +
+                                       "' is not a size (for example 1MiB, 4MiB, 512KiB)");
+  const std::uint64_t size = std::stoull(std::string(text.substr(0, digits))) * multiplier;
+  if (const std::string problem = chunk_size_problem(size); !problem.empty())
+    throw Error(ErrorCode::kUsage, "--chunk-size: " + problem);
+  return static_cast<std::uint32_t>(size);
+}
+
 RepoConfig Repository::init(store::ObjectStore& store, const InitOptions& options) {
+  if (const std::string problem = chunk_size_problem(options.chunk_size); !problem.empty())
+    throw Error(ErrorCode::kUsage, "--chunk-size: " + problem);
   if (store.stat(kConfigObject))
     throw Error(ErrorCode::kConflict, "a repository already exists at " + store.describe());
   RepoConfig c;
@@ -153,6 +182,7 @@ RepoConfig Repository::init(store::ObjectStore& store, const InitOptions& option
   c.repo_id = to_hex(ByteView(id_bytes.data(), 16));
   c.created_us = now_us();
   c.zstd_level = options.zstd_level;
+  c.chunk_size = options.chunk_size;
   if (options.encrypt) {
     if (!options.passphrase || options.passphrase->empty())
       throw Error(ErrorCode::kUsage,

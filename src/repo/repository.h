@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "codec/crypto.h"
 #include "codec/envelope.h"
@@ -30,10 +31,23 @@ struct Secrets {
   std::optional<std::string> key_file;    // path of a raw 32-byte key file
 };
 
+// Backup chunk sizes a repository accepts: whole PostgreSQL pages (8 KiB),
+// from 64 KiB to 64 MiB.
+inline constexpr std::uint32_t kChunkSizeUnit = 8u << 10;
+inline constexpr std::uint32_t kMinChunkSize = 64u << 10;
+inline constexpr std::uint32_t kMaxChunkSize = 64u << 20;
+inline constexpr std::uint32_t kDefaultChunkSize = 1u << 20;
+// Empty when `size` is an acceptable chunk size, else why not.
+std::string chunk_size_problem(std::uint64_t size);
+// "1MiB", "512KiB", "4194304": the --chunk-size text. Throws Error(kUsage)
+// naming the option unless it is an acceptable chunk size.
+std::uint32_t parse_chunk_size(std::string_view text);
+
 struct InitOptions {
   bool encrypt = false;
   std::optional<std::string> passphrase;  // required when encrypt
   int zstd_level = 1;
+  std::uint32_t chunk_size = kDefaultChunkSize;
   codec::ScryptParams kdf;  // tests lower N to keep them fast
 };
 
@@ -42,7 +56,7 @@ struct RepoConfig {
   std::string repo_id;  // 32 hex digits, random
   std::int64_t created_us = 0;
   int zstd_level = 1;
-  std::uint32_t chunk_size = 1u << 20;  // backups: fixed-size, page-aligned chunks
+  std::uint32_t chunk_size = kDefaultChunkSize;  // backups: fixed-size, page-aligned chunks
   bool encrypted = false;
   codec::ScryptParams kdf;
   Bytes kdf_salt;        // 32 bytes

@@ -571,6 +571,55 @@ TEST(BackupRestoreTablespaceTest, TablespaceRemappedAndSecondRepositoryServes) {
   pg->stop();
 }
 
+// The chunk size is the repository's, set at repo init: a repository with
+// 256 KiB chunks cuts every file at that size, and restores to a time
+// between markers as the default one does. A bad size is one line, exit 2,
+// and no repository.
+TEST(BackupRestoreChunkSizeTest, RepositoryChunkSizeCutsFilesAndRestores) {
+  TempDir work("wv-chunksize");
+  auto bad = walvault({"--repo", work.sub("bad"), "repo", "init", "--chunk-size", "3MB"});
+  EXPECT_EQ(bad.status, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--chunk-size: '3MB' is not a size"), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  EXPECT_FALSE(fs::exists(work.sub("bad") + "/config"));
+  auto odd = walvault({"--repo", work.sub("bad"), "repo", "init", "--chunk-size", "100KiB"});
+  EXPECT_EQ(odd.status, 2) << odd.err;
+  EXPECT_NE(odd.err.find("not a whole number of 8 KiB pages"), std::string::npos) << odd.err;
+
+  const auto flags = repo_flags(work.sub("repo"), work.sub("spool"));
+  ASSERT_EQ(walvault({"--repo", work.sub("repo"), "repo", "init", "--chunk-size", "256KiB"}).status,
+            0);
+  auto info = walvault({"--repo", work.sub("repo"), "repo", "info"});
+  EXPECT_NE(info.out.find("chunk size 262144 bytes"), std::string::npos) << info.out;
+  auto pg = start_archiving_cluster(archive_push_command(flags, 2));
+  pg->pgbench_init(2);
+  create_marker_table(*pg);
+  insert_marker(*pg, 1);
+  const std::string label = take_backup(flags, *pg);
+  ASSERT_FALSE(label.empty());
+  insert_marker(*pg, 2);
+  const std::string t = moment_between_commits(*pg);
+  insert_marker(*pg, 3);
+  switch_and_wait(*pg);
+
+  const auto record = backup_records(flags).at(label);
+  EXPECT_EQ(record.at("chunk_size"), 262144);
+  // ceil(size / 256 KiB) chunks per file: more than one per MiB of data.
+  const std::uint64_t logical = record.at("logical_bytes");
+  const std::uint64_t chunks = record.at("chunk_count");
+  EXPECT_GE(chunks, logical / 262144);
+  EXPECT_LE(chunks, logical / 262144 + record.at("file_count").get<std::uint64_t>());
+
+  const std::string dir = work.sub("restored");
+  auto r = restore(flags, dir, {"--target-time", t, "--target-action", "promote"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto restored = start_restored(dir);
+  EXPECT_EQ(marker_ids(*restored), ids({1, 2}));
+  EXPECT_EQ(restored->sql("select count(*) from pgbench_accounts"), "200000");
+  restored->stop();
+  pg->stop();
+}
+
 // Other majors (server binaries from npm, scripts/fetch-pg-majors).
 class OtherMajorRestoreTest : public ::testing::TestWithParam<int> {};
 

@@ -45,6 +45,48 @@ TEST(Repository, InitTwiceIsAConflictAndKeepsTheFirst) {
   EXPECT_EQ(Repository::open(store, {})->config().repo_id, first.repo_id);
 }
 
+TEST(Repository, ChunkSizeIsFixedAtInit) {
+  auto store = std::make_shared<store::MemStore>();
+  InitOptions o;
+  o.chunk_size = parse_chunk_size("4MiB");
+  EXPECT_EQ(Repository::init(*store, o).chunk_size, 4u << 20);
+  EXPECT_EQ(Repository::open(store, {})->config().chunk_size, 4u << 20);
+  auto other = std::make_shared<store::MemStore>();
+  EXPECT_EQ(Repository::init(*other, {}).chunk_size, 1u << 20);  // the default
+}
+
+TEST(Repository, ChunkSizeText) {
+  EXPECT_EQ(parse_chunk_size("1MiB"), 1u << 20);
+  EXPECT_EQ(parse_chunk_size("512KiB"), 512u << 10);
+  EXPECT_EQ(parse_chunk_size("65536"), 64u << 10);
+  EXPECT_EQ(parse_chunk_size("64MiB"), 64u << 20);
+  for (const char* bad : {"", "MiB", "1MB", "1 MiB", "-1MiB", "1.5MiB", "1mib", "99999999999"})
+    EXPECT_EQ(error_code_of([&] { parse_chunk_size(bad); }), ErrorCode::kUsage) << bad;
+  for (const char* refused : {"32KiB", "65MiB", "100000", "1028KiB"}) {
+    try {
+      parse_chunk_size(refused);
+      ADD_FAILURE() << refused;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUsage);
+      EXPECT_EQ(std::string(e.what()).rfind("--chunk-size: ", 0), 0u) << e.what();
+    }
+  }
+  InitOptions o;
+  o.chunk_size = 12345;  // not whole pages: refused, nothing written
+  auto store = std::make_shared<store::MemStore>();
+  EXPECT_EQ(error_code_of([&] { Repository::init(*store, o); }), ErrorCode::kUsage);
+  EXPECT_FALSE(store->stat(kConfigObject).has_value());
+}
+
+TEST(Repository, DamagedChunkSizeInConfigIsRefused) {
+  auto store = std::make_shared<store::MemStore>();
+  std::string text = R"({"format": 1, "repo_id": "0123456789abcdef0123456789abcdef",
+    "created_us": 0, "compression": {"algorithm": "zstd", "level": 1},
+    "chunking": {"algorithm": "fixed", "size": 1000}, "encryption": null})";
+  store->put(kConfigObject, codec::seal(as_bytes(text), {}));
+  EXPECT_EQ(error_code_of([&] { Repository::open(store, {}); }), ErrorCode::kCorruption);
+}
+
 TEST(Repository, OpenWithoutRepositoryIsRepoFormat) {
   auto store = std::make_shared<store::MemStore>();
   EXPECT_EQ(error_code_of([&] { Repository::open(store, {}); }), ErrorCode::kRepoFormat);
