@@ -12,7 +12,10 @@
 # PITR; 0: synchronous), DROP_CACHES=0 (1: drop the page cache before each timed
 # step; affects everyone on the machine; every timed step starts after a
 # sync either way), KEEP=0 (1: keep the work directory), CHUNK_SIZE= (walvault
-# repo init --chunk-size, e.g. 4MiB; empty: walvault's default).
+# repo init --chunk-size, e.g. 4MiB; empty: walvault's default), SETTLE_S=30
+# (seconds of quiet after the data load and after the PITR WAL, before the
+# timed backups and restores: this virtual disk keeps writing back for a while
+# after a burst, and the first timed runs paid for it).
 # Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
 # Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
 # the postgres user) or as an unprivileged user that can run PostgreSQL.
@@ -27,6 +30,7 @@ PGBR_ASYNC_GET=${PGBR_ASYNC_GET:-1}
 DROP_CACHES=${DROP_CACHES:-0}
 KEEP=${KEEP:-0}
 CHUNK_SIZE=${CHUNK_SIZE:-}
+SETTLE_S=${SETTLE_S:-30}
 if [ -n "${1:-}" ]; then WALVAULT="$1/src/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
 cd "$(dirname "$0")/.."
@@ -118,7 +122,7 @@ wait_archived() {
 }
 warm_cache() { as find "$DATA" -type f -exec cat {} + >/dev/null 2>&1 || true; }
 
-echo "walvault backup/restore/PITR benchmark: SCALE=$SCALE RANDOM_MB=$RANDOM_MB CHURN_PCT=$CHURN_PCT CHUNK_SIZE=${CHUNK_SIZE:-default}" \
+echo "walvault backup/restore/PITR benchmark: SCALE=$SCALE RANDOM_MB=$RANDOM_MB CHURN_PCT=$CHURN_PCT CHUNK_SIZE=${CHUNK_SIZE:-default} SETTLE_S=$SETTLE_S" \
      "($CHURN_MODE) PITR_WAL_MB=$PITR_WAL_MB PARALLEL=$PARALLEL, work dir $W"
 echo "walvault: $WALVAULT ($(sha256sum "$WV" | cut -c1-12)); $(pgbackrest version);" \
      "$("$PGBIN/postgres" --version)"
@@ -188,6 +192,9 @@ BLOB_IN=$(head -c "$SAMPLE" "$BLOB_FILE" | wc -c)
 awk -v d="$DB_BYTES" -v b="$BLOB_BYTES" -v z="$BLOB_Z" -v i="$BLOB_IN" -v s="$(secs_since "$t0")" 'BEGIN {
   printf "dataset: database %.0f MiB, random table %.0f MiB (zstd -1 keeps %.0f%% of it), loaded and archived in %s s\n",
     d / 1048576, b / 1048576, 100 * z / i, s }'
+
+settle() { sync; sleep "$SETTLE_S"; }
+settle
 
 # 3. Full backups, each after a checkpoint, with the archive caught up and the
 #    data directory in the page cache.
@@ -262,6 +269,8 @@ as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
 RUNNING=()
 awk -v b="$PITR_WAL_BYTES" -v s="$(secs_since "$t0")" -v t="$TARGET" 'BEGIN {
   printf "PITR WAL: %.0f MiB after the second backups, target time %s, made and archived in %s s\n", b / 1048576, t, s }'
+
+settle
 
 # 6. Restores: plain restore (files only) and PITR (restore start to a
 #    successful CREATE TABLE on the promoted server), each into a fresh directory.
