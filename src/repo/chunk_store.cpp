@@ -1,5 +1,6 @@
 #include "repo/chunk_store.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "codec/envelope.h"
@@ -13,6 +14,8 @@ constexpr char kIndexMagicV1[] = "WVI1";
 constexpr char kIndexMagic[] = "WVI2";
 constexpr std::size_t kIndexEntrySizeV1 = 32 + 32 + 8 + 4;
 constexpr std::size_t kIndexEntrySize = kIndexEntrySizeV1 + 8;
+// Threads reading index objects when a store opens.
+constexpr std::size_t kIndexLoaders = 16;
 
 ChunkId to_chunk_id(const codec::Digest& digest) {
   ChunkId id;
@@ -67,14 +70,37 @@ std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
 }
 
 ChunkStore::ChunkStore(Repository& repo, Options options) : repo_(repo), options_(options) {
-  for (const auto& info : repo_.store().list("index/")) {
-    auto plaintext = repo_.get_object(info.name);
-    if (!plaintext) continue;  // removed by a concurrent GC after listing
-    for (const auto& [id, loc] : decode_index(*plaintext, info.name)) {
-      if (options_.ignore_pack && options_.ignore_pack(loc.pack)) continue;
-      index_[id] = loc;
+  // One GET per index: on an object store each costs a round trip (tens of
+  // milliseconds), so a repository of a few thousand packs is read by
+  // several threads at once.
+  const auto listed = repo_.store().list("index/");
+  std::atomic<std::size_t> next{0};
+  std::mutex error_mu;
+  std::exception_ptr error;
+  auto load = [&] {
+    try {
+      for (std::size_t i; (i = next++) < listed.size();) {
+        auto plaintext = repo_.get_object(listed[i].name);
+        if (!plaintext) continue;  // removed by a concurrent GC after listing
+        auto entries = decode_index(*plaintext, listed[i].name);
+        std::lock_guard lock(mu_);
+        for (const auto& [id, loc] : entries) {
+          if (options_.ignore_pack && options_.ignore_pack(loc.pack)) continue;
+          index_[id] = loc;
+        }
+      }
+    } catch (...) {
+      std::lock_guard lock(error_mu);
+      if (!error) error = std::current_exception();
+      next = listed.size();
     }
-  }
+  };
+  const std::size_t threads = std::min<std::size_t>(kIndexLoaders, listed.size() / 4);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(load);
+  load();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 ChunkId ChunkStore::chunk_id(ByteView plaintext) const {

@@ -127,6 +127,36 @@ TEST(ChunkStore, ConcurrentWritersStoreEachChunkOnce) {
     EXPECT_EQ(*again.read(again.chunk_id(chunk(i, 16 << 10))), chunk(i, 16 << 10));
 }
 
+// Many indexes are read by several threads at open; every chunk is found,
+// and one damaged index fails the open naming it.
+TEST(ChunkStore, OpensManyIndexesAndNamesADamagedOne) {
+  Repo r;
+  std::vector<ChunkId> ids;
+  {
+    ChunkStore chunks(*r.repo, {.pack_target_bytes = 1});  // one chunk per pack
+    for (std::uint8_t i = 0; i < 120; ++i) ids.push_back(chunks.add(chunk(i, 4096)).id);
+    chunks.flush();
+  }
+  auto indexes = r.store->list("index/");
+  ASSERT_EQ(indexes.size(), 120u);
+  {
+    ChunkStore again(*r.repo);
+    EXPECT_EQ(again.known_chunks(), 120u);
+    for (std::uint8_t i = 0; i < 120; ++i) EXPECT_EQ(*again.read(ids[i]), chunk(i, 4096));
+  }
+  const std::string damaged = indexes[77].name;
+  Bytes bytes = *r.store->get(damaged, std::nullopt);
+  bytes[bytes.size() / 2] ^= 0x10;
+  r.store->corrupt(damaged, bytes);
+  try {
+    ChunkStore broken(*r.repo);
+    ADD_FAILURE() << "a damaged index was not noticed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+    EXPECT_NE(std::string(e.what()).find(damaged), std::string::npos) << e.what();
+  }
+}
+
 TEST(ChunkIndex, RoundTripAndDamage) {
   std::vector<std::pair<ChunkId, ChunkLocation>> entries(3);
   for (int i = 0; i < 3; ++i) {
