@@ -219,6 +219,7 @@ class Collector : public pg::BackupSink {
   }
   void on_tar_entry_end() override {
     if (in_file_ && !buffer_.empty()) submit_chunk();
+    submit_group();
     if (keep_text_) {
       if (path_ == "backup_label") backup_label_ = text_;
       if (path_ == "tablespace_map") tablespace_map_ = text_;
@@ -235,6 +236,7 @@ class Collector : public pg::BackupSink {
 
   // Waits for every chunk and writes each repository's pending pack.
   void finish() {
+    submit_group();
     pool_->drain();
     for (auto& t : targets_) t.chunks->flush();
     progress_.update(logical_bytes_, true);
@@ -257,24 +259,42 @@ class Collector : public pg::BackupSink {
   pg::TimeLineId start_timeline() const { return start_timeline_; }
 
  private:
+  // Consecutive chunks of a file go to the workers in groups of up to
+  // kGroupBytes, so the new ones among them are compressed as one zstd frame
+  // (ChunkStore::add_group); dedup stays per chunk.
   void submit_chunk() {
-    auto data = std::make_shared<Bytes>(std::move(buffer_));
-    buffer_ = Bytes();
     std::vector<repo::ChunkId*> slots;
     for (auto& t : targets_) slots.push_back(&t.entries.back().chunks[chunk_index_]);
     ++chunk_index_;
     ++chunk_refs_;
-    pool_->submit([this, data, slots = std::move(slots)] {
+    group_.push_back({std::move(buffer_), std::move(slots)});
+    buffer_ = Bytes();
+    if (group_.size() * chunk_size_ >= kGroupBytes) submit_group();
+  }
+  void submit_group() {
+    if (group_.empty()) return;
+    auto group = std::make_shared<std::vector<Piece>>(std::move(group_));
+    group_.clear();
+    pool_->submit([this, group] {
+      std::vector<ByteView> views;
+      for (const auto& piece : *group) views.emplace_back(piece.data);
       for (std::size_t i = 0; i < targets_.size(); ++i) {
-        auto r = targets_[i].chunks->add(*data);
-        *slots[i] = r.id;
-        if (r.stored) {
-          new_chunks_[i] += 1;
-          stored_bytes_[i] += r.stored_bytes;
+        const auto results = targets_[i].chunks->add_group(views);
+        for (std::size_t c = 0; c < results.size(); ++c) {
+          *(*group)[c].slots[i] = results[c].id;
+          if (results[c].stored) new_chunks_[i] += 1;
+          stored_bytes_[i] += results[c].stored_bytes;
         }
       }
     });
   }
+
+  struct Piece {
+    Bytes data;
+    std::vector<repo::ChunkId*> slots;  // per target: where the chunk's id goes
+  };
+  static constexpr std::uint64_t kGroupBytes = 4u << 20;
+  std::vector<Piece> group_;
 
   Progress progress_;
   std::vector<Target> targets_;

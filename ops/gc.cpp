@@ -104,6 +104,7 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
     report.pack_bytes_before += info.size;
   }
   std::unordered_map<ChunkId, std::vector<ChunkLocation>, ChunkIdHash> locations;
+  std::map<std::pair<ChunkId, std::uint64_t>, std::uint64_t> frame_bytes;  // chunks per envelope
   std::vector<std::pair<std::string, std::uint64_t>> young_indexes;
   for (const store::ObjectInfo& info : store.list("index/")) {
     const auto plaintext = repo.get_object(info.name);
@@ -113,6 +114,7 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
     for (const auto& [chunk, loc] : repo::decode_index(*plaintext, info.name)) {
       PackState& p = packs[loc.pack];
       ++p.entries;
+      frame_bytes[{loc.pack, loc.offset}] += loc.inner_length;
       packs_of_index.insert(loc.pack);
       if (referenced.count(chunk)) {
         ++p.referenced;
@@ -139,7 +141,15 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
         best = &loc;
     }
     PackState& p = packs[best->pack];
-    p.live_bytes += best->length;
+    // A chunk sharing an envelope (one zstd frame) with others counts for its
+    // share of it, so a frame whose other chunks died is repacked like a
+    // pack whose other envelopes did.
+    std::uint64_t share = best->length;
+    if (best->inner_length) {
+      const std::uint64_t frame = frame_bytes[{best->pack, best->offset}];
+      if (frame > best->inner_length) share = share * best->inner_length / frame;
+    }
+    p.live_bytes += share;
     p.live.emplace_back(chunk, *best);
   }
   const std::uint64_t missing =
@@ -188,7 +198,9 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
         if (!sealed || sealed->size() != loc.length)
           throw Error(ErrorCode::kCorruption, pack_name + ": chunk " + to_hex(chunk) +
                                                   " is cut short; gc stopped, nothing removed");
-        const Bytes plaintext = repo.open_object(*sealed, pack_name + " chunk " + to_hex(chunk));
+        const std::string what = pack_name + " chunk " + to_hex(chunk);
+        const Bytes frame = repo.open_object(*sealed, what);
+        const ByteView plaintext = repo::chunk_in_frame(frame, loc, what);
         if (chunks.chunk_id(plaintext) != chunk)
           throw Error(ErrorCode::kCorruption,
                       pack_name + ": chunk " + to_hex(chunk) +

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "codec/crypto.h"
 #include "codec/envelope.h"
 #include "core/error.h"
 
@@ -13,7 +14,7 @@ namespace {
 constexpr char kIndexMagicV1[] = "WVI1";
 constexpr char kIndexMagic[] = "WVI2";
 constexpr std::size_t kIndexEntrySizeV1 = 32 + 32 + 8 + 4;
-constexpr std::size_t kIndexEntrySize = kIndexEntrySizeV1 + 8;
+constexpr std::size_t kIndexEntrySize = kIndexEntrySizeV1 + 8 + 4 + 4;
 // Threads reading index objects when a store opens.
 constexpr std::size_t kIndexLoaders = 16;
 
@@ -41,8 +42,11 @@ Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries
     out.insert(out.end(), loc.pack.begin(), loc.pack.end());
     append_le<std::uint64_t>(out, loc.offset);
     append_le<std::uint32_t>(out, loc.length);
-    if (!loc.xxh3) throw Error(ErrorCode::kInternal, "index entry without its XXH3");
+    if (!loc.xxh3 || loc.inner_length == 0)
+      throw Error(ErrorCode::kInternal, "index entry without its XXH3 or place in the envelope");
     append_le<std::uint64_t>(out, *loc.xxh3);
+    append_le<std::uint32_t>(out, loc.inner_offset);
+    append_le<std::uint32_t>(out, loc.inner_length);
   }
   return out;
 }
@@ -63,7 +67,13 @@ std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
     std::memcpy(loc.pack.data(), p + 32, 32);
     loc.offset = load_le<std::uint64_t>(p + 64);
     loc.length = load_le<std::uint32_t>(p + 72);
-    if (!v1) loc.xxh3 = load_le<std::uint64_t>(p + 76);
+    if (!v1) {
+      loc.xxh3 = load_le<std::uint64_t>(p + 76);
+      loc.inner_offset = load_le<std::uint32_t>(p + 84);
+      loc.inner_length = load_le<std::uint32_t>(p + 88);
+      if (loc.inner_length == 0)
+        throw Error(ErrorCode::kCorruption, object + ": index entry of an empty chunk");
+    }
     p += entry_size;
   }
   return entries;
@@ -117,28 +127,54 @@ ChunkStore::~ChunkStore() {
   if (writer_.joinable()) writer_.join();
 }
 
-AddResult ChunkStore::add(ByteView plaintext) {
-  AddResult result;
-  result.id = chunk_id(plaintext);
+AddResult ChunkStore::add(ByteView plaintext) { return add_group({plaintext}).front(); }
+
+std::vector<AddResult> ChunkStore::add_group(const std::vector<ByteView>& plaintexts) {
+  std::vector<AddResult> results(plaintexts.size());
+  for (std::size_t i = 0; i < plaintexts.size(); ++i) results[i].id = chunk_id(plaintexts[i]);
+  std::vector<std::size_t> fresh;
   {
     std::lock_guard lock(mu_);
     if (write_error_) std::rethrow_exception(write_error_);
-    if (index_.count(result.id) || pending_ids_.count(result.id)) return result;
-    pending_ids_[result.id] = true;
+    for (std::size_t i = 0; i < plaintexts.size(); ++i) {
+      const ChunkId& id = results[i].id;
+      if (index_.count(id) || pending_ids_.count(id)) continue;
+      pending_ids_[id] = true;
+      fresh.push_back(i);
+    }
   }
+  if (fresh.empty()) return results;
   // Compression and encryption run outside the lock, in the caller's thread.
-  Bytes sealed = repo_.seal_object(plaintext);
+  Bytes joined;
+  ByteView frame = plaintexts[fresh.front()];
+  if (fresh.size() > 1) {
+    for (std::size_t i : fresh)
+      joined.insert(joined.end(), plaintexts[i].begin(), plaintexts[i].end());
+    frame = joined;
+  }
+  Bytes sealed = repo_.seal_object(frame);
   const auto header = codec::parse_header(sealed);
   if (!header) throw Error(ErrorCode::kInternal, "chunk store: sealed a malformed envelope");
+  std::vector<Pending> entries;
+  std::uint32_t inner = 0;
+  for (std::size_t i : fresh) {
+    const auto length = static_cast<std::uint32_t>(plaintexts[i].size());
+    const std::uint64_t xxh3 = fresh.size() == 1 ? header->xxh3 : codec::xxh3_64(plaintexts[i]);
+    entries.push_back(
+        {results[i].id, 0, static_cast<std::uint32_t>(sealed.size()), xxh3, inner, length});
+    inner += length;
+    results[i].stored = true;
+  }
+  results[fresh.front()].stored_bytes = sealed.size();
   std::unique_lock lock(mu_);
   if (pack_.empty()) pack_.reserve(options_.pack_target_bytes + sealed.size());
-  pending_.push_back(
-      {result.id, pack_.size(), static_cast<std::uint32_t>(sealed.size()), header->xxh3});
+  for (auto& e : entries) {
+    e.offset = pack_.size();
+    pending_.push_back(e);
+  }
   pack_.insert(pack_.end(), sealed.begin(), sealed.end());
-  result.stored = true;
-  result.stored_bytes = sealed.size();
   if (pack_.size() >= options_.pack_target_bytes) queue_pack(lock);
-  return result;
+  return results;
 }
 
 void ChunkStore::flush() {
@@ -202,7 +238,8 @@ std::vector<std::pair<ChunkId, ChunkLocation>> ChunkStore::store_pack(const Pack
   std::vector<std::pair<ChunkId, ChunkLocation>> entries;
   entries.reserve(batch.pending.size());
   for (const auto& p : batch.pending)
-    entries.push_back({p.id, {pack_id, p.offset, p.length, p.xxh3}});
+    entries.push_back(
+        {p.id, {pack_id, p.offset, p.length, p.xxh3, p.inner_offset, p.inner_length}});
   Bytes index = encode_index(entries);
   const ChunkId index_id = to_chunk_id(codec::sha256(index));
   repo_.put_object(index_object_name(index_id), index);
@@ -235,20 +272,66 @@ std::optional<Bytes> ChunkStore::read(const ChunkId& id) {
   return plaintext;
 }
 
+namespace {
+
+// The last multi-chunk frame this thread opened: the next chunks of a file
+// are usually in it. Keyed by pack id and offset, which name the bytes (a
+// pack id is the hash of its content), so it is valid across stores.
+struct FrameCache {
+  ChunkId pack{};
+  std::uint64_t offset = ~std::uint64_t{0};
+  Bytes plaintext;
+};
+thread_local FrameCache frame_cache;
+
+}  // namespace
+
+ByteView chunk_in_frame(ByteView frame, const ChunkLocation& loc, const std::string& what) {
+  if (loc.inner_length == 0) return frame;
+  if (std::uint64_t{loc.inner_offset} + loc.inner_length > frame.size())
+    throw Error(ErrorCode::kCorruption, what +
+                                            ": the index places the chunk outside its envelope's " +
+                                            std::to_string(frame.size()) + " bytes");
+  return frame.subspan(loc.inner_offset, loc.inner_length);
+}
+
 bool ChunkStore::read_into(const ChunkId& id, Bytes& out, ChunkCheck check) {
   auto loc = locate(id);
   if (!loc) return false;
   const std::string pack = pack_object_name(loc->pack);
   const std::string what = pack + " (chunk " + to_hex(id) + ")";
-  auto sealed = repo_.store().get(pack, store::Range{loc->offset, loc->length});
-  if (!sealed) throw Error(ErrorCode::kCorruption, pack + ": pack listed in an index is missing");
-  if (sealed->size() != loc->length)
-    throw Error(ErrorCode::kCorruption, what + ": pack is shorter than its index says");
-  repo_.open_object_into(*sealed, what, out);  // content matches the envelope's XXH3
+  // true: `out` holds the whole envelope, which is this chunk alone.
+  bool whole = false;
+  std::uint64_t envelope_xxh3 = 0;  // of `out`, checked by open, when whole
+  if (loc->inner_length == 0 || frame_cache.pack != loc->pack ||
+      frame_cache.offset != loc->offset) {
+    auto sealed = repo_.store().get(pack, store::Range{loc->offset, loc->length});
+    if (!sealed) throw Error(ErrorCode::kCorruption, pack + ": pack listed in an index is missing");
+    if (sealed->size() != loc->length)
+      throw Error(ErrorCode::kCorruption, what + ": pack is shorter than its index says");
+    const auto header = codec::parse_header(*sealed);
+    whole = loc->inner_length == 0 ||
+            (header && loc->inner_offset == 0 && header->plaintext_length == loc->inner_length);
+    if (whole) {
+      repo_.open_object_into(*sealed, what, out);  // content matches the envelope's XXH3
+      envelope_xxh3 = header ? header->xxh3 : 0;
+      if (loc->inner_length && out.size() != loc->inner_length)
+        throw Error(ErrorCode::kCorruption, what + ": envelope is not the chunk's length");
+    } else {
+      frame_cache.offset = ~std::uint64_t{0};
+      repo_.open_object_into(*sealed, what, frame_cache.plaintext);
+      frame_cache.pack = loc->pack;
+      frame_cache.offset = loc->offset;
+    }
+  }
+  if (!whole) {
+    const ByteView piece = chunk_in_frame(frame_cache.plaintext, *loc, what);
+    out.assign(piece.begin(), piece.end());
+  }
   if (check == ChunkCheck::kRecorded && loc->xxh3) {
-    if (codec::parse_header(*sealed)->xxh3 != *loc->xxh3)
+    if ((whole ? envelope_xxh3 : codec::xxh3_64(out)) != *loc->xxh3)
       throw Error(ErrorCode::kCorruption,
-                  what + ": envelope is not the one the index recorded for this chunk");
+                  what + ": content is not the one the index recorded for this chunk");
     return true;
   }
   if (chunk_id(out) != id)

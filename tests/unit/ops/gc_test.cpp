@@ -50,14 +50,20 @@ struct Fixture {
   // `segno` at `time_us`; packs of `pack_chunks` chunks.
   std::string make_backup(const std::string& label, std::vector<std::uint32_t> seeds,
                           std::uint64_t segno, std::int64_t time_us, bool write_record = true,
-                          std::uint64_t pack_chunks = 4) {
+                          std::uint64_t pack_chunks = 4, bool one_frame = false) {
     repo::ChunkStore chunks(*repo, {.pack_target_bytes = pack_chunks * kChunkSize});
     backup::BackupFiles files;
     backup::FileEntry e;
     e.path = "base/1/16384";
     e.mode = 0600;
     e.size = seeds.size() * kChunkSize;
-    for (std::uint32_t seed : seeds) e.chunks.push_back(chunks.add(pattern(seed)).id);
+    if (one_frame) {  // as a backup groups consecutive chunks of a file
+      std::vector<Bytes> data;
+      for (std::uint32_t seed : seeds) data.push_back(pattern(seed));
+      for (const auto& r : chunks.add_group({data.begin(), data.end()})) e.chunks.push_back(r.id);
+    } else {
+      for (std::uint32_t seed : seeds) e.chunks.push_back(chunks.add(pattern(seed)).id);
+    }
     files.entries.push_back(e);
     chunks.flush();
     repo->put_object(backup::files_object_name(label), as_bytes(backup::files_to_json(files)));
@@ -220,6 +226,29 @@ TEST(Gc, FreesTheChunksOfExpiredBackupsAndKeepsEveryRetainedOne) {
   // A second gc finds nothing more.
   const GcReport again = f.gc();
   EXPECT_EQ(again.packs_removed + again.packs_repacked, 0u) << gc_report_text(again);
+}
+
+// Chunks of a backup share one envelope (one zstd frame): when only one of
+// them stays referenced, the frame is mostly garbage and is repacked; the
+// survivor is cut out of it and stays readable.
+TEST(Gc, RepacksAFrameWhoseOtherChunksDied) {
+  Fixture f;
+  f.make_backup("b1", {10, 11, 12, 13}, 3, f.now - 3 * kDay, true, 4, /*one_frame=*/true);
+  f.make_backup("b2", {10, 2, 3}, 6, f.now - 2 * kDay);
+  f.age_everything(2 * kDay);
+  const VerifyReport before = verify_repository(*f.repo, {.read_data = true});
+  EXPECT_TRUE(before.ok()) << verify_report_text(before);
+  ExpireOptions o;
+  o.rules = keep_last(1);
+  o.now_us = f.now;
+  expire_backups(*f.repo, o, nullptr);
+  const GcReport r = f.gc();
+  EXPECT_EQ(r.packs_repacked, 1u) << gc_report_text(r);  // b1's frame: 3 of 4 chunks dead
+  EXPECT_EQ(r.chunks_copied, 1u);                        // chunk 10
+  EXPECT_TRUE(f.restorable("b2", {10, 2, 3}));
+  const VerifyReport v = verify_repository(*f.repo, {.read_data = true});
+  EXPECT_TRUE(v.ok()) << verify_report_text(v);
+  EXPECT_EQ(v.chunks, 3u);
 }
 
 TEST(Gc, LeavesGarbageYoungerThanTheGracePeriod) {

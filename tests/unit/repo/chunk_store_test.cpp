@@ -157,12 +157,72 @@ TEST(ChunkStore, OpensManyIndexesAndNamesADamagedOne) {
   }
 }
 
+// Consecutive new chunks share one envelope (one zstd frame); each is read
+// by its own id, chunks the repository has are not stored again, and an
+// index placing a chunk outside its frame is caught.
+TEST(ChunkStore, GroupSharesOneEnvelopeAndReadsEachChunk) {
+  Repo r;
+  ChunkStore chunks(*r.repo);
+  const ChunkId known = chunks.add(chunk(9)).id;
+  const std::vector<Bytes> group{chunk(1), chunk(9), chunk(2), chunk(3)};
+  const auto results = chunks.add_group({group[0], group[1], group[2], group[3]});
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_FALSE(results[1].stored);
+  EXPECT_EQ(results[1].id, known);
+  EXPECT_TRUE(results[0].stored && results[2].stored && results[3].stored);
+  EXPECT_GT(results[0].stored_bytes, 0u);  // the shared envelope, counted once
+  EXPECT_EQ(results[2].stored_bytes + results[3].stored_bytes, 0u);
+  chunks.flush();
+  ChunkStore again(*r.repo);
+  const auto l0 = *again.locate(results[0].id);
+  const auto l3 = *again.locate(results[3].id);
+  EXPECT_EQ(l0.offset, l3.offset);  // one envelope
+  EXPECT_EQ(l3.inner_offset, 2u * (64 << 10));
+  EXPECT_EQ(l3.inner_length, 64u << 10);
+  for (std::size_t i : {0, 2, 3}) {
+    EXPECT_EQ(*again.read(results[i].id), group[i]);
+    Bytes out;
+    ASSERT_TRUE(again.read_into(results[i].id, out, ChunkCheck::kRecorded));
+    EXPECT_EQ(out, group[i]);
+  }
+  // An index that places chunk 3 past the end of its frame.
+  auto listed = r.store->list("index/");
+  for (const auto& info : listed) {
+    auto entries = decode_index(*r.repo->get_object(info.name), info.name);
+    bool changed = false;
+    for (auto& [id, loc] : entries)
+      if (id == results[3].id) {
+        loc.inner_offset += 1;
+        changed = true;
+      }
+    if (!changed) continue;
+    r.store->remove(info.name);
+    r.repo->put_object("index/" + std::string(64, '3'), encode_index(entries));
+  }
+  ChunkStore bad(*r.repo);
+  for (ChunkCheck check : {ChunkCheck::kId, ChunkCheck::kRecorded}) {
+    Bytes out;
+    try {
+      bad.read_into(results[3].id, out, check);
+      ADD_FAILURE() << "chunk placed outside its frame was read";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+      EXPECT_NE(std::string(e.what()).find("outside its envelope"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(*bad.read(results[2].id), group[2]);
+}
+
 TEST(ChunkIndex, RoundTripAndDamage) {
   std::vector<std::pair<ChunkId, ChunkLocation>> entries(3);
   for (int i = 0; i < 3; ++i) {
     entries[i].first.fill(static_cast<std::uint8_t>(i));
-    entries[i].second = {ChunkId{}, static_cast<std::uint64_t>(i) * 1000, 77,
-                         0x1122334455667788ull + static_cast<std::uint64_t>(i)};
+    entries[i].second = {ChunkId{},
+                         static_cast<std::uint64_t>(i) * 1000,
+                         77,
+                         0x1122334455667788ull + static_cast<std::uint64_t>(i),
+                         static_cast<std::uint32_t>(i) * 10,
+                         5};
   }
   Bytes index = encode_index(entries);
   EXPECT_EQ(std::string(index.begin(), index.begin() + 4), "WVI2");
@@ -172,6 +232,8 @@ TEST(ChunkIndex, RoundTripAndDamage) {
   EXPECT_EQ(back[2].second.offset, 2000u);
   EXPECT_EQ(back[2].second.length, 77u);
   EXPECT_EQ(back[2].second.xxh3, 0x112233445566778aull);
+  EXPECT_EQ(back[2].second.inner_offset, 20u);
+  EXPECT_EQ(back[2].second.inner_length, 5u);
   index.pop_back();
   EXPECT_THROW(decode_index(index, "index/x"), Error);
   Bytes bad = encode_index(entries);
@@ -220,7 +282,7 @@ TEST(ChunkStore, RecordedCheckCatchesAMisplacedEnvelope) {
   ChunkLocation a_loc, b_loc;
   for (const auto& [id, loc] : entries) (id == a ? a_loc : b_loc) = loc;
   for (auto& [id, loc] : entries)
-    if (id == a) loc = {b_loc.pack, b_loc.offset, b_loc.length, a_loc.xxh3};
+    if (id == a) loc = {b_loc.pack, b_loc.offset, b_loc.length, a_loc.xxh3, 0, a_loc.inner_length};
   r.store->remove(listed[0].name);
   r.repo->put_object("index/" + std::string(64, '1'), encode_index(entries));
   {
