@@ -571,6 +571,20 @@ TEST(BackupRestoreTablespaceTest, TablespaceRemappedAndSecondRepositoryServes) {
   pg->stop();
 }
 
+// Marker 1, a backup, marker 2, then marker 3, all archived: the backup's
+// label and a time between markers 2 and 3 (restoring to it gives rows 1, 2).
+std::pair<std::string, std::string> backup_between_markers(const std::vector<std::string>& flags,
+                                                           PgCluster& pg) {
+  create_marker_table(pg);
+  insert_marker(pg, 1);
+  const std::string label = take_backup(flags, pg);
+  insert_marker(pg, 2);
+  const std::string t = moment_between_commits(pg);
+  insert_marker(pg, 3);
+  switch_and_wait(pg);
+  return {label, t};
+}
+
 // The chunk size is the repository's, set at repo init: a repository with
 // 256 KiB chunks cuts every file at that size, and restores to a time
 // between markers as the default one does. A bad size is one line, exit 2,
@@ -593,14 +607,8 @@ TEST(BackupRestoreChunkSizeTest, RepositoryChunkSizeCutsFilesAndRestores) {
   EXPECT_NE(info.out.find("chunk size 262144 bytes"), std::string::npos) << info.out;
   auto pg = start_archiving_cluster(archive_push_command(flags, 2));
   pg->pgbench_init(2);
-  create_marker_table(*pg);
-  insert_marker(*pg, 1);
-  const std::string label = take_backup(flags, *pg);
+  const auto [label, t] = backup_between_markers(flags, *pg);
   ASSERT_FALSE(label.empty());
-  insert_marker(*pg, 2);
-  const std::string t = moment_between_commits(*pg);
-  insert_marker(*pg, 3);
-  switch_and_wait(*pg);
 
   const auto record = backup_records(flags).at(label);
   EXPECT_EQ(record.at("chunk_size"), 262144);
@@ -630,14 +638,8 @@ TEST_P(OtherMajorRestoreTest, RestoreToATimeBetweenMarkers) {
   const auto flags = repo_flags(work.sub("repo"), work.sub("spool"));
   ASSERT_EQ(walvault({"--repo", work.sub("repo"), "repo", "init"}).status, 0);
   auto pg = start_archiving_cluster(archive_push_command(flags, 2), major);
-  create_marker_table(*pg);
-  insert_marker(*pg, 1);
-  const std::string label = take_backup(flags, *pg);
+  const auto [label, t] = backup_between_markers(flags, *pg);
   ASSERT_FALSE(label.empty());
-  insert_marker(*pg, 2);
-  const std::string t = moment_between_commits(*pg);
-  insert_marker(*pg, 3);
-  switch_and_wait(*pg);
 
   const std::string dir = work.sub("restored");
   auto r = restore(flags, dir, {"--target-time", t, "--target-action", "promote"});
