@@ -30,7 +30,7 @@ namespace {
 
 // A bounded queue of chunk jobs served by `workers` threads. The producer (the
 // thread reading the server's stream) blocks when `capacity` jobs wait, so
-// memory stays at most capacity + workers chunks.
+// memory stays at most capacity + workers jobs (a job: up to 4 MiB of chunks).
 class ChunkPool {
  public:
   using Job = std::function<void()>;
