@@ -163,7 +163,7 @@ std::uint32_t parse_chunk_size(std::string_view text) {
   if (unit.empty() || unit == "B") multiplier = 1;
   if (unit == "KiB") multiplier = 1u << 10;
   if (unit == "MiB") multiplier = 1u << 20;
-  if (digits == 0 || digits > 6 || multiplier == 0)
+  if (digits == 0 || digits > 9 || multiplier == 0)
     throw Error(ErrorCode::kUsage, "--chunk-size: '" + std::string(text) +
                                        "' is not a size (for example 1MiB, 4MiB, 512KiB)");
   const std::uint64_t size = std::stoull(std::string(text.substr(0, digits))) * multiplier;

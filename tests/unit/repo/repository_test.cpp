@@ -60,6 +60,7 @@ TEST(Repository, ChunkSizeText) {
   EXPECT_EQ(parse_chunk_size("512KiB"), 512u << 10);
   EXPECT_EQ(parse_chunk_size("65536"), 64u << 10);
   EXPECT_EQ(parse_chunk_size("64MiB"), 64u << 20);
+  EXPECT_EQ(parse_chunk_size("67108864"), 64u << 20);  // the largest, in bytes
   for (const char* bad : {"", "MiB", "1MB", "1 MiB", "-1MiB", "1.5MiB", "1mib", "99999999999"})
     EXPECT_EQ(error_code_of([&] { parse_chunk_size(bad); }), ErrorCode::kUsage) << bad;
   for (const char* refused : {"32KiB", "65MiB", "100000", "1028KiB"}) {
