@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -74,6 +75,150 @@ void pwrite_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_
     offset += static_cast<std::uint64_t>(n);
   }
 }
+
+// Direct I/O (O_DIRECT) wants the buffer, the file offset and the length
+// aligned to the device's logical block; 4 KiB covers the devices we know.
+constexpr std::size_t kDirectAlign = 4096;
+
+// A writer's block-aligned buffer for direct writes, grown on demand.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  ~AlignedBuffer() { std::free(data_); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  std::uint8_t* fit(std::size_t size) {
+    if (size > capacity_) {
+      std::free(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+      void* p = nullptr;
+      if (::posix_memalign(&p, kDirectAlign, size) != 0) throw std::bad_alloc();
+      data_ = static_cast<std::uint8_t*>(p);
+      capacity_ = size;
+    }
+    return data_;
+  }
+
+ private:
+  std::uint8_t* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+// Writes as much of `data` as direct I/O takes at `offset` through `fd`
+// (opened O_DIRECT) and returns how many bytes that was: all of them, or
+// fewer when the file system refused direct I/O for this write (EINVAL) or
+// wrote part of it; the caller writes the rest through the page cache.
+std::size_t pwrite_direct(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset,
+                          const std::string& path) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL) break;
+      throw_errno("restore: writing " + path);
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+    if (done % kDirectAlign != 0) break;
+  }
+  return done;
+}
+
+// The I/O thread of one restore writer: while it writes one batch of
+// consecutive chunks with direct I/O, the writer decodes the next batch into
+// the other buffer. A direct write is synchronous, so without it the CPU
+// and the disk would take turns.
+class DirectWriter {
+ public:
+  // Consecutive chunks gathered into one direct write.
+  static constexpr std::size_t kBatchBytes = 4u << 20;
+
+  explicit DirectWriter(std::size_t capacity)
+      : capacity_(std::max(capacity, kBatchBytes)), thread_([this] { run(); }) {}
+  ~DirectWriter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      cv_.notify_all();
+    }
+    thread_.join();
+  }
+  DirectWriter(const DirectWriter&) = delete;
+  DirectWriter& operator=(const DirectWriter&) = delete;
+
+  std::size_t capacity() const { return capacity_; }
+  // The buffer to fill next (capacity() bytes, block-aligned).
+  std::uint8_t* buffer() { return buffers_[current_].fit(capacity_); }
+  // Writes `size` bytes of buffer() at `offset` once the previous write is
+  // done; the caller fills the other buffer meanwhile. `fd` takes what
+  // direct I/O refuses. Both descriptors stay open until wait() returns.
+  void submit(int direct_fd, int fd, std::size_t size, std::uint64_t offset,
+              const std::string& path) {
+    wait();
+    std::lock_guard lock(mu_);
+    pending_ = Write{direct_fd, fd, buffers_[current_].fit(capacity_), size, offset, &path};
+    cv_.notify_all();
+    current_ ^= 1;
+  }
+  // Waits until the submitted write is done; rethrows its failure.
+  void wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+  // Waits, keeping any failure for later (a writer unwinding from its own).
+  void settle() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+  }
+  // True once a file system refused direct I/O.
+  bool refused() const { return refused_; }
+
+ private:
+  struct Write {
+    int direct_fd, fd;
+    const std::uint8_t* data;
+    std::size_t size;
+    std::uint64_t offset;
+    const std::string* path;
+  };
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || pending_; });
+      if (!pending_) return;
+      const Write w = *pending_;
+      lock.unlock();
+      std::exception_ptr failure;
+      try {
+        const std::size_t done = pwrite_direct(w.direct_fd, w.data, w.size, w.offset, *w.path);
+        if (done < w.size) {
+          refused_ = true;
+          pwrite_all(w.fd, w.data + done, w.size - done, w.offset + done, *w.path);
+        }
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      lock.lock();
+      if (failure && !error_) error_ = failure;
+      pending_.reset();
+      cv_.notify_all();
+    }
+  }
+
+  const std::size_t capacity_;
+  AlignedBuffer buffers_[2];
+  int current_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<Write> pending_;
+  std::exception_ptr error_;
+  std::atomic<bool> refused_{false};
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
 
 // Reads up to `size` bytes at `offset`; fewer at the end of the file.
 std::size_t pread_some(int fd, std::uint8_t* data, std::size_t size, std::uint64_t offset,
@@ -396,8 +541,15 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     }
     queue.abort();
   };
-  // Returns false when --delta found the chunk already on disk.
-  auto write_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
+  // Fresh files are written with direct I/O where the file system takes it:
+  // no copy into the page cache, whose pages a restore of a large cluster
+  // would otherwise allocate by the gigabyte (evicting the machine's working
+  // set), and little left for fdatasync to write. The tail of a file whose
+  // size is not a whole block, --delta, and file systems that refuse O_DIRECT
+  // go through the page cache.
+  std::atomic<bool> direct{options.direct_io && !options.delta};
+  // Reads chunk c of e into `data`; false when --delta found it already on disk.
+  auto fetch_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
                          Bytes& data) -> bool {
     const std::uint64_t offset = std::uint64_t{c} * chunk_size;
     const std::size_t length =
@@ -416,13 +568,14 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     if (data.size() != length)
       throw Error(ErrorCode::kCorruption,
                   "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
-    pwrite_all(fd, data.data(), data.size(), offset, path);
     ++written;
     return true;
   };
   Syncer syncer;
   auto worker = [&] {
     Bytes data;  // one chunk, reused: warm pages, no allocation per chunk
+    std::optional<DirectWriter> io;
+    if (direct) io.emplace(chunk_size);
     try {
       while (auto job = queue.take()) {
         const FileEntry& e = *job->file->entry;
@@ -430,9 +583,49 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
         const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
         if (fd < 0) throw_errno("restore: opening " + path);
         Fd guard(fd);
+        int direct_fd = -1;
+        if (io && direct && e.size >= kDirectAlign) {
+          direct_fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT);
+          if (direct_fd < 0) {
+            if (errno != EINVAL) throw_errno("restore: opening " + path);
+            direct = false;  // this file system has no direct I/O
+          }
+        }
+        Fd direct_guard(direct_fd);
+        // Declared after the descriptors, so it runs before they close.
+        struct Settle {
+          std::optional<DirectWriter>& io;
+          ~Settle() {
+            if (io) io->settle();
+          }
+        } settle{io};
         bool wrote = false;
-        for (std::size_t c = job->first_chunk; c < job->end_chunk; ++c)
-          wrote = write_chunk(fd, e, c, path, data) || wrote;
+        std::size_t fill = 0;  // bytes gathered in io->buffer()
+        std::uint64_t fill_offset = 0;
+        auto flush = [&] {
+          if (fill) io->submit(direct_fd, fd, fill, fill_offset, path);
+          fill = 0;
+        };
+        for (std::size_t c = job->first_chunk; c < job->end_chunk; ++c) {
+          if (!fetch_chunk(fd, e, c, path, data)) continue;
+          wrote = true;
+          const std::uint64_t offset = std::uint64_t{c} * chunk_size;
+          if (direct_fd >= 0 && offset % kDirectAlign == 0 && data.size() % kDirectAlign == 0) {
+            if (fill && (fill_offset + fill != offset || fill + data.size() > io->capacity()))
+              flush();
+            if (!fill) fill_offset = offset;
+            std::memcpy(io->buffer() + fill, data.data(), data.size());
+            fill += data.size();
+          } else {
+            flush();
+            pwrite_all(fd, data.data(), data.size(), offset, path);
+          }
+        }
+        flush();
+        if (io) {
+          io->wait();  // this range is on disk before the file is handed to the syncer
+          if (io->refused()) direct = false;
+        }
         // Start the writeback of this range now, so the disk works while
         // the next chunks are decoded instead of all at the end.
         if (wrote) {

@@ -23,6 +23,9 @@ struct RestoreOptions {
   std::string pgdata;
   bool delta = false;  // keep files/chunks that already match; remove files not in the backup
   int parallel = 2;
+  // Write fresh files with O_DIRECT where the file system allows it (not with
+  // delta); false: everything through the page cache.
+  bool direct_io = true;
   std::map<std::string, std::string> tablespace_map;  // old location -> new location
 };
 

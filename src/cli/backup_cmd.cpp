@@ -309,6 +309,7 @@ int run_restore(const std::vector<std::string>& locations, const RepoOpener& ope
   options.pgdata = a.pgdata;
   while (options.pgdata.size() > 1 && options.pgdata.back() == '/') options.pgdata.pop_back();
   options.delta = a.delta;
+  options.direct_io = !a.no_direct_io;
   options.parallel = a.parallel;
   for (const auto& m : a.tablespace_map) {
     auto eq = m.find('=');

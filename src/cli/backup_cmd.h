@@ -35,6 +35,7 @@ struct RestoreArgs {
   std::string set;
   bool dry_run = false;
   bool delta = false;
+  bool no_direct_io = false;
   std::vector<std::string> tablespace_map;  // OLD=NEW
   int parallel = 2;
   std::string restore_command;  // written as restore_command (archive-get call)

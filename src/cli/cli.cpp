@@ -487,6 +487,8 @@ int run(int argc, char** argv) {
                         "reuse a non-empty directory: rewrite only what differs");
   restore_cmd->add_option("--tablespace-map", restore_args.tablespace_map,
                           "OLD=NEW tablespace location (repeatable)");
+  restore_cmd->add_flag("--no-direct-io", restore_args.no_direct_io,
+                        "write through the page cache (default: O_DIRECT where possible)");
   restore_cmd->add_option("--parallel", restore_args.parallel, "writer threads")
       ->check(CLI::Range(1, 64));
   restore_cmd->add_option("--restore-command", restore_args.restore_command,
