@@ -1,19 +1,23 @@
 // restore_files over a repository in memory into real directories: every
 // file comes back byte for byte whatever the write path (direct I/O with
 // batches spanning jobs, the page cache, unaligned tails, frames of several
-// chunks, empty files), and --delta over a directory written with direct I/O
-// rewrites exactly the chunks that differ.
+// chunks, empty files), --delta over a directory written with direct I/O
+// rewrites exactly the chunks that differ, and a full disk fails the restore
+// by name without a pg_control.
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
 
 #include "backup/backup_record.h"
 #include "backup/restore.h"
+#include "core/error.h"
 #include "core/file_util.h"
 #include "repo/chunk_store.h"
 #include "store/mem_store.h"
@@ -163,6 +167,37 @@ TEST(RestoreFiles, DeltaOverADirectRestoreRewritesOnlyTheChangedChunks) {
   EXPECT_EQ(s.chunks_written, 3u);
   EXPECT_EQ(s.chunks_kept, total_chunks(f.files) - 3);
   EXPECT_TRUE(f.restored(root));
+}
+
+// A restore that runs out of space stops with the file system's error and
+// the file it was writing, and leaves no global/pg_control: PostgreSQL
+// refuses to start the half-restored directory.
+TEST(RestoreFiles, AFullDiskFailsTheRestoreByNameAndLeavesNoPgControl) {
+  if (!walvault::testing::running_as_root())
+    GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
+  Fixture f;
+  const std::string mnt = f.tmp.sub("small");
+  ASSERT_EQ(::mkdir(mnt.c_str(), 0700), 0);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0)
+    GTEST_SKIP() << "cannot mount tmpfs here";
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "buffered");
+    const std::string root = mnt + (direct ? "/direct" : "/buffered");
+    try {
+      f.restore(root, direct, 2);
+      ADD_FAILURE() << "a 19 MiB restore into 4 MiB succeeded";
+    } catch (const Error& e) {
+      // "restore: writing <root>/base/1/big: No space left on device"
+      EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+      EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(root + "/base/1/"), std::string::npos) << e.what();
+    }
+    struct stat st;
+    EXPECT_NE(::stat((root + "/global/pg_control").c_str(), &st), 0);
+    EXPECT_EQ(errno, ENOENT);
+    std::filesystem::remove_all(root);  // space for the next run
+  }
+  ::umount2(mnt.c_str(), MNT_DETACH);
 }
 
 }  // namespace
