@@ -669,6 +669,7 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   }
   if (error) std::rethrow_exception(error);
   syncer.finish();
+  stats.direct_io = direct;
   stats.chunks_written = written;
   stats.chunks_kept = kept;
 
@@ -754,7 +755,9 @@ void write_recovery_settings(const std::string& pgdata,
     while (std::getline(in, line)) {
       std::string key = line.substr(0, line.find_first_of(" \t="));
       if (key == "restore_command" || key.starts_with("recovery_target") ||
-          key == "recovery_end_command" || key == "recovery_init_sync_method")
+          key == "recovery_end_command" || key == "recovery_init_sync_method" ||
+          std::any_of(settings.begin(), settings.end(),
+                      [&](const auto& s) { return s.first == key; }))
         continue;
       kept += line + "\n";
     }

@@ -35,6 +35,7 @@ struct RestoreStats {
   std::uint64_t chunks_written = 0;  // chunks fetched and written
   std::uint64_t chunks_kept = 0;     // --delta: chunks already correct on disk
   std::uint64_t files_removed = 0;   // --delta: files not in the backup
+  bool direct_io = false;            // relation data went around the page cache
 };
 
 // Refuses (Error(kConflict)) a non-empty data directory or tablespace
@@ -43,9 +44,11 @@ struct RestoreStats {
 RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
                            const BackupFiles& files, const RestoreOptions& options);
 
-// The recovery settings: removes restore_command and recovery_target* lines
-// already in postgresql.auto.conf (a backup of a restored cluster carries
-// them), appends `settings` in order, and creates recovery.signal.
+// The recovery settings: removes the restore_command, recovery_target*,
+// recovery_end_command and recovery_init_sync_method lines already in
+// postgresql.auto.conf (a backup of a restored cluster carries them) and any
+// line for a key of `settings`, appends `settings` in order, and creates
+// recovery.signal.
 void write_recovery_settings(const std::string& pgdata,
                              const std::vector<std::pair<std::string, std::string>>& settings);
 

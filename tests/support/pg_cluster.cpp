@@ -147,6 +147,22 @@ void give_to_test_user(const std::string& path) {
   }
 }
 
+bool takes_direct_io(const std::string& dir) {
+  const std::string probe = dir + "/.direct-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT, 0600);
+  if (fd < 0) return false;
+  void* block = nullptr;
+  bool ok = ::posix_memalign(&block, 4096, 4096) == 0;
+  if (ok) {
+    std::memset(block, 0, 4096);
+    ok = ::pwrite(fd, block, 4096, 0) == 4096;
+  }
+  std::free(block);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return ok;
+}
+
 TempDir::TempDir(const std::string& tag) {
   const char* base = std::getenv("TMPDIR");
   std::string templ = std::string(base && *base ? base : "/tmp") + "/" + tag + "-XXXXXX";

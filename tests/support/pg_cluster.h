@@ -54,6 +54,10 @@ class TempDir {
   std::string path_;
 };
 
+// Whether the file system under `dir` takes a 4 KiB O_DIRECT write (a
+// restore then writes around the page cache).
+bool takes_direct_io(const std::string& dir);
+
 // Hands `path` (recursively) to test_user(); no-op when not root.
 void give_to_test_user(const std::string& path);
 
