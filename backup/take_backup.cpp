@@ -293,7 +293,7 @@ class Collector : public pg::BackupSink {
     Bytes data;
     std::vector<repo::ChunkId*> slots;  // per target: where the chunk's id goes
   };
-  static constexpr std::uint64_t kGroupBytes = 4u << 20;
+  static constexpr std::uint64_t kGroupBytes = repo::kFrameBytes;
   std::vector<Piece> group_;
 
   Progress progress_;

@@ -282,29 +282,43 @@ class BackupCopier {
     map_.insert(learned.begin(), learned.end());
   }
 
-  // `files` with B's chunk ids; every chunk is durable in B on return.
+  // `files` (of a backup cut at `chunk_size`) with B's chunk ids; every
+  // chunk is durable in B on return.
   backup::BackupFiles copy(const std::string& label, backup::BackupFiles files,
-                           BackupCopyStats& stats) {
+                           std::uint32_t chunk_size, BackupCopyStats& stats) {
     std::vector<ChunkId> needed;
     std::unordered_set<ChunkId, repo::ChunkIdHash> seen;
     for (const auto& e : files.entries)
       for (const auto& a_id : e.chunks)
         if (!resolve(a_id) && seen.insert(a_id).second) needed.push_back(a_id);
-    parallel_for(needed.size(), parallel_, [&](std::size_t i) {
-      const ChunkId& a_id = needed[i];
-      auto plaintext = from_chunks_.read(a_id);
-      if (!plaintext)
-        throw Error(ErrorCode::kCorruption, "backup " + label + " in " + from_.store().describe() +
-                                                ": chunk " + to_hex(a_id) +
-                                                " is listed by no index");
-      stats.chunks_read += 1;
-      const repo::AddResult added = to_chunks_.add(*plaintext);
-      if (added.stored) {
-        stats.new_chunks += 1;
-        stats.stored_bytes += added.stored_bytes;
+    // Consecutive chunks (in file order) go to B in groups of up to
+    // repo::kFrameBytes, whose new chunks are sealed as one frame, as a backup
+    // seals them: the copy compresses as well as the original.
+    const std::size_t per_group =
+        std::max<std::size_t>(1, repo::kFrameBytes / std::max<std::uint32_t>(1, chunk_size));
+    const std::size_t groups = (needed.size() + per_group - 1) / per_group;
+    parallel_for(groups, parallel_, [&](std::size_t g) {
+      const std::size_t first = g * per_group;
+      const std::size_t end = std::min(needed.size(), first + per_group);
+      std::vector<Bytes> plaintexts;
+      for (std::size_t i = first; i < end; ++i) {
+        auto plaintext = from_chunks_.read(needed[i]);
+        if (!plaintext)
+          throw Error(ErrorCode::kCorruption, "backup " + label + " in " +
+                                                  from_.store().describe() + ": chunk " +
+                                                  to_hex(needed[i]) + " is listed by no index");
+        stats.chunks_read += 1;
+        plaintexts.push_back(std::move(*plaintext));
       }
+      const auto added = to_chunks_.add_group({plaintexts.begin(), plaintexts.end()});
       std::lock_guard lock(mu_);
-      map_[a_id] = added.id;
+      for (std::size_t k = 0; k < added.size(); ++k) {
+        if (added[k].stored) {
+          stats.new_chunks += 1;
+          stats.stored_bytes += added[k].stored_bytes;
+        }
+        map_[needed[first + k]] = added[k].id;
+      }
     });
     for (auto& e : files.entries) {
       for (auto& id : e.chunks) {
@@ -426,7 +440,7 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
     }
     BackupCopyStats stats;
     const backup::BackupFiles files =
-        copier.copy(b->label, backup::read_files(from, b->label), stats);
+        copier.copy(b->label, backup::read_files(from, b->label), b->chunk_size, stats);
     backup::BackupRecord record = *b;
     record.stored_bytes = stats.stored_bytes;
     record.new_chunk_count = stats.new_chunks;

@@ -44,6 +44,10 @@ struct ChunkIdHash {
   }
 };
 
+// How many bytes of consecutive chunks a backup (and repo sync) hands to
+// ChunkStore::add_group at once: the new ones among them become one frame.
+constexpr std::uint64_t kFrameBytes = 4u << 20;
+
 struct ChunkLocation {
   ChunkId pack;
   std::uint64_t offset = 0;  // of the chunk's envelope inside the pack

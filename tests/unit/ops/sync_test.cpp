@@ -311,6 +311,30 @@ TEST_P(SyncModes, ChunksDedupAgainstWhatTheTargetAlreadyHolds) {
   expect_clean(*b.repo);
 }
 
+// A's chunks were stored one envelope each; B gets the chunks a run copies
+// as frames of consecutive chunks (up to repo::kFrameBytes, here all six),
+// as a backup writes them, and they read back and verify as before.
+TEST_P(SyncModes, CopiedChunksArriveAsOneFrame) {
+  MemRepo a(GetParam().from_passphrase), b(GetParam().to_passphrase);
+  a.fill();
+  ASSERT_EQ(run_sync(a, *b.repo).chunks_added, 6u);
+  repo::ChunkStore cb(*b.repo);
+  std::set<std::pair<std::string, std::uint64_t>> envelopes;
+  std::set<std::string> ids;
+  for (const auto& e : backup::read_files(*b.repo, kLabel1).entries)
+    for (const auto& id : e.chunks) {
+      const auto loc = cb.locate(id);
+      ASSERT_TRUE(loc);
+      EXPECT_NE(loc->inner_length, 0u);
+      envelopes.insert({to_hex(loc->pack), loc->offset});
+      ids.insert(to_hex(id));
+    }
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(envelopes.size(), 1u);
+  expect_clean(*b.repo);
+  expect_same_content(a, b);
+}
+
 TEST_P(SyncModes, InterruptedAtAnyPutLeavesAValidTargetThatTheNextRunCompletes) {
   MemRepo a(GetParam().from_passphrase), base(GetParam().from_passphrase);
   a.fill();
