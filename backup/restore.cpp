@@ -548,9 +548,11 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   // size is not a whole block, --delta, and file systems that refuse O_DIRECT
   // go through the page cache.
   std::atomic<bool> direct{options.direct_io && !options.delta};
-  // Reads chunk c of e into `data`; false when --delta found it already on disk.
+  // Chunk c of e, read through `data` (a view into it or into this thread's
+  // frame cache, valid until the next read); nothing when --delta found it
+  // already on disk.
   auto fetch_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
-                         Bytes& data) -> bool {
+                         Bytes& data) -> std::optional<ByteView> {
     const std::uint64_t offset = std::uint64_t{c} * chunk_size;
     const std::size_t length =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, e.size - offset));
@@ -559,17 +561,18 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
       if (pread_some(fd, data.data(), length, offset, path) == length &&
           chunks.chunk_id(data) == e.chunks[c]) {
         ++kept;
-        return false;
+        return std::nullopt;
       }
     }
-    if (!chunks.read_into(e.chunks[c], data, repo::ChunkCheck::kRecorded))
+    const auto chunk = chunks.read_view(e.chunks[c], data, repo::ChunkCheck::kRecorded);
+    if (!chunk)
       throw Error(ErrorCode::kCorruption, "chunk " + to_hex(e.chunks[c]) + " of " + e.path +
                                               " is in no pack index of the repository");
-    if (data.size() != length)
+    if (chunk->size() != length)
       throw Error(ErrorCode::kCorruption,
                   "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
     ++written;
-    return true;
+    return chunk;
   };
   Syncer syncer;
   auto worker = [&] {
@@ -607,18 +610,19 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
           fill = 0;
         };
         for (std::size_t c = job->first_chunk; c < job->end_chunk; ++c) {
-          if (!fetch_chunk(fd, e, c, path, data)) continue;
+          const auto chunk = fetch_chunk(fd, e, c, path, data);
+          if (!chunk) continue;
           wrote = true;
           const std::uint64_t offset = std::uint64_t{c} * chunk_size;
-          if (direct_fd >= 0 && offset % kDirectAlign == 0 && data.size() % kDirectAlign == 0) {
-            if (fill && (fill_offset + fill != offset || fill + data.size() > io->capacity()))
+          if (direct_fd >= 0 && offset % kDirectAlign == 0 && chunk->size() % kDirectAlign == 0) {
+            if (fill && (fill_offset + fill != offset || fill + chunk->size() > io->capacity()))
               flush();
             if (!fill) fill_offset = offset;
-            std::memcpy(io->buffer() + fill, data.data(), data.size());
-            fill += data.size();
+            std::memcpy(io->buffer() + fill, chunk->data(), chunk->size());
+            fill += chunk->size();
           } else {
             flush();
-            pwrite_all(fd, data.data(), data.size(), offset, path);
+            pwrite_all(fd, chunk->data(), chunk->size(), offset, path);
           }
         }
         flush();

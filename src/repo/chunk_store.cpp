@@ -296,13 +296,20 @@ ByteView chunk_in_frame(ByteView frame, const ChunkLocation& loc, const std::str
 }
 
 bool ChunkStore::read_into(const ChunkId& id, Bytes& out, ChunkCheck check) {
+  const auto view = read_view(id, out, check);
+  if (!view) return false;
+  if (view->data() != out.data()) out.assign(view->begin(), view->end());
+  return true;
+}
+
+std::optional<ByteView> ChunkStore::read_view(const ChunkId& id, Bytes& scratch, ChunkCheck check) {
   auto loc = locate(id);
-  if (!loc) return false;
+  if (!loc) return std::nullopt;
   const std::string pack = pack_object_name(loc->pack);
   const std::string what = pack + " (chunk " + to_hex(id) + ")";
-  // true: `out` holds the whole envelope, which is this chunk alone.
+  // true: `scratch` holds the whole envelope, which is this chunk alone.
   bool whole = false;
-  std::uint64_t envelope_xxh3 = 0;  // of `out`, checked by open, when whole
+  std::uint64_t envelope_xxh3 = 0;  // of `scratch`, checked by open, when whole
   if (loc->inner_length == 0 || frame_cache.pack != loc->pack ||
       frame_cache.offset != loc->offset) {
     auto sealed = repo_.store().get(pack, store::Range{loc->offset, loc->length});
@@ -313,9 +320,9 @@ bool ChunkStore::read_into(const ChunkId& id, Bytes& out, ChunkCheck check) {
     whole = loc->inner_length == 0 ||
             (header && loc->inner_offset == 0 && header->plaintext_length == loc->inner_length);
     if (whole) {
-      repo_.open_object_into(*sealed, what, out);  // content matches the envelope's XXH3
+      repo_.open_object_into(*sealed, what, scratch);  // content matches the envelope's XXH3
       envelope_xxh3 = header ? header->xxh3 : 0;
-      if (loc->inner_length && out.size() != loc->inner_length)
+      if (loc->inner_length && scratch.size() != loc->inner_length)
         throw Error(ErrorCode::kCorruption, what + ": envelope is not the chunk's length");
     } else {
       frame_cache.offset = ~std::uint64_t{0};
@@ -324,19 +331,17 @@ bool ChunkStore::read_into(const ChunkId& id, Bytes& out, ChunkCheck check) {
       frame_cache.offset = loc->offset;
     }
   }
-  if (!whole) {
-    const ByteView piece = chunk_in_frame(frame_cache.plaintext, *loc, what);
-    out.assign(piece.begin(), piece.end());
-  }
+  const ByteView chunk =
+      whole ? ByteView(scratch) : chunk_in_frame(frame_cache.plaintext, *loc, what);
   if (check == ChunkCheck::kRecorded && loc->xxh3) {
-    if ((whole ? envelope_xxh3 : codec::xxh3_64(out)) != *loc->xxh3)
+    if ((whole ? envelope_xxh3 : codec::xxh3_64(chunk)) != *loc->xxh3)
       throw Error(ErrorCode::kCorruption,
                   what + ": content is not the one the index recorded for this chunk");
-    return true;
+    return chunk;
   }
-  if (chunk_id(out) != id)
+  if (chunk_id(chunk) != id)
     throw Error(ErrorCode::kCorruption, what + ": content does not match its id");
-  return true;
+  return chunk;
 }
 
 std::size_t ChunkStore::known_chunks() const {

@@ -131,6 +131,11 @@ class ChunkStore {
   // As read(), into `out` (a buffer the caller reuses across chunks); false
   // when no index lists the chunk.
   bool read_into(const ChunkId& id, Bytes& out, ChunkCheck check = ChunkCheck::kId);
+  // As read_into() without copying a chunk out of its frame: the view points
+  // into this thread's last opened frame, or into `scratch` for a chunk
+  // stored alone, and is valid until this thread's next read.
+  std::optional<ByteView> read_view(const ChunkId& id, Bytes& scratch,
+                                    ChunkCheck check = ChunkCheck::kId);
 
   std::size_t known_chunks() const;
 

@@ -185,6 +185,19 @@ TEST(ChunkStore, GroupSharesOneEnvelopeAndReadsEachChunk) {
     ASSERT_TRUE(again.read_into(results[i].id, out, ChunkCheck::kRecorded));
     EXPECT_EQ(out, group[i]);
   }
+  // Views of chunks of one frame point into the one decoded frame, nothing
+  // copied: the frame holds chunks 1, 2 and 3 (9 was known), so the third
+  // starts 128 KiB after the first.
+  Bytes scratch;
+  const auto v0 = again.read_view(results[0].id, scratch, ChunkCheck::kRecorded);
+  ASSERT_TRUE(v0);
+  EXPECT_TRUE(std::equal(v0->begin(), v0->end(), group[0].begin(), group[0].end()));
+  const std::uint8_t* frame_start = v0->data();
+  const auto v3 = again.read_view(results[3].id, scratch, ChunkCheck::kRecorded);
+  ASSERT_TRUE(v3);
+  EXPECT_TRUE(std::equal(v3->begin(), v3->end(), group[3].begin(), group[3].end()));
+  EXPECT_EQ(v3->data(), frame_start + 2 * (64 << 10));
+  EXPECT_TRUE(scratch.empty());
   // An index that places chunk 3 past the end of its frame.
   auto listed = r.store->list("index/");
   for (const auto& info : listed) {
