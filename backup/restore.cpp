@@ -80,29 +80,21 @@ void pwrite_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_
 // aligned to the device's logical block; 4 KiB covers the devices we know.
 constexpr std::size_t kDirectAlign = 4096;
 
-// A writer's block-aligned buffer for direct writes, grown on demand.
+// A block-aligned buffer for direct writes.
 class AlignedBuffer {
  public:
-  AlignedBuffer() = default;
+  explicit AlignedBuffer(std::size_t size) {
+    void* p = nullptr;
+    if (::posix_memalign(&p, kDirectAlign, size) != 0) throw std::bad_alloc();
+    data_ = static_cast<std::uint8_t*>(p);
+  }
   ~AlignedBuffer() { std::free(data_); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  std::uint8_t* fit(std::size_t size) {
-    if (size > capacity_) {
-      std::free(data_);
-      data_ = nullptr;
-      capacity_ = 0;
-      void* p = nullptr;
-      if (::posix_memalign(&p, kDirectAlign, size) != 0) throw std::bad_alloc();
-      data_ = static_cast<std::uint8_t*>(p);
-      capacity_ = size;
-    }
-    return data_;
-  }
+  std::uint8_t* data() { return data_; }
 
  private:
-  std::uint8_t* data_ = nullptr;
-  std::size_t capacity_ = 0;
+  std::uint8_t* data_;
 };
 
 // Writes as much of `data` as direct I/O takes at `offset` through `fd`
@@ -136,7 +128,9 @@ class DirectWriter {
   static constexpr std::size_t kBatchBytes = 4u << 20;
 
   explicit DirectWriter(std::size_t capacity)
-      : capacity_(std::max(capacity, kBatchBytes)), thread_([this] { run(); }) {}
+      : capacity_(std::max(capacity, kBatchBytes)),
+        buffers_{AlignedBuffer(capacity_), AlignedBuffer(capacity_)},
+        thread_([this] { run(); }) {}
   ~DirectWriter() {
     {
       std::lock_guard lock(mu_);
@@ -150,7 +144,7 @@ class DirectWriter {
 
   std::size_t capacity() const { return capacity_; }
   // The buffer to fill next (capacity() bytes, block-aligned).
-  std::uint8_t* buffer() { return buffers_[current_].fit(capacity_); }
+  std::uint8_t* buffer() { return buffers_[current_].data(); }
   // Writes `size` bytes of buffer() at `offset` once the previous write is
   // done; the caller fills the other buffer meanwhile. `fd` takes what
   // direct I/O refuses. Both descriptors stay open until wait() returns.
@@ -158,7 +152,7 @@ class DirectWriter {
               const std::string& path) {
     wait();
     std::lock_guard lock(mu_);
-    pending_ = Write{direct_fd, fd, buffers_[current_].fit(capacity_), size, offset, &path};
+    pending_ = Write{direct_fd, fd, buffers_[current_].data(), size, offset, &path};
     cv_.notify_all();
     current_ ^= 1;
   }
