@@ -722,6 +722,7 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     if (e.type == EntryType::kDirectory && e.path != ".") fsync_path(path_of(e));
   if (!record.tablespaces.empty()) fsync_path(options.pgdata + "/pg_tblspc");
 
+  if (options.before_pg_control) options.before_pg_control(stats);
   // Last: pg_control, durable.
   if (pg_control) {
     Bytes content;

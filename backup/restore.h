@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,6 +20,15 @@
 
 namespace walvault::backup {
 
+struct RestoreStats {
+  std::uint64_t files = 0;           // regular files in the backup
+  std::uint64_t bytes = 0;           // their logical size
+  std::uint64_t chunks_written = 0;  // chunks fetched and written
+  std::uint64_t chunks_kept = 0;     // --delta: chunks already correct on disk
+  std::uint64_t files_removed = 0;   // --delta: files not in the backup
+  bool direct_io = false;            // relation data went around the page cache
+};
+
 struct RestoreOptions {
   std::string pgdata;
   bool delta = false;  // keep files/chunks that already match; remove files not in the backup
@@ -27,15 +37,11 @@ struct RestoreOptions {
   // delta); false: everything through the page cache.
   bool direct_io = true;
   std::map<std::string, std::string> tablespace_map;  // old location -> new location
-};
-
-struct RestoreStats {
-  std::uint64_t files = 0;           // regular files in the backup
-  std::uint64_t bytes = 0;           // their logical size
-  std::uint64_t chunks_written = 0;  // chunks fetched and written
-  std::uint64_t chunks_kept = 0;     // --delta: chunks already correct on disk
-  std::uint64_t files_removed = 0;   // --delta: files not in the backup
-  bool direct_io = false;            // relation data went around the page cache
+  // Called once everything but global/pg_control is written and durable, with
+  // the stats so far; the caller writes its recovery settings here, so that a
+  // restore killed at any point leaves either no pg_control or a complete
+  // directory (pg_control is written last, after this returns).
+  std::function<void(const RestoreStats&)> before_pg_control;
 };
 
 // Refuses (Error(kConflict)) a non-empty data directory or tablespace

@@ -300,12 +300,16 @@ backup::RestoreStats restore_planned(PlannedRestore& p, const RestoreArgs& a,
                                      const backup::RestoreOptions& options) {
   const auto& b = p.plan.backup;
   const backup::BackupFiles files = backup::read_files(*p.repo, b.label);
-  const auto stats = backup::restore_files(*p.repo, b, files, options);
-  auto settings =
-      recovery_settings(p.target, a, p.plan.target_timeline, b.pg_version_num, stats.direct_io);
-  settings.insert(settings.end(), a.extra_settings.begin(), a.extra_settings.end());
-  backup::write_recovery_settings(options.pgdata, settings);
-  return stats;
+  // The recovery settings go in before pg_control: a restore killed between
+  // the two must not leave a directory that starts without them.
+  backup::RestoreOptions with_settings = options;
+  with_settings.before_pg_control = [&](const backup::RestoreStats& so_far) {
+    auto settings =
+        recovery_settings(p.target, a, p.plan.target_timeline, b.pg_version_num, so_far.direct_io);
+    settings.insert(settings.end(), a.extra_settings.begin(), a.extra_settings.end());
+    backup::write_recovery_settings(options.pgdata, settings);
+  };
+  return backup::restore_files(*p.repo, b, files, with_settings);
 }
 
 int run_restore(const std::vector<std::string>& locations, const RepoOpener& open,
