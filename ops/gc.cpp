@@ -1,5 +1,7 @@
 #include "ops/gc.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -305,6 +307,30 @@ std::string gc_report_text(const GcReport& r) {
   out = buf;
   for (const std::string& w : r.warnings) out += "warning: " + w + "\n";
   return out;
+}
+
+std::string gc_report_json(const GcReport& r) {
+  nlohmann::json j;
+  j["dry_run"] = r.dry_run;
+  j["backups"] = r.backups;
+  j["chunks_referenced"] = r.chunks_referenced;
+  j["packs_before"] = r.packs_before;
+  j["pack_bytes_before"] = r.pack_bytes_before;
+  j["packs_removed"] = r.packs_removed;
+  j["packs_repacked"] = r.packs_repacked;
+  j["chunks_removed"] = r.chunks_removed;
+  j["chunks_copied"] = r.chunks_copied;
+  j["bytes_written"] = r.bytes_written;
+  j["bytes_removed"] = r.bytes_removed;
+  j["freed"] = std::max<std::int64_t>(0, r.freed());
+  j["young_kept"] = r.young_kept;
+  j["file_lists_removed"] = r.file_lists_removed;
+  j["leftovers_removed"] = r.leftovers_removed;
+  j["pack_bytes_after"] = r.pack_bytes_after;
+  j["logical_bytes"] = r.logical_bytes;
+  j["dedup_ratio"] = r.dedup_ratio();
+  j["warnings"] = r.warnings;
+  return j.dump(2) + "\n";
 }
 
 }  // namespace walvault::ops

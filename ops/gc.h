@@ -68,5 +68,9 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
                          const repo::RepoLock* lock);
 
 std::string gc_report_text(const GcReport& report);
+// The report as one JSON object: every counter of GcReport under its field
+// name, plus "freed" (bytes, removed minus written, at least 0),
+// "dedup_ratio" and "warnings" (array of strings).
+std::string gc_report_json(const GcReport& report);
 
 }  // namespace walvault::ops

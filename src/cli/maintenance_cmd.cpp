@@ -102,8 +102,9 @@ int run_gc(const MaintenanceCli& m, const std::vector<repo::Repository*>& repos)
       m, repos, "gc",
       [&](repo::Repository& r, const repo::RepoLock* lock, ops::HistoryEntry& entry) {
         const ops::GcReport report = ops::collect_garbage(r, options, lock);
-        if (repos.size() > 1) std::cout << "repository " << r.store().describe() << ":\n";
-        std::cout << ops::gc_report_text(report);
+        if (repos.size() > 1 && !m.json)
+          std::cout << "repository " << r.store().describe() << ":\n";
+        std::cout << (m.json ? ops::gc_report_json(report) : ops::gc_report_text(report));
         entry.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, report.freed()));
         entry.detail = std::to_string(report.packs_removed) + " packs removed, " +
                        std::to_string(report.packs_repacked) + " repacked";
@@ -138,6 +139,7 @@ void add_maintenance_commands(CLI::App& app, CLI::App& backup, MaintenanceCli& m
 
   m.gc = app.add_subcommand("gc", "remove chunks no backup references; repack mostly-empty packs");
   m.gc->add_flag("--dry-run", m.dry_run, "report what would be freed; remove nothing");
+  m.gc->add_flag("--json", m.json, "machine-readable output");
   m.gc->add_option("--grace", m.grace, "never remove garbage written less than this long ago")
       ->default_str("1h");
   m.gc->add_option("--repack-threshold", m.repack_threshold,
