@@ -3,7 +3,7 @@
 // archived must come back byte-identical through archive-get.
 #include <dirent.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "integration/walvault_cli.h"
+#include "support/tmpfs_mount.h"
 
 namespace walvault::testing {
 namespace {
@@ -233,11 +234,9 @@ TEST_F(ArchiveTest, CorruptObjectIsNamedAndNothingWritten) {
 }
 
 TEST_F(ArchiveTest, FullDiskFailsWithoutPartialObject) {
-  if (!running_as_root()) GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
   std::string mnt = work_.sub("small");
-  fs::create_directory(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k,mode=0777") != 0)
-    GTEST_SKIP() << "cannot mount tmpfs here";
+  TmpfsMount small(mnt, "size=256k,mode=0777");
+  if (!small.why_not().empty()) GTEST_SKIP() << small.why_not();
   repo_ = mnt + "/repo";
   init_repo(false);
   auto pg = start_archiving_cluster(1);
@@ -255,7 +254,6 @@ TEST_F(ArchiveTest, FullDiskFailsWithoutPartialObject) {
     EXPECT_EQ(name.find(".tmp"), std::string::npos) << "temp file left: " << e.path();
     EXPECT_NE(name, first) << "partial object left: " << e.path();
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
 }
 
 TEST_F(ArchiveTest, PrefetchMakesNextCallARename) {
@@ -285,11 +283,29 @@ TEST_F(ArchiveTest, PrefetchMakesNextCallARename) {
   ASSERT_FALSE(spool_get.empty()) << "prefetch did not spool " << segs[2];
   EXPECT_TRUE(fs::exists(spool_get + "/" + segs[1]));
   EXPECT_FALSE(fs::exists(spool_get + "/" + segs[3]));  // bounded to 2
-  // The next call takes its segment from the spool (a rename)...
+  // The next call takes its segment from the spool (a rename): with the
+  // segment's objects moved out of the repository only the spool can serve
+  // it, and the answer is the spooled file itself (same inode).
+  struct stat spooled {};
+  ASSERT_EQ(::stat((spool_get + "/" + segs[1]).c_str(), &spooled), 0);
+  const std::string hidden = work_.sub("hidden");
+  fs::create_directory(hidden);
+  int moved = 0;
+  for (const auto& e : fs::recursive_directory_iterator(repo_))
+    if (e.is_regular_file() && e.path().filename().string().starts_with(segs[1]))
+      fs::rename(e.path(), hidden + "/" + std::to_string(++moved));
+  ASSERT_GT(moved, 0) << "no object of " << segs[1] << " in the repository";
   auto r2 = get(segs[1], work_.sub("b"));
   ASSERT_EQ(r2.status, 0) << r2.err;
   EXPECT_TRUE(read_text(work_.sub("b")) == read_text(pg->wal_dir() + "/" + segs[1]));
+  struct stat answered {};
+  ASSERT_EQ(::stat(work_.sub("b").c_str(), &answered), 0);
+  EXPECT_EQ(answered.st_ino, spooled.st_ino) << "not the spooled file";
+  EXPECT_EQ(answered.st_dev, spooled.st_dev);
   EXPECT_FALSE(fs::exists(spool_get + "/" + segs[1]));
+  // Without the spool the same call has nothing to serve it from.
+  auto again = get(segs[1], work_.sub("c"));
+  EXPECT_EQ(again.status, 1) << "the repository still served " << segs[1] << ": " << again.err;
 }
 
 TEST_F(ArchiveTest, BatchPushConfirmsLaterCalls) {

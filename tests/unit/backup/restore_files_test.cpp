@@ -5,7 +5,6 @@
 // rewrites exactly the chunks that differ, and a full disk fails the restore
 // by name without a pg_control.
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "store/mem_store.h"
 #include "support/pg_cluster.h"
 #include "support/seeded_bytes.h"
+#include "support/tmpfs_mount.h"
 
 namespace walvault::backup {
 namespace {
@@ -212,13 +212,10 @@ TEST(RecoverySettings, ReplaceEarlierRecoveryLinesAndKeepTheRest) {
 // the file it was writing, and leaves no global/pg_control: PostgreSQL
 // refuses to start the half-restored directory.
 TEST(RestoreFiles, AFullDiskFailsTheRestoreByNameAndLeavesNoPgControl) {
-  if (!walvault::testing::running_as_root())
-    GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
   Fixture f;
   const std::string mnt = f.tmp.sub("small");
-  ASSERT_EQ(::mkdir(mnt.c_str(), 0700), 0);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0)
-    GTEST_SKIP() << "cannot mount tmpfs here";
+  walvault::testing::TmpfsMount small(mnt, "size=4m,mode=0700");
+  if (!small.why_not().empty()) GTEST_SKIP() << small.why_not();
   for (bool direct : {true, false}) {
     SCOPED_TRACE(direct ? "direct" : "buffered");
     const std::string root = mnt + (direct ? "/direct" : "/buffered");
@@ -236,7 +233,6 @@ TEST(RestoreFiles, AFullDiskFailsTheRestoreByNameAndLeavesNoPgControl) {
     EXPECT_EQ(errno, ENOENT);
     std::filesystem::remove_all(root);  // space for the next run
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/inotify.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "core/file_util.h"
 #include "store_conformance.h"
 #include "store_test_util.h"
+#include "support/tmpfs_mount.h"
 
 namespace walvault::store::testing {
 namespace {
@@ -173,38 +173,10 @@ TEST_F(PosixStoreTest, ANameHeldByADirectoryIsNoObject) {
   EXPECT_EQ(names_of(store_.list("")), std::vector<std::string>{"a/b"});
 }
 
-// Mounts a tmpfs of `size` on `dir` for the life of the object.
-class TmpfsMount {
- public:
-  TmpfsMount(std::string dir, const std::string& size) : dir_(std::move(dir)) {
-    make_dirs(dir_);
-    const std::string options = "size=" + size;
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) == 0) {
-      mounted_ = true;
-    } else {
-      error_ = std::strerror(errno);
-    }
-  }
-  ~TmpfsMount() {
-    if (mounted_ && ::umount(dir_.c_str()) != 0) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-
-  bool mounted() const { return mounted_; }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-  std::string error_;
-};
-
 TEST_F(PosixStoreTest, PutIntoAFullFileSystemFailsAndLeavesNothing) {
-  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs to fill up needs root";
   const std::string mnt = scratch_.sub("full");
-  TmpfsMount tmpfs(mnt, "1m");
-  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs on " << mnt << ": " << tmpfs.error();
+  walvault::testing::TmpfsMount tmpfs(mnt, "size=1m");
+  if (!tmpfs.why_not().empty()) GTEST_SKIP() << tmpfs.why_not();
   PosixStore store(mnt + "/repo", true);
 
   try {
