@@ -55,7 +55,7 @@ TEST(DrillTest, PassesOnAGoodRepositoryAndIsRecorded) {
   // A wrong expected value fails the drill, naming the check.
   auto wrong = walvault(concat(
       flags, concat(drill_args(work.sub("scratch1")), {"--check", kMarkerIds, "--expect", "1,2"})));
-  EXPECT_NE(wrong.status, 0) << wrong.out << wrong.err;
+  EXPECT_EQ(wrong.status, 11) << wrong.out << wrong.err;  // postgres: a check failed
   EXPECT_NE(wrong.err.find("walvault: error: drill failed: check 1 (" + std::string(kMarkerIds) +
                            ") failed: got '1,2,3', expected '1,2'"),
             std::string::npos)
@@ -88,7 +88,7 @@ TEST(DrillTest, PassesOnAGoodRepositoryAndIsRecorded) {
   // A target RTO the drill cannot meet fails it.
   auto slow =
       walvault(concat(flags, concat(drill_args(work.sub("scratch3")), {"--target-rto", "0s"})));
-  EXPECT_NE(slow.status, 0) << slow.out << slow.err;
+  EXPECT_EQ(slow.status, 11) << slow.out << slow.err;  // postgres: --target-rto exceeded
   EXPECT_NE(slow.err.find("drill failed: target RTO exceeded: took "), std::string::npos)
       << slow.err;
 

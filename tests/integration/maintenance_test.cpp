@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "integration/walvault_cli.h"
@@ -24,6 +25,27 @@ std::uint64_t tree_bytes(const std::string& dir) {
   for (const auto& e : fs::recursive_directory_iterator(dir))
     if (e.is_regular_file()) n += e.file_size();
   return n;
+}
+
+// Every object of a local repository (paths relative to it) outside
+// history/, which a refused command still appends to.
+std::set<std::string> stored_objects(const std::string& repo) {
+  std::set<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(repo)) {
+    const std::string rel = fs::relative(e.path(), repo);
+    if (e.is_regular_file() && !rel.starts_with("history/")) out.insert(rel);
+  }
+  return out;
+}
+
+// gc --json, run with `extra` flags: the parsed report (status 0 asserted by
+// the caller through `status`).
+nlohmann::json gc_report(const std::vector<std::string>& flags,
+                         const std::vector<std::string>& extra, int* status) {
+  auto r = walvault(concat(concat(flags, {"gc", "--json"}), extra));
+  *status = r.status;
+  if (r.status != 0) return nlohmann::json{{"error", r.out + r.err}};
+  return nlohmann::json::parse(r.out);
 }
 
 std::vector<std::string> listed_labels(const std::vector<std::string>& flags) {
@@ -55,12 +77,13 @@ TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
   ASSERT_EQ(listed_labels(a.flags), (std::vector<std::string>{b1, b2, b3}));
 
   // --dry-run says what would go and why, and removes nothing.
+  const std::set<std::string> before_dry = stored_objects(a.repo);
   auto dry = walvault(concat(a.flags, {"expire", "--keep-last", "2", "--dry-run"}));
   ASSERT_EQ(dry.status, 0) << dry.err;
   EXPECT_NE(dry.out.find("expire " + b1), std::string::npos) << dry.out;
   EXPECT_NE(dry.out.find("not kept by keep-last 2"), std::string::npos) << dry.out;
   EXPECT_NE(dry.out.find("keep   " + b3), std::string::npos) << dry.out;
-  EXPECT_EQ(listed_labels(a.flags).size(), 3u);
+  EXPECT_EQ(stored_objects(a.repo), before_dry);
 
   const std::uint64_t before = tree_bytes(a.repo + "/packs");
   // While another command holds a live shared lock, expire and gc are refused
@@ -72,14 +95,15 @@ TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
   fs::create_directories(a.repo + "/locks");
   write_text(held, "not readable: the message falls back to the lock's name");
   give_to_test_user(a.repo + "/locks");
+  const std::set<std::string> before_busy = stored_objects(a.repo);
   auto busy = walvault(concat(a.flags, {"expire", "--keep-last", "2"}));
   EXPECT_EQ(busy.status, 13) << busy.out << busy.err;
   EXPECT_NE(busy.err.find("shared-00000000000000aa"), std::string::npos) << busy.err;
   EXPECT_EQ(line_count(busy.err), 1) << busy.err;
   auto busy_gc = walvault(concat(a.flags, {"gc", "--grace", "0"}));
   EXPECT_EQ(busy_gc.status, 13) << busy_gc.out << busy_gc.err;
-  EXPECT_EQ(listed_labels(a.flags).size(), 3u);
-  EXPECT_EQ(tree_bytes(a.repo + "/packs"), before);
+  // Nothing removed or added (the held lock included), object by object.
+  EXPECT_EQ(stored_objects(a.repo), before_busy);
   fs::remove(held);
   auto ex = walvault(concat(a.flags, {"expire", "--keep-last", "2"}));
   ASSERT_EQ(ex.status, 0) << ex.out << ex.err;
@@ -94,16 +118,25 @@ TEST(MaintenanceTest, ExpireAndGcKeepEveryRetainedBackupRestorable) {
   give_to_test_user(leftover);
   give_to_test_user(in_flight);
   fs::last_write_time(leftover, fs::file_time_type::clock::now() - std::chrono::hours(2));
-  auto gc = walvault(concat(a.flags, {"gc", "--grace", "0"}));
-  ASSERT_EQ(gc.status, 0) << gc.out << gc.err;
-  EXPECT_FALSE(fs::exists(leftover)) << gc.out;
-  EXPECT_TRUE(fs::exists(in_flight)) << gc.out;
+  int gc_status = -1;
+  const auto gc = gc_report(a.flags, {"--grace", "0"}, &gc_status);
+  ASSERT_EQ(gc_status, 0) << gc.dump();
+  EXPECT_FALSE(fs::exists(leftover)) << gc.dump();
+  EXPECT_TRUE(fs::exists(in_flight)) << gc.dump();
   fs::remove(in_flight);
-  EXPECT_NE(gc.out.find("1 leftovers of interrupted writes"), std::string::npos) << gc.out;
+  EXPECT_EQ(gc.at("dry_run"), false);
+  EXPECT_EQ(gc.at("backups"), 2) << gc.dump();
+  EXPECT_EQ(gc.at("leftovers_removed"), 1) << gc.dump();
+  EXPECT_EQ(gc.at("young_kept"), 0) << gc.dump();
+  EXPECT_EQ(gc.at("warnings"), nlohmann::json::array()) << gc.dump();
+  // b1's own chunks went: whole packs or repacked ones, and bytes with them.
+  EXPECT_GE(gc.at("packs_removed").get<int>() + gc.at("packs_repacked").get<int>(), 1) << gc.dump();
+  EXPECT_GT(gc.at("chunks_removed").get<std::uint64_t>(), 0u) << gc.dump();
+  EXPECT_GT(gc.at("freed").get<std::int64_t>(), 0) << gc.dump();
   const std::uint64_t after = tree_bytes(a.repo + "/packs");
-  EXPECT_LT(after, before) << gc.out;
-  EXPECT_NE(capture(gc.out, "freed ([0-9.]+) MiB"), "0.0") << gc.out;
-  EXPECT_NE(gc.out.find("dedup ratio"), std::string::npos) << gc.out;
+  EXPECT_LT(after, before) << gc.dump();
+  EXPECT_EQ(gc.at("pack_bytes_after").get<std::uint64_t>(), after + tree_bytes(a.repo + "/index"))
+      << gc.dump();
   auto v = walvault(concat(a.flags, {"verify", "--read-data"}));
   EXPECT_EQ(v.status, 0) << v.out << v.err;
 
@@ -206,18 +239,17 @@ TEST(MaintenanceTest, GcRacingBackupsAndArchivingNeverLosesASuccessfulBackup) {
   std::thread maintainer([&] {
     while (!writers_done) {
       auto ex = walvault(concat(a.flags, {"expire", "--keep-last", "2", "--lock-wait", "60s"}));
-      auto gc = walvault(concat(a.flags, {"gc", "--grace", "0", "--lock-wait", "60s"}));
+      int gc_status = -1;
+      const auto gc = gc_report(a.flags, {"--grace", "0", "--lock-wait", "60s"}, &gc_status);
       std::lock_guard lock(mu);
       if (ex.status == 0) ++expire_runs;
-      if (gc.status == 0) {
+      if (gc_status == 0) {
         ++gc_runs;
-        const std::string removed = capture(gc.out, "removed (\\d+) garbage packs");
-        const std::string repacked = capture(gc.out, "repacked (\\d+) ");
-        if (removed != "0" || repacked != "0") ++gc_freed;
-      } else if (gc.status == 13) {
+        if (gc.at("packs_removed").get<int>() + gc.at("packs_repacked").get<int>() > 0) ++gc_freed;
+      } else if (gc_status == 13) {
         ++gc_busy;
       } else {
-        failures.push_back("gc: " + gc.out + gc.err);
+        failures.push_back("gc: " + gc.dump());
       }
       if (ex.status != 0 && ex.status != 13) failures.push_back("expire: " + ex.out + ex.err);
     }
@@ -231,11 +263,11 @@ TEST(MaintenanceTest, GcRacingBackupsAndArchivingNeverLosesASuccessfulBackup) {
   // A last expire + gc, then: what is listed is the last two successes, every
   // one of them restores, and the repository verifies clean with data read.
   ASSERT_EQ(walvault(concat(a.flags, {"expire", "--keep-last", "2"})).status, 0);
-  auto gc = walvault(concat(a.flags, {"gc", "--grace", "0"}));
-  ASSERT_EQ(gc.status, 0) << gc.err;
-  if (capture(gc.out, "removed (\\d+) garbage packs") != "0" ||
-      capture(gc.out, "repacked (\\d+) ") != "0")
-    ++gc_freed;
+  int gc_status = -1;
+  const auto gc = gc_report(a.flags, {"--grace", "0"}, &gc_status);
+  ASSERT_EQ(gc_status, 0) << gc.dump();
+  EXPECT_EQ(gc.at("backups"), 2) << gc.dump();
+  if (gc.at("packs_removed").get<int>() + gc.at("packs_repacked").get<int>() > 0) ++gc_freed;
   EXPECT_GE(gc_freed, 1) << "no gc ever freed anything";
   const std::vector<std::string> listed = listed_labels(a.flags);
   ASSERT_EQ(listed, (std::vector<std::string>{succeeded[3], succeeded[4]}));

@@ -1,11 +1,12 @@
 // check and metrics against a real PostgreSQL 15 that archives into the
 // repository: OK with a fresh backup and WAL, WARNING when the backup is
-// older than allowed, CRITICAL without a backup and when archive_command is
-// broken (check --pg forces a WAL switch and waits for it); metrics pass
+// older than allowed (CRITICAL past twice the limit), CRITICAL without a backup and when
+// archive_command is broken (check --pg forces a WAL switch and waits for it); metrics pass
 // `promtool check metrics` and carry the repository's figures.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "integration/walvault_cli.h"
@@ -35,21 +36,58 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
   EXPECT_NE(ok.out.find("; last backup "), std::string::npos) << ok.out;
   EXPECT_NE(ok.out.find("archive_command works"), std::string::npos) << ok.out;
 
-  // A backup older than allowed: WARNING (and CRITICAL past twice the limit).
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  auto old = walvault(concat(flags, {"check", "--max-backup-age", "2s"}));
-  EXPECT_EQ(old.status, 1) << old.out << old.err;
-  EXPECT_TRUE(old.out.starts_with("WALVAULT WARNING - last backup")) << old.out;
-  auto older = walvault(concat(flags, {"check", "--max-backup-age", "1s"}));
-  EXPECT_EQ(older.status, 2) << older.out << older.err;
+  // The thresholds decide, not the timing: a limit of 0s is exceeded by any
+  // age (CRITICAL, past twice the limit), 1000h by none (OK).
+  auto critical = walvault(concat(flags, {"check", "--max-backup-age", "0s"}));
+  EXPECT_EQ(critical.status, 2) << critical.out << critical.err;
+  EXPECT_TRUE(critical.out.starts_with("WALVAULT CRITICAL - last backup")) << critical.out;
+  auto fresh = walvault(concat(flags, {"check", "--max-backup-age", "1000h"}));
+  EXPECT_EQ(fresh.status, 0) << fresh.out << fresh.err;
+  EXPECT_TRUE(fresh.out.starts_with("WALVAULT OK - last backup")) << fresh.out;
+  auto wal_critical =
+      walvault(concat(flags, {"check", "--max-backup-age", "1000h", "--max-wal-age", "0s"}));
+  EXPECT_EQ(wal_critical.status, 2) << wal_critical.out << wal_critical.err;
+  EXPECT_NE(wal_critical.out.find("last WAL"), std::string::npos) << wal_critical.out;
+
+  // WARNING: an age above the limit and at most twice it. The backup's stop
+  // time is known (info --json), so the age during the call is bounded by
+  // the clock before and after it; the status is asserted only for a call
+  // whose whole span lies in (limit, 2 x limit], with a longer limit again
+  // when a loaded machine stretched the call past it.
+  auto info = walvault(concat(flags, {"info", "--json"}));
+  ASSERT_EQ(info.status, 0) << info.err;
+  const auto info_json = nlohmann::json::parse(info.out);
+  const std::int64_t stop_us = info_json.at("backups").back().at("stop_time_us");
+  const std::string repo_id = info_json.at("repository").at("id");
+  auto unix_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  bool warned = false;
+  for (std::int64_t limit_s = 2; limit_s <= 16 && !warned; limit_s *= 2) {
+    const std::int64_t limit_us = limit_s * 1'000'000;
+    while (unix_us() - stop_us <= limit_us + 100'000)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::int64_t before = unix_us();
+    auto old = walvault(concat(flags, {"check", "--max-backup-age", std::to_string(limit_s) + "s",
+                                       "--max-wal-age", "1000h"}));
+    const std::int64_t after = unix_us();
+    if (before - stop_us <= limit_us || after - stop_us > 2 * limit_us) continue;
+    EXPECT_EQ(old.status, 1) << old.out << old.err;
+    EXPECT_TRUE(old.out.starts_with("WALVAULT WARNING - last backup")) << old.out;
+    warned = true;
+  }
+  EXPECT_TRUE(warned) << "no check call fitted inside (limit, 2 x limit] for limits up to 16s";
 
   // Metrics: valid exposition with the repository's figures.
   const std::string prom = work.sub("walvault.prom");
   auto m = walvault(concat(flags, {"metrics", "--textfile", prom}));
   ASSERT_EQ(m.status, 0) << m.err;
   const std::string text = read_text(prom);
-  EXPECT_NE(text.find("walvault_backups{repository=\""), std::string::npos) << text;
-  EXPECT_NE(text.find("\"} 1\n"), std::string::npos) << text;
+  // The exact sample line: name, labels and value (one backup).
+  EXPECT_NE(text.find("\nwalvault_backups{repository=\"" + repo_id + "\"} 1\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("walvault_last_archived_wal_timestamp_seconds"), std::string::npos);
   // promtool comes with Debian's prometheus package (scripts/setup).
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/promtool")) << "run scripts/setup";
