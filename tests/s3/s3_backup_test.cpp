@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "integration/walvault_cli.h"
 #include "s3/s3_test_env.h"
@@ -103,19 +104,26 @@ TEST(S3Backup, EncryptedBackupAndPitrRestoreFromS3) {
   const std::string label2 = backup_label_of(second.out);
   insert_marker(pg, 4);
   switch_and_wait(pg);
-  auto expire = walvault(concat(s3_flags, {"expire", "--keep-last", "1"}), env);
+  auto expire = walvault(concat(s3_flags, {"expire", "--keep-last", "1", "--json"}), env);
   ASSERT_EQ(expire.status, 0) << expire.out << expire.err;
-  EXPECT_NE(expire.out.find("expire " + label), std::string::npos) << expire.out;
-  auto gc = walvault(concat(s3_flags, {"gc", "--grace", "0"}), env);
+  const auto expired = nlohmann::json::parse(expire.out);
+  EXPECT_EQ(expired.at("expired"), nlohmann::json::array({label})) << expire.out;
+  auto gc = walvault(concat(s3_flags, {"gc", "--grace", "0", "--json"}), env);
   ASSERT_EQ(gc.status, 0) << gc.out << gc.err;
-  EXPECT_TRUE(capture(gc.out, "removed (\\d+) garbage packs") != "0" ||
-              capture(gc.out, "repacked (\\d+) ") != "0")
+  const auto report = nlohmann::json::parse(gc.out);
+  EXPECT_EQ(report.at("backups"), 1) << gc.out;
+  EXPECT_GE(report.at("packs_removed").get<int>() + report.at("packs_repacked").get<int>(), 1)
       << gc.out;
+  EXPECT_GT(report.at("chunks_removed").get<std::uint64_t>(), 0u) << gc.out;
+  EXPECT_GT(report.at("freed").get<std::int64_t>(), 0) << gc.out;
+  EXPECT_EQ(report.at("young_kept"), 0) << gc.out;
   auto verify = walvault(concat(s3_flags, {"verify", "--read-data"}), env);
   EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
-  auto listed = walvault({"--repo", s3_repo, "--key-file", key, "backup", "list"}, env);
-  EXPECT_EQ(listed.out.find(label + " "), std::string::npos) << listed.out;
-  EXPECT_NE(listed.out.find(label2), std::string::npos) << listed.out;
+  auto listed = walvault({"--repo", s3_repo, "--key-file", key, "backup", "list", "--json"}, env);
+  ASSERT_EQ(listed.status, 0) << listed.err;
+  std::vector<std::string> left;
+  for (const auto& b : nlohmann::json::parse(listed.out)) left.push_back(b.at("label"));
+  EXPECT_EQ(left, std::vector<std::string>{label2}) << listed.out;
   const std::string latest = work.sub("latest");
   auto again = walvault(
       concat(s3_flags, {"restore", "--pgdata", latest, "--target-action", "promote"}), env);

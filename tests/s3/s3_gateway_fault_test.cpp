@@ -1,5 +1,5 @@
 // The S3 gateway going away in the middle of archive-push: the push must fail
-// (non-zero, no false success, no metadata stored) and the next push after the
+// (exit 10, io; no false success, no metadata stored) and the next push after the
 // gateway is back must succeed. The "gateway" is a TCP relay in front of the
 // real S3 server that can cut every connection once the client has sent more
 // than a given number of bytes (the segment upload), as a stopped gateway does.
@@ -150,7 +150,7 @@ TEST(S3GatewayFault, GatewayStoppedMidPushFailsAndTheRetrySucceeds) {
   // The gateway dies once 1 MiB of the upload has gone through, every time.
   relay.cut_after(1 << 20);
   auto failed = walvault({"--repo", repo, "archive-push", "--parallel", "1", segment}, env);
-  EXPECT_NE(failed.status, 0) << failed.out << failed.err;
+  EXPECT_EQ(failed.status, 10) << failed.out << failed.err;  // io: the store failed
   EXPECT_GT(relay.cuts(), 0);
   EXPECT_EQ(line_count(failed.err), 1) << failed.err;
   EXPECT_NE(failed.err.find(name), std::string::npos) << failed.err;
