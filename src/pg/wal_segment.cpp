@@ -21,8 +21,13 @@
 // Transaction ids: first_xact_xid/last_xact_xid report the record's xl_xid.
 // For COMMIT/ABORT that is the transaction's own xid; for COMMIT PREPARED and
 // ROLLBACK PREPARED it is the xid of the session that ran the command (often
-// 0), because the prepared transaction's xid sits in version-dependent
-// optional fields of the main data that this decoder deliberately leaves alone.
+// 0). The xid sets (commit_xids/abort_xids) hold what recovery_target_xid
+// compares instead: for the prepared records that is the prepared
+// transaction's xid, found by walking the optional fields of the main data as
+// PostgreSQL's ParseCommitRecord/ParseAbortRecord do (prepared_xid below). A
+// prepared record whose fields do not add up is still counted for times, but
+// its xid is not indexed (a planner then refuses that xid rather than promise
+// it).
 #include "pg/wal_segment.h"
 
 #include <algorithm>
@@ -59,7 +64,20 @@ constexpr std::uint8_t kXactCommit = 0x00;
 constexpr std::uint8_t kXactAbort = 0x20;
 constexpr std::uint8_t kXactCommitPrepared = 0x30;
 constexpr std::uint8_t kXactAbortPrepared = 0x40;
+constexpr std::uint8_t kXactHasInfo = 0x80;        // XLOG_XACT_HAS_INFO
 constexpr std::size_t kRestorePointNameSize = 64;  // MAXFNAMELEN
+
+// xl_xact_xinfo flags (xact.h) and the sizes of the fields they announce.
+constexpr std::uint32_t kXinfoHasDbInfo = 1u << 0;
+constexpr std::uint32_t kXinfoHasSubxacts = 1u << 1;
+constexpr std::uint32_t kXinfoHasRelFileLocators = 1u << 2;
+constexpr std::uint32_t kXinfoHasInvals = 1u << 3;
+constexpr std::uint32_t kXinfoHasTwoPhase = 1u << 4;
+constexpr std::uint32_t kXinfoHasDroppedStats = 1u << 8;  // PostgreSQL 15+
+constexpr std::size_t kDbInfoSize = 8;                    // dbId, tsId
+constexpr std::size_t kInvalMessageSize = 16;             // SharedInvalidationMessage
+constexpr std::size_t kStatsItemSizePg15 = 12;            // kind, dboid, objoid
+constexpr std::size_t kStatsItemSizePg18 = 16;            // kind, dboid, objid_lo, objid_hi
 
 // Record body fragment ids (xlogrecord.h).
 constexpr std::uint8_t kMaxBlockId = 32;
@@ -167,12 +185,49 @@ std::optional<ByteView> find_main_data(ByteView body, int pg_major) {
   return body.subspan(body.size() - main_len);
 }
 
+// The prepared transaction's xid in the main data of a COMMIT PREPARED or
+// ROLLBACK PREPARED record (xl_xact_twophase, after the optional fields that
+// precede it), or std::nullopt when the fields do not add up.
+std::optional<std::uint32_t> prepared_xid(ByteView main, std::uint8_t info, bool commit,
+                                          int pg_major) {
+  std::uint64_t pos = sizeof(std::int64_t);  // xact_time
+  auto u32_at = [&](std::uint64_t at) -> std::optional<std::uint32_t> {
+    if (at + 4 > main.size()) return std::nullopt;
+    return load_le<std::uint32_t>(main.data() + at);
+  };
+  if (!(info & kXactHasInfo)) return std::nullopt;  // no xinfo: no two-phase field
+  auto xinfo = u32_at(pos);
+  if (!xinfo) return std::nullopt;
+  pos += 4;
+  // A counted array: u32 count, then count items of `item` bytes.
+  auto skip_array = [&](std::size_t item) {
+    auto n = u32_at(pos);
+    if (!n || *n > 0x7FFFFFFFu) return false;
+    pos += 4 + static_cast<std::uint64_t>(*n) * item;
+    return pos <= main.size();
+  };
+  if (*xinfo & kXinfoHasDbInfo) pos += kDbInfoSize;  // bounds: the next u32_at checks
+  if ((*xinfo & kXinfoHasSubxacts) && !skip_array(sizeof(std::uint32_t))) return std::nullopt;
+  if ((*xinfo & kXinfoHasRelFileLocators) && !skip_array(kRelFileLocatorSize)) return std::nullopt;
+  if (pg_major >= 15 && (*xinfo & kXinfoHasDroppedStats) &&
+      !skip_array(pg_major >= 18 ? kStatsItemSizePg18 : kStatsItemSizePg15)) {
+    return std::nullopt;
+  }
+  // Only commit records carry invalidation messages (ParseAbortRecord has none).
+  if (commit && (*xinfo & kXinfoHasInvals) && !skip_array(kInvalMessageSize)) return std::nullopt;
+  if (!(*xinfo & kXinfoHasTwoPhase)) return std::nullopt;
+  return u32_at(pos);
+}
+
 // One record as read from the segment.
 struct Record {
   std::size_t start = 0;  // offset in the segment
   std::size_t end = 0;    // offset just past its last byte
   std::array<std::uint8_t, kRecordHeaderSize> header{};
   ByteView body;  // bytes after the header; only for records we decode
+  // Set by an invalid read: the record's header is complete, its prev-link
+  // right, but its data runs past the end of the segment.
+  bool runs_off_end = false;
 
   std::uint32_t tot_len() const { return load_le<std::uint32_t>(header.data()); }
   std::uint32_t xid() const { return load_le<std::uint32_t>(header.data() + 4); }
@@ -190,6 +245,10 @@ struct Record {
   bool is_commit() const {
     const std::uint8_t op = info() & kXactOpMask;
     return op == kXactCommit || op == kXactCommitPrepared;
+  }
+  bool is_prepared_end() const {
+    const std::uint8_t op = info() & kXactOpMask;
+    return op == kXactCommitPrepared || op == kXactAbortPrepared;
   }
   bool is_restore_point() const {
     return rmid() == kRmXlog && (info() & kXlogOpMask) == kXlogRestorePoint;
@@ -211,11 +270,25 @@ class SegmentDecoder {
   }
 
   SegmentSummary run() {
-    if (limit_ == 0 || pg_major_ == 0) return summary_;
+    decode();
+    summary_.commit_xids = XidSet::from_xids(std::move(commit_xids_));
+    summary_.abort_xids = XidSet::from_xids(std::move(abort_xids_));
+    summary_.xids_indexed = true;
+    return summary_;
+  }
+
+ private:
+  enum class ReadStatus { kOk, kInvalid, kOverwritten };
+
+  void decode() {
+    if (limit_ == 0 || pg_major_ == 0) return;
     auto first = first_record_offset();
-    if (!first) return summary_;
+    if (!first) return;
     std::size_t offset = *first;
-    std::optional<Lsn> prev;  // start of the previous record, unknown for the first
+    // Start of the previous record (null: unknown, for the first). A pointer,
+    // not std::optional: GCC's -Wmaybe-uninitialized misreads the optional here.
+    Lsn prev_lsn = 0;
+    const Lsn* prev = nullptr;
     while (true) {
       if (offset % page_size_ == 0) {
         // The previous record ended exactly at a page end: the next one starts
@@ -228,23 +301,37 @@ class SegmentDecoder {
       const ReadStatus status = read_record(offset, prev, record);
       if (status == ReadStatus::kOverwritten) {
         offset = record.end;
-        prev.reset();
+        prev = nullptr;
         continue;
       }
-      if (status == ReadStatus::kInvalid || !account(record)) break;
+      if (status == ReadStatus::kInvalid) {
+        note_crossing(record);
+        break;
+      }
+      if (!account(record)) break;
       if (record.is_switch()) {
         summary_.has_switch = true;
         break;
       }
-      prev = lsn_at(offset);
+      prev_lsn = lsn_at(offset);
+      prev = &prev_lsn;
       offset = max_align(record.end);
       if (offset >= limit_) break;  // the next record starts in the next segment
     }
-    return summary_;
   }
 
- private:
-  enum class ReadStatus { kOk, kInvalid, kOverwritten };
+  // A COMMIT/ABORT whose header is here but whose data runs into the next
+  // segment: its xid is kept apart (SegmentSummary::crossing_xact_xid). Only
+  // the prev-link can be checked; a prepared record's xid is in the main data,
+  // which is not here.
+  void note_crossing(const Record& record) {
+    if (!record.runs_off_end || !record.is_xact_end() || record.is_prepared_end()) return;
+    summary_.crossing_xact_xid = record.xid();
+  }
+
+  static bool prev_link_ok(const Record& record, const Lsn* prev, Lsn lsn) {
+    return prev ? record.prev() == *prev : record.prev() < lsn;
+  }
 
   Lsn lsn_at(std::size_t offset) const { return header_.page_address + offset; }
 
@@ -275,13 +362,14 @@ class SegmentDecoder {
 
   // Reads the record at `offset`, checking continuation pages, the prev-link
   // and the CRC. On kOverwritten, record.end is where reading restarts.
-  ReadStatus read_record(std::size_t offset, std::optional<Lsn> prev, Record& record) {
+  ReadStatus read_record(std::size_t offset, const Lsn* prev, Record& record) {
     record.start = offset;
     const std::uint32_t tot_len = load_le<std::uint32_t>(data_ + offset);
     if (tot_len < kRecordHeaderSize) return ReadStatus::kInvalid;
 
     std::uint32_t crc = 0xFFFFFFFFu;
     bool want_body = false;
+    bool prev_ok = false;  // set once the header is complete
     std::size_t got = 0;
     std::size_t pos = offset;
     std::size_t page_end = (offset / page_size_ + 1) * page_size_;
@@ -294,6 +382,7 @@ class SegmentDecoder {
         std::memcpy(record.header.data() + got, data_ + pos, header_part);
         if (got + header_part == kRecordHeaderSize) {
           want_body = record.is_xact_end() || record.is_restore_point();
+          prev_ok = prev_link_ok(record, prev, lsn_at(offset));
         }
       }
       const ByteView body_part(data_ + pos + header_part, chunk - header_part);
@@ -305,7 +394,10 @@ class SegmentDecoder {
 
       const std::size_t page_start = pos;
       auto page = page_header(page_start / page_size_);
-      if (!page) return ReadStatus::kInvalid;  // includes running past the segment end
+      if (!page) {
+        record.runs_off_end = page_start >= limit_ && prev_ok;
+        return ReadStatus::kInvalid;  // includes running past the segment end
+      }
       if (page->info & kFirstIsOverwriteContRecord) {
         record.end = page_start;
         return ReadStatus::kOverwritten;
@@ -318,8 +410,7 @@ class SegmentDecoder {
     }
     record.end = pos;
 
-    const Lsn lsn = lsn_at(offset);
-    if (prev ? record.prev() != *prev : record.prev() >= lsn) return ReadStatus::kInvalid;
+    if (!prev_ok) return ReadStatus::kInvalid;
     crc = crc32c_update(crc, ByteView(record.header.data(), kRecordCrcOffset)) ^ 0xFFFFFFFFu;
     if (crc != record.crc()) return ReadStatus::kInvalid;
     record.body = scratch_;
@@ -339,6 +430,10 @@ class SegmentDecoder {
       summary_.max_xact_time_us = std::max(summary_.max_xact_time_us.value_or(time_us), time_us);
       if (!summary_.first_xact_xid) summary_.first_xact_xid = record.xid();
       summary_.last_xact_xid = record.xid();
+      std::optional<std::uint32_t> xid = record.xid();
+      if (record.is_prepared_end())
+        xid = prepared_xid(*main, record.info(), record.is_commit(), pg_major_);
+      if (xid) (record.is_commit() ? commit_xids_ : abort_xids_).push_back(*xid);
     } else if (record.is_restore_point()) {
       auto main = find_main_data(record.body, pg_major_);
       if (!main || main->size() < sizeof(std::int64_t) + kRestorePointNameSize) return false;
@@ -359,6 +454,8 @@ class SegmentDecoder {
   std::size_t limit_ = 0;  // bytes of whole pages we may read
   Bytes scratch_;          // reassembled body of the record being decoded
   SegmentSummary summary_;
+  std::vector<std::uint32_t> commit_xids_;  // in record order, until run() sorts them
+  std::vector<std::uint32_t> abort_xids_;
 };
 
 }  // namespace

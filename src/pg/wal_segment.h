@@ -21,6 +21,7 @@
 
 #include "core/bytes.h"
 #include "pg/wal_name.h"
+#include "pg/xid_set.h"
 
 namespace walvault::pg {
 
@@ -71,6 +72,22 @@ struct SegmentSummary {
   std::optional<std::uint32_t> last_xact_xid;
   std::vector<RestorePoint> restore_points;
   bool has_switch = false;  // an XLOG_SWITCH record ends the segment's data
+
+  // Transactions that end in this segment, as recovery_target_xid matches
+  // them (PostgreSQL's recoveryStopsBefore/After): the record's xl_xid for
+  // COMMIT and ABORT, the prepared transaction's xid (from the main data) for
+  // COMMIT PREPARED and ROLLBACK PREPARED. Subtransaction xids listed in a
+  // commit record are not included: PostgreSQL never stops at them.
+  XidSet commit_xids;
+  XidSet abort_xids;
+  // xl_xid of a COMMIT or ABORT record that starts in this segment (its
+  // 24-byte header, prev-link checked, is here) and ends in the next one; its
+  // CRC cannot be checked from this segment alone. Such a record is in
+  // neither segment's sets.
+  std::optional<std::uint32_t> crossing_xact_xid;
+  // False when the sets above are unknown: metadata written by a walvault
+  // older than the xid index. summarize_segment() always sets it.
+  bool xids_indexed = false;
 };
 
 // Decodes the records of a segment whose header check_segment_header accepted.

@@ -357,6 +357,12 @@ TEST(SummarizeSegment, RecordRunningOffTheEndIsNotCounted) {
   EXPECT_EQ(s.end_lsn, b.lsn_at(complete_end));
   EXPECT_GT(complete_commit, last);
   EXPECT_FALSE(s.has_switch);
+  // The crossing commit is in no set, but its xid is kept apart: the planner
+  // knows xid 11 ends in the next segment.
+  EXPECT_TRUE(s.xids_indexed);
+  EXPECT_EQ(s.commit_xids, XidSet::from_xids({10}));
+  EXPECT_TRUE(s.abort_xids.empty());
+  EXPECT_EQ(s.crossing_xact_xid, 11u);
 }
 
 TEST(SummarizeSegment, RecordEndingExactlyAtSegmentEnd) {
@@ -577,6 +583,123 @@ TEST(SummarizeSegment, WorksWithOtherPageAndSegmentSizes) {
     EXPECT_EQ(s.max_xact_time_us, kT0 + 49);
     EXPECT_EQ(s.first_xact_xid, 100u);
     EXPECT_EQ(s.last_xact_xid, 149u);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The xid index (commit_xids, abort_xids, crossing_xact_xid)
+
+// Optional fields of a commit/abort main data (xl_xact_xinfo and what it
+// announces, in ParseCommitRecord order).
+struct XactFields {
+  bool dbinfo = true;
+  std::vector<std::uint32_t> subxacts;
+  std::uint32_t rels = 0;
+  std::uint32_t stats = 0;
+  std::size_t stats_item = 12;  // 16 from PostgreSQL 18
+  std::uint32_t invals = 0;     // commit records only
+  std::optional<std::uint32_t> twophase;
+  std::string gid;
+};
+
+Bytes xact_main_with(std::int64_t unix_us, const XactFields& f) {
+  Bytes main = xact_main(unix_us);
+  std::uint32_t xinfo = 0;
+  if (f.dbinfo) xinfo |= 1u << 0;
+  if (!f.subxacts.empty()) xinfo |= 1u << 1;
+  if (f.rels) xinfo |= 1u << 2;
+  if (f.invals) xinfo |= 1u << 3;
+  if (f.twophase) xinfo |= 1u << 4;
+  if (!f.gid.empty()) xinfo |= 1u << 7;
+  if (f.stats) xinfo |= 1u << 8;
+  append_le<std::uint32_t>(main, xinfo);
+  if (f.dbinfo) main.resize(main.size() + 8, 0x22);
+  if (!f.subxacts.empty()) {
+    append_le<std::uint32_t>(main, static_cast<std::uint32_t>(f.subxacts.size()));
+    for (auto x : f.subxacts) append_le<std::uint32_t>(main, x);
+  }
+  if (f.rels) {
+    append_le<std::uint32_t>(main, f.rels);
+    main.resize(main.size() + 12 * f.rels, 0x33);
+  }
+  if (f.stats) {
+    append_le<std::uint32_t>(main, f.stats);
+    main.resize(main.size() + f.stats_item * f.stats, 0x44);
+  }
+  if (f.invals) {
+    append_le<std::uint32_t>(main, f.invals);
+    main.resize(main.size() + 16 * f.invals, 0x55);
+  }
+  if (f.twophase) {
+    append_le<std::uint32_t>(main, *f.twophase);
+    if (!f.gid.empty()) main.insert(main.end(), f.gid.begin(), f.gid.end() + 1);
+  }
+  return main;
+}
+
+TEST(SummarizeSegment, XidSetsHoldTopLevelXidsOfCommitsAndAborts) {
+  SegmentBuilder b({});
+  b.add_record(kRmXact, kXactCommit, 500, make_body(xact_main(kT0)));
+  // A commit with subtransactions: only the top-level xid is a recovery
+  // target (PostgreSQL compares XLogRecGetXid alone).
+  b.add_record(
+      kRmXact, kXactCommit | kXactHasInfo, 502,
+      make_body(xact_main_with(kT0 + 1, {.subxacts = {503, 504}, .rels = 1, .invals = 2})));
+  b.add_record(kRmXact, kXactAbort | kXactHasInfo, 501,
+               make_body(xact_main_with(kT0 + 2, {.subxacts = {505}})));
+  b.add_record(kRmXact, kXactCommit, 506, make_body(xact_main(kT0 + 3)));
+  const SegmentSummary s = summarize(b);
+  EXPECT_TRUE(s.xids_indexed);
+  EXPECT_EQ(s.commit_xids, XidSet::from_xids({500, 502, 506}));
+  EXPECT_EQ(s.abort_xids, XidSet::from_xids({501}));
+  for (std::uint32_t sub : {503u, 504u, 505u}) {
+    EXPECT_FALSE(s.commit_xids.contains(sub)) << sub;
+    EXPECT_FALSE(s.abort_xids.contains(sub)) << sub;
+  }
+  EXPECT_FALSE(s.crossing_xact_xid);
+}
+
+TEST(SummarizeSegment, PreparedCommitAndRollbackIndexThePreparedXid) {
+  struct Major {
+    std::uint16_t magic;
+    bool has_stats;
+    std::size_t stats_item;
+  };
+  for (const Major m : {Major{0xD106, false, 0}, Major{0xD10D, false, 0}, Major{0xD110, true, 12},
+                        Major{0xD116, true, 12}, Major{0xD118, true, 16}}) {
+    SCOPED_TRACE(m.magic);
+    SegmentBuilder b({.magic = m.magic});
+    // COMMIT/ROLLBACK PREPARED run by session xid 0 (or 9): the prepared
+    // transaction's xid is the target PostgreSQL compares.
+    XactFields commit{.subxacts = {778}, .rels = 2, .invals = 3, .twophase = 777, .gid = "g1"};
+    if (m.has_stats) {
+      commit.stats = 2;
+      commit.stats_item = m.stats_item;
+    }
+    b.add_record(kRmXact, kXactCommitPrepared | kXactHasInfo, 0,
+                 make_body(xact_main_with(kT0, commit)));
+    XactFields abort{.rels = 1, .twophase = 779};
+    if (m.has_stats) {
+      abort.stats = 1;
+      abort.stats_item = m.stats_item;
+    }
+    b.add_record(kRmXact, kXactAbortPrepared | kXactHasInfo, 9,
+                 make_body(xact_main_with(kT0 + 1, abort)));
+    // Without xinfo or without the two-phase field the xid is unknown: counted
+    // for times, not indexed (never indexed as the session's xid).
+    b.add_record(kRmXact, kXactCommitPrepared, 0, make_body(xact_main(kT0 + 2)));
+    b.add_record(kRmXact, kXactCommitPrepared | kXactHasInfo, 5,
+                 make_body(xact_main_with(kT0 + 3, {})));
+    // A count running past the main data: not indexed, and decoding goes on.
+    Bytes lying = xact_main_with(kT0 + 4, {.subxacts = {1}, .twophase = 780});
+    store_le<std::uint32_t>(lying.data() + 8 + 4 + 8, 1000);
+    b.add_record(kRmXact, kXactCommitPrepared | kXactHasInfo, 0, make_body(lying));
+    b.add_record(kRmXact, kXactCommit, 781, make_body(xact_main(kT0 + 5)));
+    const SegmentSummary s = summarize(b);
+    EXPECT_EQ(s.commits, 5u);
+    EXPECT_EQ(s.aborts, 1u);
+    EXPECT_EQ(s.commit_xids, XidSet::from_xids({777, 781}));
+    EXPECT_EQ(s.abort_xids, XidSet::from_xids({779}));
   }
 }
 

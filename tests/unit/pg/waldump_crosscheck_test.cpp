@@ -96,9 +96,22 @@ Lsn record_end(Lsn lsn, std::uint32_t tot_len, std::uint32_t page_size) {
   return pos + left;
 }
 
-// What pg_waldump's records say, in SegmentSummary terms.
-SegmentSummary summary_from_dump(const std::vector<DumpRecord>& records, std::uint32_t page_size) {
+// The xids after "subxacts: " in a commit/abort description.
+std::vector<std::uint32_t> subxacts_in(std::string_view desc) {
+  std::vector<std::uint32_t> out;
+  const auto at = desc.find("subxacts: ");
+  if (at == std::string_view::npos) return out;
+  std::istringstream in(std::string(desc.substr(at + 10, desc.find(';', at) - at - 10)));
+  for (std::uint32_t x = 0; in >> x;) out.push_back(x);
+  return out;
+}
+
+// What pg_waldump's records say, in SegmentSummary terms. Subtransaction xids
+// of the commit/abort records go to `subxacts`.
+SegmentSummary summary_from_dump(const std::vector<DumpRecord>& records, std::uint32_t page_size,
+                                 std::vector<std::uint32_t>& subxacts) {
   SegmentSummary s;
+  std::vector<std::uint32_t> commit_xids, abort_xids;
   for (const DumpRecord& r : records) {
     if (s.records++ == 0) s.first_record_lsn = r.lsn;
     s.end_lsn = record_end(r.lsn, r.tot_len, page_size);
@@ -109,6 +122,7 @@ SegmentSummary summary_from_dump(const std::vector<DumpRecord>& records, std::ui
     } else if (r.rmgr == "Transaction") {
       std::string_view desc = r.desc;
       bool commit = false;
+      std::uint32_t target_xid = r.xid;  // what recovery_target_xid is compared with
       if (desc.starts_with("COMMIT ")) {
         commit = true;
         desc.remove_prefix(7);
@@ -116,10 +130,15 @@ SegmentSummary summary_from_dump(const std::vector<DumpRecord>& records, std::ui
         desc.remove_prefix(6);
       } else if (desc.starts_with("COMMIT_PREPARED ") || desc.starts_with("ABORT_PREPARED ")) {
         commit = desc.starts_with("COMMIT");
+        desc.remove_prefix(desc.find(' ') + 1);
+        target_xid =
+            static_cast<std::uint32_t>(std::stoul(std::string(desc.substr(0, desc.find(':')))));
         desc.remove_prefix(desc.find(": ") + 2);  // "<prepared xid>: "
       } else {
         continue;
       }
+      (commit ? commit_xids : abort_xids).push_back(target_xid);
+      for (auto x : subxacts_in(desc)) subxacts.push_back(x);
       auto time = parse_pg_time(desc);
       EXPECT_TRUE(time) << r.desc;
       if (!time) continue;
@@ -130,6 +149,8 @@ SegmentSummary summary_from_dump(const std::vector<DumpRecord>& records, std::ui
       s.last_xact_xid = r.xid;
     }
   }
+  s.commit_xids = XidSet::from_xids(commit_xids);
+  s.abort_xids = XidSet::from_xids(abort_xids);
   return s;
 }
 
@@ -144,6 +165,10 @@ struct CrosscheckTotals {
   int with_switch = 0;
   int starting_with_continuation = 0;
   int ending_in_crossing_record = 0;
+  std::uint64_t prepared_ends = 0;  // COMMIT/ROLLBACK PREPARED records
+  std::uint64_t subxacts = 0;       // subtransaction xids in commit/abort records
+  std::uint64_t xid_set_bytes = 0;  // encoded commit + abort sets, all segments
+  std::uint64_t max_xid_set_bytes = 0;
   double max_decode_ms = 0;
   std::uint64_t records_in_slowest = 0;
 };
@@ -190,7 +215,8 @@ CrosscheckTotals crosscheck(PgCluster& cluster, std::int64_t not_before_us) {
     }
 
     const std::vector<DumpRecord> dump = waldump(cluster, path);
-    const SegmentSummary theirs = summary_from_dump(dump, header.page_size);
+    std::vector<std::uint32_t> subxacts;
+    const SegmentSummary theirs = summary_from_dump(dump, header.page_size, subxacts);
     EXPECT_GT(theirs.records, 0u);
     EXPECT_EQ(ours.records, theirs.records);
     EXPECT_EQ(format_lsn(ours.first_record_lsn), format_lsn(theirs.first_record_lsn));
@@ -202,6 +228,22 @@ CrosscheckTotals crosscheck(PgCluster& cluster, std::int64_t not_before_us) {
     EXPECT_EQ(ours.first_xact_xid, theirs.first_xact_xid);
     EXPECT_EQ(ours.last_xact_xid, theirs.last_xact_xid);
     EXPECT_EQ(ours.has_switch, theirs.has_switch);
+    // The xid index: the xids recovery_target_xid stops at, nothing else.
+    EXPECT_TRUE(ours.xids_indexed);
+    EXPECT_EQ(ours.commit_xids, theirs.commit_xids);
+    EXPECT_EQ(ours.abort_xids, theirs.abort_xids);
+    for (auto x : subxacts) {
+      EXPECT_FALSE(ours.commit_xids.contains(x)) << x;
+      EXPECT_FALSE(ours.abort_xids.contains(x)) << x;
+    }
+    totals.subxacts += subxacts.size();
+    for (const DumpRecord& r : dump)
+      totals.prepared_ends += r.rmgr == "Transaction" && (r.desc.starts_with("COMMIT_PREPARED ") ||
+                                                          r.desc.starts_with("ABORT_PREPARED "));
+    const std::uint64_t set_bytes =
+        ours.commit_xids.encode().size() + ours.abort_xids.encode().size();
+    totals.xid_set_bytes += set_bytes;
+    totals.max_xid_set_bytes = std::max(totals.max_xid_set_bytes, set_bytes);
     EXPECT_EQ(ours.restore_points.size(), theirs.restore_points.size());
     for (std::size_t i = 0; i < std::min(ours.restore_points.size(), theirs.restore_points.size());
          ++i) {
@@ -263,6 +305,13 @@ TEST(WaldumpCrosscheck, OneMiBSegmentsWithSwitchesRestorePointsAndCrossingRecord
   cluster.sql("SELECT pg_create_restore_point('with spaces and a very long name: 0123456789abc')");
   cluster.sql("BEGIN; INSERT INTO small VALUES (-1); PREPARE TRANSACTION 'p1'");
   cluster.sql("COMMIT PREPARED 'p1'");
+  // Subtransactions: their xids are listed in the commit/abort record.
+  cluster.sql(
+      "BEGIN; INSERT INTO small VALUES (-3); SAVEPOINT s; INSERT INTO small VALUES (-4); "
+      "RELEASE s; COMMIT");
+  cluster.sql(
+      "BEGIN; INSERT INTO small VALUES (-5); SAVEPOINT s; INSERT INTO small VALUES (-6); "
+      "RELEASE s; ROLLBACK");
   cluster.sql("BEGIN; INSERT INTO small VALUES (-2); PREPARE TRANSACTION 'p2'");
   cluster.sql("ROLLBACK PREPARED 'p2'");
   cluster.sql("SELECT pg_switch_wal()");
@@ -282,6 +331,8 @@ TEST(WaldumpCrosscheck, OneMiBSegmentsWithSwitchesRestorePointsAndCrossingRecord
   EXPECT_GE(totals.with_switch, 4);
   EXPECT_GE(totals.starting_with_continuation, 1);
   EXPECT_GE(totals.ending_in_crossing_record, 1);
+  EXPECT_EQ(totals.prepared_ends, 2u);
+  EXPECT_GE(totals.subxacts, 2u);
 }
 
 TEST(WaldumpCrosscheck, SixteenMiBSegmentsUnderPgbench) {
@@ -298,7 +349,9 @@ TEST(WaldumpCrosscheck, SixteenMiBSegmentsUnderPgbench) {
   const CrosscheckTotals totals = crosscheck(cluster, started_us);
   std::cout << "[ info     ] 16 MiB: " << totals.segments << " segments, " << totals.commits
             << " commits, " << totals.aborts << " aborts; slowest decode " << totals.max_decode_ms
-            << " ms (" << totals.records_in_slowest << " records)\n";
+            << " ms (" << totals.records_in_slowest << " records); xid sets "
+            << totals.xid_set_bytes << " bytes in all, at most " << totals.max_xid_set_bytes
+            << " per segment\n";
   ::testing::Test::RecordProperty("max_decode_ms", std::to_string(totals.max_decode_ms));
   EXPECT_GE(totals.segments, 3);
   EXPECT_GE(totals.commits, 1000u);
