@@ -1,5 +1,7 @@
 #include "walarchive/wal_objects.h"
 
+#include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -7,6 +9,66 @@
 namespace walvault::walarchive {
 
 using nlohmann::json;
+
+namespace {
+
+constexpr char kBase64Alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// RFC 4648 base64 with padding.
+std::string to_base64(ByteView in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    std::uint32_t v = static_cast<std::uint32_t>(in[i]) << 16;
+    if (n > 1) v |= static_cast<std::uint32_t>(in[i + 1]) << 8;
+    if (n > 2) v |= in[i + 2];
+    for (std::size_t k = 0; k < 4; ++k)
+      out += k <= n ? kBase64Alphabet[(v >> (18 - 6 * k)) & 0x3F] : '=';
+  }
+  return out;
+}
+
+// Strict inverse of to_base64: std::nullopt on any other text (wrong length,
+// other characters, misplaced padding, non-zero bits under the padding).
+std::optional<Bytes> from_base64(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::size_t pad = 0;
+  if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  Bytes out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t i = 0; i < text.size(); i += 4) {
+    const bool last_group = i + 4 == text.size();
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      std::uint32_t d = 0;
+      if (!(last_group && k >= 4 - pad)) {
+        const char c = text[i + k];
+        const char* at = c == '\0' ? nullptr : std::strchr(kBase64Alphabet, c);
+        if (!at) return std::nullopt;
+        d = static_cast<std::uint32_t>(at - kBase64Alphabet);
+      }
+      v = v << 6 | d;
+    }
+    const std::size_t n = last_group ? 3 - pad : 3;
+    if (last_group && ((pad == 1 && (v & 0xFF)) || (pad == 2 && (v & 0xFFFF)))) return std::nullopt;
+    for (std::size_t k = 0; k < n; ++k) out.push_back(static_cast<std::uint8_t>(v >> (16 - 8 * k)));
+  }
+  return out;
+}
+
+std::string xid_set_text(const pg::XidSet& set) { return to_base64(set.encode()); }
+
+pg::XidSet xid_set_from(const json& j, const char* key) {
+  auto bytes = from_base64(j.at(key).get<std::string>());
+  std::optional<pg::XidSet> set;
+  if (bytes) set = pg::XidSet::decode(*bytes);
+  if (!set) throw std::runtime_error(std::string(key) + " is not an encoded xid set");
+  return *std::move(set);
+}
+
+}  // namespace
 
 std::string format_xxh3(std::uint64_t hash) {
   char buf[17];
@@ -67,6 +129,13 @@ std::string meta_to_json(const SegmentMeta& m) {
       {"restore_points", rps},
       {"has_switch", s.has_switch},
   };
+  // The xid index (format.md): absent when unknown, as in metadata written
+  // before it existed.
+  if (s.xids_indexed) {
+    j["commit_xids"] = xid_set_text(s.commit_xids);
+    j["abort_xids"] = xid_set_text(s.abort_xids);
+    j["crossing_xact_xid"] = opt(s.crossing_xact_xid);
+  }
   return j.dump() + "\n";
 }
 
@@ -109,6 +178,16 @@ SegmentMeta meta_from_json(std::string_view text, const std::string& object) {
           {rp.at("name").get<std::string>(), rp.at("time_us").get<std::int64_t>(), *rp_lsn});
     }
     s.has_switch = j.at("has_switch").get<bool>();
+    s.xids_indexed = j.contains("commit_xids");
+    if (s.xids_indexed) {
+      s.commit_xids = xid_set_from(j, "commit_xids");
+      s.abort_xids = xid_set_from(j, "abort_xids");
+      if (const json& x = j.at("crossing_xact_xid"); !x.is_null()) {
+        if (!x.is_number_unsigned() || x.get<std::uint64_t>() > 0xFFFFFFFFu)
+          throw std::runtime_error("crossing_xact_xid is not a 32-bit xid");
+        s.crossing_xact_xid = x.get<std::uint32_t>();
+      }
+    }
     return m;
   } catch (const std::exception& e) {
     throw Error(ErrorCode::kCorruption, object + ": " + e.what());
