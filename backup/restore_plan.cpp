@@ -110,6 +110,24 @@ struct NamedPoint {
   std::uint64_t segno = 0;
 };
 
+// Where a transaction's commit or abort record is, from the segments' xid
+// index (SegmentSummary::commit_xids, abort_xids, crossing_xact_xid).
+struct XidEnd {
+  std::uint64_t segno = 0;  // the segment the record starts in
+  bool crossing = false;    // it ends in the next segment
+  const char* verb = "";    // "commits", "aborts", "commits or aborts"
+
+  std::uint64_t last_segno() const { return segno + (crossing ? 1 : 0); }
+};
+
+// Segments on a path whose metadata has no xid index (archived by an older
+// walvault): the first and last of them, and how many.
+struct Unindexed {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  std::size_t count = 0;
+};
+
 // A contiguous run of archived segments along a path, from a first segment on.
 struct Chain {
   std::vector<const SegmentMeta*> segments;  // in segment order, no gap
@@ -194,6 +212,31 @@ class Context {
       return a.point.lsn < b.point.lsn;
     });
     return out;
+  }
+
+  // Every commit/abort record of `xid` in segments recovery would read, in
+  // segment order (more than one only across an xid wraparound).
+  std::vector<XidEnd> xid_ends(std::uint32_t xid) const {
+    std::vector<XidEnd> out;
+    for (const SegmentMeta* m : on_path_) {
+      const pg::SegmentSummary& s = m->summary;
+      if (!s.xids_indexed) continue;
+      if (s.commit_xids.contains(xid)) out.push_back({m->segno, false, "commits"});
+      if (s.abort_xids.contains(xid)) out.push_back({m->segno, false, "aborts"});
+      if (s.crossing_xact_xid == xid) out.push_back({m->segno, true, "commits or aborts"});
+    }
+    return out;
+  }
+
+  std::optional<Unindexed> unindexed() const {
+    std::optional<Unindexed> u;
+    for (const SegmentMeta* m : on_path_) {
+      if (m->summary.xids_indexed) continue;
+      if (!u) u = Unindexed{m->segno, m->segno, 0};
+      u->last = m->segno;
+      ++u->count;
+    }
+    return u;
   }
 
   // Backups that can start recovery along the path, oldest stop first.
@@ -285,8 +328,40 @@ std::set<pg::TimeLineId> timelines_in(const ArchiveView& view) {
 struct Choice {
   const BackupRecord* backup = nullptr;
   std::optional<NamedPoint> point;  // kName: where recovery stops
+  std::optional<XidEnd> xid_end;    // kXid: where recovery stops (unset: not indexed)
   std::string refusal;              // when backup is null
 };
+
+// What the archive says about a target, looked up once per timeline.
+struct TargetFacts {
+  std::vector<NamedPoint> points;      // kName
+  std::vector<XidEnd> xid_ends;        // kXid
+  std::optional<Unindexed> unindexed;  // kXid: segments without an xid index
+};
+
+std::string xid_text(std::uint32_t xid) { return "xid " + std::to_string(xid); }
+
+// "commits in 00000001000000000000000A" / "... in ...0A (record continues into ...0B)".
+std::string xid_end_text(const Context& ctx, const XidEnd& e) {
+  std::string s = std::string(e.verb) + " in " + ctx.segment_name(e.segno);
+  if (e.crossing) s += " (the record continues into " + ctx.segment_name(e.segno + 1) + ")";
+  return s;
+}
+
+std::string unindexed_text(const Context& ctx, const Unindexed& u) {
+  return std::to_string(u.count) + " segment" + (u.count == 1 ? "" : "s") + " from " +
+         ctx.segment_name(u.first) + " to " + ctx.segment_name(u.last) +
+         " were archived by an older walvault without an xid index";
+}
+
+// The first end of the target xid that recovery from `b` meets: PostgreSQL
+// checks every record from the backup's start on.
+std::optional<XidEnd> first_xid_end_after_start(const Context& ctx, const std::vector<XidEnd>& ends,
+                                                const BackupRecord& b) {
+  for (const auto& e : ends)
+    if (e.segno >= ctx.start_segno(b)) return e;
+  return std::nullopt;
+}
 
 // The first restore point PostgreSQL meets replaying from `b`'s start; it
 // stops there, so it must lie at or after the backup's end (before that,
@@ -299,9 +374,10 @@ std::optional<NamedPoint> first_point_after_start(const std::vector<NamedPoint>&
 }
 
 // Why `b` cannot reach `target`, std::nullopt when it can.
-std::optional<std::string> target_reason(const BackupRecord& b, const RecoveryTarget& target,
-                                         const std::vector<NamedPoint>& points) {
+std::optional<std::string> target_reason(const Context& ctx, const BackupRecord& b,
+                                         const RecoveryTarget& target, const TargetFacts& facts) {
   using Kind = RecoveryTarget::Kind;
+  const auto& points = facts.points;
   switch (target.kind) {
     case Kind::kTime:
       if (b.stop_time_us > target.time_us)
@@ -320,12 +396,52 @@ std::optional<std::string> target_reason(const BackupRecord& b, const RecoveryTa
                " lies inside it (it ends at " + lsn_text(b.stop_lsn) + ")";
       return std::nullopt;
     }
+    case Kind::kXid: {
+      // Segment granularity, conservatively: the end of the xid must lie in a
+      // segment after the backup's stop segment. In the stop segment itself
+      // it may precede the end of the backup, and PostgreSQL would then stop
+      // before consistency ("requested recovery stop point is before
+      // consistent recovery point").
+      const std::string stop_seg = ctx.segment_name(ctx.stop_segno(b));
+      if (facts.xid_ends.empty()) {  // not indexed: possible only in an unindexed segment
+        if (facts.unindexed && facts.unindexed->last > ctx.stop_segno(b)) return std::nullopt;
+        return xid_text(target.xid) + " is in no xid index, and no segment without one follows " +
+               stop_seg;
+      }
+      auto e = first_xid_end_after_start(ctx, facts.xid_ends, b);
+      if (!e)
+        return xid_text(target.xid) + " " + xid_end_text(ctx, facts.xid_ends.back()) +
+               ", before its start in " + ctx.segment_name(ctx.start_segno(b));
+      if (e->segno <= ctx.stop_segno(b))
+        return xid_text(target.xid) + " " + xid_end_text(ctx, *e) +
+               ", inside its WAL (it ends in " + stop_seg + ")";
+      return std::nullopt;
+    }
     case Kind::kEnd:
-    case Kind::kXid:
     case Kind::kImmediate:
       return std::nullopt;
   }
   return std::nullopt;
+}
+
+// The refusal for an xid that ends in no segment of the path (all indexed).
+std::string xid_not_on_path(const Context& ctx, std::uint32_t xid) {
+  std::set<pg::TimeLineId> elsewhere;
+  for (const auto& m : ctx.view().segments) {
+    const pg::SegmentSummary& s = m.summary;
+    if (s.commit_xids.contains(xid) || s.abort_xids.contains(xid) || s.crossing_xact_xid == xid)
+      elsewhere.insert(m.timeline);
+  }
+  const std::string tli_text = std::to_string(ctx.target());
+  if (!elsewhere.empty()) {
+    std::string tlis;
+    for (auto t : elsewhere) tlis += (tlis.empty() ? "" : ", ") + std::to_string(t);
+    return xid_text(xid) + " does not end on the history of timeline " + tli_text +
+           " (it ends in WAL of timeline " + tlis + ")";
+  }
+  return xid_text(xid) + " does not commit or abort in the archive on timeline " + tli_text +
+         " (still open when the WAL ends, or not a top-level transaction id: PostgreSQL "
+         "stops only at a top-level transaction's commit or abort)";
 }
 
 Choice choose_backup(const Context& ctx, const RecoveryTarget& target,
@@ -334,7 +450,16 @@ Choice choose_backup(const Context& ctx, const RecoveryTarget& target,
   Choice choice;
   const ArchiveView& view = ctx.view();
   const std::string tli_text = std::to_string(ctx.target());
-  std::vector<NamedPoint> points;
+  TargetFacts facts;
+  std::vector<NamedPoint>& points = facts.points;
+  if (target.kind == Kind::kXid) {
+    facts.xid_ends = ctx.xid_ends(target.xid);
+    facts.unindexed = ctx.unindexed();
+    if (facts.xid_ends.empty() && !facts.unindexed) {
+      choice.refusal = xid_not_on_path(ctx, target.xid);
+      return choice;
+    }
+  }
   if (target.kind == Kind::kName) {
     points = ctx.named_points(target.name);
     if (points.empty()) {
@@ -356,6 +481,8 @@ Choice choose_backup(const Context& ctx, const RecoveryTarget& target,
   auto finish = [&](const BackupRecord* b) {
     choice.backup = b;
     if (target.kind == Kind::kName) choice.point = first_point_after_start(points, *b);
+    if (target.kind == Kind::kXid)
+      choice.xid_end = first_xid_end_after_start(ctx, facts.xid_ends, *b);
     return choice;
   };
 
@@ -370,7 +497,7 @@ Choice choose_backup(const Context& ctx, const RecoveryTarget& target,
       choice.refusal = "backup " + *set_label + " cannot reach timeline " + tli_text + ": " + *why;
       return choice;
     }
-    if (auto why = target_reason(*it, target, points)) {
+    if (auto why = target_reason(ctx, *it, target, facts)) {
       choice.refusal = "backup " + *set_label + " cannot reach the target: " + *why;
       return choice;
     }
@@ -392,7 +519,7 @@ Choice choose_backup(const Context& ctx, const RecoveryTarget& target,
     return choice;
   }
   for (auto it = usable.rbegin(); it != usable.rend(); ++it)
-    if (!target_reason(**it, target, points)) return finish(*it);
+    if (!target_reason(ctx, **it, target, facts)) return finish(*it);
 
   const BackupRecord& oldest = *usable.front();
   switch (target.kind) {
@@ -406,6 +533,20 @@ Choice choose_backup(const Context& ctx, const RecoveryTarget& target,
                        tli_text + " (the oldest, " + oldest.label + ", ends at " +
                        lsn_text(oldest.stop_lsn) + ")";
       break;
+    case Kind::kXid: {
+      const std::string oldest_stop = ctx.segment_name(ctx.stop_segno(oldest));
+      if (facts.xid_ends.empty()) {
+        choice.refusal = xid_text(target.xid) + " is in no xid index on timeline " + tli_text +
+                         " and " + unindexed_text(ctx, *facts.unindexed) +
+                         ", none after the end of any backup (the oldest, " + oldest.label +
+                         ", ends in " + oldest_stop + ")";
+      } else {
+        choice.refusal = xid_text(target.xid) + " " + xid_end_text(ctx, facts.xid_ends.back()) +
+                         ", not after the end of any backup on timeline " + tli_text +
+                         " (the oldest, " + oldest.label + ", ends in " + oldest_stop + ")";
+      }
+      break;
+    }
     default: {
       const NamedPoint& last = points.back();
       choice.refusal = "restore point '" + target.name + "' (last at " + lsn_text(last.point.lsn) +
@@ -613,31 +754,19 @@ RestorePlan plan_restore(const ArchiveView& view, const RecoveryTarget& target,
                ctx.segment_name(last);
       break;
     case Kind::kXid: {
-      // Approximation: xids are assigned in start order but end in any order,
-      // and the metadata keeps only the first and last xid ending in each
-      // segment. A segment past the backup whose last (or first) ending xid is
-      // >= the target says the target xid had been assigned by then; whether
-      // that very xid commits in the archive only replay can tell, so the plan
-      // takes the WAL to the end of the archive. Xid wraparound is ignored.
-      std::optional<std::uint32_t> latest;
-      bool found = false;
-      for (const SegmentMeta* m : chain.segments) {
-        for (const auto& x : {m->summary.first_xact_xid, m->summary.last_xact_xid}) {
-          if (!x) continue;
-          if (!latest || *x > *latest) latest = x;
-          if (m->segno >= stop && *x >= target.xid) found = true;
-        }
+      if (choice.xid_end) {
+        last = choice.xid_end->last_segno();
+        if (!chain.reaches(last)) throw refuse(ctx.missing_text(chain));
+        reason = xid_text(target.xid) + " " + xid_end_text(ctx, *choice.xid_end);
+        break;
       }
-      if (!found)
-        throw not_reached("no transaction with xid " + std::to_string(target.xid) +
-                          " or later ends after backup " + b.label + " in the archive (" +
-                          (latest ? "latest archived xid " + std::to_string(*latest)
-                                  : "no commit archived after the backup") +
-                          ")");
+      // Only segments without an xid index can hold its end: say so, and
+      // replay to the end of the archive as recovery_target_xid would.
       last = *chain.last_segno();
-      reason = "xid " + std::to_string(target.xid) +
-               " commits or aborts (not indexed: WAL to the end of the archive, " +
-               ctx.segment_name(last) + ")";
+      reason = xid_text(target.xid) + " is in no xid index; " +
+               unindexed_text(ctx, *ctx.unindexed()) + ", so that it ends after backup " + b.label +
+               " is not proven: WAL to the end of the archive, " + ctx.segment_name(last) +
+               " (recovery fails at the end if it does not; --set chooses an older backup)";
       break;
     }
     case Kind::kEnd: {

@@ -54,7 +54,8 @@ struct RestorePlan {
   pg::TimeLineId target_timeline = 0;     // the timeline recovery ends on
   std::vector<std::string> wal_segments;  // names, in replay order, backup start -> stop point
   std::uint64_t wal_bytes = 0;            // sum of their sizes
-  std::string stop_reason;  // one line: "commit at 2026-... in 0000...", "end of archive", ...
+  std::string
+      stop_reason;  // one line: "commit at 2026-... in 0000...", "xid 812 commits in 0000...", ...
 };
 
 // What the archive can reach, printed when a target is refused.
@@ -75,17 +76,22 @@ struct ReachableWindow {
 //  - the newest backup whose end (stop time for kTime, stop LSN for kLsn,
 //    restore point LSN for kName) is at or before the target and which lies on
 //    the target timeline's history (a backup on an ancestor timeline must stop
-//    before that timeline's switch point);
+//    before that timeline's switch point); for kXid, the newest backup from
+//    whose start the first commit/abort record of the xid (the segments' xid
+//    index) lies in a segment after the backup's stop segment;
 //  - segments from the backup's start segment on, each on the newest timeline
 //    of the target's history whose switch segment is at or before it (as
 //    PostgreSQL's XLogFileReadAnyTLI), up to the segment where recovery stops:
 //    the first holding a commit/abort at or after the target time, the one
-//    holding the target LSN or restore point, the backup's stop segment for
-//    kImmediate, the last contiguous segment for kEnd; kXid plans to the end
-//    of the archive and requires a segment whose last xid is >= the target.
+//    holding the target LSN, restore point or the xid's commit/abort record,
+//    the backup's stop segment for kImmediate, the last contiguous segment for
+//    kEnd. A kXid target found in no xid index while segments archived by an
+//    older walvault (no index) lie on the path after a backup's stop segment
+//    plans to the end of the archive, and stop_reason says it is not proven.
 // Throws Error(kNotFound, "<why>; reachable: <window>") when the target cannot
 // be reached: no backup, a gap in the WAL, a missing timeline, no commit after
-// the time, an unknown restore point, an LSN beyond the archive.
+// the time, an unknown restore point, an LSN beyond the archive, an xid that
+// does not commit or abort in the archive or only before every backup's end.
 RestorePlan plan_restore(const ArchiveView& view, const RecoveryTarget& target,
                          const std::optional<std::string>& set_label);
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/time_util.h"
@@ -30,13 +31,15 @@ std::string seg_name(pg::TimeLineId tli, std::uint64_t segno) {
 }
 
 // Segment `segno` of timeline `tli`: one commit at kT0 + segno minutes by
-// xid 100 * segno.
+// xid 100 * segno, in its xid index.
 SegmentMeta segment(pg::TimeLineId tli, std::uint64_t segno) {
   SegmentMeta m = walvault::testing::synthetic_segment_meta(
       tli, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
   m.pg_major = 17;
   m.summary.first_xact_xid = static_cast<std::uint32_t>(100 * segno);
   m.summary.last_xact_xid = m.summary.first_xact_xid;
+  m.summary.xids_indexed = true;
+  m.summary.commit_xids = pg::XidSet::from_xids({*m.summary.first_xact_xid});
   return m;
 }
 
@@ -329,18 +332,145 @@ TEST(PlanRestore, SetForcesTheBackup) {
   EXPECT_TRUE(contains(msg, "backup nope is not in the repository")) << msg;
 }
 
-TEST(PlanRestore, Xid) {
-  ArchiveView v = one_timeline();
-  RecoveryTarget t = kind_target(Kind::kXid);
-  t.xid = 750;  // segment 8 ends xid 800
-  auto p = plan_restore(v, t, std::nullopt);
-  EXPECT_EQ(p.backup.label, "B2");
-  EXPECT_EQ(p.wal_segments, names(1, 6, 10));
+RecoveryTarget xid_target(std::uint32_t xid) {
+  RecoveryTarget r;
+  r.kind = Kind::kXid;
+  r.xid = xid;
+  return r;
+}
 
-  t.xid = 5000;
-  std::string msg = refusal([&] { plan_restore(v, t, std::nullopt); });
-  EXPECT_TRUE(contains(msg, "xid 5000")) << msg;
-  EXPECT_TRUE(contains(msg, "latest archived xid 1000")) << msg;
+SegmentMeta& segment_of(ArchiveView& view, pg::TimeLineId tli, std::uint64_t segno) {
+  for (auto& m : view.segments)
+    if (m.timeline == tli && m.segno == segno) return m;
+  throw std::logic_error("no such segment");
+}
+
+// Issue 13: an xid that committed between the two backups. Backup B2 ends
+// after it, so recovery from B2 would never meet it; B1 must be chosen.
+TEST(PlanRestore, XidCommittedBetweenTwoBackupsChoosesTheOlder) {
+  ArchiveView v = one_timeline();
+  auto p = plan_restore(v, xid_target(400), std::nullopt);  // commits in segment 4
+  EXPECT_EQ(p.backup.label, "B1");
+  EXPECT_EQ(p.wal_segments, names(1, 2, 4));
+  EXPECT_EQ(p.stop_reason, "xid 400 commits in " + seg_name(1, 4));
+}
+
+TEST(PlanRestore, XidCommittedAfterBothBackupsChoosesTheNewest) {
+  ArchiveView v = one_timeline();
+  auto p = plan_restore(v, xid_target(800), std::nullopt);
+  EXPECT_EQ(p.backup.label, "B2");
+  EXPECT_EQ(p.wal_segments, names(1, 6, 8));
+  EXPECT_EQ(p.stop_reason, "xid 800 commits in " + seg_name(1, 8));
+  // In B2's stop segment the commit may precede B2's end: B1 replays past it.
+  p = plan_restore(v, xid_target(600), std::nullopt);
+  EXPECT_EQ(p.backup.label, "B1");
+  EXPECT_EQ(p.wal_segments, names(1, 2, 6));
+}
+
+TEST(PlanRestore, XidThatAbortedStopsAtTheAbort) {
+  ArchiveView v = one_timeline();
+  segment_of(v, 1, 7).summary.abort_xids = pg::XidSet::from_xids({650, 651, 652});
+  auto p = plan_restore(v, xid_target(651), std::nullopt);
+  EXPECT_EQ(p.backup.label, "B2");
+  EXPECT_EQ(p.wal_segments, names(1, 6, 7));
+  EXPECT_EQ(p.stop_reason, "xid 651 aborts in " + seg_name(1, 7));
+}
+
+TEST(PlanRestore, XidThatNeverEndsIsRefused) {
+  ArchiveView v = one_timeline();
+  // 555: assigned (between 500 and 600) but still open when the WAL ends, a
+  // subtransaction, or never assigned at all; 5000 is beyond the archive.
+  for (std::uint32_t xid : {555u, 5000u}) {
+    std::string msg = refusal([&] { plan_restore(v, xid_target(xid), std::nullopt); });
+    EXPECT_TRUE(msg.starts_with("xid " + std::to_string(xid) +
+                                " does not commit or abort in the archive on timeline 1"))
+        << msg;
+    EXPECT_TRUE(contains(msg, "; reachable: ")) << msg;
+  }
+}
+
+TEST(PlanRestore, XidCommittedBeforeEveryBackupIsRefused) {
+  ArchiveView v = one_timeline();
+  // Segment 1 is before B1's start, segment 2 is B1's own WAL.
+  for (std::uint64_t segno : {1u, 2u}) {
+    const auto xid = static_cast<std::uint32_t>(100 * segno);
+    std::string msg = refusal([&] { plan_restore(v, xid_target(xid), std::nullopt); });
+    EXPECT_TRUE(contains(msg, "xid " + std::to_string(xid) + " commits in " + seg_name(1, segno) +
+                                  ", not after the end of any backup on timeline 1 (the oldest, "
+                                  "B1, ends in " +
+                                  seg_name(1, 2) + ")"))
+        << msg;
+  }
+}
+
+TEST(PlanRestore, XidRecordCrossingIntoTheNextSegment) {
+  ArchiveView v = one_timeline();
+  segment_of(v, 1, 8).summary.crossing_xact_xid = 850;
+  auto p = plan_restore(v, xid_target(850), std::nullopt);
+  EXPECT_EQ(p.backup.label, "B2");
+  EXPECT_EQ(p.wal_segments, names(1, 6, 9));
+  EXPECT_EQ(p.stop_reason, "xid 850 commits or aborts in " + seg_name(1, 8) +
+                               " (the record continues into " + seg_name(1, 9) + ")");
+  // The next segment must be archived.
+  remove_segment(v, 1, 9);
+  std::string msg = refusal([&] { plan_restore(v, xid_target(850), std::nullopt); });
+  EXPECT_TRUE(contains(msg, seg_name(1, 9) + " is missing")) << msg;
+}
+
+TEST(PlanRestore, XidAfterAGapIsRefusedNamingTheSegment) {
+  ArchiveView v = one_timeline();
+  remove_segment(v, 1, 7);
+  std::string msg = refusal([&] { plan_restore(v, xid_target(800), std::nullopt); });
+  EXPECT_TRUE(contains(msg, "WAL segment " + seg_name(1, 7) + " is missing")) << msg;
+}
+
+TEST(PlanRestore, XidSetAndWraparound) {
+  ArchiveView v = one_timeline();
+  std::string msg = refusal([&] { plan_restore(v, xid_target(400), "B2"); });
+  EXPECT_TRUE(contains(msg, "backup B2 cannot reach the target: xid 400 commits in " +
+                                seg_name(1, 4) + ", before its start in " + seg_name(1, 6)))
+      << msg;
+  EXPECT_EQ(plan_restore(v, xid_target(800), "B1").wal_segments, names(1, 2, 8));
+  // After a wraparound the same 32-bit xid ends again: recovery stops at the
+  // first end it meets from the backup's start, as PostgreSQL does.
+  segment_of(v, 1, 9).summary.commit_xids = pg::XidSet::from_xids({300, 900});
+  auto p = plan_restore(v, xid_target(300), std::nullopt);
+  EXPECT_EQ(p.backup.label, "B2");
+  EXPECT_EQ(p.wal_segments, names(1, 6, 9));
+  EXPECT_EQ(plan_restore(v, xid_target(300), "B1").wal_segments, names(1, 2, 3));
+}
+
+// Segments archived by a walvault without the xid index.
+TEST(PlanRestore, XidInSegmentsWithoutAnIndexIsNotProven) {
+  ArchiveView v = one_timeline();
+  for (std::uint64_t s = 1; s <= 5; ++s) {
+    auto& m = segment_of(v, 1, s);
+    m.summary.xids_indexed = false;
+    m.summary.commit_xids = {};
+  }
+  // Indexed segments still answer for themselves.
+  EXPECT_EQ(plan_restore(v, xid_target(800), std::nullopt).backup.label, "B2");
+  // 300 is in no index: only a backup ending before the last unindexed
+  // segment (5) can reach it, and the plan says it is not proven.
+  auto p = plan_restore(v, xid_target(300), std::nullopt);
+  EXPECT_EQ(p.backup.label, "B1");
+  EXPECT_EQ(p.wal_segments, names(1, 2, 10));
+  EXPECT_EQ(p.stop_reason, "xid 300 is in no xid index; 5 segments from " + seg_name(1, 1) +
+                               " to " + seg_name(1, 5) +
+                               " were archived by an older walvault without an xid index, so "
+                               "that it ends after backup B1 is not proven: WAL to the end of "
+                               "the archive, " +
+                               seg_name(1, 10) +
+                               " (recovery fails at the end if it does not; --set chooses an "
+                               "older backup)");
+  // No unindexed segment after any backup's end: refused.
+  for (std::uint64_t s = 3; s <= 5; ++s) segment_of(v, 1, s).summary.xids_indexed = true;
+  std::string msg = refusal([&] { plan_restore(v, xid_target(300), std::nullopt); });
+  EXPECT_TRUE(contains(msg, "xid 300 is in no xid index on timeline 1 and 2 segments from " +
+                                seg_name(1, 1) + " to " + seg_name(1, 2) +
+                                " were archived by an older walvault without an xid index, none "
+                                "after the end of any backup"))
+      << msg;
 }
 
 TEST(PlanRestore, NothingToRestore) {
