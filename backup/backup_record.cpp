@@ -8,6 +8,7 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "core/host.h"
+#include "core/relative_path.h"
 #include "core/time_util.h"
 
 namespace walvault::backup {
@@ -47,6 +48,71 @@ EntryType type_from(const std::string& s) {
 }
 
 }  // namespace
+
+namespace {
+
+// A restore target from a record: absolute, and below "/" a contained path.
+std::optional<std::string> location_problem(const std::string& location) {
+  if (!location.starts_with("/")) return "is not absolute";
+  if (location == "/") return "is the root directory";
+  return relative_path_problem(std::string_view(location).substr(1));
+}
+
+}  // namespace
+
+void EntryNameCheck::refuse(const FileEntry& entry, const std::string& why) const {
+  const std::string where =
+      entry.tablespace.empty() ? "" : " of tablespace " + printable_name(entry.tablespace);
+  throw Error(code_, context_ + ": entry " + printable_name(entry.path) + where + " " + why);
+}
+
+void EntryNameCheck::add(const FileEntry& entry) {
+  if (!entry.tablespace.empty() && (entry.tablespace.size() > 10 ||
+                                    !std::all_of(entry.tablespace.begin(), entry.tablespace.end(),
+                                                 [](char c) { return c >= '0' && c <= '9'; })))
+    refuse(entry, "names no tablespace oid");
+  if (auto problem = relative_path_problem(entry.path)) refuse(entry, *problem);
+  if (entry.path == "." && entry.type != EntryType::kDirectory)
+    refuse(entry, "is the archive's root but not a directory");
+  const auto key = std::pair(entry.tablespace, entry.path);
+  if (!paths_.insert(key).second) refuse(entry, "appears twice");
+  for (std::size_t slash = entry.path.find('/'); slash != std::string::npos;
+       slash = entry.path.find('/', slash + 1)) {
+    const std::string parent = entry.path.substr(0, slash);
+    if (links_.count({entry.tablespace, parent}))
+      refuse(entry, "lies below the symlink " + printable_name(parent));
+  }
+  if (entry.type != EntryType::kSymlink) return;
+  if (entry.link_target.empty() || entry.link_target.size() > kMaxPathBytes ||
+      entry.link_target.find('\0') != std::string::npos)
+    refuse(entry, "is a symlink with an empty, overlong or NUL-bearing target");
+  // An entry listed earlier below this link (a child before its parent).
+  const auto below = paths_.lower_bound({entry.tablespace, entry.path + "/"});
+  if (below != paths_.end() && below->first == entry.tablespace &&
+      below->second.starts_with(entry.path + "/"))
+    refuse(entry, "is a symlink with the entry " + printable_name(below->second) + " below it");
+  links_.insert(key);
+}
+
+void check_file_list(const BackupRecord& record, const BackupFiles& files) {
+  const std::string context = "backup " + record.label;
+  std::set<std::string> oids;
+  for (const auto& t : record.tablespaces) {
+    oids.insert(std::to_string(t.oid));
+    if (auto problem = location_problem(t.location))
+      throw Error(ErrorCode::kCorruption, context + ": tablespace " + std::to_string(t.oid) +
+                                              " location " + printable_name(t.location) + " " +
+                                              *problem);
+  }
+  EntryNameCheck names(ErrorCode::kCorruption, context);
+  for (const auto& e : files.entries) {
+    names.add(e);
+    if (!e.tablespace.empty() && !oids.count(e.tablespace))
+      throw Error(ErrorCode::kCorruption,
+                  context + ": entry " + printable_name(e.path) + " belongs to tablespace " +
+                      printable_name(e.tablespace) + ", which the backup does not have");
+  }
+}
 
 std::string record_object_name(const std::string& label) { return kPrefix + label + kRecordSuffix; }
 std::string files_object_name(const std::string& label) { return kPrefix + label + "/files"; }

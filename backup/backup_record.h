@@ -14,9 +14,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "pg/wal_name.h"
 #include "repo/chunk_store.h"
 #include "repo/repository.h"
@@ -72,6 +75,40 @@ struct BackupFiles {
   std::vector<FileEntry> entries;
   std::string backup_manifest;  // the server's backup_manifest (JSON text); may be empty
 };
+
+// The names of one backup's file list, checked entry by entry: as a backup is
+// taken (ingest refuses the stream, Error(kInvalidInput), before any record
+// exists) and again as restore reads the list back from a repository
+// (Error(kCorruption)): a repository can be written by someone else, and its
+// key proves nothing about the names (docs/decisions.md, "What restore
+// trusts"). Within one archive (tablespace):
+//  - every path is a contained relative path (core/relative_path.h); "."
+//    (the archive's root) only as a directory;
+//  - no path appears twice;
+//  - nothing lies below a symlink entry ("link" then "link/child" would
+//    have restore write through the link), in either order;
+//  - a symlink's target is non-empty, without NUL, at most 4095 bytes;
+//  - the tablespace is "" or a decimal oid.
+class EntryNameCheck {
+ public:
+  // Messages read "<context>: entry '<path>' ...".
+  EntryNameCheck(ErrorCode code, std::string context) : code_(code), context_(std::move(context)) {}
+  // Throws Error(code) naming the entry when it breaks a rule above.
+  void add(const FileEntry& entry);
+
+ private:
+  [[noreturn]] void refuse(const FileEntry& entry, const std::string& why) const;
+
+  ErrorCode code_;
+  std::string context_;
+  std::set<std::pair<std::string, std::string>> paths_, links_;  // (tablespace, path)
+};
+
+// Restore's check of a file list read back from a repository, before anything
+// is written: EntryNameCheck over every entry, every tablespace entry of one
+// of record.tablespaces, and every tablespace location absolute with
+// contained components. Throws Error(kCorruption) naming the backup and entry.
+void check_file_list(const BackupRecord& record, const BackupFiles& files);
 
 std::string record_object_name(const std::string& label);
 std::string files_object_name(const std::string& label);

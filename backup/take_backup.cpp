@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/relative_path.h"
 #include "core/time_util.h"
 #include "pg/tar_reader.h"
 #include "repo/chunk_store.h"
@@ -190,9 +191,12 @@ class Collector : public pg::BackupSink {
         e.link_target = entry.link_target;
         break;
       case pg::TarEntryType::kHardlink:
-        throw Error(ErrorCode::kInvalidInput,
-                    "backup stream: hard link " + entry.path + " is not supported");
+        // PostgreSQL never sends one; restore would have to resolve it
+        // (docs/decisions.md, "What restore trusts").
+        throw Error(ErrorCode::kInvalidInput, "backup stream: entry " + printable_name(entry.path) +
+                                                  " is a hard link, which is not supported");
     }
+    names_.add(e);  // before any of it is kept
     if (e.type == EntryType::kFile) e.chunks.resize((e.size + chunk_size_ - 1) / chunk_size_);
     for (auto& t : targets_) t.entries.push_back(e);
     in_file_ = e.type == EntryType::kFile;
@@ -297,6 +301,7 @@ class Collector : public pg::BackupSink {
   std::vector<Piece> group_;
 
   Progress progress_;
+  EntryNameCheck names_{ErrorCode::kInvalidInput, "backup stream"};
   std::vector<Target> targets_;
   std::unique_ptr<ChunkPool> pool_;
   std::uint32_t chunk_size_ = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/relative_path.h"
 
 // Header layout (POSIX.1-1988 ustar, the part PostgreSQL's src/port/tar.c
 // writes): name 0/100, mode 100/8, uid 108/8, gid 116/8, size 124/12,
@@ -86,6 +87,20 @@ std::string normalize_path(std::string path) {
   }
   path.erase(0, start);
   return path.empty() ? "." : path;
+}
+
+// What an entry type we refuse is, for the message.
+std::string special_type_name(char type) {
+  switch (type) {
+    case '3':
+      return "a character device";
+    case '4':
+      return "a block device";
+    case '6':
+      return "a FIFO";
+    default:
+      return "of type " + printable_name(std::string_view(&type, 1));
+  }
 }
 
 std::uint64_t parse_decimal(std::string_view text, const std::string& key) {
@@ -173,6 +188,20 @@ void TarReader::handle_header(std::uint64_t offset) {
   }
 
   TarEntry entry;
+  if (overrides_.has_path) {
+    entry.path = std::move(overrides_.path);
+  } else {
+    std::string_view name = field_text(block_, 0, 100);
+    std::string_view prefix = field_text(block_, 345, 155);
+    // Only POSIX ustar ("ustar\0") has a prefix field; old GNU headers keep
+    // access and change times there.
+    bool posix = block_[262] == 0;
+    entry.path = posix && !prefix.empty() ? std::string(prefix) + "/" + std::string(name)
+                                          : std::string(name);
+  }
+  if (entry.path.empty()) invalid("entry with an empty name");
+  entry.path = normalize_path(std::move(entry.path));
+  require_relative_path(entry.path, ErrorCode::kInvalidInput, "tar: entry");
   switch (type) {
     case '0':
     case '\0':
@@ -189,28 +218,21 @@ void TarReader::handle_header(std::uint64_t offset) {
       entry.type = TarEntryType::kHardlink;
       break;
     default:
-      invalid(std::string("unsupported entry type '") + type + "' for '" +
-              std::string(field_text(block_, 0, 100)) + "'");
+      invalid("unsupported entry type: " + printable_name(entry.path) + " is " +
+              special_type_name(type) +
+              "; a data directory holds only files, directories and links");
   }
-
-  if (overrides_.has_path) {
-    entry.path = std::move(overrides_.path);
-  } else {
-    std::string_view name = field_text(block_, 0, 100);
-    std::string_view prefix = field_text(block_, 345, 155);
-    // Only POSIX ustar ("ustar\0") has a prefix field; old GNU headers keep
-    // access and change times there.
-    bool posix = block_[262] == 0;
-    entry.path = posix && !prefix.empty() ? std::string(prefix) + "/" + std::string(name)
-                                          : std::string(name);
-  }
-  if (entry.path.empty()) invalid("entry with an empty name");
-  entry.path = normalize_path(std::move(entry.path));
   entry.link_target = overrides_.has_link ? std::move(overrides_.link_target)
                                           : std::string(field_text(block_, 157, 100));
   // A hard link names another entry of the archive; a symlink's target is
   // free text for the file system and stays as stored.
-  if (entry.type == TarEntryType::kHardlink) entry.link_target = normalize_path(entry.link_target);
+  if (entry.type == TarEntryType::kHardlink) {
+    entry.link_target = normalize_path(entry.link_target);
+    require_relative_path(entry.link_target, ErrorCode::kInvalidInput,
+                          "tar: hard link " + printable_name(entry.path) + " names");
+  }
+  if (entry.link_target.find('\0') != std::string::npos)
+    invalid("link " + printable_name(entry.path) + " has a NUL byte in its target");
   entry.mode = static_cast<std::uint32_t>(field_number(block_, 100, 8, "mode") & 07777);
   entry.uid = static_cast<std::uint32_t>(field_number(block_, 108, 8, "uid"));
   entry.gid = static_cast<std::uint32_t>(field_number(block_, 116, 8, "gid"));

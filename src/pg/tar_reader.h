@@ -26,7 +26,9 @@ enum class TarEntryType { kFile, kDirectory, kSymlink, kHardlink };
 struct TarEntry {
   // As stored, minus a leading "./" and a trailing '/': PostgreSQL writes
   // "./pg_wal/archive_status" and ends directory and link names with '/'.
-  // The archive root "./" is ".".
+  // The archive root "./" is ".". Always a contained relative path
+  // (core/relative_path.h): never absolute, no "..", "." or empty
+  // component, no NUL, at most 4095 bytes.
   std::string path;
   TarEntryType type = TarEntryType::kFile;
   std::uint32_t mode = 0;  // permission bits only (07777)
@@ -34,7 +36,9 @@ struct TarEntry {
   std::uint32_t gid = 0;
   std::uint64_t size = 0;  // bytes of data that follow (0 for directories and links)
   std::int64_t mtime = 0;  // seconds since the epoch
-  // Symlink target as stored; hard-link target normalized like `path`; else empty.
+  // Symlink target as stored (no NUL; it may point anywhere: whoever writes
+  // the link decides whether to follow it); hard-link target normalized and
+  // checked like `path`; else empty.
   std::string link_target;
 };
 
@@ -56,8 +60,11 @@ class TarReader {
   explicit TarReader(TarEntrySink& sink);
 
   // Consumes `chunk` (any size, including 0). Throws Error(kInvalidInput) on a
-  // bad header checksum, an unsupported entry type, a malformed number or pax
-  // record, or data after the end-of-archive marker.
+  // bad header checksum, a malformed number or pax record, data after the
+  // end-of-archive marker, an entry whose name (or hard-link target) is not a
+  // contained relative path, or an entry of another type than file,
+  // directory, symlink or hard link (devices and FIFOs: a data directory
+  // holds none); the message names the entry.
   void feed(ByteView chunk);
 
   // Declares the end of the stream. Throws Error(kInvalidInput) when the
