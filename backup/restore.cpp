@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/contained_dir.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/time_util.h"
@@ -33,20 +33,6 @@ namespace {
 constexpr char kPgControl[] = "global/pg_control";
 // A job writes this many bytes of one file (whole chunks, at least one).
 constexpr std::uint64_t kJobBytes = 16u << 20;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 bool is_empty_dir(const std::string& path) {
   DIR* d = ::opendir(path.c_str());
@@ -230,21 +216,11 @@ std::size_t pread_some(int fd, std::uint8_t* data, std::size_t size, std::uint64
   return done;
 }
 
-// Removes `path` whatever it is (file, link, directory tree).
-void remove_tree(const std::string& path) {
-  ::nftw(
-      path.c_str(),
-      [](const char* p, const struct stat*, int, FTW*) -> int {
-        ::remove(p);
-        return 0;
-      },
-      16, FTW_DEPTH | FTW_PHYS);
-}
-
 // A file to fill: its chunks are handed out in ranges of about kJobBytes.
 struct FileWork {
   const FileEntry* entry;
-  std::string path;
+  const ContainedDir* root;     // the archive's root; entry->path is below it
+  std::string path;             // root + "/" + entry->path, for messages
   std::size_t next_chunk = 0;   // first chunk not handed out yet
   std::size_t chunks_done = 0;  // written (or kept) and range writeback started
   int writers = 0;              // workers holding a range of this file
@@ -386,7 +362,7 @@ class Syncer {
         queue_.pop_front();
         space_.notify_one();
       }
-      Fd guard(item.fd);
+      UniqueFd guard(item.fd);
       if (::fdatasync(item.fd) != 0) {
         const int saved = errno;
         std::lock_guard lock(mu_);
@@ -409,29 +385,26 @@ class Syncer {
   std::vector<std::thread> threads_;
 };
 
-void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("restore: opening " + path);
-  Fd guard(fd);
-  if (::fsync(fd) != 0) throw_errno("restore: syncing " + path);
+// Where each archive of the backup goes: "" (the data directory) or a
+// tablespace oid -> directory.
+using Roots = std::map<std::string, std::string>;
+// Each root opened once; everything below it is written through it.
+using RootDirs = std::map<std::string, ContainedDir>;
+
+// lstat of a slot: std::nullopt when nothing is there.
+std::optional<struct stat> stat_slot(const ContainedDir::Slot& slot, const std::string& display) {
+  struct stat st;
+  if (::fstatat(slot.dir.get(), slot.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return st;
+  if (errno != ENOENT) throw_errno("restore: inspecting " + display);
+  return std::nullopt;
 }
 
-}  // namespace
-
-std::string conf_quote(const std::string& value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'') out += '\'';
-    out += c;
-  }
-  return out + "'";
+void set_mode(int fd, std::uint32_t mode, const std::string& display) {
+  if (::fchmod(fd, mode & 07777) != 0) throw_errno("restore: chmod " + display);
 }
 
-RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
-                           const BackupFiles& files, const RestoreOptions& options) {
-  RestoreStats stats;
-  // Where each archive goes.
-  std::map<std::string, std::string> roots;  // "" or oid -> directory
+Roots choose_roots(const BackupRecord& record, const RestoreOptions& options) {
+  Roots roots;
   roots[""] = options.pgdata;
   for (const auto& t : record.tablespaces) {
     auto it = options.tablespace_map.find(t.location);
@@ -452,78 +425,203 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
           ErrorCode::kConflict,
           "restore: " + root + " is not empty; restore into an empty directory or use --delta");
   }
+  return roots;
+}
+
+// The roots are the user's choice (--pgdata, the plan's tablespace
+// locations): created when missing and opened, links on their way allowed.
+RootDirs open_roots(const Roots& roots) {
+  RootDirs dirs;
   for (const auto& [oid, root] : roots) {
     make_dirs(root);
-    if (oid.empty()) ::chmod(root.c_str(), 0700);
+    const ContainedDir& dir = dirs.try_emplace(oid, root).first->second;
+    if (oid.empty()) set_mode(dir.fd(), 0700, root);
   }
-  // A half-restored directory must not start: pg_control goes last.
-  const std::string pg_control_path = options.pgdata + "/" + kPgControl;
-  if (options.delta && ::unlink(pg_control_path.c_str()) != 0 && errno != ENOENT)
-    throw_errno("restore: removing " + pg_control_path);
+  return dirs;
+}
 
-  auto path_of = [&](const FileEntry& e) {
-    const std::string& root = roots.at(e.tablespace);
-    return e.path == "." ? root : root + "/" + e.path;
-  };
+// With --delta, a pg_control already there goes first: a half-restored
+// directory must not start.
+void remove_old_pg_control(const ContainedDir& pgdata) {
+  const auto slot = pgdata.slot_if_present(kPgControl);
+  if (slot && ::unlinkat(slot->dir.get(), slot->name.c_str(), 0) != 0 && errno != ENOENT)
+    throw_path_errno("restore: removing " + pgdata.display(kPgControl), errno);
+}
+
+// A directory at rel with `mode`; whatever else is there (a file, a planted
+// link) is removed first, never followed.
+void make_directory(const ContainedDir& root, const std::string& rel, std::uint32_t mode) {
+  const std::string display = root.display(rel);
+  if (rel == ".") return set_mode(root.fd(), mode, display);
+  const auto slot = root.slot(rel);
+  const auto st = stat_slot(slot, display);
+  if (st && !S_ISDIR(st->st_mode)) remove_all_at(slot.dir.get(), slot.name, display);
+  if ((!st || !S_ISDIR(st->st_mode)) &&
+      ::mkdirat(slot.dir.get(), slot.name.c_str(), mode & 07777) != 0)
+    throw_errno("restore: creating directory " + display);
+  const UniqueFd fd(
+      ::openat(slot.dir.get(), slot.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) throw_path_errno("restore: opening directory " + display, errno);
+  set_mode(fd.get(), mode, display);
+}
+
+// A symlink at rel pointing at `target`, replacing whatever is there; kept
+// when it is already that link.
+void make_symlink(const ContainedDir& root, const std::string& rel, const std::string& target) {
+  const std::string display = root.display(rel);
+  const auto slot = root.slot(rel);
+  if (const auto st = stat_slot(slot, display)) {
+    if (S_ISLNK(st->st_mode)) {
+      std::string current(static_cast<std::size_t>(st->st_size) + 1, '\0');
+      const ssize_t n =
+          ::readlinkat(slot.dir.get(), slot.name.c_str(), current.data(), current.size());
+      if (n >= 0 && std::string_view(current.data(), static_cast<std::size_t>(n)) == target) return;
+    }
+    remove_all_at(slot.dir.get(), slot.name, display);
+  }
+  if (::symlinkat(target.c_str(), slot.dir.get(), slot.name.c_str()) != 0)
+    throw_errno("restore: creating link " + display);
+}
+
+// A regular file at rel with `mode` and `size`. With --delta an existing one
+// is kept (its chunks are compared later) unless it is not a regular file or
+// has other hard links (writing into it would change them too).
+UniqueFd make_file(const ContainedDir& root, const std::string& rel, std::uint32_t mode,
+                   std::uint64_t size) {
+  const std::string display = root.display(rel);
+  const auto slot = root.slot(rel);
+  if (const auto st = stat_slot(slot, display); st && (!S_ISREG(st->st_mode) || st->st_nlink > 1))
+    remove_all_at(slot.dir.get(), slot.name, display);
+  UniqueFd fd(::openat(slot.dir.get(), slot.name.c_str(),
+                       O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode & 07777));
+  if (fd.get() < 0) throw_path_errno("restore: creating " + display, errno);
+  set_mode(fd.get(), mode, display);
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0)
+    throw_errno("restore: sizing " + display);
+  return fd;
+}
+
+// Directories and links of the backup (a tar lists parents before children),
+// then the pg_tblspc links to the locations the plan chose. Returns every
+// path the restore keeps with --delta (roots included).
+std::set<std::string> create_tree(const Roots& roots, const RootDirs& dirs,
+                                  const BackupRecord& record, const BackupFiles& files) {
   std::set<std::string> wanted;
   for (const auto& [oid, root] : roots) wanted.insert(root);
-
-  // Directories and links first (the tar lists parents before children).
-  const bool has_map = !record.tablespace_map.empty();
   for (const auto& e : files.entries) {
-    const std::string path = path_of(e);
-    wanted.insert(path);
-    struct stat st;
-    const bool exists = ::lstat(path.c_str(), &st) == 0;
+    const ContainedDir& root = dirs.at(e.tablespace);
+    wanted.insert(root.display(e.path));
     if (e.type == EntryType::kDirectory) {
-      if (exists && !S_ISDIR(st.st_mode)) remove_tree(path);
-      if (::mkdir(path.c_str(), e.mode & 07777) != 0 && errno != EEXIST)
-        throw_errno("restore: creating directory " + path);
-      ::chmod(path.c_str(), e.mode & 07777);
+      make_directory(root, e.path, e.mode);
     } else if (e.type == EntryType::kSymlink) {
-      std::string target = e.link_target;
-      if (e.tablespace.empty() && e.path.starts_with("pg_tblspc/"))
-        target = roots.count(e.path.substr(10)) ? roots.at(e.path.substr(10)) : target;
-      if (exists) remove_tree(path);
-      if (::symlink(target.c_str(), path.c_str()) != 0)
-        throw_errno("restore: creating link " + path);
+      // pg_tblspc/<oid> of a tablespace in the plan points where the plan
+      // restores it; any other link is restored as stored, never followed.
+      const bool tablespace_link = e.tablespace.empty() && e.path.starts_with("pg_tblspc/") &&
+                                   roots.count(e.path.substr(10)) && !e.path.substr(10).empty();
+      make_symlink(root, e.path, tablespace_link ? roots.at(e.path.substr(10)) : e.link_target);
     }
   }
   // With a tablespace_map (BASE_BACKUP ... TABLESPACE_MAP), the links are not
-  // in the backup: create them, and rewrite the map when locations change so
-  // PostgreSQL does not recreate the old links from it.
-  for (const auto& t : record.tablespaces) {
-    const std::string link = options.pgdata + "/pg_tblspc/" + std::to_string(t.oid);
-    const std::string& target = roots.at(std::to_string(t.oid));
-    wanted.insert(link);
+  // in the backup: create them.
+  const ContainedDir& pgdata = dirs.at("");
+  if (!record.tablespaces.empty()) {
     struct stat st;
-    if (::lstat(link.c_str(), &st) == 0) {
-      char buf[4096];
-      const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-      if (n >= 0 && std::string(buf, static_cast<std::size_t>(n)) == target) continue;
-      remove_tree(link);
-    }
-    make_dirs(options.pgdata + "/pg_tblspc");
-    if (::symlink(target.c_str(), link.c_str()) != 0) throw_errno("restore: creating link " + link);
+    if (::fstatat(pgdata.fd(), "pg_tblspc", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+      make_directory(pgdata, "pg_tblspc", 0700);
   }
+  for (const auto& t : record.tablespaces) {
+    const std::string rel = "pg_tblspc/" + std::to_string(t.oid);
+    wanted.insert(pgdata.display(rel));
+    make_symlink(pgdata, rel, roots.at(std::to_string(t.oid)));
+  }
+  return wanted;
+}
 
-  // Regular files: created (or kept, with --delta) at their size by this
-  // thread while the workers fill chunk ranges of those already created.
-  std::vector<FileWork> work;
-  const FileEntry* pg_control = nullptr;
-  for (const auto& e : files.entries) {
-    if (e.type != EntryType::kFile) continue;
-    ++stats.files;
-    stats.bytes += e.size;
-    if (e.tablespace.empty() && e.path == kPgControl) {
-      pg_control = &e;
+// --delta: removes, below each root, whatever is not in `wanted` (stale WAL
+// included); directories are walked without following links. Returns how
+// many top-most paths went.
+std::uint64_t prune_dir(int dir_fd, const std::string& display, const std::set<std::string>& wanted,
+                        const std::string& pg_control_path) {
+  const int copy = ::dup(dir_fd);
+  if (copy < 0) throw_errno("restore: duplicating the descriptor of " + display);
+  DIR* d = ::fdopendir(copy);
+  if (!d) {
+    const int err = errno;
+    ::close(copy);
+    throw_errno("restore: reading directory " + display, err);
+  }
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(d);
+    if (!e) break;
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+      names.emplace_back(e->d_name);
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0) throw_errno("restore: reading directory " + display, err);
+  std::uint64_t removed = 0;
+  for (const auto& name : names) {
+    const std::string path = display + "/" + name;
+    if (path == pg_control_path) continue;
+    if (!wanted.count(path)) {
+      remove_all_at(dir_fd, name, path);
+      ++removed;
       continue;
     }
-    work.push_back({&e, path_of(e)});
+    const UniqueFd child(
+        ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (child.get() >= 0) {
+      removed += prune_dir(child.get(), path, wanted, pg_control_path);
+    } else if (errno != ENOTDIR && errno != ELOOP) {
+      throw_errno("restore: opening directory " + path);
+    }
   }
+  return removed;
+}
 
-  repo::ChunkStore chunks(repo);
-  const std::uint32_t chunk_size = record.chunk_size;
+// Modification times as in the backup (directories last: files are done).
+void set_mtimes(const RootDirs& dirs, const BackupFiles& files) {
+  for (const auto& e : files.entries) {
+    if (e.type == EntryType::kSymlink) continue;
+    if (e.tablespace.empty() && e.path == kPgControl) continue;
+    const ContainedDir& root = dirs.at(e.tablespace);
+    const struct timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
+    int rc;
+    if (e.path == ".") {
+      rc = ::futimens(root.fd(), times);
+    } else {
+      const auto slot = root.slot(e.path);
+      rc = ::utimensat(slot.dir.get(), slot.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    }
+    if (rc != 0) throw_errno("restore: setting the modification time of " + root.display(e.path));
+  }
+}
+
+void fsync_fd(int fd, const std::string& display) {
+  if (::fsync(fd) != 0) throw_errno("restore: syncing " + display);
+}
+
+// Directory entries durable too (files were synced as they completed).
+void sync_directories(const RootDirs& dirs, const BackupRecord& record, const BackupFiles& files) {
+  for (const auto& [oid, dir] : dirs) fsync_fd(dir.fd(), dir.path());
+  for (const auto& e : files.entries) {
+    if (e.type != EntryType::kDirectory || e.path == ".") continue;
+    const ContainedDir& root = dirs.at(e.tablespace);
+    fsync_fd(root.open_dir(e.path).get(), root.display(e.path));
+  }
+  if (!record.tablespaces.empty()) {
+    const ContainedDir& pgdata = dirs.at("");
+    fsync_fd(pgdata.open_dir("pg_tblspc").get(), pgdata.display("pg_tblspc"));
+  }
+}
+
+// The regular files but pg_control: this thread creates them (or keeps them,
+// with --delta) at their size while `options.parallel` workers fill chunk
+// ranges of those already created, each file made durable as it completes.
+void write_files(repo::ChunkStore& chunks, std::uint32_t chunk_size, std::vector<FileWork>& work,
+                 const RestoreOptions& options, RestoreStats& stats) {
   std::atomic<std::uint64_t> written{0}, kept{0};
   std::mutex error_mu;
   std::exception_ptr error;
@@ -577,18 +675,17 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
       while (auto job = queue.take()) {
         const FileEntry& e = *job->file->entry;
         const std::string& path = job->file->path;
-        const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd < 0) throw_errno("restore: opening " + path);
-        Fd guard(fd);
-        int direct_fd = -1;
+        const ContainedDir& root = *job->file->root;
+        const UniqueFd guard = root.open_file(e.path, O_RDWR);
+        const int fd = guard.get();
+        UniqueFd direct_guard;
         if (io && direct && e.size >= kDirectAlign) {
-          direct_fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT);
-          if (direct_fd < 0) {
-            if (errno != EINVAL) throw_errno("restore: opening " + path);
+          if (auto opened = root.open_file_unless(e.path, O_WRONLY | O_DIRECT, EINVAL))
+            direct_guard = std::move(*opened);
+          else
             direct = false;  // this file system has no direct I/O
-          }
         }
-        Fd direct_guard(direct_fd);
+        const int direct_fd = direct_guard.get();
         // Declared after the descriptors, so it runs before they close.
         struct Settle {
           std::optional<DirectWriter>& io;
@@ -648,16 +745,8 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     try {
       for (std::size_t i = 0; i < work.size(); ++i) {
         const FileEntry& e = *work[i].entry;
-        const std::string& path = work[i].path;
-        struct stat st;
-        if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) remove_tree(path);
-        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, e.mode & 07777);
-        if (fd < 0) throw_errno("restore: creating " + path);
-        Fd guard(fd);
-        if (::fchmod(fd, e.mode & 07777) != 0) throw_errno("restore: chmod " + path);
-        if (::ftruncate(fd, static_cast<off_t>(e.size)) != 0)
-          throw_errno("restore: sizing " + path);
-        if (e.chunks.empty()) syncer.add(fd, path);
+        const UniqueFd fd = make_file(*work[i].root, e.path, e.mode, e.size);
+        if (e.chunks.empty()) syncer.add(fd.get(), work[i].path);
         queue.publish(i + 1);
       }
     } catch (...) {
@@ -670,40 +759,72 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
   stats.direct_io = direct;
   stats.chunks_written = written;
   stats.chunks_kept = kept;
+}
 
-  // Modification times as in the backup (directories last, files are done).
-  for (const auto& e : files.entries) {
-    if (e.type == EntryType::kSymlink) continue;
-    if (e.tablespace.empty() && e.path == kPgControl) continue;
-    struct timespec times[2] = {{e.mtime, 0}, {e.mtime, 0}};
-    ::utimensat(AT_FDCWD, path_of(e).c_str(), times, AT_SYMLINK_NOFOLLOW);
+// Last: pg_control, durable, once everything else is.
+void write_pg_control(repo::ChunkStore& chunks, const std::string& path, const FileEntry& entry) {
+  Bytes content;
+  for (const auto& id : entry.chunks) {
+    auto data = chunks.read(id);
+    if (!data)
+      throw Error(ErrorCode::kCorruption,
+                  "chunk " + to_hex(id) + " of global/pg_control is in no pack index");
+    content.insert(content.end(), data->begin(), data->end());
   }
+  if (content.size() != entry.size)
+    throw Error(ErrorCode::kCorruption, "global/pg_control: restored size differs from backup");
+  write_file_atomic(path, content, entry.mode & 07777, Overwrite::kYes, Durability::kFsync);
+  const struct timespec times[2] = {{entry.mtime, 0}, {entry.mtime, 0}};
+  if (::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+    throw_errno("restore: setting the modification time of " + path);
+}
 
-  // With --delta: remove what the backup does not have (stale WAL included).
+}  // namespace
+
+std::string conf_quote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
+                           const BackupFiles& files, const RestoreOptions& options) {
+  RestoreStats stats;
+  // Every name is checked again, whichever repository the list came from.
+  check_file_list(record, files);
+  const Roots roots = choose_roots(record, options);
+  const RootDirs dirs = open_roots(roots);
+  const ContainedDir& pgdata = dirs.at("");
+  const std::string pg_control_path = pgdata.display(kPgControl);
+  if (options.delta) remove_old_pg_control(pgdata);
+  const std::set<std::string> wanted = create_tree(roots, dirs, record, files);
+  const bool has_map = !record.tablespace_map.empty();
+
+  // Regular files: created (or kept, with --delta) at their size by this
+  // thread while the workers fill chunk ranges of those already created.
+  std::vector<FileWork> work;
+  const FileEntry* pg_control = nullptr;
+  for (const auto& e : files.entries) {
+    if (e.type != EntryType::kFile) continue;
+    ++stats.files;
+    stats.bytes += e.size;
+    if (e.tablespace.empty() && e.path == kPgControl) {
+      pg_control = &e;
+      continue;
+    }
+    const ContainedDir& root = dirs.at(e.tablespace);
+    work.push_back({&e, &root, root.display(e.path)});
+  }
+  repo::ChunkStore chunks(repo);
+  write_files(chunks, record.chunk_size, work, options, stats);
+
+  set_mtimes(dirs, files);
   if (options.delta) {
-    static thread_local std::set<std::string>* keep = nullptr;
-    static thread_local std::vector<std::string>* doomed = nullptr;
-    std::vector<std::string> remove;
-    keep = &wanted;
-    doomed = &remove;
-    for (const auto& [oid, root] : roots) {
-      ::nftw(
-          root.c_str(),
-          [](const char* p, const struct stat*, int, FTW*) -> int {
-            if (!keep->count(p)) doomed->push_back(p);
-            return 0;
-          },
-          16, FTW_PHYS);
-    }
-    std::sort(remove.begin(), remove.end());
-    std::string last_removed;
-    for (const auto& p : remove) {
-      if (!last_removed.empty() && p.starts_with(last_removed + "/")) continue;
-      if (p == pg_control_path) continue;
-      remove_tree(p);
-      last_removed = p;
-      ++stats.files_removed;
-    }
+    for (const auto& [oid, dir] : dirs)
+      stats.files_removed += prune_dir(dir.fd(), dir.path(), wanted, pg_control_path);
   }
   if (!files.backup_manifest.empty()) {
     write_file_atomic(options.pgdata + "/backup_manifest", as_bytes(files.backup_manifest), 0600,
@@ -716,29 +837,11 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
     write_file_atomic(options.pgdata + "/tablespace_map", as_bytes(map), 0600, Overwrite::kYes,
                       Durability::kFsync);
   }
-  // Directory entries durable too (files were synced as they completed).
-  for (const auto& [oid, root] : roots) fsync_path(root);
-  for (const auto& e : files.entries)
-    if (e.type == EntryType::kDirectory && e.path != ".") fsync_path(path_of(e));
-  if (!record.tablespaces.empty()) fsync_path(options.pgdata + "/pg_tblspc");
+  sync_directories(dirs, record, files);
 
   if (options.before_pg_control) options.before_pg_control(stats);
-  // Last: pg_control, durable.
   if (pg_control) {
-    Bytes content;
-    for (const auto& id : pg_control->chunks) {
-      auto data = chunks.read(id);
-      if (!data)
-        throw Error(ErrorCode::kCorruption,
-                    "chunk " + to_hex(id) + " of global/pg_control is in no pack index");
-      content.insert(content.end(), data->begin(), data->end());
-    }
-    if (content.size() != pg_control->size)
-      throw Error(ErrorCode::kCorruption, "global/pg_control: restored size differs from backup");
-    write_file_atomic(pg_control_path, content, pg_control->mode & 07777, Overwrite::kYes,
-                      Durability::kFsync);
-    struct timespec times[2] = {{pg_control->mtime, 0}, {pg_control->mtime, 0}};
-    ::utimensat(AT_FDCWD, pg_control_path.c_str(), times, 0);
+    write_pg_control(chunks, pg_control_path, *pg_control);
     stats.chunks_written += pg_control->chunks.size();
   }
   return stats;
