@@ -517,7 +517,7 @@ std::set<std::string> create_tree(const Roots& roots, const RootDirs& dirs,
       // pg_tblspc/<oid> of a tablespace in the plan points where the plan
       // restores it; any other link is restored as stored, never followed.
       const bool tablespace_link = e.tablespace.empty() && e.path.starts_with("pg_tblspc/") &&
-                                   roots.count(e.path.substr(10)) && !e.path.substr(10).empty();
+                                   roots.count(e.path.substr(10));
       make_symlink(root, e.path, tablespace_link ? roots.at(e.path.substr(10)) : e.link_target);
     }
   }
