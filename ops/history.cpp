@@ -109,15 +109,20 @@ std::vector<HistoryEntry> read_history(repo::Repository& repo, std::int64_t sinc
     // The name starts with the start time: skip older ones without reading them.
     const std::string stamp = info.name.substr(std::string(kPrefix).size(), 16);
     if (stamp.size() == 16 && std::stoll(stamp) < since_us) continue;
-    const auto bytes = repo.get_object(info.name);
-    if (!bytes) continue;  // removed since the listing
-    try {
-      out.push_back(from_json(json::parse(as_chars(*bytes)), info.name));
-    } catch (const json::exception& e) {
-      throw Error(ErrorCode::kCorruption, info.name + ": not a history record: " + e.what());
-    }
+    if (auto entry = read_history_entry(repo, info.name))  // else removed since the listing
+      out.push_back(std::move(*entry));
   }
   return out;
+}
+
+std::optional<HistoryEntry> read_history_entry(repo::Repository& repo, const std::string& object) {
+  const auto bytes = repo.get_object(object);
+  if (!bytes) return std::nullopt;
+  try {
+    return from_json(json::parse(as_chars(*bytes)), object);
+  } catch (const json::exception& e) {
+    throw Error(ErrorCode::kCorruption, object + ": not a history record: " + e.what());
+  }
 }
 
 std::optional<HistoryEntry> last_history(repo::Repository& repo, const std::string& command) {
@@ -125,13 +130,7 @@ std::optional<HistoryEntry> last_history(repo::Repository& repo, const std::stri
   const auto objects = repo.store().list(kPrefix);
   for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
     if (it->name.find("-" + command + "-") == std::string::npos) continue;
-    const auto bytes = repo.get_object(it->name);
-    if (!bytes) continue;
-    try {
-      return from_json(json::parse(as_chars(*bytes)), it->name);
-    } catch (const json::exception& e) {
-      throw Error(ErrorCode::kCorruption, it->name + ": not a history record: " + e.what());
-    }
+    if (auto entry = read_history_entry(repo, it->name)) return entry;
   }
   return std::nullopt;
 }

@@ -47,6 +47,10 @@ std::string append_history(repo::Repository& repo, HistoryEntry entry);
 // entry throws Error(kCorruption) naming its object.
 std::vector<HistoryEntry> read_history(repo::Repository& repo, std::int64_t since_us = 0);
 
+// The entry stored as `object`; std::nullopt when it is absent. A damaged
+// entry throws Error(kCorruption) naming the object.
+std::optional<HistoryEntry> read_history_entry(repo::Repository& repo, const std::string& object);
+
 // The newest entry of `command` (by start time), if any.
 std::optional<HistoryEntry> last_history(repo::Repository& repo, const std::string& command);
 

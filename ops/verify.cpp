@@ -1,6 +1,7 @@
 #include "ops/verify.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "backup/restore_plan.h"
 #include "codec/crypto.h"
 #include "core/error.h"
+#include "ops/history.h"
 #include "pg/wal_name.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
@@ -32,6 +34,22 @@ constexpr char kBackupPrefix[] = "backups/";
 constexpr char kSegPrefix[] = "wal/seg/";
 constexpr char kMetaPrefix[] = "wal/meta/";
 constexpr char kFilePrefix[] = "wal/file/";
+constexpr char kKeysPrefix[] = "keys/";
+constexpr char kHistoryPrefix[] = "history/";
+constexpr char kLocksPrefix[] = "locks/";
+
+// Every name prefix (or whole name) walvault writes (docs/format.md, "Object
+// names"). An object under none of them is reported as a warning.
+constexpr std::array<std::string_view, 11> kObjectClasses = {
+    repo::kConfigObject, kKeysPrefix,    repo::kClusterObject, kSegPrefix,
+    kMetaPrefix,         kFilePrefix,    kPackPrefix,          kIndexPrefix,
+    kBackupPrefix,       kHistoryPrefix, kLocksPrefix};
+
+bool is_known_object(std::string_view name) {
+  return std::any_of(kObjectClasses.begin(), kObjectClasses.end(), [&](std::string_view c) {
+    return c.ends_with('/') ? name.starts_with(c) : name == c;
+  });
+}
 
 // Errors the repository's content causes. Anything else (the store failing,
 // a bug) is not a finding about the repository: it propagates.
@@ -83,12 +101,13 @@ class Verifier {
   }
 
   VerifyReport run() {
+    list_repository();
     check_cluster();
     load_indexes();
     check_backups();  // before the packs: a missing pack names the backups that need it
     check_packs();
     check_wal();
-    if (options_.read_data) read_key_wraps();
+    if (options_.read_data) read_small_objects();
     return std::move(report_);
   }
 
@@ -122,6 +141,28 @@ class Verifier {
     return out;
   }
 
+  // One listing of the whole repository, sorted by name; every check takes
+  // its prefix's part of it, and a name under no prefix walvault writes is a
+  // warning.
+  void list_repository() {
+    listing_ = repo_.store().list("");
+    std::sort(
+        listing_.begin(), listing_.end(),
+        [](const store::ObjectInfo& a, const store::ObjectInfo& b) { return a.name < b.name; });
+    for (const auto& info : listing_)
+      if (!is_known_object(info.name)) warning(info.name, "not an object walvault writes");
+  }
+
+  // The listed objects whose name starts with `prefix`.
+  std::vector<store::ObjectInfo> objects_under(std::string_view prefix) const {
+    auto it = std::lower_bound(
+        listing_.begin(), listing_.end(), prefix,
+        [](const store::ObjectInfo& info, std::string_view p) { return info.name < p; });
+    std::vector<store::ObjectInfo> out;
+    for (; it != listing_.end() && it->name.starts_with(prefix); ++it) out.push_back(*it);
+    return out;
+  }
+
   ChunkId chunk_id(ByteView plaintext) const {
     const auto& key = repo_.id_key();
     return to_id(key ? codec::hmac_sha256(*key, plaintext) : codec::sha256(plaintext));
@@ -134,7 +175,7 @@ class Verifier {
   }
 
   void load_indexes() {
-    const auto listed = repo_.store().list(kIndexPrefix);
+    const auto listed = objects_under(kIndexPrefix);
     report_.indexes = listed.size();
     for (const auto& info : listed) {
       const auto id = parse_id(std::string_view(info.name).substr(sizeof kIndexPrefix - 1));
@@ -162,10 +203,10 @@ class Verifier {
 
   void check_backups() {
     struct Objects {
-      bool record = false, files = false;
+      bool record = false, files = false, pin = false;
     };
     std::map<std::string, Objects> labels;
-    for (const auto& info : repo_.store().list(kBackupPrefix)) {
+    for (const auto& info : objects_under(kBackupPrefix)) {
       const std::string_view rest = std::string_view(info.name).substr(sizeof kBackupPrefix - 1);
       const auto slash = rest.find('/');
       const std::string label(rest.substr(0, slash));
@@ -175,6 +216,8 @@ class Verifier {
         labels[label].record = true;
       else if (kind == "files")
         labels[label].files = true;
+      else if (kind == "pin")
+        labels[label].pin = true;
       else
         warning(info.name, "not an object walvault writes");
     }
@@ -185,6 +228,12 @@ class Verifier {
       const Objects& objects = entry.second;
       const std::string record_object = backup::record_object_name(label);
       const std::string files_object = backup::files_object_name(label);
+      if (objects.pin) {
+        const std::string pin_object = backup::pin_object_name(label);
+        if (options_.read_data) guarded(pin_object, [&] { backup::read_pin(repo_, label); });
+        if (!objects.record) warning(pin_object, "a pin without a record: pins nothing");
+      }
+      if (!objects.record && !objects.files) continue;  // a pin alone: warned above
       if (!objects.record) {
         warning(files_object, "a file list without a record (an interrupted backup): not a backup");
         continue;
@@ -258,7 +307,7 @@ class Verifier {
 
   void check_packs() {
     std::map<std::string, std::uint64_t> listed;
-    for (const auto& info : repo_.store().list(kPackPrefix)) listed.emplace(info.name, info.size);
+    for (const auto& info : objects_under(kPackPrefix)) listed.emplace(info.name, info.size);
     report_.packs = listed.size();
     std::set<std::string> referenced;
     for (const auto& [pack, refs] : pack_refs_) {
@@ -366,7 +415,7 @@ class Verifier {
   void check_wal() {
     const std::uint32_t size = segment_size();
     std::map<std::string, std::uint64_t> seg_objects;  // segment name -> stored size
-    for (const auto& info : repo_.store().list(kSegPrefix)) {
+    for (const auto& info : objects_under(kSegPrefix)) {
       if (auto name = segment_of(info.name, kSegPrefix))
         seg_objects.emplace(name->name, info.size);
       else
@@ -376,7 +425,7 @@ class Verifier {
     view.wal_segment_size = size;
     view.backups = backups_;
     std::set<std::string> with_meta;
-    for (const auto& info : repo_.store().list(kMetaPrefix)) {
+    for (const auto& info : objects_under(kMetaPrefix)) {
       const auto name = segment_of(info.name, kMetaPrefix);
       if (!name) {
         warning(info.name, "not a segment metadata name");
@@ -388,19 +437,24 @@ class Verifier {
       m.segno = pg::segment_number(*name, size);
       with_meta.insert(m.name);
       auto seg = seg_objects.find(m.name);
-      if (seg == seg_objects.end())
+      if (seg == seg_objects.end()) {
         error(walarchive::segment_object_name(m.name),
               "missing (its metadata says the segment is archived)");
-      else if (options_.read_data)
+        if (options_.read_data) get(info.name);
+      } else if (options_.read_data) {
         read_segment(m.name, seg->second);
+      }
       view.segments.push_back(std::move(m));
     }
     report_.wal_segments = view.segments.size();
-    for (const auto& [name, stored] : seg_objects)
-      if (!with_meta.count(name))
-        warning(walarchive::segment_object_name(name),
-                "no metadata: not archived (an interrupted push; PostgreSQL pushes it again)");
-    for (const auto& info : repo_.store().list(kFilePrefix)) {
+    for (const auto& [name, stored] : seg_objects) {
+      if (with_meta.count(name)) continue;
+      const std::string object = walarchive::segment_object_name(name);
+      warning(object,
+              "no metadata: not archived (an interrupted push; PostgreSQL pushes it again)");
+      if (options_.read_data && get(object)) report_.bytes_read += stored;
+    }
+    for (const auto& info : objects_under(kFilePrefix)) {
       const auto name =
           pg::parse_wal_file_name(std::string_view(info.name).substr(sizeof kFilePrefix - 1));
       if (!name || name->kind == pg::WalFileKind::kSegment) {
@@ -494,14 +548,32 @@ class Verifier {
     }
   }
 
-  void read_key_wraps() {
-    for (const auto& info : repo_.store().list("keys/")) get(info.name);
+  // --read-data: the objects no other check reads in full. Each is opened
+  // through the envelope (XXH3, and the GCM tag where encrypted) and parsed.
+  // Locks come and go (refreshed under a new name every minute): one removed
+  // since the listing is skipped, a damaged one is an error like any other.
+  void read_small_objects() {
     get(repo::kConfigObject);
+    for (const auto& info : objects_under(kKeysPrefix)) get(info.name);
+    for (const auto& info : objects_under(kHistoryPrefix)) {
+      guarded(info.name, [&] { read_history_entry(repo_, info.name); });
+      report_.bytes_read += info.size;
+    }
+    for (const auto& info : objects_under(kLocksPrefix)) {
+      const auto bytes = get(info.name);
+      if (!bytes) continue;
+      report_.bytes_read += info.size;
+      guarded(info.name, [&] {
+        const auto j = nlohmann::json::parse(as_chars(*bytes), nullptr, /*allow_exceptions=*/false);
+        if (!j.is_object()) throw Error(ErrorCode::kCorruption, "not a lock (JSON object)");
+      });
+    }
   }
 
   repo::Repository& repo_;
   VerifyOptions options_;
   VerifyReport report_;
+  std::vector<store::ObjectInfo> listing_;  // the whole repository, by name
   std::uint32_t cluster_segment_size_ = 0;
   std::vector<std::string> index_names_;
   std::unordered_map<ChunkId, ChunkId, repo::ChunkIdHash> chunk_pack_;  // chunk -> pack

@@ -13,12 +13,16 @@
 //    (backup/restore_plan.h) would read them.
 // Warnings, not errors: a pack no index lists (an interrupted backup leaves
 // one), a file list without a record, a segment object without metadata (an
-// interrupted push), an object whose name walvault does not write.
+// interrupted push), an object whose name walvault does not write (one
+// listing of the whole repository is held against the object classes of
+// docs/format.md, "Object names").
 //
-// With `read_data`, every object is also read in full and verified (envelope
-// checksum and tag, segment content against its metadata's XXH3 and size,
-// every chunk envelope of every pack against its chunk id, each pack against
-// its name).
+// With `read_data`, every object of every class is also read in full and
+// verified (envelope checksum and tag, and what its class holds): config, key
+// wraps, cluster, segments (content against their metadata's XXH3 and size)
+// and their metadata, other WAL files, every chunk envelope of every pack
+// against its chunk id and each pack against its name, indexes, backup
+// records, file lists and pins, history entries and locks.
 //
 // Each problem names the object. Store failures (Error(kIo)) are not
 // problems of the repository: they propagate.

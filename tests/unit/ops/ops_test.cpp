@@ -10,11 +10,14 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/time_util.h"
+#include "ops/history.h"
 #include "ops/info.h"
 #include "ops/verify.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
+#include "repo/lock.h"
 #include "store/mem_store.h"
+#include "support/pg_cluster.h"
 #include "support/synthetic_meta.h"
 #include "walarchive/wal_objects.h"
 
@@ -318,6 +321,66 @@ TEST(Verify, JsonReport) {
   ASSERT_EQ(j.at("errors").size(), 1u);
   EXPECT_EQ(j.at("errors")[0].at("object"), r.pack_name());
   EXPECT_TRUE(j.at("warnings").empty());
+}
+
+// Every object class the repository writes (docs/format.md, "Object names"),
+// one object of each: a byte flipped in it is an error naming it when verify
+// reads the data; an object of no class is a warning.
+TEST(Verify, ReadDataFindsAFlippedByteInEveryObjectClass) {
+  SyntheticRepo r(/*encrypted=*/true);
+  walvault::testing::TempDir dir("wv-verify-classes");
+  r.repo->add_key_file(dir.sub("repo.key"));  // keys/file-...
+  const std::string history_file = walarchive::file_object_name("00000002.history");
+  r.repo->put_object(history_file, as_bytes(std::string("1\t0/B000000\tno recovery target\n")));
+  r.repo->put_object(walarchive::file_object_name("000000010000000000000003.00000028.backup"),
+                     as_bytes(std::string("START WAL LOCATION: 0/3000028\n")));
+  ASSERT_TRUE(backup::pin_backup(*r.repo, kLabel, "keep"));
+  ASSERT_TRUE(append_history(*r.repo, start_history("verify")).empty());
+  const auto lock = repo::RepoLock::acquire(*r.repo, repo::LockMode::kShared, "test",
+                                            repo::default_lock_options());
+
+  const auto first = [&](const std::string& prefix) {
+    const auto listed = r.store->list(prefix);
+    return listed.empty() ? std::string() : listed.front().name;
+  };
+  const std::vector<std::string> objects = {
+      repo::kConfigObject,
+      first("keys/"),
+      repo::kClusterObject,
+      walarchive::segment_object_name(seg_name(4)),
+      walarchive::meta_object_name(seg_name(4)),
+      history_file,
+      walarchive::file_object_name("000000010000000000000003.00000028.backup"),
+      r.pack_name(),
+      first("index/"),
+      backup::record_object_name(kLabel),
+      backup::files_object_name(kLabel),
+      backup::pin_object_name(kLabel),
+      first("history/"),
+      first("locks/")};
+  const VerifyReport clean = r.verify(true);
+  ASSERT_TRUE(clean.ok()) << all_text(clean);
+  EXPECT_TRUE(clean.warnings.empty()) << all_text(clean);
+
+  for (const std::string& object : objects) {
+    SCOPED_TRACE(object);
+    ASSERT_FALSE(object.empty());
+    const Bytes original = *r.store->get(object, std::nullopt);
+    Bytes flipped = original;
+    flipped[flipped.size() / 2] ^= 0x10;
+    r.store->corrupt(object, flipped);
+    const VerifyReport report = r.verify(true);
+    EXPECT_FALSE(report.ok());
+    EXPECT_GE(count_problems(report.errors, object), 1u) << all_text(report);
+    r.store->corrupt(object, original);
+  }
+
+  r.store->put("snapshots/unknown", r.repo->seal_object(pattern(7, 100)));
+  const VerifyReport unknown = r.verify(true);
+  EXPECT_TRUE(unknown.ok()) << all_text(unknown);
+  EXPECT_EQ(count_problems(unknown.warnings, "snapshots/unknown", "not an object walvault writes"),
+            1u)
+      << all_text(unknown);
 }
 
 TEST(Info, SummarisesTheRepository) {
