@@ -32,6 +32,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The whole environment of the server and its restore_command: what a
+// service manager gives a server, so that a restore_command which works only
+// with this process's variables (WALVAULT_PASSPHRASE, AWS_*) fails the drill
+// as it would fail the restored server.
+constexpr char kServerPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+enum class Environment { kInherited, kClean };
+
 struct Identity {
   bool switch_user = false;
   uid_t uid = 0;
@@ -39,14 +47,17 @@ struct Identity {
   std::string name;
 };
 
-// Runs argv (no shell) as `who`, in `cwd`, with `env` added to ours; stdout
-// and stderr together into `output`. Returns the exit status (128+signal).
+// Runs argv (no shell) as `who`, in `cwd`, with `env` added to ours (kInherited)
+// or to kServerPath alone (kClean); stdout and stderr together into `output`.
+// Returns the exit status (128+signal).
 int run_program(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                const Identity& who, const std::string& cwd, std::string* output) {
+                Environment base, const Identity& who, const std::string& cwd,
+                std::string* output) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("drill: pipe");
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
+  if (base == Environment::kClean) env_strings.emplace_back(kServerPath);
+  for (char** e = environ; base == Environment::kInherited && *e != nullptr; ++e) {
     const std::string s(*e);
     if (env.count(s.substr(0, s.find('='))) == 0) env_strings.push_back(s);
   }
@@ -183,8 +194,8 @@ std::vector<std::pair<std::string, std::string>> DrillServer::settings() const {
 }
 
 int DrillServer::run_as_server(const std::vector<std::string>& argv, std::string* output) const {
-  return run_program(argv, {}, Identity{as_root_, uid_, gid_, options_.run_as}, options_.scratch,
-                     output);
+  return run_program(argv, {}, Environment::kClean, Identity{as_root_, uid_, gid_, options_.run_as},
+                     options_.scratch, output);
 }
 
 void DrillServer::prepare() {
@@ -380,7 +391,7 @@ CheckOutcome DrillServer::run_checks(const std::vector<DrillCheck>& checks,
                                                     {"PGDATA", pgdata_},
                                                     {"PGUSER", db_user()},
                                                     {"PGDATABASE", options_.dbname}};
-    const int status = run_program({script}, env, Identity{}, "", &output);
+    const int status = run_program({script}, env, Environment::kInherited, Identity{}, "", &output);
     if (status == 0) {
       ++out.passed;
       out.lines.push_back("check script " + script + " passed");

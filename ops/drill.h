@@ -2,7 +2,9 @@
 // backup into a scratch directory (the same planner and writer as `restore`);
 // a DrillServer then proves that directory: pg_verifybackup before the first
 // start, the restore_command tried as the server's user, PostgreSQL started
-// on a Unix socket inside the scratch directory (no TCP), archive recovery
+// on a Unix socket inside the scratch directory (no TCP), every server
+// command with a clean environment (PATH alone, as a service manager starts
+// a server: a restore_command that needs this process's variables fails), archive recovery
 // waited for until promotion, the operator's checks run, the server stopped.
 // Every failure is an Error whose message starts with the failing step
 // ("recovery did not finish: WAL segment ... missing from the archive").

@@ -11,6 +11,7 @@
 #include "backup/restore.h"
 #include "backup/restore_plan.h"
 #include "backup/take_backup.h"
+#include "backup/target_guard.h"
 #include "cli/history_cmd.h"
 #include "core/error.h"
 #include "core/time_util.h"
@@ -296,6 +297,15 @@ PlannedRestore plan_from_repositories(const std::vector<std::string>& locations,
   throw *first_failure;
 }
 
+void require_restore_command_unlocks(const PlannedRestore& p, const RestoreArgs& a) {
+  if (!a.secret_only_in_environment || !p.repo->encrypted()) return;
+  throw Error(ErrorCode::kUsage,
+              "repository " + p.location +
+                  " is encrypted and was unlocked by WALVAULT_PASSPHRASE alone, which the "
+                  "restored server's restore_command will not have: give --key-file or "
+                  "--passphrase-file (or, to restore, --restore-command)");
+}
+
 backup::RestoreStats restore_planned(PlannedRestore& p, const RestoreArgs& a,
                                      const backup::RestoreOptions& options) {
   const auto& b = p.plan.backup;
@@ -329,12 +339,18 @@ int run_restore(const std::vector<std::string>& locations, const RepoOpener& ope
                   "--tablespace-map: '" + m + "' is not OLD=NEW with an absolute NEW");
     options.tablespace_map[m.substr(0, eq)] = m.substr(eq + 1);
   }
+  // Never under a running server (also for --dry-run, which tells what a
+  // restore would do); checked again once the plan is made, just before writing.
+  backup::refuse_live_postmaster(options.pgdata);
 
   // Plan first: nothing is written when the target cannot be reached.
   PlannedRestore planned = plan_from_repositories(locations, open, a);
   const backup::RecoveryTarget& target = planned.target;
   const backup::RestorePlan& plan = planned.plan;
   const auto& b = plan.backup;
+  require_restore_command_unlocks(planned, a);
+  backup::refuse_live_postmaster(options.pgdata);
+  if (a.delta) backup::refuse_other_cluster(options.pgdata, b.system_id, a.force);
   std::cout << "target: " << describe_target(target) << " on timeline " << plan.target_timeline
             << "\n"
             << "backup: " << b.label << " (" << mib(b.logical_bytes) << ", consistent at "

@@ -35,10 +35,16 @@ struct RestoreArgs {
   std::string set;
   bool dry_run = false;
   bool delta = false;
+  bool force = false;  // --delta into a data directory of another cluster
   bool no_direct_io = false;
   std::vector<std::string> tablespace_map;  // OLD=NEW
   int parallel = 2;
   std::string restore_command;  // written as restore_command (archive-get call)
+  // The repository's secret reached this process only through
+  // WALVAULT_PASSPHRASE, and restore_command is walvault's own archive-get,
+  // which carries no secret: a server started without that variable (systemd,
+  // pg_ctl from another shell) could not unlock an encrypted repository.
+  bool secret_only_in_environment = false;
   // More postgresql.auto.conf lines, after the recovery settings (`drill`:
   // port, socket, archive_mode = off, ...).
   std::vector<std::pair<std::string, std::string>> extra_settings;
@@ -68,6 +74,11 @@ struct PlannedRestore {
 // throws the first failure when none can.
 PlannedRestore plan_from_repositories(const std::vector<std::string>& locations,
                                       const RepoOpener& open, const RestoreArgs& args);
+// Refuses (Error(kUsage), one line saying why) a plan from an encrypted
+// repository when args.secret_only_in_environment: the restore_command written
+// would fail in the restored server. --key-file, --passphrase-file or
+// --restore-command lift it. Restore and drill call it before writing.
+void require_restore_command_unlocks(const PlannedRestore& planned, const RestoreArgs& args);
 // Writes the planned backup into options.pgdata, then the recovery settings
 // (restore_command, target, args.extra_settings) and recovery.signal.
 backup::RestoreStats restore_planned(PlannedRestore& planned, const RestoreArgs& args,

@@ -340,6 +340,13 @@ std::string archive_get_command(const Globals& g, const std::string& config_in_u
   return cmd + " archive-get %f %p";
 }
 
+// Whether the repositories' secret reached us through WALVAULT_PASSPHRASE
+// alone, which archive_get_command cannot carry (it never holds a secret).
+bool secret_only_in_environment(const Globals& g) {
+  return g.key_file.empty() && g.passphrase_file.empty() &&
+         std::getenv("WALVAULT_PASSPHRASE") != nullptr;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -485,6 +492,8 @@ int run(int argc, char** argv) {
   restore_cmd->add_flag("--dry-run", restore_args.dry_run, "print the plan, write nothing");
   restore_cmd->add_flag("--delta", restore_args.delta,
                         "reuse a non-empty directory: rewrite only what differs");
+  restore_cmd->add_flag("--force", restore_args.force,
+                        "with --delta: overwrite a data directory of another cluster");
   restore_cmd->add_option("--tablespace-map", restore_args.tablespace_map,
                           "OLD=NEW tablespace location (repeatable)");
   restore_cmd->add_flag("--no-direct-io", restore_args.no_direct_io,
@@ -725,9 +734,11 @@ int run(int argc, char** argv) {
       return run_backup(repos, backup_args);
     }
     if (*restore_cmd) {
-      if (restore_args.restore_command.empty())
+      if (restore_args.restore_command.empty()) {
         restore_args.restore_command =
             archive_get_command(g, app.get_config_ptr()->as<std::string>());
+        restore_args.secret_only_in_environment = secret_only_in_environment(g);
+      }
       return run_restore(
           require_repos(g), [&](const std::string& location) { return open_repo_at(g, location); },
           restore_args);
@@ -778,6 +789,7 @@ int run(int argc, char** argv) {
       drill_args.timeout = parse_duration("--timeout", drill_timeout);
       if (!drill_rto.empty()) drill_args.target_rto = parse_duration("--target-rto", drill_rto);
       drill_args.restore_command = archive_get_command(g, app.get_config_ptr()->as<std::string>());
+      drill_args.secret_only_in_environment = secret_only_in_environment(g);
       return run_drill(
           require_repos(g), [&](const std::string& location) { return open_repo_at(g, location); },
           drill_args);

@@ -109,6 +109,7 @@ int run_drill(const std::vector<std::string>& locations, const RepoOpener& open,
   restore.target_action = "promote";
   restore.parallel = a.parallel;
   restore.restore_command = a.restore_command;
+  restore.secret_only_in_environment = a.secret_only_in_environment;
 
   PlannedRestore planned;                      // outlives the steps: history goes to its repo
   std::unique_ptr<repo::Repository> fallback;  // where a failure to plan is recorded
@@ -131,6 +132,9 @@ int run_drill(const std::vector<std::string>& locations, const RepoOpener& open,
       throw Error(e.code(), std::string("restore plan: ") + e.what());
     }
     recorded = planned.repo.get();
+    // The drill's server starts with a clean environment, as a restored one
+    // would: a restore_command that needs WALVAULT_PASSPHRASE fails the drill.
+    require_restore_command_unlocks(planned, restore);
     const backup::RestorePlan& plan = planned.plan;
     const backup::BackupRecord& b = plan.backup;
     extra["label"] = b.label;

@@ -28,7 +28,8 @@ struct DrillArgs {
   std::chrono::seconds timeout{30 * 60};
   std::optional<std::chrono::seconds> target_rto;
   int parallel = 2;
-  std::string restore_command;  // the archive-get call the server runs
+  std::string restore_command;              // the archive-get call the server runs
+  bool secret_only_in_environment = false;  // see RestoreArgs
 };
 
 // 0 when the drill passed; otherwise throws Error("drill failed: <step>: <why>")

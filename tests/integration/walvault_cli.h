@@ -164,12 +164,15 @@ inline std::string backup_label_of(const std::string& out) {
 // Starts a restored data directory on a free port and waits until recovery
 // has reached its target and promoted. `extra_conf` goes into
 // postgresql.auto.conf; by default it stops the restored copy from archiving
-// into the repository with the original's archive_command.
+// into the repository with the original's archive_command. The server starts
+// with a clean environment (PATH alone), as operators start one: the
+// restore_command that restore wrote must work as written.
 inline std::unique_ptr<PgCluster> start_restored(
     const std::string& pgdata, int major = 15,
     const std::string& extra_conf = "archive_mode = off\n") {
   PgCluster::Options o;
   o.major = major;
+  o.clean_environment = true;
   auto pg = std::make_unique<PgCluster>(o);
   pg->adopt(pgdata);
   std::ofstream(pgdata + "/postgresql.auto.conf", std::ios::app) << extra_conf;

@@ -273,8 +273,14 @@ void PgCluster::adopt(const std::string& data_dir) {
 }
 
 void PgCluster::start() {
-  auto r = run({bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "120", "start"},
-               options_.environment, AsUser::kTestUser);
+  std::vector<std::string> argv = {
+      bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "120", "start"};
+  if (options_.clean_environment) {
+    std::vector<std::string> env_i = {"/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+    for (const auto& [k, v] : options_.environment) env_i.push_back(k + "=" + v);
+    argv.insert(argv.begin(), env_i.begin(), env_i.end());
+  }
+  auto r = run(argv, options_.environment, AsUser::kTestUser);
   if (r.status != 0)
     throw std::runtime_error("pg_ctl start failed: " + r.err + "\n" + tail_of(log_file_));
   running_ = true;

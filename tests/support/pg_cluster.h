@@ -86,6 +86,10 @@ class PgCluster {
     // Environment of the server, inherited by archive_command and
     // restore_command (e.g. AWS_* credentials, which must not be in argv).
     std::map<std::string, std::string> environment;
+    // Start the server with `environment` and PATH alone, as a service
+    // manager does, instead of on top of the test's own environment: a
+    // restore_command must then work as written.
+    bool clean_environment = false;
   };
 
   // Creates an empty directory; init() runs initdb.
