@@ -19,6 +19,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "core/error.h"
@@ -32,11 +33,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The whole environment of the server and its restore_command: what a
-// service manager gives a server, so that a restore_command which works only
-// with this process's variables (WALVAULT_PASSPHRASE, AWS_*) fails the drill
-// as it would fail the restored server.
+// The environment of the server and its restore_command: PATH, as a service
+// manager gives a server, so that a restore_command which works only with
+// this process's variables (WALVAULT_PASSPHRASE) fails the drill as it would
+// fail the restored server. The AWS_* variables are passed on: an S3
+// repository's credentials reach a server through its environment by design
+// (store/s3_settings.h), so the operator gives them to the real server too.
 constexpr char kServerPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr std::string_view kPassedOn = "AWS_";
 
 enum class Environment { kInherited, kClean };
 
@@ -48,7 +52,7 @@ struct Identity {
 };
 
 // Runs argv (no shell) as `who`, in `cwd`, with `env` added to ours (kInherited)
-// or to kServerPath alone (kClean); stdout and stderr together into `output`.
+// or to kServerPath and the kPassedOn variables (kClean); stdout and stderr together into `output`.
 // Returns the exit status (128+signal).
 int run_program(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                 Environment base, const Identity& who, const std::string& cwd,
@@ -57,8 +61,9 @@ int run_program(const std::vector<std::string>& argv, const std::map<std::string
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("drill: pipe");
   std::vector<std::string> env_strings;
   if (base == Environment::kClean) env_strings.emplace_back(kServerPath);
-  for (char** e = environ; base == Environment::kInherited && *e != nullptr; ++e) {
+  for (char** e = environ; *e != nullptr; ++e) {
     const std::string s(*e);
+    if (base == Environment::kClean && !s.starts_with(kPassedOn)) continue;
     if (env.count(s.substr(0, s.find('='))) == 0) env_strings.push_back(s);
   }
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);

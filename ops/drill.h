@@ -3,8 +3,9 @@
 // a DrillServer then proves that directory: pg_verifybackup before the first
 // start, the restore_command tried as the server's user, PostgreSQL started
 // on a Unix socket inside the scratch directory (no TCP), every server
-// command with a clean environment (PATH alone, as a service manager starts
-// a server: a restore_command that needs this process's variables fails), archive recovery
+// command with a clean environment (PATH and the S3 store's AWS_* variables,
+// as a service manager starts a server: a restore_command that needs
+// WALVAULT_PASSPHRASE fails), archive recovery
 // waited for until promotion, the operator's checks run, the server stopped.
 // Every failure is an Error whose message starts with the failing step
 // ("recovery did not finish: WAL segment ... missing from the archive").
