@@ -88,7 +88,8 @@ class PgCluster {
     std::map<std::string, std::string> environment;
     // Start the server with `environment` and PATH alone, as a service
     // manager does, instead of on top of the test's own environment: a
-    // restore_command must then work as written.
+    // restore_command must then work as written. (`environment` then goes
+    // through env(1)'s argv: no credentials with this option.)
     bool clean_environment = false;
   };
 
