@@ -353,6 +353,12 @@ int run(int argc, char** argv) {
   codec::initialize_crypto();
   CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
   app.require_subcommand(1);
+  // The global options may also follow the verb (`walvault repo init --repo X`,
+  // as restic and pgBackRest take them): every subcommand, added below,
+  // inherits this and hands options it does not know to its parent. Wherever
+  // it appears, a global option is the same option: --repo collects every
+  // occurrence in order, a single-valued one given twice is a usage error.
+  app.fallthrough();
   auto s3_items = std::make_shared<std::vector<CLI::ConfigItem>>();
   auto repo_items = std::make_shared<std::vector<CLI::ConfigItem>>();
   auto retention_items = std::make_shared<std::vector<CLI::ConfigItem>>();

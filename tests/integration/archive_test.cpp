@@ -478,7 +478,63 @@ TEST_F(ArchiveTest, FlagsOverrideEnvironmentOverrideConfigFile) {
   EXPECT_EQ(again.status, 5) << again.err;
 }
 
-// Other majors' WAL (page magics 0xD106, 0xD10D, 0xD113, 0xD116): server binaries
+// The global options (--repo, --config, --key-file, --passphrase-file,
+// --spool-path, --log-level) are taken before or after the verb, as restic
+// and pgBackRest users type them. Wherever it appears a global option is the
+// same option: --repo collects every occurrence, a single-valued one given
+// twice is a usage error.
+TEST_F(ArchiveTest, GlobalOptionsBeforeOrAfterTheVerb) {
+  const std::string a = work_.sub("repo-a"), b = work_.sub("repo-b"), c = work_.sub("repo-c");
+  auto init_a = walvault({"repo", "init", "--repo", a});
+  ASSERT_EQ(init_a.status, 0) << init_a.err;
+  EXPECT_TRUE(fs::exists(a + "/config"));
+  auto info_after = walvault({"repo", "info", "--repo", a, "--log-level", "error"});
+  EXPECT_EQ(info_after.status, 0) << info_after.err;
+  auto info_before = walvault({"--repo", a, "repo", "info"});
+  EXPECT_EQ(info_before.status, 0) << info_before.err;
+  EXPECT_EQ(info_after.out, info_before.out);
+  EXPECT_NE(info_after.out.find("repository "), std::string::npos) << info_after.out;
+
+  // Both places at once: both repositories, in order of appearance.
+  auto init_bc = walvault({"--repo", b, "repo", "init", "--repo", c});
+  ASSERT_EQ(init_bc.status, 0) << init_bc.err;
+  EXPECT_TRUE(fs::exists(b + "/config"));
+  EXPECT_TRUE(fs::exists(c + "/config"));
+  EXPECT_LT(init_bc.out.find(b), init_bc.out.find(c)) << init_bc.out;
+
+  // --config, --passphrase-file, --key-file and --spool-path after the verb.
+  const std::string e = work_.sub("repo-e"), conf = work_.sub("e.conf");
+  const std::string pass = work_.sub("pass"), key = work_.sub("e.key");
+  write_text(conf, "repo = " + e + "\n");
+  write_text(pass, std::string(kPassphrase) + "\n");
+  give_to_test_user(conf);
+  give_to_test_user(pass);
+  auto init_e =
+      walvault({"repo", "init", "--encrypt", "--config", conf, "--passphrase-file", pass});
+  ASSERT_EQ(init_e.status, 0) << init_e.err;
+  EXPECT_NE(init_e.out.find("(encrypted)"), std::string::npos) << init_e.out;
+  auto add_key =
+      walvault({"repo", "add-key-file", "--out", key, "--config", conf, "--passphrase-file", pass});
+  ASSERT_EQ(add_key.status, 0) << add_key.err;
+  auto list = walvault({"wal", "list", "--json", "--repo", e, "--key-file", key, "--spool-path",
+                        work_.sub("spool-e")});
+  EXPECT_EQ(list.status, 0) << list.err;
+
+  // A single-valued global option twice (before and after the verb) is refused.
+  auto twice = walvault({"--key-file", key, "wal", "list", "--repo", e, "--key-file", key});
+  EXPECT_EQ(twice.status, 2) << twice.out << twice.err;
+  EXPECT_NE(twice.err.find("--key-file"), std::string::npos) << twice.err;
+  EXPECT_EQ(line_count(twice.err), 1) << twice.err;
+  // Options stay where they belong otherwise: a verb's own option before the
+  // verb, or an unknown one after it, is a usage error.
+  auto misplaced = walvault({"--repo", a, "--encrypt", "repo", "init"});
+  EXPECT_EQ(misplaced.status, 2) << misplaced.err;
+  auto unknown = walvault({"repo", "info", "--repo", a, "--no-such-option"});
+  EXPECT_EQ(unknown.status, 2) << unknown.err;
+  EXPECT_NE(unknown.err.find("--no-such-option"), std::string::npos) << unknown.err;
+}
+
+// Other majors' WAL (page magics 0xD106, 0xD10D, 0xD113, 0xD116, 0xD118): server binaries
 // from npm, which scripts/test fetches (and then requires).
 class OtherMajorArchiveTest : public ArchiveTest, public ::testing::WithParamInterface<int> {};
 
@@ -498,7 +554,7 @@ TEST_P(OtherMajorArchiveTest, SegmentsComeBackIdentical) {
       << list.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Majors, OtherMajorArchiveTest, ::testing::Values(13, 14, 16, 17),
+INSTANTIATE_TEST_SUITE_P(Majors, OtherMajorArchiveTest, ::testing::Values(13, 14, 16, 17, 18),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return "pg" + std::to_string(info.param);
                          });

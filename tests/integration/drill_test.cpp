@@ -242,5 +242,35 @@ TEST(DrillTest, NamesASegmentTheBackupNeedsThatIsMissing) {
   EXPECT_NE(info.out.find("last drill: failed at "), std::string::npos) << info.out;
 }
 
+// Other majors (server binaries from npm, scripts/fetch-pg-majors): a drill
+// of a backup plus WAL written after it restores with that major's binaries,
+// replays to the end of the archive and passes its check.
+class OtherMajorDrillTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(OtherMajorDrillTest, PassesItsCheck) {
+  const int major = GetParam();
+  if (auto why = missing_major(major); !why.empty()) GTEST_SKIP() << why;
+  TempDir work("wv-drill-major");
+  const auto flags = repo_flags(work.sub("repo"), work.sub("spool"));
+  ASSERT_EQ(walvault(concat(flags, {"repo", "init"})).status, 0);
+  auto pg = start_archiving_cluster(archive_push_command(flags, 2), major);
+  create_marker_table(*pg);
+  insert_marker(*pg, 1);
+  auto b = walvault(concat(flags, {"backup", "--pg", conninfo(*pg)}));
+  ASSERT_EQ(b.status, 0) << b.err;
+  const std::string label = backup_label_of(b.out);
+  insert_marker(*pg, 2);  // after the backup: only WAL replay brings it back
+  switch_and_wait(*pg);
+  pg->stop();
+  auto d = walvault(concat(flags, {"drill", "--scratch", work.sub("scratch"), "--pg-bin",
+                                   pg_bin_dir(major), "--check", kMarkerIds, "--expect", "1,2"}));
+  ASSERT_EQ(d.status, 0) << d.out << d.err;
+  EXPECT_NE(d.out.find("drill passed: backup " + label + ": restore "), std::string::npos) << d.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(DrillMajors, OtherMajorDrillTest, ::testing::Values(13, 14, 16, 17, 18),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "pg" + std::to_string(info.param);
+                         });
 }  // namespace
 }  // namespace walvault::testing

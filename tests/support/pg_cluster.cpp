@@ -113,6 +113,9 @@ CommandResult run(const std::vector<std::string>& argv,
     if (devnull >= 0) ::dup2(devnull, 0);
     if (switch_user) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) _exit(126);
+      // The caller's directory (the build tree) may be one the test user cannot
+      // enter; PostgreSQL's tools would complain about it on every command.
+      if (::chdir("/") != 0) _exit(126);
     }
     ::execvpe(args[0], args.data(), envp.data());
     std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
@@ -179,20 +182,23 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+std::string pg_root() {
+  if (const char* root = std::getenv("WALVAULT_PG_ROOT"); root && *root) return root;
+  return running_as_root() ? "/var/cache/walvault/pg" : std::string(WALVAULT_SOURCE_DIR) + "/.pg";
+}
+
 std::string pg_bin_dir(int major) {
   std::string debian = "/usr/lib/postgresql/" + std::to_string(major) + "/bin";
   if (fs::exists(debian + "/postgres")) return debian;
-  const char* root = std::getenv("WALVAULT_PG_ROOT");
-  std::string npm_root = root ? root : std::string(WALVAULT_SOURCE_DIR) + "/.pg";
-  std::string npm = npm_root + "/" + std::to_string(major) + "/bin";
+  std::string npm = pg_root() + "/" + std::to_string(major) + "/bin";
   if (fs::exists(npm + "/postgres")) return npm;
   return "";
 }
 
 std::string missing_major(int major) {
   if (!pg_bin_dir(major).empty()) return "";
-  const std::string why =
-      "PostgreSQL " + std::to_string(major) + " not installed (scripts/fetch-pg-majors)";
+  const std::string why = "PostgreSQL " + std::to_string(major) + " not installed in " + pg_root() +
+                          " (scripts/fetch-pg-majors " + std::to_string(major) + ")";
   if (std::getenv("WALVAULT_REQUIRE_MAJORS")) ADD_FAILURE() << why;
   return why;
 }

