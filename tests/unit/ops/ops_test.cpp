@@ -311,6 +311,52 @@ TEST(Verify, DamagedIndexAndMissingFileListAreNamed) {
   EXPECT_EQ(report.errors[0].object, backup::files_object_name(kLabel));
 }
 
+// A file list anyone with write access forged: verify's structure pass
+// refuses its names as restore would (backup::check_file_list), naming the
+// backup and the entry, instead of reporting a clean repository.
+TEST(Verify, ForgedFileListNamesAreErrors) {
+  struct Forgery {
+    const char* what;
+    std::vector<backup::FileEntry> entries;
+    const char* entry;  // the entry the error names
+  };
+  backup::FileEntry escape;
+  escape.path = "../outside/pwned";
+  escape.mode = 0600;
+  backup::FileEntry link;
+  link.path = "base/link";
+  link.type = backup::EntryType::kSymlink;
+  link.link_target = "/tmp";
+  backup::FileEntry child;
+  child.path = "base/link/child";
+  child.mode = 0600;
+  const std::vector<Forgery> forgeries = {
+      {"escaping path", {escape}, "'../outside/pwned'"},
+      {"child of a symlink", {link, child}, "'base/link/child'"},
+  };
+  const std::string object = backup::files_object_name(kLabel);
+  for (const auto& forgery : forgeries) {
+    SCOPED_TRACE(forgery.what);
+    SyntheticRepo r;
+    backup::BackupFiles files = backup::read_files(*r.repo, kLabel);
+    for (const auto& e : forgery.entries) files.entries.push_back(e);
+    ASSERT_TRUE(r.store->remove(object));  // objects are create-only
+    ASSERT_EQ(r.repo->put_object(object, as_bytes(backup::files_to_json(files))),
+              store::PutResult::kCreated);
+    for (bool read_data : {false, true}) {
+      SCOPED_TRACE(read_data ? "read data" : "structure");
+      const VerifyReport report = r.verify(read_data);
+      ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
+      EXPECT_EQ(report.errors[0].object, object);
+      EXPECT_TRUE(contains(report.errors[0].message, std::string("backup ") + kLabel))
+          << report.errors[0].message;
+      EXPECT_TRUE(contains(report.errors[0].message, std::string("entry ") + forgery.entry))
+          << report.errors[0].message;
+      EXPECT_TRUE(report.warnings.empty()) << all_text(report);
+    }
+  }
+}
+
 TEST(Verify, JsonReport) {
   SyntheticRepo r;
   ASSERT_TRUE(r.store->remove(r.pack_name()));
