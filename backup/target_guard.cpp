@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/file_util.h"
 
 namespace walvault::backup {
 
@@ -17,32 +18,6 @@ namespace {
 
 constexpr char kPidFile[] = "postmaster.pid";
 constexpr char kControlFile[] = "global/pg_control";
-
-// Up to `max` bytes from the start of `path`; std::nullopt when it does not
-// exist. Error(kIo) naming it for any other failure.
-std::optional<std::string> read_head(const std::string& path, std::size_t max) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
-    throw_errno("reading " + path);
-  }
-  std::string out(max, '\0');
-  std::size_t got = 0;
-  while (got < max) {
-    const ssize_t n = ::read(fd, out.data() + got, max - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw_errno("reading " + path, err);
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  out.resize(got);
-  return out;
-}
 
 // The PID on the first line of a postmaster.pid text; a standalone backend
 // writes its PID negated. std::nullopt when the line is no PID.
@@ -72,9 +47,10 @@ std::optional<bool> works_in(pid_t pid, const std::string& dir) {
 }  // namespace
 
 std::optional<pid_t> live_postmaster(const std::string& pgdata) {
-  const auto text = read_head(pgdata + "/" + kPidFile, 64);
-  if (!text) return std::nullopt;
-  const auto pid = pid_of(*text);
+  const auto bytes = read_file(pgdata + "/" + kPidFile, 64);
+  if (!bytes) return std::nullopt;
+  const auto pid =
+      pid_of(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
   // Our own PID cannot be a server's: the file is stale (the postmaster's
   // own check skips it for the same reason).
   if (!pid || *pid == ::getpid()) return std::nullopt;
@@ -99,7 +75,7 @@ void refuse_live_postmaster(const std::string& pgdata) {
 
 std::optional<std::uint64_t> control_system_id(const std::string& pgdata) {
   const std::string path = pgdata + "/" + kControlFile;
-  const auto head = read_head(path, sizeof(std::uint64_t));
+  const auto head = read_file(path, sizeof(std::uint64_t));
   if (!head) return std::nullopt;
   std::uint64_t id = 0;
   if (head->size() == sizeof id) std::memcpy(&id, head->data(), sizeof id);  // host byte order

@@ -29,7 +29,7 @@ constexpr std::chrono::seconds kLeftoverMinAge = std::chrono::hours(1);
 std::optional<ChunkId> id_from_hex(std::string_view hex) {
   Bytes raw;
   if (hex.size() != 64 || !from_hex(hex, raw)) return std::nullopt;
-  ChunkId id;
+  ChunkId id{};
   std::copy(raw.begin(), raw.end(), id.begin());
   return id;
 }

@@ -38,7 +38,7 @@ std::string week_key(std::int64_t t) {
   const std::chrono::year year = year_month_day{thursday}.year();
   const sys_days jan1 = sys_days{year / std::chrono::January / 1};
   const int week = static_cast<int>((thursday - jan1).count() / 7) + 1;
-  char buf[16];
+  char buf[32];  // room for any int year the compiler can imagine
   std::snprintf(buf, sizeof buf, "%04d-W%02d", static_cast<int>(year), week);
   return buf;
 }

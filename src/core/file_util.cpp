@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <random>
@@ -99,7 +100,7 @@ bool write_file_atomic(const std::string& path, ByteView data, unsigned mode, Ov
   return true;
 }
 
-std::optional<Bytes> read_file(const std::string& path) {
+std::optional<Bytes> read_file(const std::string& path, std::size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     // ENOTDIR: a leading component is a file, so this file cannot exist either.
@@ -112,10 +113,11 @@ std::optional<Bytes> read_file(const std::string& path) {
   struct stat st {};
   std::size_t capacity = 1 << 16;
   if (::fstat(fd, &st) == 0 && st.st_size > 0) capacity = static_cast<std::size_t>(st.st_size) + 1;
+  capacity = std::min(capacity, max_bytes);
   Bytes out(capacity);
   std::size_t used = 0;
-  for (;;) {
-    if (used == out.size()) out.resize(out.size() * 2);
+  while (used < max_bytes) {
+    if (used == out.size()) out.resize(std::min(out.size() * 2, max_bytes));
     ssize_t n = ::read(fd, out.data() + used, out.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;

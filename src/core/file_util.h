@@ -23,9 +23,12 @@ bool write_file_atomic(const std::string& path, ByteView data, unsigned mode = 0
                        Overwrite overwrite = Overwrite::kYes,
                        Durability durability = Durability::kFsync);
 
-// Whole-file read. std::nullopt when the file does not exist; throws
-// Error(kIo) on any other failure.
-std::optional<Bytes> read_file(const std::string& path);
+// Whole-file read, or its first `max_bytes` when it is longer (a file in a
+// directory someone else controls may be huge, or a link to /dev/zero).
+// std::nullopt when the file does not exist; throws Error(kIo) on any other
+// failure.
+std::optional<Bytes> read_file(const std::string& path,
+                               std::size_t max_bytes = static_cast<std::size_t>(-1));
 
 // Creates `path` and missing parents (mode 0750). Throws Error(kIo).
 void make_dirs(const std::string& path);

@@ -39,6 +39,12 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kKills = 20;  // per loop
+// A kill lands inside a run or after it, as the measured run time and the
+// machine's load decide; each loop goes on past kKills (up to 3 * kKills)
+// until at least half of kKills landed inside a run.
+bool more_kills(int done, int killed_mid) {
+  return done < 3 * kKills && (done < kKills || killed_mid < kKills / 2);
+}
 
 // Locks of killed processes are dead after 4 s here (default 10 min), so gc
 // can take the exclusive lock within the test.
@@ -206,7 +212,7 @@ TEST_F(CrashTest, KilledBackupsLeaveNoRecordAndTheNextBackupAndGcSucceed) {
   ASSERT_EQ(known.size(), 2u);
 
   int killed_mid = 0, killed_after_record = 0, finished = 0;
-  for (int i = 0; i < kKills; ++i) {
+  for (int i = 0; more_kills(i, killed_mid); ++i) {
     churn(pg, i + 1);
     const auto delay = kill_delay(full);
     SCOPED_TRACE("kill " + std::to_string(i) + " after " + std::to_string(delay.count()) +
@@ -271,9 +277,16 @@ TEST_F(CrashTest, KilledBackupsLeaveNoRecordAndTheNextBackupAndGcSucceed) {
   EXPECT_EQ(report.at("young_kept"), 0) << gc.out;
   EXPECT_EQ(report.at("warnings").size(), 0u) << gc.out;
   EXPECT_EQ(report.at("leftovers_removed").get<std::size_t>(), leftovers.size()) << gc.out;
-  if (killed_mid > 0) {
-    EXPECT_GT(report.at("bytes_removed").get<std::uint64_t>(), 0u) << gc.out;
-  }
+  // Whether a kill left unreferenced chunks depends on where it landed (the
+  // churned rows are few, and a pack is sealed late), so the test does not
+  // demand that this gc freed bytes; it demands that it left nothing behind:
+  // a second gc finds nothing more to remove.
+  auto again = wv(concat(a.flags, {"gc", "--grace", "0s", "--dry-run", "--json"}));
+  ASSERT_EQ(again.status, 0) << again.err;
+  const auto rest = nlohmann::json::parse(again.out);
+  for (const char* key : {"packs_removed", "packs_repacked", "chunks_removed", "file_lists_removed",
+                          "leftovers_removed", "bytes_removed"})
+    EXPECT_EQ(rest.at(key).get<std::uint64_t>(), 0u) << key << " after gc: " << again.out;
   EXPECT_EQ(objects_under(a.repo, "locks"), std::set<std::string>{}) << "dead locks left";
   for (const auto& name : leftovers) EXPECT_FALSE(fs::exists(a.repo + "/" + name)) << name;
   EXPECT_EQ(backup_labels(a.flags), known);
@@ -329,7 +342,7 @@ TEST_F(CrashTest, KilledRestoreNeverLeavesAStartableDirectoryAndARerunWithDeltaS
 
   int killed_mid = 0, killed_complete = 0, finished = 0;
   bool refusal_shown = false;
-  for (int i = 0; i < kKills; ++i) {
+  for (int i = 0; more_kills(i, killed_mid); ++i) {
     fs::remove_all(pgdata);
     const auto delay = kill_delay(full);
     SCOPED_TRACE("kill " + std::to_string(i) + " after " + std::to_string(delay.count()) +

@@ -38,10 +38,7 @@ class TarBuilder {
   }
   // A file whose name goes in a pax 'x' header's path record.
   TarBuilder& pax_file(const std::string& name, const std::string& content) {
-    std::string record = " path=" + name + "\n";
-    std::size_t length = record.size() + 1;
-    while (std::to_string(length).size() + record.size() != length) ++length;
-    record = std::to_string(length) + record;
+    const std::string record = pax_record("path", name);
     block(header("PaxHeaders/x", 'x', record.size(), "", 0644));
     data(record);
     return entry("placeholder", '0', content, "", 0600);
@@ -49,18 +46,7 @@ class TarBuilder {
   // The stream with its end-of-archive marker.
   std::string finish() const { return out_ + std::string(1024, '\0'); }
 
- private:
-  TarBuilder& entry(const std::string& name, char type, const std::string& content,
-                    const std::string& link, unsigned mode, const char* magic = "ustar") {
-    block(header(name, type, content.size(), link, mode, magic));
-    data(content);
-    return *this;
-  }
-  void block(const std::string& h) { out_ += h; }
-  void data(const std::string& bytes) {
-    out_ += bytes;
-    out_ += std::string((512 - bytes.size() % 512) % 512, '\0');
-  }
+  // The pieces, for tests that mutate single fields (the tar reader's fuzz test).
   static void put_octal(std::string& h, std::size_t offset, std::size_t width,
                         std::uint64_t value) {
     char buf[32];
@@ -71,7 +57,8 @@ class TarBuilder {
   // One header block; `name` cut to the 100-byte field, `magic` "ustar"
   // (POSIX, version "00") or "ustar  " (old GNU).
   static std::string header(const std::string& name, char type, std::uint64_t size,
-                            const std::string& link, unsigned mode, const char* magic = "ustar") {
+                            const std::string& link = "", unsigned mode = 0600,
+                            const char* magic = "ustar") {
     std::string h(512, '\0');
     h.replace(0, std::min<std::size_t>(name.size(), 100), name.substr(0, 100));
     put_octal(h, 100, 8, mode);
@@ -89,13 +76,36 @@ class TarBuilder {
     } else {
       h.replace(257, 8, std::string("ustar  \0", 8));
     }
-    h.replace(148, 8, "        ");
-    unsigned sum = 0;
-    for (char c : h) sum += static_cast<unsigned char>(c);
-    put_octal(h, 148, 7, sum);
+    set_checksum(h, 0);
     return h;
   }
+  // Recomputes the checksum of the header block at `at`.
+  static void set_checksum(std::string& h, std::size_t at) {
+    h.replace(at + 148, 8, "        ");
+    unsigned sum = 0;
+    for (std::size_t i = 0; i < 512; ++i) sum += static_cast<unsigned char>(h[at + i]);
+    put_octal(h, at + 148, 7, sum);
+  }
+  // One pax record, "<len> key=value\n", where <len> counts itself.
+  static std::string pax_record(const std::string& key, const std::string& value) {
+    const std::string body = " " + key + "=" + value + "\n";
+    std::size_t length = body.size() + 1;
+    while (std::to_string(length).size() + body.size() != length) ++length;
+    return std::to_string(length) + body;
+  }
 
+ private:
+  TarBuilder& entry(const std::string& name, char type, const std::string& content,
+                    const std::string& link, unsigned mode, const char* magic = "ustar") {
+    block(header(name, type, content.size(), link, mode, magic));
+    data(content);
+    return *this;
+  }
+  void block(const std::string& h) { out_ += h; }
+  void data(const std::string& bytes) {
+    out_ += bytes;
+    out_ += std::string((512 - bytes.size() % 512) % 512, '\0');
+  }
   std::string out_;
 };
 

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "pg/tar_reader.h"
 #include "support/fuzz_seeds.h"
+#include "unit/pg/tar_builder.h"
 
 namespace walvault::pg {
 namespace {
@@ -50,50 +51,16 @@ class CheckingSink : public TarEntrySink {
   std::uint64_t expected_ = 0, received_ = 0;
 };
 
-void put_octal(std::string& h, std::size_t offset, std::size_t width, std::uint64_t value) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%0*llo", static_cast<int>(width - 1),
-                static_cast<unsigned long long>(value));
-  h.replace(offset, width - 1, buf);
-}
-
-void set_checksum(std::string& h, std::size_t at) {
-  h.replace(at + 148, 8, "        ");
-  unsigned sum = 0;
-  for (std::size_t i = 0; i < 512; ++i) sum += static_cast<unsigned char>(h[at + i]);
-  put_octal(h, at + 148, 7, sum);
-}
+using walvault::testing::TarBuilder;
 
 std::string header(const std::string& name, char type, std::uint64_t size,
                    const std::string& link = "") {
-  std::string h(512, '\0');
-  h.replace(0, std::min<std::size_t>(name.size(), 100), name.substr(0, 100));
-  put_octal(h, 100, 8, 0600);
-  put_octal(h, 108, 8, 26);
-  put_octal(h, 116, 8, 26);
-  put_octal(h, 124, 12, size);
-  put_octal(h, 136, 12, 1700000000);
-  h[156] = type;
-  h.replace(157, std::min<std::size_t>(link.size(), 100), link.substr(0, 100));
-  h.replace(257, 8,
-            std::string("ustar\0"
-                        "00",
-                        8));
-  set_checksum(h, 0);
-  return h;
+  return TarBuilder::header(name, type, size, link);
 }
 
 std::string padded(std::string data) {
   data.resize((data.size() + 511) / 512 * 512, '\0');
   return data;
-}
-
-std::string pax_record(const std::string& key, const std::string& value) {
-  // "<len> key=value\n" where <len> counts itself.
-  const std::string body = " " + key + "=" + value + "\n";
-  std::size_t len = body.size() + 1;
-  while (std::to_string(len).size() + body.size() != len) ++len;
-  return std::to_string(len) + body;
 }
 
 // A tar with every kind of header the reader handles; header offsets in
@@ -109,9 +76,10 @@ std::string sample_tar(std::vector<std::size_t>& headers) {
   const std::string long_name = "base/1/" + std::string(150, 'n');
   add(header("././@LongLink", 'L', long_name.size() + 1), long_name + '\0');
   add(header("ignored", '0', 700), std::string(700, 'd'));
-  const std::string pax = pax_record("path", "pg_wal/" + std::string(120, 'p')) +
-                          pax_record("size", "1025") + pax_record("mtime", "1700000001.5") +
-                          pax_record("linkpath", "x");
+  const std::string pax = TarBuilder::pax_record("path", "pg_wal/" + std::string(120, 'p')) +
+                          TarBuilder::pax_record("size", "1025") +
+                          TarBuilder::pax_record("mtime", "1700000001.5") +
+                          TarBuilder::pax_record("linkpath", "x");
   add(header("PaxHeader", 'x', pax.size()), pax);
   add(header("ignored2", '0', 1), std::string(1025, 'e'));
   add(header("pg_tblspc/16384", '2', 0, "/srv/ts"), "");
@@ -170,7 +138,7 @@ TEST(TarReaderFuzz, ByteFlipsWithRepairedChecksums) {
           rng() % 2 ? static_cast<char>(rng()) : static_cast<char>(tar[at] ^ (1 << rng() % 8));
     }
     if (rng() % 4 != 0)
-      for (std::size_t h : headers) set_checksum(tar, h);
+      for (std::size_t h : headers) TarBuilder::set_checksum(tar, h);
     CheckingSink sink;
     feed_and_finish(tar, rng, sink, seeds.describe());
     EXPECT_LE(sink.data_bytes, tar.size()) << seeds.describe();
@@ -195,7 +163,7 @@ TEST(TarReaderFuzz, CraftedNumbersAndLengths) {
     const std::string field = fields[rng() % std::size(fields)];
     const std::size_t at = offsets[rng() % std::size(offsets)];
     h.replace(at, std::min<std::size_t>(field.size(), 12), field.substr(0, 12));
-    set_checksum(h, 0);
+    TarBuilder::set_checksum(h, 0);
     std::string body;
     if (h[156] == 'x' || h[156] == 'g') {
       const std::string lens[] = {
