@@ -171,15 +171,18 @@ class CrashTest : public ::testing::Test {
     std::unique_ptr<ArchivingRepo> repo;
     std::string first_label;
   };
+  // Made by the first test that needs it; the server is stopped and both
+  // temporary directories removed when the suite ends.
   static Setup& setup() {
-    static Setup* s = [] {
-      auto* n = new Setup;
-      n->repo = std::make_unique<ArchivingRepo>("wv-crash");
-      n->repo->pg->pgbench_init(4);
-      return n;
-    }();
-    return *s;
+    if (!shared) {
+      shared = std::make_unique<Setup>();
+      shared->repo = std::make_unique<ArchivingRepo>("wv-crash");
+      shared->repo->pg->pgbench_init(4);
+    }
+    return *shared;
   }
+  static void TearDownTestSuite() { shared.reset(); }
+  static inline std::unique_ptr<Setup> shared;
   void SetUp() override {
     seed_ = crash_seed();
     rng_.seed(seed_);
