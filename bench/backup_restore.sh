@@ -31,10 +31,10 @@ DROP_CACHES=${DROP_CACHES:-0}
 KEEP=${KEEP:-0}
 CHUNK_SIZE=${CHUNK_SIZE:-}
 SETTLE_S=${SETTLE_S:-30}
-if [ -n "${1:-}" ]; then WALVAULT="$1/src/cli/walvault"; fi
+if [ -n "${1:-}" ]; then WALVAULT="$1/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
 cd "$(dirname "$0")/.."
-WALVAULT=${WALVAULT:-$PWD/build/src/cli/walvault}
+WALVAULT=${WALVAULT:-$PWD/build/cli/walvault}
 [ -x "$WALVAULT" ] || { echo "no walvault binary at $WALVAULT (give a build dir or WALVAULT=)" >&2; exit 2; }
 PGBIN=/usr/lib/postgresql/15/bin
 for b in initdb pg_ctl postgres psql pgbench pg_basebackup; do

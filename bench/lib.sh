@@ -10,7 +10,7 @@ RUNAS=(); [ "$(id -u)" -eq 0 ] && RUNAS=(setpriv --reuid=postgres --regid=postgr
 bench_setup() {
   W=$(mktemp -d "/tmp/$1-XXXXXX"); chmod 755 "$W"
   trap '"${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$W/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
-  cp "$2/src/cli/walvault" "$W/walvault"; chmod 755 "$W/walvault"
+  cp "$2/cli/walvault" "$W/walvault"; chmod 755 "$W/walvault"
   WV="$W/walvault"
   if [ "$(id -u)" -eq 0 ]; then chown postgres: "$W"; fi
 }

@@ -23,7 +23,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "ops/sql_connection.h"
+#include "pg/sql_connection.h"
 
 extern char** environ;
 
@@ -342,7 +342,7 @@ void DrillServer::start_and_recover(std::chrono::steady_clock::time_point deadli
   }
   for (;;) {
     try {
-      SqlConnection conn(conninfo(), "walvault drill");
+      pg::SqlConnection conn(conninfo(), "walvault drill");
       if (conn.row("select pg_is_in_recovery()::text").at(0) == "false") return;
     } catch (const Error&) {
       // not accepting connections at this moment: judged below
@@ -374,7 +374,7 @@ CheckOutcome DrillServer::run_checks(const std::vector<DrillCheck>& checks,
         sql_given ? "check " + std::to_string(i + 1) + " (" + c.sql + ")" : "first query";
     try {
       // A new session per check: one failing statement cannot spoil the next.
-      SqlConnection conn(conninfo(), "walvault drill");
+      pg::SqlConnection conn(conninfo(), "walvault drill");
       const std::string got = conn.row(c.sql).at(0);
       if (!out.first_query_s) out.first_query_s = elapsed();
       if (got == c.expect) {

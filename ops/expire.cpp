@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "core/error.h"
 #include "core/time_util.h"
 #include "pg/wal_name.h"
@@ -33,10 +33,10 @@ ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options
   ExpireReport report;
   report.dry_run = options.dry_run;
   const std::int64_t now = options.now_us ? options.now_us : now_unix_us();
-  const std::vector<backup::BackupRecord> backups = backup::list_backups(repo);
+  const std::vector<basebackup::BackupRecord> backups = basebackup::list_backups(repo);
   std::set<std::string> pinned;
-  for (const backup::BackupRecord& b : backups)
-    if (backup::read_pin(repo, b.label)) pinned.insert(b.label);
+  for (const basebackup::BackupRecord& b : backups)
+    if (basebackup::read_pin(repo, b.label)) pinned.insert(b.label);
   report.decisions = plan_retention(backups, pinned, options.rules, now);
 
   // The WAL the retained backups need starts at the smallest start segment.
@@ -71,9 +71,9 @@ ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options
   // A backup stops existing with its record; its file list and pin follow.
   std::vector<std::string> records, rest;
   for (const std::string& label : report.removed) {
-    records.push_back(backup::record_object_name(label));
-    rest.push_back(backup::files_object_name(label));
-    rest.push_back(backup::pin_object_name(label));
+    records.push_back(basebackup::record_object_name(label));
+    rest.push_back(basebackup::files_object_name(label));
+    rest.push_back(basebackup::pin_object_name(label));
   }
   repo.store().remove_many(records);
   repo.store().remove_many(rest);

@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "core/bytes.h"
 #include "core/error.h"
 #include "core/time_util.h"
@@ -67,11 +67,11 @@ GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
   // file list without one is an interrupted backup's.
   std::unordered_set<ChunkId, ChunkIdHash> referenced;
   std::set<std::string> labels;
-  for (const backup::BackupRecord& record : backup::list_backups(repo)) {
+  for (const basebackup::BackupRecord& record : basebackup::list_backups(repo)) {
     labels.insert(record.label);
     ++report.backups;
     report.logical_bytes += record.logical_bytes;
-    for (const backup::FileEntry& entry : backup::read_files(repo, record.label).entries)
+    for (const basebackup::FileEntry& entry : basebackup::read_files(repo, record.label).entries)
       referenced.insert(entry.chunks.begin(), entry.chunks.end());
   }
   report.chunks_referenced = referenced.size();

@@ -28,7 +28,7 @@ json restore_point_json(const pg::RestorePoint& rp) {
           {"lsn", pg::format_lsn(rp.lsn)}};
 }
 
-json window_json(const backup::ReachableWindow& w) {
+json window_json(const basebackup::ReachableWindow& w) {
   json j;
   j["timeline"] = w.timeline;
   put_time(j, "earliest_consistent_time", w.earliest_consistent_us);
@@ -45,17 +45,17 @@ json window_json(const backup::ReachableWindow& w) {
 
 // The newest entry of `command`; a damaged one is not a reason for info (or
 // metrics) to fail: `verify` and `history` name it.
-std::optional<HistoryEntry> last_history_or_none(repo::Repository& repo,
-                                                 const std::string& command) {
+std::optional<repo::HistoryEntry> last_history_or_none(repo::Repository& repo,
+                                                       const std::string& command) {
   try {
-    return last_history(repo, command);
+    return repo::last_history(repo, command);
   } catch (const Error&) {
     return std::nullopt;
   }
 }
 
 // "ok at 2026-11-26 10:00:00+00 (4.2 s): <detail>"
-std::string history_line(const std::optional<HistoryEntry>& e) {
+std::string history_line(const std::optional<repo::HistoryEntry>& e) {
   if (!e) return "none recorded";
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.1f s", static_cast<double>(e->end_us - e->start_us) / 1e6);
@@ -63,22 +63,6 @@ std::string history_line(const std::optional<HistoryEntry>& e) {
 }
 
 }  // namespace
-
-std::string human_bytes(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes);
-  std::size_t u = 0;
-  while (v >= 1024 && u + 1 < std::size(units)) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  if (u == 0)
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  else
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
-}
 
 InfoReport repository_info(repo::Repository& repo) {
   InfoReport info;
@@ -102,21 +86,21 @@ InfoReport repository_info(repo::Repository& repo) {
   }
   if (repo.store().capabilities().reports_space) info.space = repo.store().space();
 
-  const backup::ArchiveView view = backup::load_archive_view(repo);
+  const basebackup::ArchiveView view = basebackup::load_archive_view(repo);
   info.backups = view.backups;
   std::uint64_t logical = 0;
   for (const auto& b : info.backups) logical += b.logical_bytes;
   if (info.pack_bytes > 0)
     info.dedup_ratio = static_cast<double>(logical) / static_cast<double>(info.pack_bytes);
 
-  info.window = backup::reachable_window(view, std::nullopt);
-  for (const pg::TimeLineId tli : backup::archive_timelines(view))
+  info.window = basebackup::reachable_window(view, std::nullopt);
+  for (const pg::TimeLineId tli : basebackup::archive_timelines(view))
     info.windows.push_back(tli == info.window.timeline ? info.window
-                                                       : backup::reachable_window(view, tli));
+                                                       : basebackup::reachable_window(view, tli));
   if (info.windows.empty()) info.windows.push_back(info.window);
 
   info.wal_segments = view.segments.size();
-  const walarchive::SegmentMeta* last = nullptr;
+  const repo::SegmentMeta* last = nullptr;
   for (const auto& m : view.segments) {
     if (!last || m.name > last->name) last = &m;
     const auto& t = m.summary.max_xact_time_us;
@@ -237,8 +221,8 @@ std::string info_json(const InfoReport& info) {
     j["segment"] = rp.segment;
     out["restore_points"].push_back(std::move(j));
   }
-  out["last_verify"] = info.last_verify ? history_to_json(*info.last_verify) : json(nullptr);
-  out["last_drill"] = info.last_drill ? history_to_json(*info.last_drill) : json(nullptr);
+  out["last_verify"] = info.last_verify ? repo::history_to_json(*info.last_verify) : json(nullptr);
+  out["last_drill"] = info.last_drill ? repo::history_to_json(*info.last_drill) : json(nullptr);
   return out.dump(1) + "\n";
 }
 

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "backup/backup_record.h"
-#include "backup/restore_plan.h"
-#include "ops/history.h"
+#include "basebackup/backup_record.h"
+#include "basebackup/restore_plan.h"
 #include "repo/cluster.h"
+#include "repo/history.h"
 #include "repo/repository.h"
 #include "store/object_store.h"
 
@@ -46,10 +46,10 @@ struct InfoReport {
   std::optional<double> dedup_ratio;
   std::optional<store::SpaceInfo> space;  // stores that report it (local file systems)
 
-  std::vector<backup::BackupRecord> backups;     // oldest first
-  std::set<std::string> pinned;                  // labels pinned by `backup keep`
-  backup::ReachableWindow window;                // the latest timeline's (restore's default)
-  std::vector<backup::ReachableWindow> windows;  // every timeline's, ascending
+  std::vector<basebackup::BackupRecord> backups;     // oldest first
+  std::set<std::string> pinned;                      // labels pinned by `backup keep`
+  basebackup::ReachableWindow window;                // the latest timeline's (restore's default)
+  std::vector<basebackup::ReachableWindow> windows;  // every timeline's, ascending
 
   std::uint64_t wal_segments = 0;
   std::optional<std::string> last_segment;       // highest name: latest timeline, latest position
@@ -57,10 +57,10 @@ struct InfoReport {
   std::optional<std::int64_t> latest_commit_us;  // latest commit/abort in any segment
   std::vector<RestorePointInfo> restore_points;  // every archived one, by time
 
-  // The newest `verify` and `drill` history entries (ops/history.h); none
+  // The newest `verify` and `drill` history entries (repo/history.h); none
   // recorded, or the newest one unreadable: std::nullopt.
-  std::optional<HistoryEntry> last_verify;
-  std::optional<HistoryEntry> last_drill;
+  std::optional<repo::HistoryEntry> last_verify;
+  std::optional<repo::HistoryEntry> last_drill;
 };
 
 // Throws what load_archive_view throws on a damaged record or metadata
@@ -68,8 +68,6 @@ struct InfoReport {
 InfoReport repository_info(repo::Repository& repo);
 
 std::string info_text(const InfoReport& info);
-// "812 B", "1.5 MiB", "2.0 GiB" (binary units).
-std::string human_bytes(std::uint64_t bytes);
 std::string info_json(const InfoReport& info);
 
 }  // namespace walvault::ops

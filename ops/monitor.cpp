@@ -8,10 +8,10 @@
 #include "core/error.h"
 #include "core/time_util.h"
 #include "ops/info.h"
-#include "ops/sql_connection.h"
 #include "pg/base_backup.h"
 #include "pg/libpq_api.h"
-#include "walarchive/wal_objects.h"
+#include "pg/sql_connection.h"
+#include "repo/wal_objects.h"
 
 namespace walvault::ops {
 
@@ -51,7 +51,7 @@ void judge_age(Findings& f, const std::string& what, std::int64_t age_us,
 }
 
 void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
-  SqlConnection conn(o.pg, "walvault check");
+  pg::SqlConnection conn(o.pg, "walvault check");
   if (conn.row("select pg_is_in_recovery()::text").at(0) == "true") {
     f.add(CheckStatus::kWarning, "server is in recovery: archive check skipped");
     return;
@@ -63,7 +63,7 @@ void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
   const auto deadline = start + o.archive_timeout;
   bool arrived = false;
   for (;;) {
-    if (walarchive::read_meta(repo, segment)) {
+    if (repo::read_meta(repo, segment)) {
       arrived = true;
       break;
     }

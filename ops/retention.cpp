@@ -84,7 +84,7 @@ bool RetentionRules::empty() const {
   return std::all_of(tags.begin(), tags.end(), [](const auto& t) { return t.second.empty(); });
 }
 
-std::vector<RetentionDecision> plan_retention(const std::vector<backup::BackupRecord>& backups,
+std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::BackupRecord>& backups,
                                               const std::set<std::string>& pinned,
                                               const RetentionRules& rules, std::int64_t now_us) {
   std::vector<RetentionDecision> out(backups.size());

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 
 namespace walvault::ops {
 
@@ -64,7 +64,7 @@ struct RetentionDecision {
 };
 
 // One decision per backup, in the order of `backups`. `pinned` holds labels.
-std::vector<RetentionDecision> plan_retention(const std::vector<backup::BackupRecord>& backups,
+std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::BackupRecord>& backups,
                                               const std::set<std::string>& pinned,
                                               const RetentionRules& rules, std::int64_t now_us);
 

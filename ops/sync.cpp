@@ -17,12 +17,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
-#include "walarchive/wal_objects.h"
+#include "repo/wal_objects.h"
 
 namespace walvault::ops {
 
@@ -166,15 +166,14 @@ class InOrder {
 // False when the source lost it since it was listed, or another copy failed.
 bool copy_segment(repo::Repository& from, repo::Repository& to, const std::string& name,
                   std::size_t turn, InOrder& order, std::atomic<std::uint64_t>& bytes) {
-  const std::string meta_object = walarchive::meta_object_name(name);
-  const std::string seg_object = walarchive::segment_object_name(name);
+  const std::string meta_object = repo::meta_object_name(name);
+  const std::string seg_object = repo::segment_object_name(name);
   std::optional<Bytes> meta_bytes;
   try {
     if (order.aborted()) return false;
     meta_bytes = from.get_object(meta_object);
     if (meta_bytes) {
-      const walarchive::SegmentMeta meta =
-          walarchive::meta_from_json(as_chars(*meta_bytes), meta_object);
+      const repo::SegmentMeta meta = repo::meta_from_json(as_chars(*meta_bytes), meta_object);
       if (meta.name != name)
         throw Error(ErrorCode::kCorruption, meta_object + ": names segment " + meta.name);
       auto data = from.get_object(seg_object);
@@ -200,7 +199,7 @@ bool copy_segment(repo::Repository& from, repo::Repository& to, const std::strin
 
 bool copy_wal_file(repo::Repository& from, repo::Repository& to, const std::string& name,
                    std::atomic<std::uint64_t>& bytes) {
-  const std::string object = walarchive::file_object_name(name);
+  const std::string object = repo::file_object_name(name);
   auto data = from.get_object(object);
   if (!data) return false;
   bytes += put_or_compare(to, object, *data);
@@ -210,12 +209,12 @@ bool copy_wal_file(repo::Repository& from, repo::Repository& to, const std::stri
 // The same backup in both repositories: written by one multi-repository
 // backup, or copied by sync. The start time is the client's clock in µs, so
 // two distinct backups agree on all of these only by accident.
-bool same_backup(const backup::BackupRecord& a, const backup::BackupRecord& b) {
+bool same_backup(const basebackup::BackupRecord& a, const basebackup::BackupRecord& b) {
   return a.label == b.label && a.start_lsn == b.start_lsn && a.stop_lsn == b.stop_lsn &&
          a.start_time_us == b.start_time_us && a.system_id == b.system_id;
 }
 
-bool same_layout(const backup::BackupFiles& a, const backup::BackupFiles& b) {
+bool same_layout(const basebackup::BackupFiles& a, const basebackup::BackupFiles& b) {
   if (a.entries.size() != b.entries.size()) return false;
   for (std::size_t i = 0; i < a.entries.size(); ++i) {
     const auto &x = a.entries[i], &y = b.entries[i];
@@ -228,7 +227,7 @@ bool same_layout(const backup::BackupFiles& a, const backup::BackupFiles& b) {
 
 // The segment holding the byte before the backup's stop LSN (what the backup
 // waited for before writing its record), as verify and the planner compute it.
-std::optional<std::string> stop_segment(const backup::BackupRecord& b) {
+std::optional<std::string> stop_segment(const basebackup::BackupRecord& b) {
   if (b.wal_segment_size == 0 || b.stop_timeline == 0) return std::nullopt;
   const std::uint64_t start = b.start_lsn / b.wal_segment_size;
   const std::uint64_t stop = b.stop_lsn == 0 ? start : (b.stop_lsn - 1) / b.wal_segment_size;
@@ -262,7 +261,7 @@ class BackupCopier {
   // Learns A id -> B id from one backup both hold (same_backup), entry by
   // entry, for chunks B's indexes list. Nothing is learned when the lists
   // disagree in shape or map one A id to two B ids.
-  void seed(const backup::BackupFiles& a, const backup::BackupFiles& b) {
+  void seed(const basebackup::BackupFiles& a, const basebackup::BackupFiles& b) {
     if (!same_layout(a, b)) return;
     std::unordered_map<ChunkId, ChunkId, repo::ChunkIdHash> learned;
     for (std::size_t i = 0; i < a.entries.size(); ++i) {
@@ -284,8 +283,8 @@ class BackupCopier {
 
   // `files` (of a backup cut at `chunk_size`) with B's chunk ids; every
   // chunk is durable in B on return.
-  backup::BackupFiles copy(const std::string& label, backup::BackupFiles files,
-                           std::uint32_t chunk_size, BackupCopyStats& stats) {
+  basebackup::BackupFiles copy(const std::string& label, basebackup::BackupFiles files,
+                               std::uint32_t chunk_size, BackupCopyStats& stats) {
     std::vector<ChunkId> needed;
     std::unordered_set<ChunkId, repo::ChunkIdHash> seen;
     for (const auto& e : files.entries)
@@ -367,11 +366,11 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
   // Backups are listed before the WAL: a record is written only once its stop
   // segment's metadata exists, so even while A is being written to, the WAL
   // listed next holds the stop segment of every backup listed here.
-  const std::vector<backup::BackupRecord> from_backups = backup::list_backups(from);
-  std::map<std::string, backup::BackupRecord> to_backups;
-  for (auto& b : backup::list_backups(to)) to_backups.emplace(b.label, std::move(b));
-  std::vector<const backup::BackupRecord*> backups;
-  const backup::BackupRecord* shared = nullptr;  // the newest backup both hold
+  const std::vector<basebackup::BackupRecord> from_backups = basebackup::list_backups(from);
+  std::map<std::string, basebackup::BackupRecord> to_backups;
+  for (auto& b : basebackup::list_backups(to)) to_backups.emplace(b.label, std::move(b));
+  std::vector<const basebackup::BackupRecord*> backups;
+  const basebackup::BackupRecord* shared = nullptr;  // the newest backup both hold
   for (const auto& b : from_backups) {
     auto it = to_backups.find(b.label);
     if (it == to_backups.end()) {
@@ -424,7 +423,8 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
   BackupCopier copier(from, to, options.parallel);
   if (shared && !copier.same_ids()) {
     try {
-      copier.seed(backup::read_files(from, shared->label), backup::read_files(to, shared->label));
+      copier.seed(basebackup::read_files(from, shared->label),
+                  basebackup::read_files(to, shared->label));
     } catch (const Error& e) {
       if (e.code() != ErrorCode::kCorruption) throw;
       spdlog::warn("sync: chunks of backup {} are read again: {}", shared->label, e.what());
@@ -432,25 +432,25 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
   }
   for (const auto* b : backups) {
     if (auto stop = stop_segment(*b);
-        stop && !segments_in_to.count(*stop) && !walarchive::read_meta(to, *stop)) {
+        stop && !segments_in_to.count(*stop) && !repo::read_meta(to, *stop)) {
       report.skipped.push_back("backup " + b->label + ": its stop segment " + *stop +
                                " is not archived in " + report.from +
                                " (run walvault verify there); not copied");
       continue;
     }
     BackupCopyStats stats;
-    const backup::BackupFiles files =
-        copier.copy(b->label, backup::read_files(from, b->label), b->chunk_size, stats);
-    backup::BackupRecord record = *b;
+    const basebackup::BackupFiles files =
+        copier.copy(b->label, basebackup::read_files(from, b->label), b->chunk_size, stats);
+    basebackup::BackupRecord record = *b;
     record.stored_bytes = stats.stored_bytes;
     record.new_chunk_count = stats.new_chunks;
-    const std::string list = backup::files_to_json(files);
+    const std::string list = basebackup::files_to_json(files);
     // A file list already there was written by an interrupted sync: the same
     // bytes, since B's chunk ids depend only on content and B's key.
     const std::uint64_t list_bytes =
-        put_or_compare(to, backup::files_object_name(b->label), as_bytes(list));
-    const std::string text = backup::record_to_json(record);
-    auto record_bytes = put_sealed(to, backup::record_object_name(b->label), as_bytes(text));
+        put_or_compare(to, basebackup::files_object_name(b->label), as_bytes(list));
+    const std::string text = basebackup::record_to_json(record);
+    auto record_bytes = put_sealed(to, basebackup::record_object_name(b->label), as_bytes(text));
     if (!record_bytes)
       throw Error(ErrorCode::kConflict, "backup " + b->label + " appeared in " + report.to +
                                             " while it was being copied");

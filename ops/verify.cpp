@@ -8,21 +8,21 @@
 #include <set>
 #include <unordered_map>
 
-#include "backup/backup_record.h"
-#include "backup/restore_plan.h"
+#include "basebackup/backup_record.h"
+#include "basebackup/restore_plan.h"
 #include "codec/crypto.h"
 #include "core/error.h"
-#include "ops/history.h"
 #include "pg/wal_name.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
-#include "walarchive/wal_objects.h"
+#include "repo/history.h"
+#include "repo/wal_objects.h"
 
 namespace walvault::ops {
 
 namespace {
 
-using backup::BackupRecord;
+using basebackup::BackupRecord;
 using repo::ChunkId;
 
 constexpr std::uint32_t kDefaultSegmentSize = 16u << 20;
@@ -226,11 +226,11 @@ class Verifier {
     for (const auto& entry : labels) {
       const std::string& label = entry.first;
       const Objects& objects = entry.second;
-      const std::string record_object = backup::record_object_name(label);
-      const std::string files_object = backup::files_object_name(label);
+      const std::string record_object = basebackup::record_object_name(label);
+      const std::string files_object = basebackup::files_object_name(label);
       if (objects.pin) {
-        const std::string pin_object = backup::pin_object_name(label);
-        if (options_.read_data) guarded(pin_object, [&] { backup::read_pin(repo_, label); });
+        const std::string pin_object = basebackup::pin_object_name(label);
+        if (options_.read_data) guarded(pin_object, [&] { basebackup::read_pin(repo_, label); });
         if (!objects.record) warning(pin_object, "a pin without a record: pins nothing");
       }
       if (!objects.record && !objects.files) continue;  // a pin alone: warned above
@@ -240,7 +240,7 @@ class Verifier {
       }
       ++report_.backups;
       std::optional<BackupRecord> record;
-      guarded(record_object, [&] { record = backup::read_record(repo_, label); });
+      guarded(record_object, [&] { record = basebackup::read_record(repo_, label); });
       if (record && record->label != label)
         error(record_object, "holds the record of backup " + record->label);
       else if (record)
@@ -249,24 +249,24 @@ class Verifier {
         error(files_object, "missing (backup " + label + " has a record)");
         continue;
       }
-      std::optional<backup::BackupFiles> files;
-      guarded(files_object, [&] { files = backup::read_files(repo_, label); });
+      std::optional<basebackup::BackupFiles> files;
+      guarded(files_object, [&] { files = basebackup::read_files(repo_, label); });
       if (!files) continue;
       // Restore's own check of the names (backup/backup_record.h): an entry
       // escaping the target, below a symlink entry, listed twice, or of a
       // tablespace the record lacks. Needs the record (its tablespaces); an
       // unreadable one is reported above.
-      if (record) guarded(files_object, [&] { backup::check_file_list(*record, *files); });
+      if (record) guarded(files_object, [&] { basebackup::check_file_list(*record, *files); });
       check_chunks(label, files_object, *files, record ? record->chunk_size : 0);
     }
   }
 
   void check_chunks(const std::string& label, const std::string& object,
-                    const backup::BackupFiles& files, std::uint32_t chunk_size) {
+                    const basebackup::BackupFiles& files, std::uint32_t chunk_size) {
     std::uint64_t missing = 0;
     std::set<ChunkId> packs;
     for (const auto& e : files.entries) {
-      if (e.type != backup::EntryType::kFile) continue;
+      if (e.type != basebackup::EntryType::kFile) continue;
       const std::string path =
           e.tablespace.empty() ? e.path : "tablespace " + e.tablespace + " " + e.path;
       if (chunk_size > 0) {
@@ -412,8 +412,8 @@ class Verifier {
                                                    std::string_view prefix) {
     auto name = pg::parse_wal_file_name(std::string_view(object).substr(object.rfind('/') + 1));
     if (!name || name->kind != pg::WalFileKind::kSegment) return std::nullopt;
-    const std::string expected = prefix == kSegPrefix ? walarchive::segment_object_name(name->name)
-                                                      : walarchive::meta_object_name(name->name);
+    const std::string expected = prefix == kSegPrefix ? repo::segment_object_name(name->name)
+                                                      : repo::meta_object_name(name->name);
     if (expected != object) return std::nullopt;
     return name;
   }
@@ -427,7 +427,7 @@ class Verifier {
       else
         warning(info.name, "not a segment object name");
     }
-    backup::ArchiveView view;
+    basebackup::ArchiveView view;
     view.wal_segment_size = size;
     view.backups = backups_;
     std::set<std::string> with_meta;
@@ -437,14 +437,14 @@ class Verifier {
         warning(info.name, "not a segment metadata name");
         continue;
       }
-      walarchive::SegmentMeta m;
+      repo::SegmentMeta m;
       m.name = name->name;
       m.timeline = name->timeline;
       m.segno = pg::segment_number(*name, size);
       with_meta.insert(m.name);
       auto seg = seg_objects.find(m.name);
       if (seg == seg_objects.end()) {
-        error(walarchive::segment_object_name(m.name),
+        error(repo::segment_object_name(m.name),
               "missing (its metadata says the segment is archived)");
         if (options_.read_data) get(info.name);
       } else if (options_.read_data) {
@@ -455,7 +455,7 @@ class Verifier {
     report_.wal_segments = view.segments.size();
     for (const auto& [name, stored] : seg_objects) {
       if (with_meta.count(name)) continue;
-      const std::string object = walarchive::segment_object_name(name);
+      const std::string object = repo::segment_object_name(name);
       warning(object,
               "no metadata: not archived (an interrupted push; PostgreSQL pushes it again)");
       if (options_.read_data && get(object)) report_.bytes_read += stored;
@@ -473,19 +473,18 @@ class Verifier {
       report_.bytes_read += options_.read_data ? info.size : 0;
       if (name->kind == pg::WalFileKind::kHistory)
         guarded(info.name, [&] {
-          view.histories[name->timeline] = backup::parse_history(as_chars(*bytes), info.name);
+          view.histories[name->timeline] = basebackup::parse_history(as_chars(*bytes), info.name);
         });
     }
     check_continuity(view);
   }
 
   void read_segment(const std::string& name, std::uint64_t stored_size) {
-    const std::string meta_object = walarchive::meta_object_name(name);
-    const std::string seg_object = walarchive::segment_object_name(name);
-    std::optional<walarchive::SegmentMeta> meta;
+    const std::string meta_object = repo::meta_object_name(name);
+    const std::string seg_object = repo::segment_object_name(name);
+    std::optional<repo::SegmentMeta> meta;
     if (const auto text = get(meta_object))
-      guarded(meta_object,
-              [&] { meta = walarchive::meta_from_json(as_chars(*text), meta_object); });
+      guarded(meta_object, [&] { meta = repo::meta_from_json(as_chars(*text), meta_object); });
     if (meta && meta->name != name) {
       error(meta_object, "describes segment " + meta->name);
       meta.reset();
@@ -499,12 +498,12 @@ class Verifier {
                             std::to_string(meta->size));
     else if (codec::xxh3_64(*data) != meta->xxh3)
       error(seg_object, "content does not match the XXH3 in its metadata (" +
-                            walarchive::format_xxh3(meta->xxh3) + ")");
+                            repo::format_xxh3(meta->xxh3) + ")");
   }
 
   // Every segment recovery from each backup to the end of the archive would
   // read, along the history of every timeline that backup can reach.
-  void check_continuity(const backup::ArchiveView& view) {
+  void check_continuity(const basebackup::ArchiveView& view) {
     const std::uint32_t size = view.wal_segment_size;
     std::set<std::string> archived;
     for (const auto& m : view.segments) archived.insert(m.name);
@@ -520,15 +519,15 @@ class Verifier {
       if (!archived.count(name) && reported.insert(name).second)
         error("wal", name + " missing (the stop segment of backup " + b.label + ")");
     }
-    for (const pg::TimeLineId target : backup::archive_timelines(view)) {
+    for (const pg::TimeLineId target : basebackup::archive_timelines(view)) {
       try {
         std::set<std::uint64_t> on_history;
         for (const auto& m : view.segments)
-          if (backup::segment_timeline(view, target, m.segno) == m.timeline)
+          if (basebackup::segment_timeline(view, target, m.segno) == m.timeline)
             on_history.insert(m.segno);
         std::vector<const BackupRecord*> users;
         for (const auto& b : view.backups)
-          if (!backup::off_history_reason(view, b, target)) users.push_back(&b);
+          if (!basebackup::off_history_reason(view, b, target)) users.push_back(&b);
         if (users.empty()) continue;
         std::sort(users.begin(), users.end(), [&](const BackupRecord* a, const BackupRecord* b) {
           return std::make_pair(start_segno(*a), a->label) <
@@ -542,7 +541,7 @@ class Verifier {
           while (next < users.size() && start_segno(*users[next]) <= s) newest = users[next++];
           if (on_history.count(s)) continue;
           const std::string name =
-              pg::segment_file_name(backup::segment_timeline(view, target, s), s, size);
+              pg::segment_file_name(basebackup::segment_timeline(view, target, s), s, size);
           if (reported.insert(name).second)
             error("wal", name + " missing (needed by backup " + newest->label + " on timeline " +
                              std::to_string(target) + ")");
@@ -562,7 +561,7 @@ class Verifier {
     get(repo::kConfigObject);
     for (const auto& info : objects_under(kKeysPrefix)) get(info.name);
     for (const auto& info : objects_under(kHistoryPrefix)) {
-      guarded(info.name, [&] { read_history_entry(repo_, info.name); });
+      guarded(info.name, [&] { repo::read_history_entry(repo_, info.name); });
       report_.bytes_read += info.size;
     }
     for (const auto& info : objects_under(kLocksPrefix)) {

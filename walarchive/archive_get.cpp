@@ -12,7 +12,7 @@
 #include "core/file_util.h"
 #include "pg/wal_name.h"
 #include "repo/cluster.h"
-#include "walarchive/wal_objects.h"
+#include "repo/wal_objects.h"
 
 namespace walvault::walarchive {
 
@@ -48,7 +48,7 @@ GetOutcome archive_get(repo::Repository& repo, const std::string& file_name,
       take_from_spool(options.spool_dir + "/" + name.name, destination))
     return GetOutcome::kRestored;
 
-  auto bytes = repo.get_object(data_object_name(name));
+  auto bytes = repo.get_object(repo::data_object_name(name));
   if (!bytes) return GetOutcome::kNotFound;
   // PostgreSQL re-fetches after a crash, so the copy needs to be whole, not durable.
   write_file_atomic(destination, *bytes, 0600, Overwrite::kYes, Durability::kNone);
@@ -88,7 +88,7 @@ int prefetch(repo::Repository& repo, const std::string& file_name, int count,
   for (const auto& seg : window) {
     const std::string path = spool_dir + "/" + seg;
     if (::access(path.c_str(), F_OK) == 0) continue;
-    auto bytes = repo.get_object(segment_object_name(seg));
+    auto bytes = repo.get_object(repo::segment_object_name(seg));
     if (!bytes) break;  // end of the archive
     write_file_atomic(path, *bytes, 0600, Overwrite::kYes, Durability::kNone);
     ++fetched;

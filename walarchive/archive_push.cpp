@@ -14,7 +14,7 @@
 #include "core/time_util.h"
 #include "pg/wal_segment.h"
 #include "repo/cluster.h"
-#include "walarchive/wal_objects.h"
+#include "repo/wal_objects.h"
 
 namespace walvault::walarchive {
 
@@ -71,7 +71,7 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
   pg::WalFileName name = parse_name_or_throw(path);
   const MappedFile input = read_input(path);
   const ByteView data = input.bytes();
-  const std::string object = data_object_name(name);
+  const std::string object = repo::data_object_name(name);
 
   if (name.kind != pg::WalFileKind::kSegment && name.kind != pg::WalFileKind::kPartial) {
     return store_whole(repo, object, name.name, data);
@@ -92,7 +92,7 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
     hash_promise.set_value(codec::xxh3_64(data));
     return pg::summarize_segment(data, header);
   });
-  SegmentMeta meta;
+  repo::SegmentMeta meta;
   meta.name = name.name;
   meta.timeline = name.timeline;
   meta.segno = pg::segment_number(name, header.segment_size);
@@ -107,14 +107,14 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
   const store::PutResult put = repo.put_object(object, data, put_options);
   meta.xxh3 = hash.get();
   if (put == store::PutResult::kAlreadyExists) {
-    auto existing = read_meta(repo, name.name);
+    auto existing = repo::read_meta(repo, name.name);
     if (existing && existing->xxh3 != meta.xxh3) throw conflict(name.name);
     check_identical(repo, object, name.name, data);
     outcome = PushOutcome::kAlreadyArchived;
   }
   meta.summary = summary.get();
   // The metadata makes the segment visible to planners; written last.
-  repo.put_object(meta_object_name(name.name), as_bytes(meta_to_json(meta)));
+  repo.put_object(repo::meta_object_name(name.name), as_bytes(repo::meta_to_json(meta)));
   return {outcome, meta.xxh3};
 }
 
@@ -128,7 +128,7 @@ std::string status_file(const std::string& spool_dir, const std::string& segment
 std::string file_status(const std::string& path, std::uint64_t xxh3) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
-  return format_xxh3(xxh3) + " " + std::to_string(st.st_size) + " " +
+  return repo::format_xxh3(xxh3) + " " + std::to_string(st.st_size) + " " +
          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + " " +
          std::to_string(st.st_ino) + "\n";
 }
@@ -142,12 +142,12 @@ bool confirm_batched(repo::Repository& repo, const std::string& spool_dir, const
   auto recorded = read_file(status);
   if (!recorded) return false;
   ::unlink(status.c_str());
-  auto recorded_hash = parse_xxh3(as_chars(*recorded).substr(0, 16));
+  auto recorded_hash = repo::parse_xxh3(as_chars(*recorded).substr(0, 16));
   if (!recorded_hash) return false;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;
   if (file_status(path, *recorded_hash) != as_chars(*recorded)) return false;
-  auto meta = read_meta(repo, name.name);
+  auto meta = repo::read_meta(repo, name.name);
   return meta && meta->xxh3 == *recorded_hash &&
          meta->size == static_cast<std::uint64_t>(st.st_size);
 }

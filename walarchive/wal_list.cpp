@@ -10,13 +10,13 @@ namespace walvault::walarchive {
 
 using nlohmann::json;
 
-WalListing summarize_wal(const std::vector<SegmentMeta>& metas, std::uint32_t segment_size,
+WalListing summarize_wal(const std::vector<repo::SegmentMeta>& metas, std::uint32_t segment_size,
                          std::vector<std::string> other_files) {
   WalListing listing;
   listing.other_files = std::move(other_files);
   TimelineSummary* tl = nullptr;
   std::uint64_t last_segno = 0;
-  for (const SegmentMeta& m : metas) {
+  for (const repo::SegmentMeta& m : metas) {
     if (!tl || tl->timeline != m.timeline) {
       listing.timelines.push_back({});
       tl = &listing.timelines.back();
@@ -53,7 +53,7 @@ WalListing list_wal(repo::Repository& repo) {
   for (const auto& info : repo.store().list("wal/file/")) files.push_back(info.name.substr(9));
   auto cluster = repo::read_cluster(repo);
   if (!cluster) return summarize_wal({}, 0, std::move(files));
-  return summarize_wal(read_all_meta(repo), cluster->segment_size, std::move(files));
+  return summarize_wal(repo::read_all_meta(repo), cluster->segment_size, std::move(files));
 }
 
 std::string wal_listing_text(const WalListing& listing) {

@@ -10,7 +10,7 @@
 
 #include "pg/wal_segment.h"
 #include "repo/repository.h"
-#include "walarchive/wal_objects.h"
+#include "repo/wal_objects.h"
 
 namespace walvault::walarchive {
 
@@ -36,7 +36,7 @@ struct WalListing {
 };
 
 // `segment_size` is the bound cluster's; metas must be sorted by name.
-WalListing summarize_wal(const std::vector<SegmentMeta>& metas, std::uint32_t segment_size,
+WalListing summarize_wal(const std::vector<repo::SegmentMeta>& metas, std::uint32_t segment_size,
                          std::vector<std::string> other_files);
 WalListing list_wal(repo::Repository& repo);
 

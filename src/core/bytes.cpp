@@ -1,5 +1,8 @@
 #include "core/bytes.h"
 
+#include <cstdio>
+#include <iterator>
+
 namespace walvault {
 
 std::string to_hex(ByteView bytes) {
@@ -29,6 +32,22 @@ bool from_hex(std::string_view hex, Bytes& out) {
   }
   out = std::move(tmp);
   return true;
+}
+
+std::string human_bytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
 }
 
 }  // namespace walvault

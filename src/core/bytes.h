@@ -29,6 +29,9 @@ std::string to_hex(ByteView bytes);
 // Returns false (and leaves out untouched) when `hex` is not even-length hex.
 bool from_hex(std::string_view hex, Bytes& out);
 
+// "812 B", "1.5 MiB", "2.0 GiB" (binary units).
+std::string human_bytes(std::uint64_t bytes);
+
 template <typename T>
 T load_le(const std::uint8_t* p) {
   T v;

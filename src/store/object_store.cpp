@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "store/mem_store.h"
 #include "store/posix_store.h"
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 namespace walvault::store {
 

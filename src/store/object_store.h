@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/bytes.h"
-#include "store/s3_settings.h"
+#include "store/s3/s3_settings.h"
 
 namespace walvault::store {
 

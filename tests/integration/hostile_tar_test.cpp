@@ -9,7 +9,7 @@
 
 #include <filesystem>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "core/file_util.h"
 #include "integration/walvault_cli.h"
 #include "repo/repository.h"
@@ -140,19 +140,19 @@ TEST_F(HostileTarTest, RestoreRefusesAHostileFileListInTheRepository) {
   ASSERT_FALSE(label.empty()) << good.out;
 
   const std::string outside = outside_;
-  const std::pair<const char*, std::function<void(backup::BackupFiles&)>> cases[] = {
+  const std::pair<const char*, std::function<void(basebackup::BackupFiles&)>> cases[] = {
       {"dotdot",
-       [&](backup::BackupFiles& f) {
-         backup::FileEntry e = f.entries.back();  // a file with chunks
+       [&](basebackup::BackupFiles& f) {
+         basebackup::FileEntry e = f.entries.back();  // a file with chunks
          e.path = "../outside/pwned";
          f.entries.push_back(e);
        }},
       {"symlink_then_child",
-       [&](backup::BackupFiles& f) {
-         backup::FileEntry e = f.entries.back();
-         backup::FileEntry link;
+       [&](basebackup::BackupFiles& f) {
+         basebackup::FileEntry e = f.entries.back();
+         basebackup::FileEntry link;
          link.path = "evil_link";
-         link.type = backup::EntryType::kSymlink;
+         link.type = basebackup::EntryType::kSymlink;
          link.link_target = outside;
          e.path = "evil_link/pwned";
          f.entries.push_back(link);
@@ -165,14 +165,14 @@ TEST_F(HostileTarTest, RestoreRefusesAHostileFileListInTheRepository) {
     const std::string forged = "20990101-00000" + std::to_string(n++);
     {
       auto repo = repo::Repository::open(store::open_store(repo_), {});
-      backup::BackupRecord record = *backup::read_record(*repo, label);
-      backup::BackupFiles files = backup::read_files(*repo, label);
+      basebackup::BackupRecord record = *basebackup::read_record(*repo, label);
+      basebackup::BackupFiles files = basebackup::read_files(*repo, label);
       craft(files);
       record.label = forged;
-      const std::string list = backup::files_to_json(files);
-      repo->put_object(backup::files_object_name(forged), as_bytes(list));
-      const std::string text = backup::record_to_json(record);
-      repo->put_object(backup::record_object_name(forged), as_bytes(text));
+      const std::string list = basebackup::files_to_json(files);
+      repo->put_object(basebackup::files_object_name(forged), as_bytes(list));
+      const std::string text = basebackup::record_to_json(record);
+      repo->put_object(basebackup::record_object_name(forged), as_bytes(text));
     }
     give_to_test_user(repo_);
     const std::string target = work_.sub(std::string("restore-") + name);

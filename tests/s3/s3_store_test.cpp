@@ -1,7 +1,7 @@
 // S3Store against a real S3 server (Ceph RGW in CI; see s3_test_env.h): the
 // conformance suite, plus what only S3 has: credentials, buckets, paging,
 // an unreachable gateway.
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 #include <gtest/gtest.h>
 

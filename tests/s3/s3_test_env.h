@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 namespace walvault::store::testing {
 

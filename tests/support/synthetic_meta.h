@@ -12,15 +12,15 @@
 #include "core/bytes.h"
 #include "pg/wal_name.h"
 #include "repo/cluster.h"
+#include "repo/wal_objects.h"
 #include "support/seeded_bytes.h"
-#include "walarchive/wal_objects.h"
 
 namespace walvault::testing {
 
-inline walarchive::SegmentMeta synthetic_segment_meta(pg::TimeLineId tli, std::uint64_t segno,
-                                                      std::uint32_t segment_size,
-                                                      std::int64_t commit_us) {
-  walarchive::SegmentMeta m;
+inline repo::SegmentMeta synthetic_segment_meta(pg::TimeLineId tli, std::uint64_t segno,
+                                                std::uint32_t segment_size,
+                                                std::int64_t commit_us) {
+  repo::SegmentMeta m;
   m.name = pg::segment_file_name(tli, segno, segment_size);
   m.timeline = tli;
   m.segno = segno;
@@ -50,12 +50,11 @@ inline void bind_synthetic_cluster(repo::Repository& repo, std::uint32_t segment
 
 // Stores `data` as the segment `m` names, and `m` as its metadata, with
 // size and xxh3 filled in from `data`.
-inline void put_synthetic_segment(repo::Repository& repo, walarchive::SegmentMeta m,
-                                  const Bytes& data) {
+inline void put_synthetic_segment(repo::Repository& repo, repo::SegmentMeta m, const Bytes& data) {
   m.size = data.size();
   m.xxh3 = codec::xxh3_64(data);
-  repo.put_object(walarchive::segment_object_name(m.name), data);
-  repo.put_object(walarchive::meta_object_name(m.name), as_bytes(walarchive::meta_to_json(m)));
+  repo.put_object(repo::segment_object_name(m.name), data);
+  repo.put_object(repo::meta_object_name(m.name), as_bytes(repo::meta_to_json(m)));
 }
 
 }  // namespace walvault::testing

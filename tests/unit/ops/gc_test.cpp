@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/time_util.h"
@@ -18,9 +18,9 @@
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/lock.h"
+#include "repo/wal_objects.h"
 #include "store/mem_store.h"
 #include "support/synthetic_meta.h"
-#include "walarchive/wal_objects.h"
 
 namespace walvault::ops {
 namespace {
@@ -50,7 +50,7 @@ struct Fixture {
                                                          now - kDay + static_cast<std::int64_t>(s));
       walvault::testing::put_synthetic_segment(*repo, m, data);
     }
-    repo->put_object(walarchive::file_object_name("00000002.history"),
+    repo->put_object(repo::file_object_name("00000002.history"),
                      as_bytes("1\t0/5000000\tno recovery target specified\n"));
   }
 
@@ -60,8 +60,8 @@ struct Fixture {
                           std::uint64_t segno, std::int64_t time_us, bool write_record = true,
                           std::uint64_t pack_chunks = 4, bool one_frame = false) {
     repo::ChunkStore chunks(*repo, {.pack_target_bytes = pack_chunks * kChunkSize});
-    backup::BackupFiles files;
-    backup::FileEntry e;
+    basebackup::BackupFiles files;
+    basebackup::FileEntry e;
     e.path = "base/1/16384";
     e.mode = 0600;
     e.size = seeds.size() * kChunkSize;
@@ -74,9 +74,10 @@ struct Fixture {
     }
     files.entries.push_back(e);
     chunks.flush();
-    repo->put_object(backup::files_object_name(label), as_bytes(backup::files_to_json(files)));
+    repo->put_object(basebackup::files_object_name(label),
+                     as_bytes(basebackup::files_to_json(files)));
     if (!write_record) return label;
-    backup::BackupRecord b;
+    basebackup::BackupRecord b;
     b.label = label;
     b.source = "replication";
     b.start_lsn = segno * kSegSize + 0x28;
@@ -90,7 +91,8 @@ struct Fixture {
     b.pg_version_num = 150010;
     b.file_count = 1;
     b.logical_bytes = e.size;
-    repo->put_object(backup::record_object_name(label), as_bytes(backup::record_to_json(b)));
+    repo->put_object(basebackup::record_object_name(label),
+                     as_bytes(basebackup::record_to_json(b)));
     return label;
   }
 
@@ -103,7 +105,7 @@ struct Fixture {
   ::testing::AssertionResult restorable(const std::string& label,
                                         std::vector<std::uint32_t> seeds) {
     repo::ChunkStore chunks(*repo);
-    const auto files = backup::read_files(*repo, label);
+    const auto files = basebackup::read_files(*repo, label);
     const auto& ids = files.entries.at(0).chunks;
     if (ids.size() != seeds.size()) return ::testing::AssertionFailure() << "chunk count";
     for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -169,15 +171,15 @@ TEST(Expire, RemovesExpiredBackupsAndOnlyTheWalNoRetainedBackupNeeds) {
   EXPECT_EQ(r.removed, std::vector<std::string>{"b1"});
   EXPECT_EQ(*r.wal_kept_from, pg::segment_file_name(1, 6, kSegSize));
   EXPECT_EQ(r.wal_files_removed, 5u);  // segments 1..5
-  const auto left = backup::list_backups(*f.repo);
+  const auto left = basebackup::list_backups(*f.repo);
   ASSERT_EQ(left.size(), 2u);
   EXPECT_EQ(left[0].label, "b2");
-  EXPECT_FALSE(f.store->stat(backup::files_object_name("b1")));
+  EXPECT_FALSE(f.store->stat(basebackup::files_object_name("b1")));
   const auto metas = f.store->list("wal/meta/");
   ASSERT_EQ(metas.size(), 7u);
   EXPECT_TRUE(metas.front().name.ends_with(pg::segment_file_name(1, 6, kSegSize)));
   EXPECT_EQ(f.store->list("wal/seg/").size(), 7u);
-  EXPECT_TRUE(f.store->stat(walarchive::file_object_name("00000002.history")));
+  EXPECT_TRUE(f.store->stat(repo::file_object_name("00000002.history")));
   // The chunks stay until gc.
   EXPECT_TRUE(f.restorable("b2", {1, 3}));
   EXPECT_TRUE(verify_repository(*f.repo, {}).ok());
@@ -187,9 +189,9 @@ TEST(Expire, PinnedBackupsAndTheirWalStay) {
   Fixture f;
   f.make_backup("b1", {1}, 2, f.now - 3 * kDay);
   f.make_backup("b2", {2}, 6, f.now - 2 * kDay);
-  EXPECT_TRUE(backup::pin_backup(*f.repo, "b1", "before migration"));
-  EXPECT_FALSE(backup::pin_backup(*f.repo, "b1", "again"));
-  EXPECT_EQ(backup::read_pin(*f.repo, "b1")->note, "before migration");
+  EXPECT_TRUE(basebackup::pin_backup(*f.repo, "b1", "before migration"));
+  EXPECT_FALSE(basebackup::pin_backup(*f.repo, "b1", "again"));
+  EXPECT_EQ(basebackup::read_pin(*f.repo, "b1")->note, "before migration");
   ExpireOptions o;
   o.rules = keep_last(1);
   o.now_us = f.now;
@@ -197,9 +199,9 @@ TEST(Expire, PinnedBackupsAndTheirWalStay) {
   EXPECT_TRUE(r.removed.empty());
   EXPECT_EQ(r.decisions[0].reasons, std::vector<std::string>{"pinned"});
   EXPECT_EQ(f.store->list("wal/meta/").size(), 11u);  // segment 1 only
-  EXPECT_TRUE(backup::unpin_backup(*f.repo, "b1"));
+  EXPECT_TRUE(basebackup::unpin_backup(*f.repo, "b1"));
   EXPECT_EQ(expire_backups(*f.repo, o, nullptr).removed, std::vector<std::string>{"b1"});
-  EXPECT_THROW(backup::pin_backup(*f.repo, "b1", ""), Error);
+  EXPECT_THROW(basebackup::pin_backup(*f.repo, "b1", ""), Error);
 }
 
 TEST(Gc, FreesTheChunksOfExpiredBackupsAndKeepsEveryRetainedOne) {
@@ -267,7 +269,7 @@ TEST(Gc, LeavesGarbageYoungerThanTheGracePeriod) {
   f.make_backup("b2", {1}, 6, f.now - 2 * kDay);
   // An interrupted backup: packs, index and file list, but no record.
   f.make_backup("b3", {20, 21, 22, 23}, 8, f.now, /*write_record=*/false);
-  f.repo->store().remove(backup::record_object_name("b1"));  // b1 expired
+  f.repo->store().remove(basebackup::record_object_name("b1"));  // b1 expired
   const std::uint64_t before = f.pack_bytes();
   GcReport r = f.gc(std::chrono::hours(1));
   EXPECT_EQ(r.packs_removed, 0u);
@@ -277,7 +279,7 @@ TEST(Gc, LeavesGarbageYoungerThanTheGracePeriod) {
   r = f.gc(std::chrono::hours(1));
   EXPECT_EQ(r.packs_removed, 2u);
   EXPECT_EQ(r.file_lists_removed, 2u);  // b1's and b3's
-  EXPECT_FALSE(f.store->stat(backup::files_object_name("b3")));
+  EXPECT_FALSE(f.store->stat(basebackup::files_object_name("b3")));
   EXPECT_TRUE(f.restorable("b2", {1}));
   EXPECT_TRUE(verify_repository(*f.repo, {.read_data = true}).ok());
 }
@@ -287,7 +289,7 @@ TEST(Gc, ACorruptLiveChunkStopsGcBeforeAnythingIsRemoved) {
   f.make_backup("b1", {1, 10, 11, 12}, 3, f.now - 3 * kDay);
   f.make_backup("b2", {1}, 6, f.now - 2 * kDay);
   f.age_everything(kDay);
-  f.repo->store().remove(backup::record_object_name("b1"));
+  f.repo->store().remove(basebackup::record_object_name("b1"));
   // Flip a byte of chunk 1 in its pack (the one gc must copy out).
   repo::ChunkStore chunks(*f.repo);
   const auto loc = *chunks.locate(chunks.chunk_id(pattern(1)));
@@ -304,7 +306,7 @@ TEST(Gc, ACorruptLiveChunkStopsGcBeforeAnythingIsRemoved) {
     EXPECT_NE(std::string(e.what()).find(pack), std::string::npos) << e.what();
   }
   EXPECT_TRUE(f.store->stat(pack));
-  EXPECT_TRUE(f.store->stat(backup::files_object_name("b1")));
+  EXPECT_TRUE(f.store->stat(basebackup::files_object_name("b1")));
   // Nothing removed: every object listed before is still there.
   const std::set<std::string> after = object_names(*f.store);
   for (const std::string& name : objects) EXPECT_TRUE(after.count(name)) << name << " removed";
@@ -314,7 +316,7 @@ TEST(Gc, AChunkListedTwiceAfterACrashedRepackIsResolved) {
   Fixture f;
   f.make_backup("b1", {1, 10, 11, 12}, 3, f.now - 3 * kDay);
   f.make_backup("b2", {1, 2}, 6, f.now - 2 * kDay);
-  f.repo->store().remove(backup::record_object_name("b1"));
+  f.repo->store().remove(basebackup::record_object_name("b1"));
   // A crash after the new pack's index was written: chunk 1 in two packs.
   {
     repo::ChunkStore::Options o;

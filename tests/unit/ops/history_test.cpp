@@ -7,13 +7,20 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "ops/history.h"
 #include "ops/info.h"
 #include "ops/monitor.h"
+#include "repo/history.h"
 #include "store/mem_store.h"
 
 namespace walvault::ops {
 namespace {
+
+using repo::append_history;
+using repo::history_text;
+using repo::HistoryEntry;
+using repo::read_history;
+using repo::read_history_entry;
+using repo::start_history;
 
 constexpr std::int64_t kT0 = 1795000000000000;  // 2026-11-18, Unix µs
 constexpr std::int64_t kMinute = 60'000'000;

@@ -6,20 +6,20 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/time_util.h"
-#include "ops/history.h"
 #include "ops/info.h"
 #include "ops/verify.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
+#include "repo/history.h"
 #include "repo/lock.h"
+#include "repo/wal_objects.h"
 #include "store/mem_store.h"
 #include "support/pg_cluster.h"
 #include "support/synthetic_meta.h"
-#include "walarchive/wal_objects.h"
 
 namespace walvault::ops {
 namespace {
@@ -68,11 +68,11 @@ struct SyntheticRepo {
     // Two files of 3 and 2 chunks (the second file's last chunk shorter),
     // in packs of about two chunks.
     repo::ChunkStore chunks(*repo, {.pack_target_bytes = 2 * kChunkSize});
-    backup::BackupFiles files;
+    basebackup::BackupFiles files;
     std::uint32_t seed = 1;
     for (const std::uint64_t size :
          {std::uint64_t{3} * kChunkSize, std::uint64_t{kChunkSize} + 100}) {
-      backup::FileEntry e;
+      basebackup::FileEntry e;
       e.path = "base/1/" + std::to_string(16384 + seed);
       e.mode = 0600;
       e.size = size;
@@ -84,9 +84,10 @@ struct SyntheticRepo {
     chunks.flush();
     first_chunk = files.entries[0].chunks[0];
     first_chunk_pack = *chunks.locate(first_chunk);
-    repo->put_object(backup::files_object_name(kLabel), as_bytes(backup::files_to_json(files)));
+    repo->put_object(basebackup::files_object_name(kLabel),
+                     as_bytes(basebackup::files_to_json(files)));
 
-    backup::BackupRecord b;
+    basebackup::BackupRecord b;
     b.label = kLabel;
     b.source = "replication";
     b.start_lsn = lsn_at(3, 0x28);
@@ -100,14 +101,15 @@ struct SyntheticRepo {
     b.pg_version_num = 150010;
     b.file_count = 2;
     b.logical_bytes = 4 * kChunkSize + 100;
-    repo->put_object(backup::record_object_name(kLabel), as_bytes(backup::record_to_json(b)));
+    repo->put_object(basebackup::record_object_name(kLabel),
+                     as_bytes(basebackup::record_to_json(b)));
   }
 
   // Segment `segno`: 4 KiB of data (the checks do not depend on the size),
   // one commit at kT0 + segno minutes; segment 8 holds restore point "rp8".
   void add_segment(std::uint64_t segno) {
     const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
-    walarchive::SegmentMeta m = walvault::testing::synthetic_segment_meta(
+    repo::SegmentMeta m = walvault::testing::synthetic_segment_meta(
         1, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
     m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
     if (segno == 8) m.summary.restore_points.push_back({"rp8", kT0 + 8 * kMinute, lsn_at(8, 64)});
@@ -230,8 +232,8 @@ TEST(Verify, TruncatedPackIsAStructureError) {
 
 TEST(Verify, MissingSegmentIsAGapNamedWithTheBackup) {
   SyntheticRepo r;
-  ASSERT_TRUE(r.store->remove(walarchive::segment_object_name(seg_name(6))));
-  ASSERT_TRUE(r.store->remove(walarchive::meta_object_name(seg_name(6))));
+  ASSERT_TRUE(r.store->remove(repo::segment_object_name(seg_name(6))));
+  ASSERT_TRUE(r.store->remove(repo::meta_object_name(seg_name(6))));
   const VerifyReport report = r.verify();
   ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
   EXPECT_EQ(report.errors[0].object, "wal");
@@ -242,34 +244,34 @@ TEST(Verify, MissingSegmentIsAGapNamedWithTheBackup) {
 
 TEST(Verify, SegmentsBeforeTheBackupAreNotNeeded) {
   SyntheticRepo r;
-  ASSERT_TRUE(r.store->remove(walarchive::segment_object_name(seg_name(2))));
-  ASSERT_TRUE(r.store->remove(walarchive::meta_object_name(seg_name(2))));
+  ASSERT_TRUE(r.store->remove(repo::segment_object_name(seg_name(2))));
+  ASSERT_TRUE(r.store->remove(repo::meta_object_name(seg_name(2))));
   const VerifyReport report = r.verify();
   EXPECT_TRUE(report.ok()) << all_text(report);
 }
 
 TEST(Verify, MissingStopSegmentIsNamed) {
   SyntheticRepo r;
-  ASSERT_TRUE(r.store->remove(walarchive::meta_object_name(seg_name(3))));
+  ASSERT_TRUE(r.store->remove(repo::meta_object_name(seg_name(3))));
   const VerifyReport report = r.verify();
   EXPECT_EQ(count_problems(report.errors, "wal", seg_name(3) + " missing (the stop segment of"), 1u)
       << all_text(report);
   // Its data object without metadata: an interrupted push, a warning.
-  EXPECT_EQ(count_problems(report.warnings, walarchive::segment_object_name(seg_name(3))), 1u)
+  EXPECT_EQ(count_problems(report.warnings, repo::segment_object_name(seg_name(3))), 1u)
       << all_text(report);
 }
 
 TEST(Verify, SegmentDataMissingOrDamaged) {
   SyntheticRepo r;
-  ASSERT_TRUE(r.store->remove(walarchive::segment_object_name(seg_name(5))));
-  const std::string seg7 = walarchive::segment_object_name(seg_name(7));
+  ASSERT_TRUE(r.store->remove(repo::segment_object_name(seg_name(5))));
+  const std::string seg7 = repo::segment_object_name(seg_name(7));
   Bytes sealed = *r.store->get(seg7, std::nullopt);
   sealed.back() ^= 1;
   r.store->corrupt(seg7, sealed);
 
   const VerifyReport structure = r.verify(false);
   ASSERT_EQ(structure.errors.size(), 1u) << all_text(structure);
-  EXPECT_EQ(structure.errors[0].object, walarchive::segment_object_name(seg_name(5)));
+  EXPECT_EQ(structure.errors[0].object, repo::segment_object_name(seg_name(5)));
 
   const VerifyReport data = r.verify(true);
   EXPECT_EQ(data.errors.size(), 2u) << all_text(data);
@@ -300,48 +302,48 @@ TEST(Verify, DamagedIndexAndMissingFileListAreNamed) {
   VerifyReport report = r.verify();
   EXPECT_EQ(count_problems(report.errors, index), 1u) << all_text(report);
   // Its chunks are now listed by no index, and its pack is an orphan.
-  EXPECT_GE(count_problems(report.errors, backup::files_object_name(kLabel), "not listed"), 1u)
+  EXPECT_GE(count_problems(report.errors, basebackup::files_object_name(kLabel), "not listed"), 1u)
       << all_text(report);
   EXPECT_EQ(report.warnings.size(), 1u) << all_text(report);
 
   SyntheticRepo r2;
-  ASSERT_TRUE(r2.store->remove(backup::files_object_name(kLabel)));
+  ASSERT_TRUE(r2.store->remove(basebackup::files_object_name(kLabel)));
   report = r2.verify();
   ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
-  EXPECT_EQ(report.errors[0].object, backup::files_object_name(kLabel));
+  EXPECT_EQ(report.errors[0].object, basebackup::files_object_name(kLabel));
 }
 
 // A file list anyone with write access forged: verify's structure pass
-// refuses its names as restore would (backup::check_file_list), naming the
+// refuses its names as restore would (basebackup::check_file_list), naming the
 // backup and the entry, instead of reporting a clean repository.
 TEST(Verify, ForgedFileListNamesAreErrors) {
   struct Forgery {
     const char* what;
-    std::vector<backup::FileEntry> entries;
+    std::vector<basebackup::FileEntry> entries;
     const char* entry;  // the entry the error names
   };
-  backup::FileEntry escape;
+  basebackup::FileEntry escape;
   escape.path = "../outside/pwned";
   escape.mode = 0600;
-  backup::FileEntry link;
+  basebackup::FileEntry link;
   link.path = "base/link";
-  link.type = backup::EntryType::kSymlink;
+  link.type = basebackup::EntryType::kSymlink;
   link.link_target = "/tmp";
-  backup::FileEntry child;
+  basebackup::FileEntry child;
   child.path = "base/link/child";
   child.mode = 0600;
   const std::vector<Forgery> forgeries = {
       {"escaping path", {escape}, "'../outside/pwned'"},
       {"child of a symlink", {link, child}, "'base/link/child'"},
   };
-  const std::string object = backup::files_object_name(kLabel);
+  const std::string object = basebackup::files_object_name(kLabel);
   for (const auto& forgery : forgeries) {
     SCOPED_TRACE(forgery.what);
     SyntheticRepo r;
-    backup::BackupFiles files = backup::read_files(*r.repo, kLabel);
+    basebackup::BackupFiles files = basebackup::read_files(*r.repo, kLabel);
     for (const auto& e : forgery.entries) files.entries.push_back(e);
     ASSERT_TRUE(r.store->remove(object));  // objects are create-only
-    ASSERT_EQ(r.repo->put_object(object, as_bytes(backup::files_to_json(files))),
+    ASSERT_EQ(r.repo->put_object(object, as_bytes(basebackup::files_to_json(files))),
               store::PutResult::kCreated);
     for (bool read_data : {false, true}) {
       SCOPED_TRACE(read_data ? "read data" : "structure");
@@ -376,12 +378,12 @@ TEST(Verify, ReadDataFindsAFlippedByteInEveryObjectClass) {
   SyntheticRepo r(/*encrypted=*/true);
   walvault::testing::TempDir dir("wv-verify-classes");
   r.repo->add_key_file(dir.sub("repo.key"));  // keys/file-...
-  const std::string history_file = walarchive::file_object_name("00000002.history");
+  const std::string history_file = repo::file_object_name("00000002.history");
   r.repo->put_object(history_file, as_bytes(std::string("1\t0/B000000\tno recovery target\n")));
-  r.repo->put_object(walarchive::file_object_name("000000010000000000000003.00000028.backup"),
+  r.repo->put_object(repo::file_object_name("000000010000000000000003.00000028.backup"),
                      as_bytes(std::string("START WAL LOCATION: 0/3000028\n")));
-  ASSERT_TRUE(backup::pin_backup(*r.repo, kLabel, "keep"));
-  ASSERT_TRUE(append_history(*r.repo, start_history("verify")).empty());
+  ASSERT_TRUE(basebackup::pin_backup(*r.repo, kLabel, "keep"));
+  ASSERT_TRUE(repo::append_history(*r.repo, repo::start_history("verify")).empty());
   const auto lock = repo::RepoLock::acquire(*r.repo, repo::LockMode::kShared, "test",
                                             repo::default_lock_options());
 
@@ -393,15 +395,15 @@ TEST(Verify, ReadDataFindsAFlippedByteInEveryObjectClass) {
       repo::kConfigObject,
       first("keys/"),
       repo::kClusterObject,
-      walarchive::segment_object_name(seg_name(4)),
-      walarchive::meta_object_name(seg_name(4)),
+      repo::segment_object_name(seg_name(4)),
+      repo::meta_object_name(seg_name(4)),
       history_file,
-      walarchive::file_object_name("000000010000000000000003.00000028.backup"),
+      repo::file_object_name("000000010000000000000003.00000028.backup"),
       r.pack_name(),
       first("index/"),
-      backup::record_object_name(kLabel),
-      backup::files_object_name(kLabel),
-      backup::pin_object_name(kLabel),
+      basebackup::record_object_name(kLabel),
+      basebackup::files_object_name(kLabel),
+      basebackup::pin_object_name(kLabel),
       first("history/"),
       first("locks/")};
   const VerifyReport clean = r.verify(true);

@@ -9,7 +9,7 @@
 namespace walvault::ops {
 namespace {
 
-using backup::BackupRecord;
+using basebackup::BackupRecord;
 
 std::int64_t at(const char* text) { return *parse_time_us(text); }
 

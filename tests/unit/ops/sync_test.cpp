@@ -9,18 +9,18 @@
 #include <algorithm>
 #include <set>
 
-#include "backup/backup_record.h"
+#include "basebackup/backup_record.h"
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "ops/sync.h"
 #include "ops/verify.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
+#include "repo/wal_objects.h"
 #include "store/fault_store.h"
 #include "store/mem_store.h"
 #include "support/error_code.h"
 #include "support/synthetic_meta.h"
-#include "walarchive/wal_objects.h"
 
 namespace walvault::ops {
 namespace {
@@ -81,7 +81,7 @@ struct MemRepo {
   // 4 KiB of data and its metadata (the checks do not depend on the size).
   void add_segment(std::uint64_t segno) {
     const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
-    walarchive::SegmentMeta m = walvault::testing::synthetic_segment_meta(
+    repo::SegmentMeta m = walvault::testing::synthetic_segment_meta(
         1, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
     m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
     walvault::testing::put_synthetic_segment(*repo, m, data);
@@ -91,11 +91,11 @@ struct MemRepo {
   void add_backup(const std::string& label, std::uint64_t segno,
                   const std::vector<FileSpec>& specs) {
     repo::ChunkStore chunks(*repo, {.pack_target_bytes = 2 * kChunkSize});
-    backup::BackupFiles files;
+    basebackup::BackupFiles files;
     files.backup_manifest = "{\"PostgreSQL-Backup-Manifest-Version\": 1}\n";
     std::uint64_t logical = 0;
     for (const auto& spec : specs) {
-      backup::FileEntry e;
+      basebackup::FileEntry e;
       e.path = spec.path;
       e.mode = 0600;
       e.size = spec.seeds.size() * kChunkSize - spec.short_by;
@@ -107,15 +107,16 @@ struct MemRepo {
       logical += e.size;
       files.entries.push_back(std::move(e));
     }
-    backup::FileEntry dir;
+    basebackup::FileEntry dir;
     dir.path = "base/1";
-    dir.type = backup::EntryType::kDirectory;
+    dir.type = basebackup::EntryType::kDirectory;
     dir.mode = 0700;
     files.entries.push_back(dir);
     chunks.flush();
-    repo->put_object(backup::files_object_name(label), as_bytes(backup::files_to_json(files)));
+    repo->put_object(basebackup::files_object_name(label),
+                     as_bytes(basebackup::files_to_json(files)));
 
-    backup::BackupRecord b;
+    basebackup::BackupRecord b;
     b.label = label;
     b.source = "replication";
     b.start_lsn = lsn_at(segno, 0x28);
@@ -130,14 +131,15 @@ struct MemRepo {
     b.file_count = files.entries.size();
     b.logical_bytes = logical;
     b.stored_bytes = 12345;
-    repo->put_object(backup::record_object_name(label), as_bytes(backup::record_to_json(b)));
+    repo->put_object(basebackup::record_object_name(label),
+                     as_bytes(basebackup::record_to_json(b)));
   }
 
   // Cluster, segments 1..10, a backup history file, backup 1 in segment 3.
   void fill() {
     bind();
     for (std::uint64_t s = 1; s <= 10; ++s) add_segment(s);
-    repo->put_object(walarchive::file_object_name(kBackupFile),
+    repo->put_object(repo::file_object_name(kBackupFile),
                      as_bytes(std::string("START WAL LOCATION: 0/3000028\n")));
     add_backup(kLabel1, 3, kFiles1);
   }
@@ -182,7 +184,7 @@ void expect_same_content(MemRepo& a, MemRepo& b) {
     EXPECT_EQ(names, names_under(b, prefix)) << prefix;
     for (const auto& n : names) EXPECT_EQ(a.repo->get_object(n), b.repo->get_object(n)) << n;
   }
-  const auto ra = backup::list_backups(*a.repo), rb = backup::list_backups(*b.repo);
+  const auto ra = basebackup::list_backups(*a.repo), rb = basebackup::list_backups(*b.repo);
   ASSERT_EQ(ra.size(), rb.size());
   repo::ChunkStore ca(*a.repo), cb(*b.repo);
   for (std::size_t i = 0; i < ra.size(); ++i) {
@@ -193,8 +195,8 @@ void expect_same_content(MemRepo& a, MemRepo& b) {
     EXPECT_EQ(ra[i].start_time_us, rb[i].start_time_us);
     EXPECT_EQ(ra[i].logical_bytes, rb[i].logical_bytes);
     EXPECT_EQ(ra[i].chunk_size, rb[i].chunk_size);
-    const auto fa = backup::read_files(*a.repo, ra[i].label);
-    const auto fb = backup::read_files(*b.repo, rb[i].label);
+    const auto fa = basebackup::read_files(*a.repo, ra[i].label);
+    const auto fb = basebackup::read_files(*b.repo, rb[i].label);
     EXPECT_EQ(fa.backup_manifest, fb.backup_manifest);
     ASSERT_EQ(fa.entries.size(), fb.entries.size());
     for (std::size_t e = 0; e < fa.entries.size(); ++e) {
@@ -244,7 +246,7 @@ TEST_P(SyncModes, CopiesEverythingOnceAndThenOnlyWhatIsNew) {
   EXPECT_EQ(repo::read_cluster(*b.repo)->system_id, 42u);
   expect_clean(*b.repo);
   expect_same_content(a, b);
-  auto record = backup::read_record(*b.repo, kLabel1);
+  auto record = basebackup::read_record(*b.repo, kLabel1);
   ASSERT_TRUE(record);
   EXPECT_EQ(record->new_chunk_count, 6u);
   EXPECT_GT(record->stored_bytes, 0u);
@@ -274,7 +276,7 @@ TEST_P(SyncModes, CopiesEverythingOnceAndThenOnlyWhatIsNew) {
   EXPECT_EQ(third.backups, std::vector<std::string>{kLabel2});
   EXPECT_EQ(third.chunks_read, 1u);
   EXPECT_EQ(third.chunks_added, 1u);
-  auto record2 = backup::read_record(*b.repo, kLabel2);
+  auto record2 = basebackup::read_record(*b.repo, kLabel2);
   ASSERT_TRUE(record2);
   EXPECT_EQ(record2->new_chunk_count, 1u);
   EXPECT_LT(record2->stored_bytes, record->stored_bytes / 3);
@@ -307,7 +309,7 @@ TEST_P(SyncModes, ChunksDedupAgainstWhatTheTargetAlreadyHolds) {
   EXPECT_TRUE(r.wal_segments.empty());
   EXPECT_EQ(r.backups, std::vector<std::string>{kLabel1});
   EXPECT_EQ(r.chunks_added, 0u);
-  EXPECT_EQ(backup::read_record(*b.repo, kLabel1)->stored_bytes, 0u);
+  EXPECT_EQ(basebackup::read_record(*b.repo, kLabel1)->stored_bytes, 0u);
   expect_clean(*b.repo);
 }
 
@@ -321,7 +323,7 @@ TEST_P(SyncModes, CopiedChunksArriveAsOneFrame) {
   repo::ChunkStore cb(*b.repo);
   std::set<std::pair<std::string, std::uint64_t>> envelopes;
   std::set<std::string> ids;
-  for (const auto& e : backup::read_files(*b.repo, kLabel1).entries)
+  for (const auto& e : basebackup::read_files(*b.repo, kLabel1).entries)
     for (const auto& id : e.chunks) {
       const auto loc = cb.locate(id);
       ASSERT_TRUE(loc);
@@ -411,14 +413,14 @@ TEST(Sync, SegmentWithOtherBytesIsAConflictAndKept) {
   a.fill();
   b.bind();
   // B has segment 5's object (no metadata: an interrupted push) with other bytes.
-  const std::string object = walarchive::segment_object_name(seg_name(5));
+  const std::string object = repo::segment_object_name(seg_name(5));
   b.repo->put_object(object, pattern(7, 4096));
   EXPECT_EQ(error_code_of([&] { run_sync(a, *b.repo, false, 1); }), ErrorCode::kConflict);
   EXPECT_EQ(*b.repo->get_object(object), pattern(7, 4096));
-  EXPECT_FALSE(b.mem->stat(walarchive::meta_object_name(seg_name(5))));
+  EXPECT_FALSE(b.mem->stat(repo::meta_object_name(seg_name(5))));
   // Segments are made visible in order: nothing after the conflict.
-  EXPECT_FALSE(b.mem->stat(walarchive::meta_object_name(seg_name(6))));
-  EXPECT_TRUE(b.mem->stat(walarchive::meta_object_name(seg_name(4))));
+  EXPECT_FALSE(b.mem->stat(repo::meta_object_name(seg_name(6))));
+  EXPECT_TRUE(b.mem->stat(repo::meta_object_name(seg_name(4))));
 }
 
 TEST(Sync, ALabelTheTargetUsesForAnotherBackupIsSkippedAndNamed) {
@@ -431,7 +433,7 @@ TEST(Sync, ALabelTheTargetUsesForAnotherBackupIsSkippedAndNamed) {
   EXPECT_TRUE(r.backups.empty());
   ASSERT_EQ(r.skipped.size(), 1u);
   EXPECT_NE(r.skipped[0].find("backup " + std::string(kLabel1)), std::string::npos);
-  EXPECT_EQ(backup::read_record(*b.repo, kLabel1)->start_lsn, lsn_at(4, 0x28));
+  EXPECT_EQ(basebackup::read_record(*b.repo, kLabel1)->start_lsn, lsn_at(4, 0x28));
 }
 
 TEST(Sync, DifferentChunkSizesRefuseBackups) {

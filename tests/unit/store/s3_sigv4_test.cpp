@@ -1,7 +1,7 @@
 // SigV4 against published expectations: cases of AWS's Signature Version 4
 // test suite (aws-sig-v4-test-suite, service "service") and the worked
 // examples of the S3 API reference ("examplebucket", AKIAIOSFODNN7EXAMPLE).
-#include "store/s3_sigv4.h"
+#include "store/s3/s3_sigv4.h"
 
 #include <gtest/gtest.h>
 

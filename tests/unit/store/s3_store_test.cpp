@@ -1,7 +1,7 @@
 // S3Store without a server: location parsing, configuration from the AWS
 // environment, and refusal of bad settings. The store against a real S3
 // server is tested in tests/s3/.
-#include "store/s3_store.h"
+#include "store/s3/s3_store.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -7,13 +7,13 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "repo/wal_objects.h"
 #include "store/fault_store.h"
 #include "store/mem_store.h"
 #include "support/pg_cluster.h"
 #include "support/segment_builder.h"
 #include "walarchive/archive_get.h"
 #include "walarchive/wal_list.h"
-#include "walarchive/wal_objects.h"
 
 namespace walvault::walarchive {
 namespace {
@@ -58,7 +58,7 @@ TEST(ArchivePush, StoresSegmentAndDecodedMetadata) {
   auto repo = f.open(f.inner);
   std::string path = f.write_segment(3);
   EXPECT_EQ(push(*repo, path).outcome, PushOutcome::kStored);
-  auto meta = read_meta(*repo, base_name(path));
+  auto meta = repo::read_meta(*repo, base_name(path));
   ASSERT_TRUE(meta.has_value());
   EXPECT_EQ(meta->segno, 3u);
   EXPECT_EQ(meta->system_id, 42u);
@@ -101,11 +101,11 @@ TEST(ArchivePush, FailureBeforeMetadataIsNotArchivedAndRetrySucceeds) {
   auto failing = f.open(faulty);
   EXPECT_THROW(push(*failing, path), Error);
   auto repo = f.open(f.inner);
-  EXPECT_FALSE(read_meta(*repo, base_name(path)).has_value());
+  EXPECT_FALSE(repo::read_meta(*repo, base_name(path)).has_value());
   EXPECT_TRUE(list_wal(*repo).timelines.empty());
   // PostgreSQL retries: the stored segment is recognised and completed.
   EXPECT_EQ(push(*repo, path).outcome, PushOutcome::kAlreadyArchived);
-  EXPECT_TRUE(read_meta(*repo, base_name(path)).has_value());
+  EXPECT_TRUE(repo::read_meta(*repo, base_name(path)).has_value());
 }
 
 TEST(ArchivePush, ListShowsRangesAndGaps) {
@@ -137,7 +137,7 @@ TEST(ArchivePush, OtherClusterRefused) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kClusterMismatch);
   }
-  EXPECT_FALSE(read_meta(*repo, pg::segment_file_name(1, 4, 1u << 20)).has_value());
+  EXPECT_FALSE(repo::read_meta(*repo, pg::segment_file_name(1, 4, 1u << 20)).has_value());
 }
 
 TEST(ArchivePush, HistoryAndPartialFilesRoundTrip) {
@@ -173,7 +173,7 @@ TEST(ArchiveGet, CorruptSegmentWritesNothing) {
   auto repo = f.open(f.inner);
   std::string path = f.write_segment(3);
   push(*repo, path);
-  std::string object = segment_object_name(base_name(path));
+  std::string object = repo::segment_object_name(base_name(path));
   Bytes sealed = *f.inner->get(object, std::nullopt);
   sealed[sealed.size() / 2] ^= 0x40;
   f.inner->corrupt(object, sealed);

@@ -1,0 +1,64 @@
+// Writing a backup's files into a data directory (and its tablespaces), in
+// parallel, every chunk verified against its id; and the recovery settings
+// that make PostgreSQL replay the archived WAL to the target.
+//
+// Safety: global/pg_control is written last, after everything else is on
+// disk (each file fsynced as it completes, then the directories), so a restore that fails half-way
+// (corrupt chunk, full disk) leaves a directory PostgreSQL refuses to start. With `delta`, an
+// existing pg_control is removed first for the same reason.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "basebackup/backup_record.h"
+#include "basebackup/restore_plan.h"
+#include "repo/repository.h"
+
+namespace walvault::basebackup {
+
+struct RestoreStats {
+  std::uint64_t files = 0;           // regular files in the backup
+  std::uint64_t bytes = 0;           // their logical size
+  std::uint64_t chunks_written = 0;  // chunks fetched and written
+  std::uint64_t chunks_kept = 0;     // --delta: chunks already correct on disk
+  std::uint64_t files_removed = 0;   // --delta: files not in the backup
+  bool direct_io = false;            // relation data went around the page cache
+};
+
+struct RestoreOptions {
+  std::string pgdata;
+  bool delta = false;  // keep files/chunks that already match; remove files not in the backup
+  int parallel = 2;
+  // Write fresh files with O_DIRECT where the file system allows it (not with
+  // delta); false: everything through the page cache.
+  bool direct_io = true;
+  std::map<std::string, std::string> tablespace_map;  // old location -> new location
+  // Called once everything but global/pg_control is written and durable, with
+  // the stats so far; the caller writes its recovery settings here, so that a
+  // restore killed at any point leaves either no pg_control or a complete
+  // directory (pg_control is written last, after this returns).
+  std::function<void(const RestoreStats&)> before_pg_control;
+};
+
+// Refuses (Error(kConflict)) a non-empty data directory or tablespace
+// location unless options.delta. Throws Error(kCorruption) naming the pack and
+// chunk when a chunk fails verification.
+RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
+                           const BackupFiles& files, const RestoreOptions& options);
+
+// The recovery settings: removes the restore_command, recovery_target*,
+// recovery_end_command and recovery_init_sync_method lines already in
+// postgresql.auto.conf (a backup of a restored cluster carries them) and any
+// line for a key of `settings`, appends `settings` in order, and creates
+// recovery.signal.
+void write_recovery_settings(const std::string& pgdata,
+                             const std::vector<std::pair<std::string, std::string>>& settings);
+
+// Quotes a value for postgresql.conf ('...' with ' doubled).
+std::string conf_quote(const std::string& value);
+
+}  // namespace walvault::basebackup
