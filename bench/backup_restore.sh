@@ -196,26 +196,33 @@ awk -v d="$DB_BYTES" -v b="$BLOB_BYTES" -v z="$BLOB_Z" -v i="$BLOB_IN" -v s="$(s
 settle() { sync; sleep "$SETTLE_S"; }
 settle
 
-# 3. Full backups, each after a checkpoint, with the archive caught up and the
-#    data directory in the page cache.
+# 3. Full backups.
 prepare_backup() { psqlq "checkpoint" >/dev/null; wait_archived; warm_cache; }
 PGBB_OPTS=(-h "$W" -p "$PORT" -U postgres -Ft --compress=client-zstd:1 -c fast)
 
-prepare_backup
-WV_B1_BEFORE=$(wv_backup_bytes)
-timed WV_B1_T "$L/wv-backup1.log" "${TIMEV[@]}" -o "$L/wv-backup1.time" \
-  "${WVG[@]}" backup --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
-WV_B1_B=$(( $(wv_backup_bytes) - WV_B1_BEFORE ))
-WV_B1_RSS=$(peak_rss_mib "$L/wv-backup1.time")
+# One round of backups, each after a checkpoint with the archive caught up and
+# the data directory in the page cache: walvault, pgBackRest (--type=$2) and
+# pg_basebackup. Sets WV_B<n>_T/_B/_RSS, BR_B<n>_T/_B and BB_B<n>_T/_B.
+backup_round() {
+  local n=$1 br_type=$2 before
+  prepare_backup
+  before=$(wv_backup_bytes)
+  timed "WV_B${n}_T" "$L/wv-backup$n.log" "${TIMEV[@]}" -o "$L/wv-backup$n.time" \
+    "${WVG[@]}" backup --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
+  printf -v "WV_B${n}_B" '%s' "$(( $(wv_backup_bytes) - before ))"
+  printf -v "WV_B${n}_RSS" '%s' "$(peak_rss_mib "$L/wv-backup$n.time")"
 
-prepare_backup
-BR_B1_BEFORE=$(br_backup_bytes)
-timed BR_B1_T "$L/br-backup1.log" "${BR[@]}" --type=full backup
-BR_B1_B=$(( $(br_backup_bytes) - BR_B1_BEFORE ))
+  prepare_backup
+  before=$(br_backup_bytes)
+  timed "BR_B${n}_T" "$L/br-backup$n.log" "${BR[@]}" --type="$br_type" backup
+  printf -v "BR_B${n}_B" '%s' "$(( $(br_backup_bytes) - before ))"
 
-prepare_backup
-timed BB_B1_T "$L/pgbb1.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/1"
-BB_B1_B=$(dir_bytes "$W/pgbb/1")
+  prepare_backup
+  timed "BB_B${n}_T" "$L/pgbb$n.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/$n"
+  printf -v "BB_B${n}_B" '%s' "$(dir_bytes "$W/pgbb/$n")"
+}
+
+backup_round 1 full
 echo "full backups done: walvault ${WV_B1_T} s, pgBackRest ${BR_B1_T} s, pg_basebackup ${BB_B1_T} s"
 
 # 4. Churn, then the second backups (pgBackRest incremental).
@@ -229,21 +236,7 @@ CHURNED=$(psqlq "with u as (update pgbench_accounts set abalance = abalance + 1 
 psqlq "checkpoint" >/dev/null
 echo "churn: $CHURNED pgbench_accounts rows updated ($CHURN_MODE) in $(secs_since "$t0") s"
 
-prepare_backup
-WV_B2_BEFORE=$(wv_backup_bytes)
-timed WV_B2_T "$L/wv-backup2.log" "${TIMEV[@]}" -o "$L/wv-backup2.time" \
-  "${WVG[@]}" backup --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
-WV_B2_B=$(( $(wv_backup_bytes) - WV_B2_BEFORE ))
-WV_B2_RSS=$(peak_rss_mib "$L/wv-backup2.time")
-
-prepare_backup
-BR_B2_BEFORE=$(br_backup_bytes)
-timed BR_B2_T "$L/br-backup2.log" "${BR[@]}" --type=incr backup
-BR_B2_B=$(( $(br_backup_bytes) - BR_B2_BEFORE ))
-
-prepare_backup
-timed BB_B2_T "$L/pgbb2.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/2"
-BB_B2_B=$(dir_bytes "$W/pgbb/2")
+backup_round 2 incr
 rm -rf "$W/pgbb"
 echo "second backups done: walvault ${WV_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
 as "${WVG[@]}" backup list > "$L/wv-backup-list.txt" 2>&1 || true
