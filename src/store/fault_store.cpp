@@ -5,7 +5,7 @@
 namespace walvault::store {
 
 FaultStore::FaultStore(std::shared_ptr<ObjectStore> inner, FaultPlan plan)
-    : inner_(std::move(inner)), plan_(plan) {}
+    : StoreWrapper(std::move(inner)), plan_(plan) {}
 
 // Names are checked first so that a bad name is the same kInternal bug with
 // or without a fault plan.
@@ -26,19 +26,13 @@ PutResult FaultStore::put(const std::string& name, ByteView data) {
       throw Error(ErrorCode::kIo, "put " + name + ": injected: No space left on device");
     }
   } while (!bytes_.compare_exchange_weak(used, used + data.size()));
-  return inner_->put(name, data);
+  return StoreWrapper::put(name, data);
 }
 
 std::optional<Bytes> FaultStore::get(const std::string& name, std::optional<Range> range) {
   require_valid_object_name(name);
   if (plan_.fail_gets) throw Error(ErrorCode::kIo, "get " + name + ": injected I/O error");
-  return inner_->get(name, range);
+  return StoreWrapper::get(name, range);
 }
-
-std::optional<ObjectInfo> FaultStore::stat(const std::string& name) { return inner_->stat(name); }
-
-std::vector<ObjectInfo> FaultStore::list(const std::string& prefix) { return inner_->list(prefix); }
-
-bool FaultStore::remove(const std::string& name) { return inner_->remove(name); }
 
 }  // namespace walvault::store

@@ -1,13 +1,14 @@
 // A decorator that injects failures into another ObjectStore, for tests of the
 // data-loss paths (disk full, I/O error mid-run). Failures are Error(kIo)
-// thrown before the inner store is touched, as a full disk would.
+// thrown before the inner store is touched, as a full disk would. Everything
+// the plan does not name is forwarded unchanged (StoreWrapper).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
-#include "store/object_store.h"
+#include "store/store_wrapper.h"
 
 namespace walvault::store {
 
@@ -23,26 +24,16 @@ struct FaultPlan {
   bool fail_gets = false;
 };
 
-class FaultStore final : public ObjectStore {
+class FaultStore final : public StoreWrapper {
  public:
   FaultStore(std::shared_ptr<ObjectStore> inner, FaultPlan plan);
 
   PutResult put(const std::string& name, ByteView data) override;
   std::optional<Bytes> get(const std::string& name, std::optional<Range> range) override;
-  std::optional<ObjectInfo> stat(const std::string& name) override;
-  std::vector<ObjectInfo> list(const std::string& prefix) override;
-  bool remove(const std::string& name) override;
-  Capabilities capabilities() const override { return inner_->capabilities(); }
-  std::optional<SpaceInfo> space() override { return inner_->space(); }
-  std::size_t clean_leftovers(std::chrono::seconds min_age) override {
-    return inner_->clean_leftovers(min_age);
-  }
-  std::string describe() const override { return inner_->describe(); }
 
   std::uint64_t puts_seen() const { return puts_.load(); }
 
  private:
-  std::shared_ptr<ObjectStore> inner_;
   FaultPlan plan_;
   std::atomic<std::uint64_t> puts_{0};
   std::atomic<std::uint64_t> bytes_{0};

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/time_util.h"
+#include "store/registry.h"
 
 namespace walvault::store {
 
@@ -16,7 +17,20 @@ Bytes slice(const Bytes& data, const std::optional<Range>& range) {
   return Bytes(first, first + static_cast<std::ptrdiff_t>(length));
 }
 
+std::unique_ptr<ObjectStore> open_mem(const std::string& location, const OpenOptions& /*options*/) {
+  if (location != "mem:") {
+    throw Error(ErrorCode::kUsage,
+                "store location " + redact_location(location) + ": \"mem:\" takes no path");
+  }
+  return std::make_unique<MemStore>();
+}
+
+// "mem:": a fresh, empty store on every open (tests).
+constexpr StoreDriver kMemDriver{.scheme = "mem:", .open = open_mem};
+
 }  // namespace
+
+const StoreDriver& mem_driver() { return kMemDriver; }
 
 PutResult MemStore::put(const std::string& name, ByteView data) {
   require_valid_object_name(name);

@@ -1,11 +1,6 @@
 #include "store/object_store.h"
 
-#include <string_view>
-
 #include "core/error.h"
-#include "store/mem_store.h"
-#include "store/posix_store.h"
-#include "store/s3/s3_store.h"
 
 namespace walvault::store {
 
@@ -19,32 +14,6 @@ bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
          c == '_' || c == '-';
 }
-
-std::unique_ptr<ObjectStore> open_mem(const std::string& location, bool /*create*/,
-                                      const S3Settings& /*s3*/) {
-  if (location != "mem:") {
-    throw Error(ErrorCode::kUsage, "store location " + location + ": \"mem:\" takes no path");
-  }
-  return std::make_unique<MemStore>();
-}
-
-// Buckets are not created here: `create` concerns local directories only.
-std::unique_ptr<ObjectStore> open_s3(const std::string& location, bool /*create*/,
-                                     const S3Settings& s3) {
-  return std::make_unique<S3Store>(s3_options_from_location(location, s3));
-}
-
-// A location that starts with one of these prefixes goes to its opener, which
-// receives the whole location; anything else is a local path.
-struct Scheme {
-  std::string_view prefix;
-  std::unique_ptr<ObjectStore> (*open)(const std::string& location, bool create,
-                                       const S3Settings& s3);
-};
-constexpr Scheme kSchemes[] = {
-    {"mem:", open_mem},
-    {"s3://", open_s3},
-};
 
 }  // namespace
 
@@ -77,14 +46,6 @@ std::size_t ObjectStore::remove_many(const std::vector<std::string>& names) {
     if (remove(name)) ++removed;  // a repeated name is gone the second time
   }
   return removed;
-}
-
-std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create,
-                                        const S3Settings& s3) {
-  for (const Scheme& scheme : kSchemes) {
-    if (location.starts_with(scheme.prefix)) return scheme.open(location, create, s3);
-  }
-  return std::make_unique<PosixStore>(location, create);
 }
 
 }  // namespace walvault::store

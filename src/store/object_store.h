@@ -2,9 +2,15 @@
 //
 // The repository above this interface assumes nothing but flat names: no
 // directories, no rename, no append. Implementations: posix (a local
-// directory, also a NAS mount), mem (tests), S3 (s3_store.h), and decorators
-// such as the fault-injecting store. Every implementation passes the
-// conformance suite in tests/unit/store/store_conformance.h.
+// directory, also a NAS mount), mem (tests), S3 (s3/s3_store.h), and
+// decorators over any of them (store_wrapper.h: fault injection, logging).
+// Every implementation passes the conformance suite in
+// tests/unit/store/store_conformance.h.
+//
+// Locations: open_store() turns a repository location into a store through
+// the location registry (registry.h): each driver claims a scheme prefix
+// ("s3://", "mem:") and the config-file keys it reads ("s3-*"); anything
+// without a scheme is a local directory. Nothing here knows any driver.
 //
 // Names are '/'-separated paths of components made of [A-Za-z0-9._-], never
 // empty, never starting with '.', no leading or trailing '/'. A store rejects
@@ -22,10 +28,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/bytes.h"
-#include "store/s3/s3_settings.h"
 
 namespace walvault::store {
 
@@ -117,12 +124,81 @@ bool is_valid_object_name(const std::string& name);
 // it before touching anything, so all of them reject the same names the same way.
 void require_valid_object_name(const std::string& name);
 
-// Opens the store a repository location names: "mem:" (a fresh in-memory
-// store), "s3://bucket[/prefix]" (S3Store, configured from `s3` — the config
-// file's s3-* keys — and the AWS_* environment, which overrides them; the
-// bucket must exist) or a local path. The posix directory must exist unless
-// `create`.
-std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create = false,
-                                        const S3Settings& s3 = {});
+// What a repository location is, by its form alone (no I/O).
+enum class LocationKind {
+  kLocal,        // a directory path: no registered scheme (the posix store)
+  kRegistered,   // starts with a registered scheme: "s3://...", "mem:"
+  kUnsupported,  // "<scheme>://..." that no driver takes
+};
+
+LocationKind location_kind(std::string_view location);
+
+// True for a directory path (LocationKind::kLocal): what the CLI resolves
+// against the working directory and checks with access(2) before opening.
+bool is_local_location(std::string_view location);
+
+// Throws Error(kUsage, "repository location <redacted>: scheme '<s>' is not
+// supported") for LocationKind::kUnsupported; does nothing otherwise.
+void require_supported_location(std::string_view location);
+
+// `location` as it may appear in a message or a log line. A location never
+// carries a secret there: a URL-form location ("<scheme>://...") shows
+// "***" for everything up to its last '@' (user info, e.g.
+// "s3://KEY:SECRET@bucket", where a secret may itself hold '/', '?' or '#')
+// and "?***" for a query or fragment after it. Paths and "mem:" are returned
+// unchanged (a directory name is not a secret, and may hold '@').
+std::string redact_location(std::string_view location);
+
+// How a config-file key relates to the store drivers' settings.
+enum class StoreSettingKey {
+  kNone,        // no driver's key space: not a store setting
+  kUnknown,     // in a driver's key space ("s3-*") but no such key: an error
+  kSetting,     // a driver's setting ("s3-endpoint")
+  kCredential,  // a driver's setting that is a credential: never echoed,
+                // never accepted as a command-line flag ("s3-secret-access-key")
+};
+
+StoreSettingKey classify_store_setting(std::string_view key);
+
+// The drivers' settings from the config file ("s3-endpoint = ..."), checked
+// as they are set and handed to every open_store() of a run.
+class StoreSettings {
+ public:
+  // Checks `value` with the driver that owns `key` and keeps it; a later
+  // value for the same key replaces the earlier one. Throws Error(kUsage)
+  // naming the key for a key no driver knows or a malformed value (the value
+  // is echoed only when the key is not a credential).
+  void set(std::string_view key, std::string_view value);
+
+  // Every key set, with its value, in the order first set.
+  const std::vector<std::pair<std::string, std::string>>& values() const { return values_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+struct OpenOptions {
+  // Local directories: create it (and its parents) when missing; otherwise it
+  // must exist (Error(kIo)). Other drivers ignore it: a bucket is never made.
+  bool create = false;
+  // Read by the driver that owns them; the AWS_* variables override the s3-*
+  // ones (s3/s3_settings.h).
+  StoreSettings settings;
+};
+
+// Opens the store `location` names: a registered scheme's driver ("mem:" a
+// fresh in-memory store, "s3://bucket[/prefix]" the S3 store) or else the
+// directory at that path. Throws Error(kUsage) for a malformed or
+// unsupported location (the message carries redact_location() only), and
+// what the driver throws (S3: kUsage without credentials; posix: kIo for a
+// missing directory unless `create`). When debug logging is on at the time of
+// the call, the store comes wrapped in a LoggingStore (logging_store.h).
+std::unique_ptr<ObjectStore> open_store(const std::string& location,
+                                        const OpenOptions& options = {});
 
 }  // namespace walvault::store
+
+// TRANSITIONAL (issue 14): cli/ still names store::S3Settings and the
+// open_store(location, create, S3Settings) overload through this header.
+// Remove this include once cli/ uses StoreSettings / OpenOptions above.
+#include "store/s3/s3_settings.h"  // IWYU pragma: export

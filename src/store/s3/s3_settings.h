@@ -1,5 +1,6 @@
-// S3Settings: the S3 settings of walvault's configuration file (the s3-* keys),
-// handed from the CLI to open_store() for every s3:// repository of a run.
+// S3Settings: the S3 settings of walvault's configuration file (the s3-* keys).
+// The CLI hands them to open_store() as StoreSettings (object_store.h); the
+// S3 driver (s3_driver.cpp) checks and parses them into this struct.
 //
 // The s3-* keys are read from the config file only: never from command-line
 // flags (credentials would be visible to every local user in ps, and a
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,5 +56,14 @@ bool is_s3_credential_key(std::string_view key);
 // Error(kUsage) naming the key for an unknown key or a malformed value (the
 // value itself is echoed only for keys that are not credentials).
 void set_s3_setting(S3Settings& settings, std::string_view key, std::string_view value);
+
+class ObjectStore;
+
+// TRANSITIONAL (issue 14): what cli/ calls until it moves to
+// open_store(location, OpenOptions{.create, .settings}) (object_store.h).
+// An s3:// location opens with `s3` (and the AWS_* environment over it);
+// any other location as open_store(location, {.create = create}).
+std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create,
+                                        const S3Settings& s3);
 
 }  // namespace walvault::store

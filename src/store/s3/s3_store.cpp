@@ -240,10 +240,18 @@ struct S3Store::Response {
 S3Options s3_options_from_location(const std::string& location, const S3Settings& settings) {
   constexpr std::string_view kScheme = "s3://";
   if (!location.starts_with(kScheme)) {
-    throw Error(ErrorCode::kUsage, "store location " + location + " is not s3://bucket[/prefix]");
+    throw Error(ErrorCode::kUsage,
+                "store location " + redact_location(location) + " is not s3://bucket[/prefix]");
   }
   S3Options options;
   std::string rest = location.substr(kScheme.size());
+  // Checked before anything echoes the location: "s3://KEY:SECRET@bucket"
+  // would otherwise reach the invalid-bucket message.
+  if (rest.find_first_of("@?#") != std::string::npos) {
+    throw Error(ErrorCode::kUsage, "store location " + redact_location(location) +
+                                       " is not s3://bucket[/prefix]: credentials belong in "
+                                       "the config file or the AWS_* variables");
+  }
   while (rest.ends_with('/')) rest.pop_back();
   const auto slash = rest.find('/');
   options.bucket = rest.substr(0, slash);
@@ -282,7 +290,7 @@ S3Options s3_options_from_location(const std::string& location, const S3Settings
 }
 
 S3Store::S3Store(S3Options options) : options_(std::move(options)) {
-  const std::string where = "S3 repository " + describe();
+  const std::string where = "S3 repository " + redact_location(describe());
   if (!is_valid_bucket(options_.bucket)) {
     throw Error(ErrorCode::kUsage, where + ": \"" + options_.bucket +
                                        "\" is not a valid bucket name (3-63 of a-z 0-9 . - _)");

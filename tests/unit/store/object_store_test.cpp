@@ -53,7 +53,7 @@ TEST(OpenStoreTest, OtherLocationsAreLocalDirectories) {
   ScratchDir scratch;
   const std::string root = scratch.sub("repo");
   EXPECT_EQ(error_code_of([&] { open_store(root); }), ErrorCode::kIo);
-  auto store = open_store(root, /*create=*/true);
+  auto store = open_store(root, {.create = true});
   EXPECT_EQ(store->describe(), root);
   EXPECT_TRUE(store->capabilities().reports_space);
   ASSERT_EQ(store->put("a/b", to_bytes("ab")), PutResult::kCreated);
