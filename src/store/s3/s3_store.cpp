@@ -201,6 +201,154 @@ bool is_valid_bucket(const std::string& bucket) {
   });
 }
 
+// The header lines of a request, as curl takes them; freed on destruction.
+class HeaderList {
+ public:
+  explicit HeaderList(const CurlApi& api) : api_(api) {}
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+  ~HeaderList() { api_.slist_free_all(list_); }
+
+  void append(const std::string& line) {
+    curl_slist* next = api_.slist_append(list_, line.c_str());
+    if (next == nullptr) throw Error(ErrorCode::kInternal, "curl_slist_append failed");
+    list_ = next;
+  }
+  curl_slist* get() const { return list_; }
+
+ private:
+  const CurlApi& api_;
+  curl_slist* list_ = nullptr;
+};
+
+// One HTTP exchange as curl performs it: what to send.
+struct HttpExchange {
+  const std::string& method;
+  const std::string& url;
+  const HeaderList& headers;
+  ByteView body;
+  std::chrono::milliseconds timeout;
+};
+
+// What came back from one exchange.
+struct HttpResult {
+  long status = 0;  // 0: no HTTP response (transport failure)
+  CURLcode curl_code = CURLE_OK;
+  std::string transport_error;
+  Bytes body;
+  std::uint64_t content_length = 0;  // of a HEAD response
+  std::string etag;                  // the ETag header, quotes included
+};
+
+// The value of the header `line` when it is `name` (case-insensitive, given
+// with its colon), trimmed of blanks and the line end.
+std::optional<std::string_view> header_value(std::string_view line, std::string_view name) {
+  if (line.size() <= name.size() || ::strncasecmp(line.data(), name.data(), name.size()) != 0) {
+    return std::nullopt;
+  }
+  line.remove_prefix(name.size());
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n' || line.back() == ' ' ||
+                           line.back() == '\t')) {
+    line.remove_suffix(1);
+  }
+  return line;
+}
+
+// CURLOPT_READFUNCTION: the request body, from the caller's memory.
+size_t read_upload(char* out, size_t size, size_t n, void* data) {
+  auto* rest = static_cast<ByteView*>(data);
+  const size_t count = std::min(size * n, rest->size());
+  std::memcpy(out, rest->data(), count);
+  *rest = rest->subspan(count);
+  return count;
+}
+
+// CURLOPT_WRITEFUNCTION: the response body.
+size_t write_body(char* in, size_t size, size_t n, void* data) {
+  auto* body = static_cast<Bytes*>(data);
+  body->insert(body->end(), in, in + size * n);
+  return size * n;
+}
+
+// CURLOPT_HEADERFUNCTION: keeps the ETag; at the end of the headers, ACKs
+// them at once (ack_now).
+size_t read_header(char* in, size_t size, size_t n, void* data) {
+  const std::string_view line(in, size * n);
+  if (line == "\r\n" || line == "\n") {
+    ack_now();
+  } else if (const auto etag = header_value(line, "etag:")) {
+    *static_cast<std::string*>(data) = *etag;
+  }
+  return size * n;
+}
+
+// Where to, how long, and how the peer is verified.
+void set_transport_options(const CurlApi& api, CURL* curl, const HttpExchange& exchange,
+                           const S3Options& options, char* error_buffer) {
+  api.easy_setopt(curl, CURLOPT_URL, exchange.url.c_str());
+  api.easy_setopt(curl, CURLOPT_HTTPHEADER, exchange.headers.get());
+  api.easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                  static_cast<long>(options.connect_timeout.count()));
+  api.easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(exchange.timeout.count()));
+  api.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  api.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
+  api.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
+  api.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
+  if (!options.ca_file.empty()) api.easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
+}
+
+// The method, and for PUT and POST the body read from `upload`.
+void set_method_options(const CurlApi& api, CURL* curl, const std::string& method,
+                        ByteView* upload) {
+  if (method == "HEAD") {
+    api.easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (method == "PUT" || method == "POST") {
+    api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);  // the body from memory, with a Content-Length
+    if (method == "POST") api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "POST");
+    api.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload->size()));
+    api.easy_setopt(curl, CURLOPT_READDATA, upload);
+    api.easy_setopt(curl, CURLOPT_READFUNCTION, &read_upload);
+  } else if (method != "GET") {
+    api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+}
+
+// Body and ETag into `result`; the connection's socket recorded for ack_now.
+void set_receive_options(const CurlApi& api, CURL* curl, HttpResult* result) {
+  api.easy_setopt(curl, CURLOPT_WRITEDATA, &result->body);
+  api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, &write_body);
+  api.easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, &record_socket);
+  api.easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &close_socket);
+  api.easy_setopt(curl, CURLOPT_HEADERDATA, &result->etag);
+  api.easy_setopt(curl, CURLOPT_HEADERFUNCTION, &read_header);
+}
+
+// Performs one exchange on the calling thread's curl handle. A transport
+// failure is a result (status 0), not an exception.
+HttpResult perform(const CurlApi& api, const HttpExchange& exchange, const S3Options& options) {
+  HttpResult result;
+  CURL* curl = thread_curl(api);
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  ByteView upload = exchange.body;
+  set_transport_options(api, curl, exchange, options, error_buffer);
+  set_method_options(api, curl, exchange.method, &upload);
+  set_receive_options(api, curl, &result);
+  result.curl_code = api.easy_perform(curl);
+  if (result.curl_code != CURLE_OK) {
+    result.transport_error =
+        error_buffer[0] != '\0' ? error_buffer : api.easy_strerror(result.curl_code);
+    return result;
+  }
+  api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
+  curl_off_t length = -1;
+  api.easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  result.content_length = length < 0 ? 0 : static_cast<std::uint64_t>(length);
+  return result;
+}
+
 }  // namespace
 
 struct S3Store::Request {
@@ -215,14 +363,8 @@ struct S3Store::Request {
   bool error_in_ok_body = false;
 };
 
-struct S3Store::Response {
-  long status = 0;  // 0: no HTTP response (transport failure)
-  CURLcode curl_code = CURLE_OK;
-  std::string transport_error;
-  Bytes body;
-  std::uint64_t content_length = 0;  // of a HEAD response
-  std::string etag;                  // the ETag header, quotes included
-  bool error_body = false;           // a 2xx carrying an <Error> (error_in_ok_body)
+struct S3Store::Response : HttpResult {
+  bool error_body = false;  // a 2xx carrying an <Error> (error_in_ok_body)
   int attempts = 0;
 
   bool ok() const { return status >= 200 && status < 300 && !error_body; }
@@ -350,131 +492,72 @@ std::string S3Store::location_of(const std::string& key) const {
   return "s3://" + options_.bucket + (key.empty() ? "" : "/" + key);
 }
 
-S3Store::Response S3Store::send(const Request& request) {
-  std::string path = path_base_;
-  if (!request.key.empty() || path.empty()) path += "/" + sigv4::uri_encode(request.key, true);
+struct S3Store::Target {
+  std::string path;  // URI-encoded, as signed
+  std::string url;
+  std::string payload_hash;  // hex SHA-256 of the body
+};
+
+S3Store::Target S3Store::target_of(const Request& request) const {
+  Target target;
+  target.path = path_base_;
+  if (!request.key.empty() || target.path.empty()) {
+    target.path += "/" + sigv4::uri_encode(request.key, true);
+  }
   const std::string query = sigv4::canonical_query_string(request.query);
-  const std::string url = scheme_ + "://" + host_ + path + (query.empty() ? "" : "?" + query);
-  const std::string payload_hash = sigv4::sha256_hex(request.body);
+  target.url = scheme_ + "://" + host_ + target.path + (query.empty() ? "" : "?" + query);
+  target.payload_hash = sigv4::sha256_hex(request.body);
+  return target;
+}
+
+std::vector<std::string> S3Store::signed_header_lines(const Request& request,
+                                                      const Target& target) const {
+  sigv4::SignedRequest signed_request{request.method, target.path, request.query, request.headers,
+                                      target.payload_hash};
+  const std::string date = sigv4::amz_date(std::time(nullptr));
+  signed_request.headers.emplace_back("Host", host_);
+  signed_request.headers.emplace_back("x-amz-date", date);
+  signed_request.headers.emplace_back("x-amz-content-sha256", target.payload_hash);
+  if (!options_.session_token.empty()) {
+    signed_request.headers.emplace_back("x-amz-security-token", options_.session_token);
+  }
   const sigv4::Credentials credentials{options_.access_key_id, options_.secret_access_key,
                                        options_.session_token};
+  std::vector<std::string> lines;
+  for (const auto& [name, value] : signed_request.headers) lines.push_back(name + ": " + value);
+  lines.push_back("Authorization: " +
+                  sigv4::authorization(signed_request, credentials, options_.region, "s3", date));
+  return lines;
+}
+
+S3Store::Response S3Store::attempt(const Request& request, const Target& target) const {
   const CurlApi& api = curl_api();
-
+  HeaderList headers(api);
+  for (const std::string& line : signed_header_lines(request, target)) headers.append(line);
+  headers.append("Expect:");  // no 100-continue round trip before a PUT body
+  headers.append("Content-Type:");
   Response response;
-  for (int attempt = 1;; ++attempt) {
-    sigv4::SignedRequest signed_request{request.method, path, request.query, request.headers,
-                                        payload_hash};
-    const std::string date = sigv4::amz_date(std::time(nullptr));
-    signed_request.headers.emplace_back("Host", host_);
-    signed_request.headers.emplace_back("x-amz-date", date);
-    signed_request.headers.emplace_back("x-amz-content-sha256", payload_hash);
-    if (!options_.session_token.empty()) {
-      signed_request.headers.emplace_back("x-amz-security-token", options_.session_token);
-    }
-    const std::string auth =
-        sigv4::authorization(signed_request, credentials, options_.region, "s3", date);
+  static_cast<HttpResult&>(response) =
+      perform(api, {request.method, target.url, headers, request.body, request.timeout}, options_);
+  response.error_body = request.error_in_ok_body && response.status >= 200 &&
+                        response.status < 300 &&
+                        as_chars(response.body).find("<Error>") != std::string_view::npos;
+  return response;
+}
 
-    curl_slist* header_list = nullptr;
-    auto add_header = [&](const std::string& line) {
-      curl_slist* next = api.slist_append(header_list, line.c_str());
-      if (next == nullptr) throw Error(ErrorCode::kInternal, "curl_slist_append failed");
-      header_list = next;
-    };
-    response = Response{};
-    try {
-      for (const auto& [name, value] : signed_request.headers) add_header(name + ": " + value);
-      add_header("Authorization: " + auth);
-      add_header("Expect:");  // no 100-continue round trip before a PUT body
-      add_header("Content-Type:");
-
-      CURL* curl = thread_curl(api);
-      char error_buffer[CURL_ERROR_SIZE] = {};
-      api.easy_setopt(curl, CURLOPT_URL, url.c_str());
-      api.easy_setopt(curl, CURLOPT_HTTPHEADER, header_list);
-      api.easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-      api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-      api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                      static_cast<long>(options_.connect_timeout.count()));
-      api.easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-      api.easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-      api.easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 30L);
-      api.easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-      api.easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-      if (!options_.ca_file.empty())
-        api.easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
-
-      ByteView upload = request.body;
-      if (request.method == "HEAD") {
-        api.easy_setopt(curl, CURLOPT_NOBODY, 1L);
-      } else if (request.method == "PUT" || request.method == "POST") {
-        api.easy_setopt(curl, CURLOPT_UPLOAD, 1L);  // the body from memory, with a Content-Length
-        if (request.method == "POST") api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "POST");
-        api.easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload.size()));
-        api.easy_setopt(curl, CURLOPT_READDATA, &upload);
-        api.easy_setopt(
-            curl, CURLOPT_READFUNCTION, +[](char* out, size_t size, size_t n, void* data) {
-              auto* rest = static_cast<ByteView*>(data);
-              const size_t count = std::min(size * n, rest->size());
-              std::memcpy(out, rest->data(), count);
-              *rest = rest->subspan(count);
-              return count;
-            });
-      } else if (request.method != "GET") {
-        api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-      }
-      api.easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
-      api.easy_setopt(
-          curl, CURLOPT_WRITEFUNCTION, +[](char* in, size_t size, size_t n, void* data) {
-            auto* body = static_cast<Bytes*>(data);
-            body->insert(body->end(), in, in + size * n);
-            return size * n;
-          });
-      api.easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, &record_socket);
-      api.easy_setopt(curl, CURLOPT_CLOSESOCKETFUNCTION, &close_socket);
-      api.easy_setopt(curl, CURLOPT_HEADERDATA, &response.etag);
-      api.easy_setopt(
-          curl, CURLOPT_HEADERFUNCTION, +[](char* in, size_t size, size_t n, void* data) {
-            std::string_view line(in, size * n);
-            if (line == "\r\n" || line == "\n") {
-              ack_now();
-              return size * n;
-            }
-            constexpr std::string_view kName = "etag:";
-            if (line.size() > kName.size() && ::strncasecmp(in, kName.data(), kName.size()) == 0) {
-              line.remove_prefix(kName.size());
-              while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
-                line.remove_prefix(1);
-              }
-              while (!line.empty() && (line.back() == '\r' || line.back() == '\n' ||
-                                       line.back() == ' ' || line.back() == '\t')) {
-                line.remove_suffix(1);
-              }
-              *static_cast<std::string*>(data) = line;
-            }
-            return size * n;
-          });
-
-      response.curl_code = api.easy_perform(curl);
-      if (response.curl_code == CURLE_OK) {
-        api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
-        curl_off_t length = -1;
-        api.easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-        response.content_length = length < 0 ? 0 : static_cast<std::uint64_t>(length);
-        response.error_body = request.error_in_ok_body && response.status >= 200 &&
-                              response.status < 300 &&
-                              as_chars(response.body).find("<Error>") != std::string_view::npos;
-      } else {
-        response.transport_error =
-            error_buffer[0] != '\0' ? error_buffer : api.easy_strerror(response.curl_code);
-      }
-    } catch (...) {
-      api.slist_free_all(header_list);
-      throw;
-    }
-    api.slist_free_all(header_list);
-    response.attempts = attempt;
-    if (!response.retryable() || attempt >= options_.max_attempts) return response;
-    std::this_thread::sleep_for(backoff(options_, attempt));
+// The retry policy: transient failures (Response::retryable) are tried
+// again, up to max_attempts, after a jittered backoff; each attempt is signed
+// afresh. Retries stay here, per request, rather than in a store decorator:
+// only this level can tell a transient failure from a final one, and a
+// multipart put retries the part that failed, not the whole object
+// (docs/decisions.md, "The store seam").
+S3Store::Response S3Store::send(const Request& request) {
+  const Target target = target_of(request);
+  for (int attempt_number = 1;; ++attempt_number) {
+    Response response = attempt(request, target);
+    response.attempts = attempt_number;
+    if (!response.retryable() || attempt_number >= options_.max_attempts) return response;
+    std::this_thread::sleep_for(backoff(options_, attempt_number));
   }
 }
 

@@ -150,8 +150,15 @@ class S3Store : public ObjectStore {
   struct Request;   // defined in s3_store.cpp
   struct Response;  // defined in s3_store.cpp
 
+  struct Target;  // defined in s3_store.cpp: a request's signed path, URL, payload hash
+
   // Sends `request` with retries; returns the final response, whatever its status.
   Response send(const Request& request);
+  // One attempt at `request`, without retries.
+  Response attempt(const Request& request, const Target& target) const;
+  Target target_of(const Request& request) const;
+  // The header lines of one attempt, signed afresh (x-amz-date), Authorization last.
+  std::vector<std::string> signed_header_lines(const Request& request, const Target& target) const;
   // Throws the Error that a failed response means for `operation` on `key`.
   [[noreturn]] void fail(const std::string& operation, const std::string& key,
                          const Response& response);
