@@ -5,64 +5,53 @@
 
 namespace walvault {
 
-int exit_status(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kUsage:
-      return 2;
-    case ErrorCode::kInvalidInput:
-      return 3;
-    case ErrorCode::kNotFound:
-      return 4;
-    case ErrorCode::kConflict:
-      return 5;
-    case ErrorCode::kCorruption:
-      return 6;
-    case ErrorCode::kKey:
-      return 7;
-    case ErrorCode::kClusterMismatch:
-      return 8;
-    case ErrorCode::kRepoFormat:
-      return 9;
-    case ErrorCode::kIo:
-      return 10;
-    case ErrorCode::kPostgres:
-      return 11;
-    case ErrorCode::kInternal:
-      return 12;
-    case ErrorCode::kBusy:
-      return 13;
-  }
-  return 12;
+namespace {
+
+// The table's rows that are not failures (docs/format.md, "Exit statuses").
+constexpr std::string_view kStatusRows[] = {
+    "| 0 | | done; for `archive-push`: durable in the repository |",
+    "| 1 | | `archive-get`: the file is not in the repository (the normal end of the archive; "
+    "nothing printed). Also `check`'s WARNING |",
+};
+
+struct RegistryRow {
+  std::string_view name;
+  int status;
+  std::string_view meaning;
+};
+
+constexpr RegistryRow kRegistry[] = {
+#define WALVAULT_ERROR(enumerator, name, status, meaning) {name, status, meaning},
+#include "core/error_codes.def"
+#undef WALVAULT_ERROR
+};
+
+// The enum lists the codes in the registry's order from 0 (error.h), so a
+// code is its row's index; a value outside the enum reads as kInternal.
+const RegistryRow& registry_row(ErrorCode code) {
+  const auto index = static_cast<std::size_t>(code);
+  constexpr std::size_t kCount = sizeof kRegistry / sizeof kRegistry[0];
+  return kRegistry[index < kCount ? index : static_cast<std::size_t>(ErrorCode::kInternal)];
 }
 
-std::string_view error_code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kUsage:
-      return "usage";
-    case ErrorCode::kInvalidInput:
-      return "invalid-input";
-    case ErrorCode::kNotFound:
-      return "not-found";
-    case ErrorCode::kConflict:
-      return "conflict";
-    case ErrorCode::kCorruption:
-      return "corruption";
-    case ErrorCode::kKey:
-      return "key";
-    case ErrorCode::kClusterMismatch:
-      return "cluster-mismatch";
-    case ErrorCode::kRepoFormat:
-      return "repo-format";
-    case ErrorCode::kIo:
-      return "io";
-    case ErrorCode::kPostgres:
-      return "postgres";
-    case ErrorCode::kInternal:
-      return "internal";
-    case ErrorCode::kBusy:
-      return "busy";
+}  // namespace
+
+int exit_status(ErrorCode code) { return registry_row(code).status; }
+
+std::string_view error_code_name(ErrorCode code) { return registry_row(code).name; }
+
+std::string error_table_markdown(std::string_view link_base) {
+  std::string out = "| status | code name | meaning |\n| --- | --- | --- |\n";
+  for (std::string_view row : kStatusRows) out.append(row).append("\n");
+  for (const RegistryRow& r : kRegistry) {
+    std::string meaning(r.meaning);
+    for (auto at = meaning.find("](#"); at != std::string::npos;
+         at = meaning.find("](#", at + 2 + link_base.size()))
+      meaning.insert(at + 2, link_base);
+    out +=
+        "| " + std::to_string(r.status) + " | `" + std::string(r.name) + "` | " + meaning + " |\n";
   }
-  return "internal";
+  return out;
 }
 
 void throw_errno(const std::string& what) { throw_errno(what, errno); }

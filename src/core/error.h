@@ -1,4 +1,4 @@
-// walvault error registry.
+// walvault error registry (the list itself: core/error_codes.def).
 //
 // Expected outcomes (not found, already exists) are return values. Failures are
 // one exception type, `walvault::Error`, carrying a code from this registry. The
@@ -13,27 +13,27 @@
 
 namespace walvault {
 
+// One enumerator per line of core/error_codes.def, which also gives each its
+// name, exit status and meaning.
 enum class ErrorCode {
-  kUsage,            // bad command line, option or configuration value
-  kInvalidInput,     // an input file is not what it claims to be (bad WAL name/header)
-  kNotFound,         // a required object or file is missing (not the quiet archive-get miss)
-  kConflict,         // a name already holds different bytes; nothing was overwritten
-  kCorruption,       // stored bytes fail their checksum, tag or structure check
-  kKey,              // wrong passphrase or key file, or a key is required but absent
-  kClusterMismatch,  // WAL or backup from another cluster than the repository's
-  kRepoFormat,       // repository missing, not initialised, or of an unknown format
-  kIo,               // the store or file system failed (disk full, permission, ...)
-  kPostgres,         // the PostgreSQL server refused or failed
-  kInternal,         // a bug: an invariant did not hold
-  kBusy,             // another command holds a conflicting repository lock
+#define WALVAULT_ERROR(enumerator, name, status, meaning) enumerator,
+#include "core/error_codes.def"
+#undef WALVAULT_ERROR
 };
 
-// Exit status for each code. 1 is reserved for archive-get's quiet "not in the
-// repository" and for check's WARNING, so no failure code uses it.
+// Exit status for each code (error_codes.def). 1 is reserved for archive-get's
+// quiet "not in the repository" and for check's WARNING, so no failure code uses it.
 int exit_status(ErrorCode code);
 
 // Short stable name of a code ("corruption", "io", ...) for logs and JSON.
 std::string_view error_code_name(ErrorCode code);
+
+// The exit-status table of docs/format.md ("Exit statuses") and README.md, in
+// Markdown, rendered from error_codes.def: a header, the rows of statuses 0
+// and 1, then one row per code, each line ending in '\n'. Links to a section
+// of format.md ("](#...") are prefixed with `link_base` ("docs/format.md" for
+// the README). tests/unit/core checks that both documents carry it verbatim.
+std::string error_table_markdown(std::string_view link_base = "");
 
 class Error : public std::runtime_error {
  public:
