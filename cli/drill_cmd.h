@@ -1,6 +1,8 @@
-// `walvault drill`: restore a backup into a scratch directory, start it,
-// wait for recovery, run the operator's checks, time every step against the
-// recovery time objective, and record the outcome in the repository's history.
+// `walvault drill`: the command's options, and its run: ops::run_drill does
+// the drill (restore into a scratch directory, start, recover, check, time);
+// this plans and writes the restore for it (plan_from_repositories,
+// restore_planned, as `restore` does), prints its progress and verdict and
+// records the outcome in the repository's history.
 #pragma once
 
 #include <chrono>
@@ -17,7 +19,7 @@ struct DrillArgs {
   std::string set;          // backup label ("" : the newest that can reach the target)
   std::string target_time;  // "" : the end of the archive
   std::string scratch;      // "" : a fresh mkdtemp under /var/tmp
-  std::string pg_bin;       // "" : /usr/lib/postgresql/<backup's major>/bin
+  std::string pg_bin;       // "" : pg::server_bin_dir (/usr/lib/postgresql/<major>/bin)
   std::string run_as = "postgres";
   std::string db_user;  // "" : the server's OS user
   std::string dbname = "postgres";

@@ -1,143 +1,153 @@
 #include "ops/drill.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <regex>
 #include <sstream>
-#include <string_view>
 #include <thread>
+#include <tuple>
 
-#include "core/error.h"
+#include <spdlog/spdlog.h>
+
+#include "core/bytes.h"
+#include "core/host.h"
 #include "pg/sql_connection.h"
-
-extern char** environ;
+#include "repo/wal_objects.h"
 
 namespace walvault::ops {
 
 namespace {
 
 namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
 
-// The environment of the server and its restore_command: PATH, as a service
-// manager gives a server, so that a restore_command which works only with
-// this process's variables (WALVAULT_PASSPHRASE) fails the drill as it would
-// fail the restored server. The AWS_* variables are passed on: an S3
-// repository's credentials reach a server through its environment by design
-// (store/s3_settings.h), so the operator gives them to the real server too.
-constexpr char kServerPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-constexpr std::string_view kPassedOn = "AWS_";
+constexpr char kScratchTemplate[] = "/var/tmp/walvault-drill-XXXXXX";
 
-enum class Environment { kInherited, kClean };
-
-struct Identity {
-  bool switch_user = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::string name;
-};
-
-// Runs argv (no shell) as `who`, in `cwd`, with `env` added to ours (kInherited)
-// or to kServerPath and the kPassedOn variables (kClean); stdout and stderr together into `output`.
-// Returns the exit status (128+signal).
-int run_program(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                Environment base, const Identity& who, const std::string& cwd,
-                std::string* output) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw_errno("drill: pipe");
-  std::vector<std::string> env_strings;
-  if (base == Environment::kClean) env_strings.emplace_back(kServerPath);
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string s(*e);
-    if (base == Environment::kClean && !s.starts_with(kPassedOn)) continue;
-    if (env.count(s.substr(0, s.find('='))) == 0) env_strings.push_back(s);
-  }
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-
-  const pid_t pid = ::fork();
-  if (pid < 0) throw_errno("drill: fork");
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], 1);
-    ::dup2(pipe_fds[1], 2);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    if (who.switch_user && (::initgroups(who.name.c_str(), who.gid) != 0 ||
-                            ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0)) {
-      std::fprintf(stderr, "cannot switch to user %s\n", who.name.c_str());
-      ::_exit(126);
-    }
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
-      std::fprintf(stderr, "cannot enter %s: %s\n", cwd.c_str(), std::strerror(errno));
-      ::_exit(126);
-    }
-    ::execve(args[0], args.data(), envp.data());
-    std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  ::close(pipe_fds[1]);
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (output) *output = std::move(out);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// The last non-empty line of `text`, "" when none.
-std::string last_line(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  return last;
+std::string secs(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
 }
 
-// The text after "FATAL:  " / "PANIC:  " of the last such line of a server log.
-std::string last_fatal(const std::string& log) {
-  std::istringstream in(log);
-  std::string line, last;
-  for (std::string line_in; std::getline(in, line_in);) {
-    for (const char* level : {"FATAL:", "PANIC:"}) {
-      const auto at = line_in.find(level);
-      if (at == std::string::npos) continue;
-      std::string text = line_in.substr(at + std::strlen(level));
-      text.erase(0, text.find_first_not_of(' '));
-      last = text;
-    }
+// The drill's directory: --scratch (created; must be empty) or a fresh one.
+// Returns it and whether the drill created it.
+std::pair<std::string, bool> make_scratch(const std::string& wanted) {
+  if (wanted.empty()) {
+    std::string templ = kScratchTemplate;
+    if (::mkdtemp(templ.data()) == nullptr) throw_errno("drill: mkdtemp " + templ);
+    return {templ, true};
   }
-  return last;
+  if (wanted.front() != '/') throw Error(ErrorCode::kUsage, "--scratch: give an absolute path");
+  std::error_code ec;
+  if (fs::exists(wanted, ec)) {
+    if (!fs::is_directory(wanted, ec) || !fs::is_empty(wanted, ec))
+      throw Error(ErrorCode::kUsage,
+                  "--scratch: " + wanted + " exists and is not an empty directory");
+    return {wanted, false};
+  }
+  fs::create_directories(wanted, ec);
+  if (ec) throw Error(ErrorCode::kIo, "drill: creating " + wanted + ": " + ec.message());
+  return {wanted, true};
+}
+
+// Removes what the drill put in `dir`, and `dir` itself when the drill made it.
+// A failure only warns: the drill's outcome is already decided.
+void remove_scratch(const std::string& dir, bool created) {
+  std::error_code ec;
+  if (created) {
+    fs::remove_all(dir, ec);
+  } else {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+  }
+  if (ec) spdlog::warn("drill: removing {}: {}", dir, ec.message());
+}
+
+DrillServerOptions server_options(const DrillOptions& o, const DrillPlan& plan,
+                                  const std::string& scratch) {
+  DrillServerOptions so;
+  so.scratch = scratch;
+  so.bin_dir = pg::server_bin_dir(plan.pg_version_num, o.pg_bin);
+  so.run_as = o.run_as;
+  so.db_user = o.db_user;
+  so.dbname = o.dbname;
+  so.port = drill_port();
+  so.wal_segments = plan.wal_segments;
+  repo::Repository* repo = plan.repo;
+  so.segment_archived = [repo](const std::string& segment) {
+    return repo->store().stat(repo::segment_object_name(segment)).has_value();
+  };
+  return so;
+}
+
+// Restores the plan into the server's data directory: the "restore: " step.
+void restore_into(DrillServer& server, const DrillPlan& plan, const DrillSteps& steps,
+                  Clock::time_point t0, DrillReport& r) {
+  steps.progress("restoring backup " + plan.label + " (" + human_bytes(plan.logical_bytes) +
+                 "), target " + plan.target + " on timeline " +
+                 std::to_string(plan.target_timeline) + ", into " + r.scratch);
+  try {
+    r.restored = steps.restore(server.pgdata(), server.settings());
+  } catch (const Error& e) {
+    throw Error(e.code(), std::string("restore: ") + e.what());
+  }
+  r.restore_s = since(t0);
+  steps.progress("restored " + std::to_string(r.restored->files) + " files, " +
+                 human_bytes(r.restored->bytes) + " (" + secs(*r.restore_s) + ")");
+}
+
+// The steps after the plan, each recorded in `r` as it ends; throws Error
+// for the first that fails (the server is stopped on the way out).
+// `scratch_created`: whether the drill made r.scratch (else it only empties it).
+void run_steps(const DrillOptions& o, const DrillSteps& steps, Clock::time_point t0, DrillReport& r,
+               bool& scratch_created) {
+  r.plan = steps.plan();
+  const DrillPlan& plan = *r.plan;
+  std::tie(r.scratch, scratch_created) = make_scratch(o.scratch);
+  DrillServer server(server_options(o, plan, r.scratch));
+  restore_into(server, plan, steps, t0, r);
+
+  server.prepare();
+  if (!plan.wal_segments.empty())
+    server.try_restore_command(o.restore_command, plan.wal_segments.front());
+  r.verifybackup = server.verify_backup();
+  if (r.verifybackup->starts_with("skipped"))
+    spdlog::warn("drill: pg_verifybackup {}", *r.verifybackup);
+  else
+    steps.progress("pg_verifybackup: " + *r.verifybackup);
+
+  server.start_and_recover(t0 + o.timeout);
+  r.recovery_s = since(t0);
+  steps.progress("recovery finished, server promoted (" + secs(*r.recovery_s) + ")");
+
+  r.checks = server.run_checks(o.checks, o.check_script, t0);
+  r.total_s = since(t0);
+  for (const auto& line : r.checks->lines) steps.progress(line);
+  server.stop();
+  const CheckOutcome& c = *r.checks;
+  if (!c.first_failure.empty())
+    throw Error(
+        ErrorCode::kPostgres,
+        c.first_failure + (c.failed > 1 ? " (and " + std::to_string(c.failed - 1) + " more)" : ""));
+  if (o.target_rto && *r.total_s > static_cast<double>(o.target_rto->count()))
+    throw Error(ErrorCode::kPostgres, "target RTO exceeded: took " + secs(*r.total_s) +
+                                          ", target " + std::to_string(o.target_rto->count()) +
+                                          " s");
+  r.summary = "backup " + plan.label + ": restore " + secs(*r.restore_s) + ", recovery " +
+              secs(*r.recovery_s) + ", first query " +
+              (c.first_query_s ? secs(*c.first_query_s) : std::string("-")) + ", total " +
+              secs(*r.total_s) + "; " + std::to_string(c.passed) + " checks passed";
 }
 
 }  // namespace
@@ -159,20 +169,21 @@ int drill_port() {
 }
 
 DrillServer::DrillServer(DrillServerOptions options)
-    : options_(std::move(options)), pgdata_(options_.scratch + "/data") {
-  as_root_ = ::geteuid() == 0;
-  if (as_root_) {
-    const passwd* pw = ::getpwnam(options_.run_as.c_str());
-    if (pw == nullptr || pw->pw_uid == 0)
-      throw Error(ErrorCode::kUsage, "--run-as: '" + options_.run_as +
-                                         "' is not an unprivileged user of this system "
-                                         "(PostgreSQL refuses to run as root)");
-    uid_ = pw->pw_uid;
-    gid_ = pw->pw_gid;
-  } else {
-    const passwd* pw = ::getpwuid(::geteuid());
-    options_.run_as = pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
-  }
+    : options_(std::move(options)),
+      pgdata_(options_.scratch + "/data"),
+      user_(server_user()),
+      control_(options_.bin_dir, pgdata_, user_, options_.scratch) {
+  if (!user_) options_.run_as = user_name();
+}
+
+std::optional<UserIdentity> DrillServer::server_user() const {
+  if (::geteuid() != 0) return std::nullopt;
+  std::optional<UserIdentity> user = find_user(options_.run_as);
+  if (!user || user->uid == 0)
+    throw Error(ErrorCode::kUsage, "--run-as: '" + options_.run_as +
+                                       "' is not an unprivileged user of this system "
+                                       "(PostgreSQL refuses to run as root)");
+  return user;
 }
 
 DrillServer::~DrillServer() { stop(); }
@@ -198,23 +209,18 @@ std::vector<std::pair<std::string, std::string>> DrillServer::settings() const {
           {"log_destination", "stderr"}};
 }
 
-int DrillServer::run_as_server(const std::vector<std::string>& argv, std::string* output) const {
-  return run_program(argv, {}, Environment::kClean, Identity{as_root_, uid_, gid_, options_.run_as},
-                     options_.scratch, output);
-}
-
 void DrillServer::prepare() {
   fs::create_directories(socket_dir());
   ::chmod(socket_dir().c_str(), 0700);
   // Trust on the private socket only: the directory is the server user's,
   // mode 0700, so only that user (and root) can connect.
   std::ofstream(options_.scratch + "/pg_hba.conf") << "local all all trust\n";
-  if (!as_root_) return;
+  if (!user_) return;
   std::error_code ec;
-  if (::chown(options_.scratch.c_str(), uid_, gid_) != 0)
+  if (::chown(options_.scratch.c_str(), user_->uid, user_->gid) != 0)
     throw_errno("drill: chown " + options_.scratch);
   for (const auto& entry : fs::recursive_directory_iterator(options_.scratch, ec))
-    if (::lchown(entry.path().c_str(), uid_, gid_) != 0)
+    if (::lchown(entry.path().c_str(), user_->uid, user_->gid) != 0)
       throw_errno("drill: chown " + entry.path().string());
   if (ec) throw Error(ErrorCode::kIo, "drill: " + options_.scratch + ": " + ec.message());
 }
@@ -222,48 +228,31 @@ void DrillServer::prepare() {
 void DrillServer::try_restore_command(const std::string& restore_command,
                                       const std::string& segment) {
   const std::string target = options_.scratch + "/restore_command.test";
-  std::string cmd;
-  for (std::size_t i = 0; i < restore_command.size(); ++i) {
-    if (restore_command[i] == '%' && i + 1 < restore_command.size()) {
-      const char c = restore_command[++i];
-      if (c == 'f')
-        cmd += segment;
-      else if (c == 'p')
-        cmd += target;
-      else if (c == '%')
-        cmd += '%';
-      else
-        cmd += std::string("%") + c;
-    } else {
-      cmd += restore_command[i];
-    }
-  }
-  std::string output;
-  const int status = run_as_server({"/bin/sh", "-c", cmd}, &output);
+  const ProgramResult run =
+      control_.run({"/bin/sh", "-c", pg::expand_restore_command(restore_command, segment, target)});
   ::unlink(target.c_str());
-  if (status != 0)
+  const std::string said = last_output_line(run.output);
+  if (run.status != 0)
     throw Error(ErrorCode::kIo, "restore_command: fetching " + segment + " as user " +
                                     options_.run_as + " failed (exit status " +
-                                    std::to_string(status) + ")" +
-                                    (last_line(output).empty() ? "" : ": " + last_line(output)));
+                                    std::to_string(run.status) + ")" +
+                                    (said.empty() ? "" : ": " + said));
 }
 
 std::string DrillServer::verify_backup() {
-  const std::string binary = options_.bin_dir + "/pg_verifybackup";
-  if (::access(binary.c_str(), X_OK) != 0)
-    return "skipped: " + binary + " not found (give --pg-bin)";
+  if (!control_.has_program("pg_verifybackup"))
+    return "skipped: " + control_.program("pg_verifybackup") + " not found (give --pg-bin)";
   struct stat st {};
   if (::stat((pgdata_ + "/backup_manifest").c_str(), &st) != 0 || st.st_size == 0)
     return "skipped: the backup has no backup_manifest";
-  std::string output;
-  const int status = run_as_server({binary, "--no-parse-wal", pgdata_}, &output);
-  if (status != 0) {
+  const ProgramResult run = control_.verify_backup();
+  if (run.status != 0) {
     std::string first;
-    std::istringstream in(output);
+    std::istringstream in(run.output);
     std::getline(in, first);
     throw Error(ErrorCode::kCorruption, "pg_verifybackup: " + first);
   }
-  return last_line(output);
+  return last_output_line(run.output);
 }
 
 std::string DrillServer::conninfo() const {
@@ -271,24 +260,19 @@ std::string DrillServer::conninfo() const {
          " dbname=" + options_.dbname + " connect_timeout=10";
 }
 
-bool DrillServer::alive() const {
-  std::ifstream in(pgdata_ + "/postmaster.pid");
-  long pid = 0;
-  if (!(in >> pid) || pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+bool DrillServer::alive() const { return pg::postmaster_alive(pgdata_); }
+
+std::string DrillServer::server_log() const {
+  std::ifstream in(log_file(), std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::string DrillServer::failure_reason() const {
-  std::ifstream in(log_file(), std::ios::binary);
-  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string log = server_log();
   // The segment after the last one restored is where replay stopped; when
   // the archive lacks it, that is the reason (PostgreSQL only says that the
   // WAL ended).
-  std::string last_restored;
-  static const std::regex restored_line("restored log file \"([0-9A-F]{24})\" from archive");
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), restored_line);
-       it != std::sregex_iterator(); ++it)
-    last_restored = (*it)[1];
+  const std::string last_restored = pg::last_restored_segment(log);
   const auto& segs = options_.wal_segments;
   std::optional<std::string> next;
   if (last_restored.empty()) {
@@ -297,7 +281,7 @@ std::string DrillServer::failure_reason() const {
     for (std::size_t i = 0; i < segs.size(); ++i)
       if (segs[i] == last_restored && i + 1 < segs.size()) next = segs[i + 1];
   }
-  const std::string fatal = last_fatal(log);
+  const std::string fatal = pg::last_fatal(log);
   const std::string server = fatal.empty() ? "" : " (server: " + fatal + ")";
   if (next && options_.segment_archived && !options_.segment_archived(*next))
     return "WAL segment " + *next + " missing from the archive" + server;
@@ -313,32 +297,26 @@ std::string DrillServer::failure_reason() const {
 }
 
 void DrillServer::start_and_recover(std::chrono::steady_clock::time_point deadline) {
-  using Clock = std::chrono::steady_clock;
-  const std::string pg_ctl = options_.bin_dir + "/pg_ctl";
-  if (::access(pg_ctl.c_str(), X_OK) != 0)
-    throw Error(ErrorCode::kUsage,
-                "server did not start: " + pg_ctl + " not found (give --pg-bin)");
+  if (!control_.has_program("pg_ctl"))
+    throw Error(ErrorCode::kUsage, "server did not start: " + control_.program("pg_ctl") +
+                                       " not found (give --pg-bin)");
   const auto wait_s = std::max<long long>(
       1, std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now()).count());
-  std::string output;
   started_ = true;
-  const int status = run_as_server(
-      {pg_ctl, "start", "-w", "-t", std::to_string(wait_s), "-D", pgdata_, "-l", log_file()},
-      &output);
+  const ProgramResult start = control_.start(log_file(), wait_s);
   const auto recovery_failed = [&](const std::string& why) {
     const bool missing = why.starts_with("WAL segment ");
     return Error(missing ? ErrorCode::kNotFound : ErrorCode::kPostgres,
                  "recovery did not finish: " + why);
   };
-  if (status != 0) {
+  if (start.status != 0) {
     if (alive()) throw recovery_failed("not consistent within the --timeout");
-    std::ifstream in(log_file());
-    const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string log = server_log();
     if (log.find("starting") != std::string::npos && log.find("recovery") != std::string::npos)
       throw recovery_failed(failure_reason());
-    const std::string fatal = last_fatal(log);
-    throw Error(ErrorCode::kPostgres,
-                "server did not start: " + (fatal.empty() ? last_line(output) : fatal));
+    const std::string fatal = pg::last_fatal(log);
+    throw Error(ErrorCode::kPostgres, "server did not start: " +
+                                          (fatal.empty() ? last_output_line(start.output) : fatal));
   }
   for (;;) {
     try {
@@ -357,9 +335,6 @@ CheckOutcome DrillServer::run_checks(const std::vector<DrillCheck>& checks,
                                      const std::string& script,
                                      std::chrono::steady_clock::time_point t0) {
   CheckOutcome out;
-  const auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
   const auto fail = [&](const std::string& what) {
     ++out.failed;
     out.lines.push_back(what);
@@ -376,7 +351,7 @@ CheckOutcome DrillServer::run_checks(const std::vector<DrillCheck>& checks,
       // A new session per check: one failing statement cannot spoil the next.
       pg::SqlConnection conn(conninfo(), "walvault drill");
       const std::string got = conn.row(c.sql).at(0);
-      if (!out.first_query_s) out.first_query_s = elapsed();
+      if (!out.first_query_s) out.first_query_s = since(t0);
       if (got == c.expect) {
         if (sql_given) {
           ++out.passed;
@@ -390,20 +365,20 @@ CheckOutcome DrillServer::run_checks(const std::vector<DrillCheck>& checks,
     }
   }
   if (!script.empty()) {
-    std::string output;
-    const std::map<std::string, std::string> env = {{"PGHOST", socket_dir()},
-                                                    {"PGPORT", std::to_string(options_.port)},
-                                                    {"PGDATA", pgdata_},
-                                                    {"PGUSER", db_user()},
-                                                    {"PGDATABASE", options_.dbname}};
-    const int status = run_program({script}, env, Environment::kInherited, Identity{}, "", &output);
-    if (status == 0) {
+    ProgramRun run{{script}, {}, std::nullopt, ""};
+    run.environment.set = {{"PGHOST", socket_dir()},
+                           {"PGPORT", std::to_string(options_.port)},
+                           {"PGDATA", pgdata_},
+                           {"PGUSER", db_user()},
+                           {"PGDATABASE", options_.dbname}};
+    const ProgramResult result = run_program(run);
+    if (result.status == 0) {
       ++out.passed;
       out.lines.push_back("check script " + script + " passed");
     } else {
-      const std::string tail = last_line(output);
-      fail("check script " + script + " failed (exit status " + std::to_string(status) + ")" +
-           (tail.empty() ? "" : ": " + tail));
+      const std::string tail = last_output_line(result.output);
+      fail("check script " + script + " failed (exit status " + std::to_string(result.status) +
+           ")" + (tail.empty() ? "" : ": " + tail));
     }
   }
   return out;
@@ -414,13 +389,61 @@ void DrillServer::stop() noexcept {
   started_ = false;
   try {
     if (!alive()) return;
-    const std::string pg_ctl = options_.bin_dir + "/pg_ctl";
-    if (run_as_server({pg_ctl, "stop", "-D", pgdata_, "-m", "fast", "-w", "-t", "60"}, nullptr) !=
-        0)
-      run_as_server({pg_ctl, "stop", "-D", pgdata_, "-m", "immediate", "-w"}, nullptr);
+    if (control_.stop(pg::StopMode::kFast).status != 0) control_.stop(pg::StopMode::kImmediate);
   } catch (...) {
     // the server is a scratch copy: a failure to stop it is only noise
   }
+}
+
+DrillReport run_drill(const DrillOptions& options, const DrillSteps& steps) {
+  const auto t0 = Clock::now();
+  DrillReport r;
+  r.target_rto = options.target_rto;
+  bool scratch_created = false;
+  try {
+    run_steps(options, steps, t0, r, scratch_created);
+  } catch (const Error& e) {
+    r.failure = e.what();
+    r.failure_code = e.code();
+  } catch (const std::exception& e) {  // std::filesystem on the scratch directory
+    r.failure = e.what();
+    r.failure_code = ErrorCode::kIo;
+  }
+  if (r.scratch.empty()) return r;
+  if (options.keep) {
+    r.scratch_kept = true;
+    steps.progress("kept " + r.scratch + " (server stopped; log in " + r.scratch + "/server.log)");
+  } else {
+    remove_scratch(r.scratch, scratch_created);
+  }
+  return r;
+}
+
+repo::HistoryEntry drill_history(const DrillReport& r, repo::HistoryEntry entry) {
+  nlohmann::json& extra = entry.extra;
+  const auto optional_json = [](const auto& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  };
+  extra["rto_s"] = r.target_rto ? nlohmann::json(r.target_rto->count()) : nlohmann::json(nullptr);
+  extra["checks_passed"] = r.checks ? r.checks->passed : 0;
+  extra["checks_failed"] = r.checks ? r.checks->failed : 0;
+  if (r.plan) {
+    extra["label"] = r.plan->label;
+    extra["target"] = r.plan->target;
+  }
+  if (r.restored) entry.bytes = r.restored->bytes;
+  if (r.restore_s) extra["restore_s"] = *r.restore_s;
+  if (r.verifybackup) extra["verifybackup"] = *r.verifybackup;
+  if (r.recovery_s) extra["recovery_s"] = *r.recovery_s;
+  if (r.checks) {
+    extra["first_query_s"] = optional_json(r.checks->first_query_s);
+    extra["total_s"] = optional_json(r.total_s);
+  }
+  if (r.scratch_kept && !r.scratch.empty()) extra["scratch"] = r.scratch;
+  entry.outcome = r.passed() ? "ok" : "failed";
+  entry.detail = r.passed() ? r.summary : r.failure;
+  extra["reason"] = r.passed() ? nlohmann::json(nullptr) : nlohmann::json(r.failure);
+  return entry;
 }
 
 }  // namespace walvault::ops

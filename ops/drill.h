@@ -1,24 +1,35 @@
-// `walvault drill`: the server half of a restore drill. The CLI restores a
-// backup into a scratch directory (the same planner and writer as `restore`);
-// a DrillServer then proves that directory: pg_verifybackup before the first
-// start, the restore_command tried as the server's user, PostgreSQL started
-// on a Unix socket inside the scratch directory (no TCP), every server
-// command with a clean environment (PATH and the S3 store's AWS_* variables,
-// as a service manager starts a server: a restore_command that needs
-// WALVAULT_PASSPHRASE fails), archive recovery
-// waited for until promotion, the operator's checks run, the server stopped.
-// Every failure is an Error whose message starts with the failing step
-// ("recovery did not finish: WAL segment ... missing from the archive").
+// `walvault drill`: restore a backup into a scratch directory, start it, wait
+// for recovery, run the operator's checks, time every step against the
+// recovery time objective. run_drill() is the orchestration and returns a
+// DrillReport (phases, timings, checks, outcome); the CLI plans and writes the
+// restore through DrillSteps (the same planner and writer as `restore`),
+// prints the progress lines and records drill_history() in the repository.
+//
+// The server half is a DrillServer, which proves the restored directory
+// through pg/server_control.h: pg_verifybackup before the first start, the
+// restore_command tried as the server's user, PostgreSQL started on a Unix
+// socket inside the scratch directory (no TCP), every server command with a
+// clean environment (pg::server_environment(): a restore_command that needs
+// WALVAULT_PASSPHRASE fails), archive recovery waited for until promotion,
+// the operator's checks run, the server stopped. Every failure is an Error
+// whose message starts with the failing step ("recovery did not finish: WAL
+// segment ... missing from the archive"); run_drill turns it into the report's
+// failure.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "basebackup/restore.h"
+#include "core/error.h"
+#include "pg/server_control.h"
+#include "repo/history.h"
+#include "repo/repository.h"
 
 namespace walvault::ops {
 
@@ -97,15 +108,83 @@ class DrillServer {
  private:
   std::string conninfo() const;
   bool alive() const;
+  std::string server_log() const;      // "" when there is none yet
   std::string failure_reason() const;  // from the server log
-  int run_as_server(const std::vector<std::string>& argv, std::string* output) const;
+  std::optional<UserIdentity> server_user() const;
 
   DrillServerOptions options_;
   std::string pgdata_;
-  bool as_root_ = false;
-  uid_t uid_ = 0;
-  gid_t gid_ = 0;
+  std::optional<UserIdentity> user_;  // switched to as root; none otherwise
+  pg::ServerControl control_;
   bool started_ = false;
 };
+
+// What the drill restores, decided by the caller's planner; nothing written yet.
+struct DrillPlan {
+  std::string label;
+  std::uint64_t logical_bytes = 0;
+  int pg_version_num = 0;  // of the backup: picks the server's binaries
+  std::string target;      // described: "the end of the archive", "time ..."
+  std::uint32_t target_timeline = 0;
+  std::vector<std::string> wal_segments;  // the plan's, in replay order
+  // The repository that serves the restore (asked whether a segment is
+  // archived when recovery stops); the caller keeps it open through run_drill.
+  repo::Repository* repo = nullptr;
+};
+
+struct DrillOptions {
+  std::vector<DrillCheck> checks;
+  std::string check_script;  // "" : none
+  std::string scratch;       // "" : a fresh mkdtemp under /var/tmp
+  std::string pg_bin;        // "" : pg::server_bin_dir's default for the backup's major
+  std::string run_as = "postgres";
+  std::string db_user;  // "" : the server's OS user
+  std::string dbname = "postgres";
+  bool keep = false;  // keep the scratch directory (server stopped)
+  std::chrono::seconds timeout{30 * 60};
+  std::optional<std::chrono::seconds> target_rto;
+  std::string restore_command;  // the archive-get call the server runs
+};
+
+// The caller's part of a drill. Each step throws Error with the message the
+// drill fails with (plan: "restore plan: ..."); run_drill adds "restore: " to
+// the restore's.
+struct DrillSteps {
+  std::function<DrillPlan()> plan;
+  // Writes the planned backup into `pgdata` with its recovery settings and
+  // then `settings` (DrillServer::settings()).
+  std::function<basebackup::RestoreStats(
+      const std::string& pgdata, const std::vector<std::pair<std::string, std::string>>& settings)>
+      restore;
+  // One progress line ("restoring backup ...", "check 1 passed: ..."), as it happens.
+  std::function<void(const std::string& line)> progress;
+};
+
+struct DrillReport {
+  std::optional<DrillPlan> plan;  // once planned
+  std::string scratch;            // "" until it was made
+  bool scratch_kept = false;
+  std::optional<basebackup::RestoreStats> restored;
+  std::optional<double> restore_s, recovery_s, total_s;  // since the drill started
+  std::optional<std::string> verifybackup;  // pg_verifybackup's verdict or why it was skipped
+  std::optional<CheckOutcome> checks;       // once the checks ran
+  std::optional<std::chrono::seconds> target_rto;
+  std::string failure;  // "" when the drill passed; else "<step>: <why>"
+  ErrorCode failure_code = ErrorCode::kInternal;
+  std::string summary;  // when passed: "backup L: restore 1.0 s, ..., N checks passed"
+
+  bool passed() const { return failure.empty(); }
+};
+
+// Runs a drill: plan, scratch directory, restore, pg_verifybackup, start and
+// recovery, checks, stop, then removes the scratch directory (unless keep;
+// a failure to remove it is a warning). Never throws for a failing step:
+// the report says which failed and why; the caller records and exits.
+DrillReport run_drill(const DrillOptions& options, const DrillSteps& steps);
+
+// `started` (repo::start_history("drill") when the drill began) completed from
+// `report`: outcome, detail, restored bytes and the timings in `extra`
+// (docs/format.md, "History").
+repo::HistoryEntry drill_history(const DrillReport& report, repo::HistoryEntry started);
 
 }  // namespace walvault::ops
