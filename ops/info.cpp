@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/time_util.h"
+#include "repo/layout.h"
 
 namespace walvault::ops {
 
@@ -79,10 +80,11 @@ InfoReport repository_info(repo::Repository& repo) {
   for (const auto& o : repo.store().list("")) {
     ++info.objects;
     info.size_bytes += o.size;
-    if (o.name.starts_with("packs/")) info.pack_bytes += o.size;
-    if (o.name.starts_with("wal/")) info.wal_bytes += o.size;
-    if (o.name.starts_with("backups/") && o.name.ends_with("/pin"))
-      info.pinned.insert(o.name.substr(8, o.name.size() - 8 - 4));
+    if (o.name.starts_with(repo::kPackPrefix)) info.pack_bytes += o.size;
+    if (o.name.starts_with(repo::kWalPrefix)) info.wal_bytes += o.size;
+    const auto backup_object = repo::parse_backup_object(o.name);
+    if (backup_object && backup_object->kind == repo::kBackupPinKind)
+      info.pinned.insert(backup_object->label);
   }
   if (repo.store().capabilities().reports_space) info.space = repo.store().space();
 

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/host.h"
 #include "core/time_util.h"
+#include "repo/layout.h"
 
 namespace walvault::repo {
 
@@ -23,10 +24,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPrefix = "locks/";
 constexpr auto kPoll = std::chrono::milliseconds(500);
-
-const char* mode_name(LockMode mode) { return mode == LockMode::kShared ? "shared" : "exclusive"; }
 
 // One lock as the listing shows it: the newest object of a lock id.
 struct SeenLock {
@@ -37,33 +35,19 @@ struct SeenLock {
   std::vector<std::string> objects;  // every object of this id
 };
 
-// Parses "locks/<mode>-<id>-<refreshed_us>"; std::nullopt for anything else.
-std::optional<std::tuple<LockMode, std::string, std::int64_t>> parse_name(const std::string& name) {
-  const std::string rest = name.substr(std::string(kPrefix).size());
-  const auto first = rest.find('-');
-  const auto last = rest.rfind('-');
-  if (first == std::string::npos || last == first) return std::nullopt;
-  const std::string mode = rest.substr(0, first);
-  if (mode != "shared" && mode != "exclusive") return std::nullopt;
-  const std::string stamp = rest.substr(last + 1);
-  if (stamp.empty() || stamp.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::make_tuple(mode == "shared" ? LockMode::kShared : LockMode::kExclusive,
-                         rest.substr(first + 1, last - first - 1), std::stoll(stamp));
-}
-
+// Every lock object listed, grouped by lock id; names that are no lock
+// object (repo/layout.h) are not locks.
 std::vector<SeenLock> list_locks(Repository& repo) {
   std::map<std::string, SeenLock> by_id;
-  for (const store::ObjectInfo& info : repo.store().list(kPrefix)) {
-    const auto parsed = parse_name(info.name);
+  for (const store::ObjectInfo& info : repo.store().list(kLockPrefix)) {
+    const auto parsed = parse_lock_object(info.name);
     if (!parsed) continue;
-    const auto& [mode, id, refreshed] = *parsed;
-    SeenLock& seen = by_id[id];
-    seen.id = id;
-    seen.mode = mode;
+    SeenLock& seen = by_id[parsed->id];
+    seen.id = parsed->id;
+    seen.mode = parsed->mode;
     seen.objects.push_back(info.name);
-    if (refreshed >= seen.refreshed_us) {
-      seen.refreshed_us = refreshed;
+    if (parsed->refreshed_us >= seen.refreshed_us) {
+      seen.refreshed_us = parsed->refreshed_us;
       seen.object = info.name;
     }
   }
@@ -118,14 +102,12 @@ RepoLock::RepoLock(Repository& repo, LockMode mode, std::string command, LockOpt
 }
 
 std::string RepoLock::object_name(std::int64_t refreshed_us) const {
-  char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "%016lld", static_cast<long long>(refreshed_us));
-  return std::string(kPrefix) + mode_name(mode_) + "-" + id_ + "-" + stamp;
+  return lock_object_name(mode_, id_, refreshed_us);
 }
 
 std::string RepoLock::body(std::int64_t refreshed_us) const {
   json j;
-  j["mode"] = mode_name(mode_);
+  j["mode"] = lock_mode_name(mode_);
   j["command"] = command_;
   j["host"] = host_name();
   j["pid"] = static_cast<int>(getpid());

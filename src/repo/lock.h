@@ -7,7 +7,7 @@
 // they never touch chunks, and expire removes only WAL older than every
 // retained backup needs.
 //
-//   locks/<mode>-<lock id>-<refreshed_us, 16 digits>
+//   locks/<mode>-<lock id>-<refreshed_us, 16 digits>   (repo/layout.h)
 //
 // A lock is one object, re-created under a new name every `refresh` seconds
 // (the old one removed after), so no object is ever overwritten. A lock not
@@ -32,8 +32,6 @@
 #include "repo/repository.h"
 
 namespace walvault::repo {
-
-enum class LockMode { kShared, kExclusive };
 
 struct LockOptions {
   std::chrono::seconds wait{0};      // how long to wait for a conflicting lock to go
