@@ -44,13 +44,16 @@ json window_json(const basebackup::ReachableWindow& w) {
   return j;
 }
 
-// The newest entry of `command`; a damaged one is not a reason for info (or
-// metrics) to fail: `verify` and `history` name it.
+// The newest entry of `command`. A damaged one (corruption) is not a reason
+// for info (or metrics) to fail: it is left out, and `verify` and `history`
+// name it. Any other failure (the store failing: kIo) propagates: info does
+// not print "none recorded" for history it could not read.
 std::optional<repo::HistoryEntry> last_history_or_none(repo::Repository& repo,
                                                        const std::string& command) {
   try {
     return repo::last_history(repo, command);
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCorruption) throw;
     return std::nullopt;
   }
 }

@@ -57,7 +57,8 @@ std::vector<SeenLock> list_locks(Repository& repo) {
 }
 
 // "backup on db1 (pid 4242, user postgres) since 2026-11-26 10:00:00+00", read
-// from the lock object; the bare lock name when it cannot be read.
+// from the lock object; the bare lock name when it is gone, and with why when
+// it cannot be read (this only words the busy error the caller throws).
 std::string describe_holder(Repository& repo, const SeenLock& lock) {
   try {
     const auto bytes = repo.get_object(lock.object);
@@ -67,8 +68,8 @@ std::string describe_holder(Repository& repo, const SeenLock& lock) {
              std::to_string(j.value("pid", 0)) + ", user " + j.value("user", "?") + ") since " +
              format_time_us(j.value("started_us", std::int64_t{0}));
     }
-  } catch (const std::exception&) {
-    // fall through: the name is still worth printing
+  } catch (const std::exception& e) {
+    return lock.object + " (unreadable: " + e.what() + ")";
   }
   return lock.object;
 }
@@ -120,15 +121,39 @@ std::string RepoLock::body(std::int64_t refreshed_us) const {
 std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, LockMode mode,
                                             const std::string& command,
                                             const LockOptions& options) {
+  return take(repo, mode, command, options, nullptr);
+}
+
+std::unique_ptr<RepoLock> RepoLock::acquire_for_reading(Repository& repo,
+                                                        const std::string& command,
+                                                        const LockOptions& options,
+                                                        std::string* refused) {
+  std::string reason;
+  auto lock = take(repo, LockMode::kShared, command, options, &reason);
+  if (!lock && refused) *refused = reason;
+  return lock;
+}
+
+std::unique_ptr<RepoLock> RepoLock::take(Repository& repo, LockMode mode,
+                                         const std::string& command, const LockOptions& options,
+                                         std::string* refused) {
   std::unique_ptr<RepoLock> lock(new RepoLock(repo, mode, command, options));
   lock->started_us_ = now_unix_us();
   const auto deadline = std::chrono::steady_clock::now() + options.wait;
   const std::int64_t stale_us = std::chrono::microseconds(options.stale).count();
-  for (;;) {
+  for (bool first = true;; first = false) {
     const std::int64_t now = now_unix_us();
     const std::string name = lock->object_name(now);
-    repo.put_object(name, as_bytes(lock->body(now)));
-
+    try {
+      repo.put_object(name, as_bytes(lock->body(now)));
+    } catch (const Error& e) {
+      // Only the very first write can be the store refusing writes at all
+      // (read-only mount or credentials); after it, a failure is a failure.
+      const bool refusal = e.code() == ErrorCode::kIo || e.code() == ErrorCode::kKey;
+      if (!refused || !first || !refusal) throw;
+      *refused = e.what();
+      return nullptr;
+    }
     std::optional<SeenLock> conflict;
     std::vector<std::string> dead;
     for (const SeenLock& seen : list_locks(repo)) {
@@ -161,18 +186,6 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, LockMode mode,
   }
 }
 
-std::unique_ptr<RepoLock> RepoLock::acquire_for_reading(Repository& repo,
-                                                        const std::string& command,
-                                                        const LockOptions& options) {
-  try {
-    return acquire(repo, LockMode::kShared, command, options);
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kBusy) throw;
-    if (e.code() == ErrorCode::kIo || e.code() == ErrorCode::kKey) return nullptr;
-    throw;
-  }
-}
-
 void RepoLock::refresher() {
   std::unique_lock<std::mutex> guard(mu_);
   while (!stopping_) {
@@ -183,18 +196,23 @@ void RepoLock::refresher() {
     const std::int64_t now = now_unix_us();
     const std::string fresh = object_name(now);
     bool ok = false;
+    std::string failure;
     try {
       repo_.put_object(fresh, as_bytes(body(now)));
       ok = true;
       repo_.store().remove(old);
-    } catch (const std::exception&) {
-      // check_held() reports a lock that could not be refreshed in time.
+    } catch (const std::exception& e) {
+      // Not lost: check_held() reports a lock that could not be refreshed in
+      // time, with this reason. (A failed removal of the old object leaves it
+      // to go stale; the fresh one is the lock now.)
+      failure = e.what();
     }
     guard.lock();
     if (ok) {
       current_ = fresh;
       last_refresh_us_ = now;
     }
+    if (!failure.empty()) refresh_failure_ = failure;
   }
 }
 
@@ -203,10 +221,13 @@ void RepoLock::check_held() const {
   const std::int64_t margin_us =
       std::chrono::microseconds(options_.stale - options_.refresh).count();
   if (now_unix_us() - last_refresh_us_ >= margin_us)
-    throw Error(ErrorCode::kBusy, "lost the repository lock of " + command_ + " on " +
-                                      repo_.store().describe() +
-                                      ": it could not be refreshed in time, so another command may "
-                                      "have taken the repository over; nothing was committed");
+    throw Error(ErrorCode::kBusy,
+                "lost the repository lock of " + command_ + " on " + repo_.store().describe() +
+                    ": it could not be refreshed in time" +
+                    (refresh_failure_.empty() ? std::string()
+                                              : " (last attempt: " + refresh_failure_ + ")") +
+                    ", so another command may have taken the repository over; "
+                    "nothing was committed");
 }
 
 RepoLock::~RepoLock() {
