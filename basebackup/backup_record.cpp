@@ -17,9 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr char kPrefix[] = "backups/";
-constexpr char kRecordSuffix[] = "/record";
-
 std::string lsn_text(pg::Lsn lsn) { return pg::format_lsn(lsn); }
 
 pg::Lsn lsn_at(const json& j, const char* key) {
@@ -114,8 +111,12 @@ void check_file_list(const BackupRecord& record, const BackupFiles& files) {
   }
 }
 
-std::string record_object_name(const std::string& label) { return kPrefix + label + kRecordSuffix; }
-std::string files_object_name(const std::string& label) { return kPrefix + label + "/files"; }
+std::string record_object_name(const std::string& label) {
+  return repo::backup_record_object_name(label);
+}
+std::string files_object_name(const std::string& label) {
+  return repo::backup_files_object_name(label);
+}
 
 std::string record_to_json(const BackupRecord& r) {
   json tablespaces = json::array();
@@ -215,13 +216,9 @@ BackupFiles files_from_json(std::string_view text, const std::string& object) {
       e.size = a[5].get<std::uint64_t>();
       e.link_target = a[6].get<std::string>();
       for (const auto& c : a[7]) {
-        Bytes raw;
-        const auto hex = c.get<std::string>();
-        if (hex.size() != 64 || !from_hex(hex, raw))
-          throw std::runtime_error("chunk id of " + e.path + " is not 64 hex digits");
-        repo::ChunkId id;
-        std::copy(raw.begin(), raw.end(), id.begin());
-        e.chunks.push_back(id);
+        const auto id = repo::parse_content_id(c.get<std::string>());
+        if (!id) throw std::runtime_error("chunk id of " + e.path + " is not 64 hex digits");
+        e.chunks.push_back(*id);
       }
       files.entries.push_back(std::move(e));
     }
@@ -240,8 +237,9 @@ std::optional<BackupRecord> read_record(repo::Repository& repo, const std::strin
 
 std::vector<BackupRecord> list_backups(repo::Repository& repo) {
   std::vector<BackupRecord> out;
-  for (const auto& info : repo.store().list(kPrefix)) {
-    if (!info.name.ends_with(kRecordSuffix)) continue;
+  for (const auto& info : repo.store().list(repo::kBackupPrefix)) {
+    const auto object = repo::parse_backup_object(info.name);
+    if (!object || object->kind != repo::kBackupRecordKind) continue;
     auto bytes = repo.get_object(info.name);
     if (!bytes) continue;  // removed between list and get (expire)
     out.push_back(record_from_json(as_chars(*bytes), info.name));
@@ -262,7 +260,7 @@ BackupFiles read_files(repo::Repository& repo, const std::string& label) {
 }
 
 std::string pin_object_name(const std::string& label) {
-  return std::string(kPrefix) + label + "/pin";
+  return repo::backup_pin_object_name(label);
 }
 
 bool pin_backup(repo::Repository& repo, const std::string& label, const std::string& note) {

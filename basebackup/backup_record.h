@@ -1,4 +1,5 @@
-// How a base backup lives in the repository (docs/format.md, "Backups"):
+// How a base backup lives in the repository (docs/format.md, "Backups";
+// names in repo/layout.h):
 //
 //   backups/<label>/files    the file list (path, type, mode, size, mtime,
 //                            chunk ids) and the server's backup_manifest
@@ -110,6 +111,7 @@ class EntryNameCheck {
 // contained components. Throws Error(kCorruption) naming the backup and entry.
 void check_file_list(const BackupRecord& record, const BackupFiles& files);
 
+// backups/<label>/record and backups/<label>/files (repo/layout.h builds them).
 std::string record_object_name(const std::string& label);
 std::string files_object_name(const std::string& label);
 

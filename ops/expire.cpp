@@ -11,17 +11,9 @@
 #include "core/error.h"
 #include "core/time_util.h"
 #include "pg/wal_name.h"
+#include "repo/layout.h"
 
 namespace walvault::ops {
-
-namespace {
-
-// The WAL file an object holds: wal/seg/<dir>/<name>, wal/meta/<dir>/<name>, wal/file/<name>.
-std::optional<pg::WalFileName> wal_file_of(const std::string& object) {
-  return pg::parse_wal_file_name(object.substr(object.rfind('/') + 1));
-}
-
-}  // namespace
 
 ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options,
                             const repo::RepoLock* lock) {
@@ -53,13 +45,14 @@ ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options
   std::vector<std::string> wal_meta, wal_data;
   if (first_needed) {
     const std::uint32_t seg_size = backups.front().wal_segment_size;
-    for (const store::ObjectInfo& info : repo.store().list("wal/")) {
-      const auto file = wal_file_of(info.name);
+    for (const store::ObjectInfo& info : repo.store().list(repo::kWalPrefix)) {
+      const auto file = repo::wal_file_of_object(info.name);
       if (!file || file->kind == pg::WalFileKind::kHistory) continue;
       if (pg::segment_number(*file, seg_size) >= *first_needed) continue;
-      (info.name.starts_with("wal/meta/") ? wal_meta : wal_data).push_back(info.name);
+      const bool meta = info.name.starts_with(repo::kMetaPrefix);
+      (meta ? wal_meta : wal_data).push_back(info.name);
       report.wal_bytes_removed += info.size;
-      if (!info.name.starts_with("wal/meta/")) ++report.wal_files_removed;
+      if (!meta) ++report.wal_files_removed;
     }
   }
 

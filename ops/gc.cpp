@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/time_util.h"
 #include "repo/chunk_store.h"
+#include "repo/layout.h"
 
 namespace walvault::ops {
 
@@ -25,14 +26,6 @@ using repo::ChunkIdHash;
 using repo::ChunkLocation;
 
 constexpr std::chrono::seconds kLeftoverMinAge = std::chrono::hours(1);
-
-std::optional<ChunkId> id_from_hex(std::string_view hex) {
-  Bytes raw;
-  if (hex.size() != 64 || !from_hex(hex, raw)) return std::nullopt;
-  ChunkId id{};
-  std::copy(raw.begin(), raw.end(), id.begin());
-  return id;
-}
 
 struct PackState {
   std::uint64_t size = 0;
@@ -52,232 +45,290 @@ std::string mib(std::uint64_t bytes) {
   return buf;
 }
 
-}  // namespace
-
-GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
-                         const repo::RepoLock* lock) {
-  GcReport report;
-  report.dry_run = options.dry_run;
-  const std::int64_t now = options.now_us ? options.now_us : now_unix_us();
-  const std::int64_t grace_us = std::chrono::microseconds(options.grace).count();
-  auto young = [&](std::int64_t mtime_us) { return now - mtime_us < grace_us; };
-  store::ObjectStore& store = repo.store();
-
-  // 1. What the backups reference. A backup exists when its record does; a
-  // file list without one is an interrupted backup's.
-  std::unordered_set<ChunkId, ChunkIdHash> referenced;
-  std::set<std::string> labels;
-  for (const basebackup::BackupRecord& record : basebackup::list_backups(repo)) {
-    labels.insert(record.label);
-    ++report.backups;
-    report.logical_bytes += record.logical_bytes;
-    for (const basebackup::FileEntry& entry : basebackup::read_files(repo, record.label).entries)
-      referenced.insert(entry.chunks.begin(), entry.chunks.end());
+// One gc run, step by step in the protocol's order (docs/format.md, "Locks
+// and garbage collection"): each step reads what the earlier ones found.
+// Nothing is removed before remove_garbage(), which checks the lock first.
+class Collector {
+ public:
+  Collector(repo::Repository& repo, const GcOptions& options, const repo::RepoLock* lock)
+      : repo_(repo),
+        store_(repo.store()),
+        options_(options),
+        lock_(lock),
+        now_(options.now_us ? options.now_us : now_unix_us()),
+        grace_us_(std::chrono::microseconds(options.grace).count()) {
+    report_.dry_run = options.dry_run;
   }
-  report.chunks_referenced = referenced.size();
-  std::vector<std::string> remove_lists;  // file lists and pins of backups without a record
-  for (const store::ObjectInfo& info : store.list("backups/")) {
-    const auto slash = info.name.find('/', 8);
-    if (slash == std::string::npos) continue;
-    const std::string label = info.name.substr(8, slash - 8);
-    if (labels.count(label)) continue;
-    if (young(info.mtime_us)) {
-      ++report.young_kept;
-      continue;
+
+  GcReport run() {
+    find_referenced_chunks();
+    find_unrecorded_backup_objects();
+    list_packs();
+    read_indexes();
+    choose_live_copies();
+    classify_packs();
+    if (!repack_.empty() && !options_.dry_run) copy_live_chunks();
+    count_leaving_packs();
+    if (!options_.dry_run) remove_garbage();
+    measure_packs_after();
+    return std::move(report_);
+  }
+
+ private:
+  bool young(std::int64_t mtime_us) const { return now_ - mtime_us < grace_us_; }
+
+  // 1. What the backups reference. A backup exists when its record does.
+  void find_referenced_chunks() {
+    for (const basebackup::BackupRecord& record : basebackup::list_backups(repo_)) {
+      labels_.insert(record.label);
+      ++report_.backups;
+      report_.logical_bytes += record.logical_bytes;
+      for (const basebackup::FileEntry& entry : basebackup::read_files(repo_, record.label).entries)
+        referenced_.insert(entry.chunks.begin(), entry.chunks.end());
     }
-    remove_lists.push_back(info.name);
-    report.bytes_removed += info.size;
-    if (info.name.ends_with("/files")) ++report.file_lists_removed;
+    report_.chunks_referenced = referenced_.size();
   }
 
-  // 2. Packs and their indexes.
-  std::map<ChunkId, PackState> packs;
-  for (const store::ObjectInfo& info : store.list("packs/")) {
-    const auto id = id_from_hex(info.name.substr(info.name.rfind('/') + 1));
-    if (!id) {
-      report.warnings.push_back(info.name + ": not a pack name; left alone");
-      continue;
-    }
-    PackState& p = packs[*id];
-    p.exists = true;
-    p.size = info.size;
-    p.mtime_us = info.mtime_us;
-    ++report.packs_before;
-    report.pack_bytes_before += info.size;
-  }
-  std::unordered_map<ChunkId, std::vector<ChunkLocation>, ChunkIdHash> locations;
-  std::map<std::pair<ChunkId, std::uint64_t>, std::uint64_t> frame_bytes;  // chunks per envelope
-  std::vector<std::pair<std::string, std::uint64_t>> young_indexes;
-  for (const store::ObjectInfo& info : store.list("index/")) {
-    const auto plaintext = repo.get_object(info.name);
-    if (!plaintext) continue;
-    report.pack_bytes_before += info.size;
-    std::set<ChunkId> packs_of_index;
-    for (const auto& [chunk, loc] : repo::decode_index(*plaintext, info.name)) {
-      PackState& p = packs[loc.pack];
-      ++p.entries;
-      frame_bytes[{loc.pack, loc.offset}] += loc.inner_length;
-      packs_of_index.insert(loc.pack);
-      if (referenced.count(chunk)) {
-        ++p.referenced;
-        if (p.exists) locations[chunk].push_back(loc);
+  // A file list or pin without a record is an interrupted (or expired) backup's.
+  void find_unrecorded_backup_objects() {
+    for (const store::ObjectInfo& info : store_.list(repo::kBackupPrefix)) {
+      const auto object = repo::parse_backup_object(info.name);
+      if (!object || labels_.count(object->label)) continue;
+      if (young(info.mtime_us)) {
+        ++report_.young_kept;
+        continue;
       }
+      remove_lists_.push_back(info.name);
+      report_.bytes_removed += info.size;
+      if (object->kind == repo::kBackupFilesKind) ++report_.file_lists_removed;
     }
-    for (const ChunkId& pack : packs_of_index) {
-      packs[pack].indexes.push_back(info.name);
-      packs[pack].index_bytes += info.size / packs_of_index.size();
-      if (young(info.mtime_us))
-        packs[pack].mtime_us = std::max(packs[pack].mtime_us, info.mtime_us);
+  }
+
+  // 2. Packs, then their indexes.
+  void list_packs() {
+    for (const store::ObjectInfo& info : store_.list(repo::kPackPrefix)) {
+      const auto id = repo::parse_pack_object(info.name);
+      if (!id) {
+        report_.warnings.push_back(info.name + ": not a pack name; left alone");
+        continue;
+      }
+      PackState& p = packs_[*id];
+      p.exists = true;
+      p.size = info.size;
+      p.mtime_us = info.mtime_us;
+      ++report_.packs_before;
+      report_.pack_bytes_before += info.size;
+    }
+  }
+
+  void read_indexes() {
+    for (const store::ObjectInfo& info : store_.list(repo::kIndexPrefix)) {
+      const auto entries = repo::read_index(repo_, info.name);
+      if (!entries) continue;
+      report_.pack_bytes_before += info.size;
+      std::set<ChunkId> packs_of_index;
+      for (const auto& [chunk, loc] : *entries) {
+        PackState& p = packs_[loc.pack];
+        ++p.entries;
+        frame_bytes_[{loc.pack, loc.offset}] += loc.inner_length;
+        packs_of_index.insert(loc.pack);
+        if (referenced_.count(chunk)) {
+          ++p.referenced;
+          if (p.exists) locations_[chunk].push_back(loc);
+        }
+      }
+      for (const ChunkId& pack : packs_of_index) {
+        PackState& p = packs_[pack];
+        p.indexes.push_back(info.name);
+        p.index_bytes += info.size / packs_of_index.size();
+        if (young(info.mtime_us)) p.mtime_us = std::max(p.mtime_us, info.mtime_us);
+      }
     }
   }
 
   // 3. One live copy of every referenced chunk: in the pack that holds the
   // most referenced chunks (a repacked pack's fresh copy wins over the old).
-  for (const ChunkId& chunk : referenced) {
-    const auto it = locations.find(chunk);
-    if (it == locations.end()) continue;  // missing: verify reports it; nothing here to keep
-    const ChunkLocation* best = nullptr;
-    for (const ChunkLocation& loc : it->second) {
-      if (!best || packs[loc.pack].referenced > packs[best->pack].referenced ||
-          (packs[loc.pack].referenced == packs[best->pack].referenced && loc.pack < best->pack))
-        best = &loc;
+  void choose_live_copies() {
+    std::uint64_t missing = 0;
+    for (const ChunkId& chunk : referenced_) {
+      const auto it = locations_.find(chunk);
+      if (it == locations_.end()) {
+        ++missing;  // verify reports it; nothing here to keep
+        continue;
+      }
+      const ChunkLocation* best = nullptr;
+      for (const ChunkLocation& loc : it->second) {
+        if (!best || packs_[loc.pack].referenced > packs_[best->pack].referenced ||
+            (packs_[loc.pack].referenced == packs_[best->pack].referenced && loc.pack < best->pack))
+          best = &loc;
+      }
+      PackState& p = packs_[best->pack];
+      p.live_bytes += live_share(*best);
+      p.live.emplace_back(chunk, *best);
     }
-    PackState& p = packs[best->pack];
-    // A chunk sharing an envelope (one zstd frame) with others counts for its
-    // share of it, so a frame whose other chunks died is repacked like a
-    // pack whose other envelopes did.
-    std::uint64_t share = best->length;
-    if (best->inner_length) {
-      const std::uint64_t frame = frame_bytes[{best->pack, best->offset}];
-      if (frame > best->inner_length) share = share * best->inner_length / frame;
-    }
-    p.live_bytes += share;
-    p.live.emplace_back(chunk, *best);
+    if (missing)
+      report_.warnings.push_back(std::to_string(missing) +
+                                 " referenced chunks are in no existing pack; run walvault verify");
   }
-  const std::uint64_t missing =
-      referenced.size() - std::count_if(referenced.begin(), referenced.end(),
-                                        [&](const ChunkId& c) { return locations.count(c) > 0; });
-  if (missing)
-    report.warnings.push_back(std::to_string(missing) +
-                              " referenced chunks are in no existing pack; run walvault verify");
 
-  // 4. Classify.
-  std::vector<ChunkId> dead, repack;
-  std::vector<std::string> remove_indexes;
-  for (auto& [id, p] : packs) {
-    if (!p.exists) {
-      // An index placing chunks in a pack that is gone: harmless to drop when
-      // nothing it lists is referenced; otherwise verify's business.
-      if (p.referenced == 0 && !p.indexes.empty() && !young(p.mtime_us))
-        remove_indexes.insert(remove_indexes.end(), p.indexes.begin(), p.indexes.end());
-      continue;
+  // A chunk sharing an envelope (one zstd frame) with others counts for its
+  // share of it, so a frame whose other chunks died is repacked like a pack
+  // whose other envelopes did.
+  std::uint64_t live_share(const ChunkLocation& loc) {
+    std::uint64_t share = loc.length;
+    if (loc.inner_length) {
+      const std::uint64_t frame = frame_bytes_[{loc.pack, loc.offset}];
+      if (frame > loc.inner_length) share = share * loc.inner_length / frame;
     }
-    const bool garbage = p.live.empty();
-    const double garbage_share =
-        p.size ? 1.0 - static_cast<double>(p.live_bytes) / static_cast<double>(p.size) : 0;
-    if (!garbage && garbage_share < options.repack_threshold) continue;
-    if (young(p.mtime_us)) {
-      ++report.young_kept;
-      continue;
-    }
-    (garbage ? dead : repack).push_back(id);
+    return share;
   }
-  std::unordered_set<ChunkId, ChunkIdHash> leaving(dead.begin(), dead.end());
-  leaving.insert(repack.begin(), repack.end());
+
+  // 4. Classify: dead (no live chunk), repacked (mostly garbage), kept.
+  void classify_packs() {
+    for (auto& [id, p] : packs_) {
+      if (!p.exists) {
+        // An index placing chunks in a pack that is gone: harmless to drop when
+        // nothing it lists is referenced; otherwise verify's business.
+        if (p.referenced == 0 && !p.indexes.empty() && !young(p.mtime_us))
+          remove_indexes_.insert(remove_indexes_.end(), p.indexes.begin(), p.indexes.end());
+        continue;
+      }
+      const bool garbage = p.live.empty();
+      const double garbage_share =
+          p.size ? 1.0 - static_cast<double>(p.live_bytes) / static_cast<double>(p.size) : 0;
+      if (!garbage && garbage_share < options_.repack_threshold) continue;
+      if (young(p.mtime_us)) {
+        ++report_.young_kept;
+        continue;
+      }
+      (garbage ? dead_ : repack_).push_back(id);
+    }
+    leaving_.insert(dead_.begin(), dead_.end());
+    leaving_.insert(repack_.begin(), repack_.end());
+  }
 
   // 5. Copy the live chunks of the repacked packs into new packs (durable
   // before anything is removed). Each chunk is verified against its id.
-  std::set<std::string> written;
-  if (!repack.empty() && !options.dry_run) {
+  void copy_live_chunks() {
     repo::ChunkStore::Options chunk_options;
-    chunk_options.ignore_pack = [&](const ChunkId& pack) { return leaving.count(pack) > 0; };
-    repo::ChunkStore chunks(repo, chunk_options);
-    for (const ChunkId& id : repack) {
-      const PackState& p = packs[id];
+    chunk_options.ignore_pack = [&](const ChunkId& pack) { return leaving_.count(pack) > 0; };
+    repo::ChunkStore chunks(repo_, chunk_options);
+    for (const ChunkId& id : repack_) {
       const std::string pack_name = repo::pack_object_name(id);
-      for (const auto& [chunk, loc] : p.live) {
-        const auto sealed = store.get(pack_name, store::Range{loc.offset, loc.length});
+      for (const auto& [chunk, loc] : packs_[id].live) {
+        const auto sealed = store_.get(pack_name, store::Range{loc.offset, loc.length});
         if (!sealed || sealed->size() != loc.length)
           throw Error(ErrorCode::kCorruption, pack_name + ": chunk " + to_hex(chunk) +
                                                   " is cut short; gc stopped, nothing removed");
         const std::string what = pack_name + " chunk " + to_hex(chunk);
-        const Bytes frame = repo.open_object(*sealed, what);
+        const Bytes frame = repo_.open_object(*sealed, what);
         const ByteView plaintext = repo::chunk_in_frame(frame, loc, what);
         if (chunks.chunk_id(plaintext) != chunk)
           throw Error(ErrorCode::kCorruption,
                       pack_name + ": chunk " + to_hex(chunk) +
                           " does not match its id; gc stopped, nothing removed");
-        const repo::AddResult added = chunks.add(plaintext);
-        if (added.stored) ++report.chunks_copied;
+        if (chunks.add(plaintext).stored) ++report_.chunks_copied;
       }
     }
     chunks.flush();
     // A new pack can be byte-identical to one leaving (names are content
     // hashes): whatever was just written stays.
-    for (const std::string& name : chunks.written_objects()) written.insert(name);
+    for (const std::string& name : chunks.written_objects()) written_.insert(name);
   }
-  for (const ChunkId& id : dead) {
-    const PackState& p = packs[id];
-    ++report.packs_removed;
-    report.chunks_removed += p.entries;
-    report.bytes_removed += p.size + p.index_bytes;
-    remove_indexes.insert(remove_indexes.end(), p.indexes.begin(), p.indexes.end());
+
+  void count_leaving_packs() {
+    for (const ChunkId& id : dead_) {
+      const PackState& p = packs_[id];
+      ++report_.packs_removed;
+      report_.chunks_removed += p.entries;
+      report_.bytes_removed += p.size + p.index_bytes;
+      remove_indexes_.insert(remove_indexes_.end(), p.indexes.begin(), p.indexes.end());
+    }
+    for (const ChunkId& id : repack_) {
+      const PackState& p = packs_[id];
+      ++report_.packs_repacked;
+      report_.chunks_removed += p.entries - p.live.size();
+      report_.bytes_removed += p.size + p.index_bytes;
+      remove_indexes_.insert(remove_indexes_.end(), p.indexes.begin(), p.indexes.end());
+    }
   }
-  for (const ChunkId& id : repack) {
-    const PackState& p = packs[id];
-    ++report.packs_repacked;
-    report.chunks_removed += p.entries - p.live.size();
-    report.bytes_removed += p.size + p.index_bytes;
-    remove_indexes.insert(remove_indexes.end(), p.indexes.begin(), p.indexes.end());
+
+  // The indexes to remove: each once, none that covers a pack that stays (an
+  // index can list chunks of several packs; none written so today), none
+  // just written.
+  std::vector<std::string> indexes_to_remove() {
+    std::sort(remove_indexes_.begin(), remove_indexes_.end());
+    remove_indexes_.erase(std::unique(remove_indexes_.begin(), remove_indexes_.end()),
+                          remove_indexes_.end());
+    std::vector<std::string> out;
+    for (const std::string& index : remove_indexes_) {
+      bool covers_kept = false;
+      for (const auto& [id, p] : packs_)
+        if (p.exists && !leaving_.count(id) &&
+            std::find(p.indexes.begin(), p.indexes.end(), index) != p.indexes.end())
+          covers_kept = true;
+      if (!covers_kept && !written_.count(index)) out.push_back(index);
+    }
+    return out;
   }
 
   // 6. Remove: indexes first (a chunk stops existing), then packs, then the
-  // file lists of interrupted backups.
-  if (!options.dry_run) {
-    if (lock) lock->check_held();
-    std::sort(remove_indexes.begin(), remove_indexes.end());
-    remove_indexes.erase(std::unique(remove_indexes.begin(), remove_indexes.end()),
-                         remove_indexes.end());
-    // An index can list chunks of several packs (none written so today): keep
-    // it while any pack it covers stays.
-    std::vector<std::string> indexes_out;
-    for (const std::string& index : remove_indexes) {
-      bool covers_kept = false;
-      for (const auto& [id, p] : packs)
-        if (p.exists && !leaving.count(id) &&
-            std::find(p.indexes.begin(), p.indexes.end(), index) != p.indexes.end())
-          covers_kept = true;
-      if (!covers_kept) indexes_out.push_back(index);
-    }
-    std::erase_if(indexes_out, [&](const std::string& n) { return written.count(n) > 0; });
-    store.remove_many(indexes_out);
+  // file lists and pins of backups without a record, then leftovers.
+  void remove_garbage() {
+    if (lock_) lock_->check_held();
+    store_.remove_many(indexes_to_remove());
     std::vector<std::string> packs_out;
-    for (const ChunkId& id : leaving)
-      if (!written.count(repo::pack_object_name(id)))
+    for (const ChunkId& id : leaving_)
+      if (!written_.count(repo::pack_object_name(id)))
         packs_out.push_back(repo::pack_object_name(id));
-    store.remove_many(packs_out);
-    store.remove_many(remove_lists);
+    store_.remove_many(packs_out);
+    store_.remove_many(remove_lists_);
     // Interrupted puts (temp files, multipart uploads). Writers without a
     // lock (archive-push) and lock objects being taken have puts in flight,
     // so never younger than an hour, whatever the grace period.
-    report.leftovers_removed =
-        store.clean_leftovers(std::max<std::chrono::seconds>(options.grace, kLeftoverMinAge));
+    report_.leftovers_removed =
+        store_.clean_leftovers(std::max<std::chrono::seconds>(options_.grace, kLeftoverMinAge));
   }
 
-  std::uint64_t after = 0;
-  if (options.dry_run) {
-    after = report.pack_bytes_before;
-    for (const ChunkId& id : leaving) after -= packs[id].size + packs[id].index_bytes;
-  } else {
-    for (const store::ObjectInfo& info : store.list("packs/")) after += info.size;
-    for (const store::ObjectInfo& info : store.list("index/")) after += info.size;
-    // What the new packs added.
-    std::uint64_t before_left = report.pack_bytes_before;
-    for (const ChunkId& id : leaving) before_left -= packs[id].size + packs[id].index_bytes;
-    report.bytes_written = after > before_left ? after - before_left : 0;
+  // 7. Pack bytes after (a dry run: what would be left) and bytes written.
+  void measure_packs_after() {
+    std::uint64_t before_left = report_.pack_bytes_before;
+    for (const ChunkId& id : leaving_) before_left -= packs_[id].size + packs_[id].index_bytes;
+    if (options_.dry_run) {
+      report_.pack_bytes_after = before_left;
+      return;
+    }
+    std::uint64_t after = 0;
+    for (const store::ObjectInfo& info : store_.list(repo::kPackPrefix)) after += info.size;
+    for (const store::ObjectInfo& info : store_.list(repo::kIndexPrefix)) after += info.size;
+    report_.bytes_written = after > before_left ? after - before_left : 0;
+    report_.pack_bytes_after = after;
   }
-  report.pack_bytes_after = after;
-  return report;
+
+  repo::Repository& repo_;
+  store::ObjectStore& store_;
+  const GcOptions& options_;
+  const repo::RepoLock* lock_;
+  const std::int64_t now_;
+  const std::int64_t grace_us_;
+  GcReport report_;
+  std::unordered_set<ChunkId, ChunkIdHash> referenced_;
+  std::set<std::string> labels_;           // backups with a record
+  std::vector<std::string> remove_lists_;  // file lists and pins of backups without one
+  std::map<ChunkId, PackState> packs_;
+  std::unordered_map<ChunkId, std::vector<ChunkLocation>, ChunkIdHash> locations_;
+  std::map<std::pair<ChunkId, std::uint64_t>, std::uint64_t> frame_bytes_;  // chunks per envelope
+  std::vector<ChunkId> dead_, repack_;
+  std::unordered_set<ChunkId, ChunkIdHash> leaving_;  // dead_ and repack_
+  std::vector<std::string> remove_indexes_;
+  std::set<std::string> written_;  // packs and indexes the repack wrote
+};
+
+}  // namespace
+
+GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
+                         const repo::RepoLock* lock) {
+  return Collector(repo, options, lock).run();
 }
 
 std::string gc_report_text(const GcReport& r) {

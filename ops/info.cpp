@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/time_util.h"
+#include "repo/layout.h"
 
 namespace walvault::ops {
 
@@ -43,13 +44,16 @@ json window_json(const basebackup::ReachableWindow& w) {
   return j;
 }
 
-// The newest entry of `command`; a damaged one is not a reason for info (or
-// metrics) to fail: `verify` and `history` name it.
+// The newest entry of `command`. A damaged one (corruption) is not a reason
+// for info (or metrics) to fail: it is left out, and `verify` and `history`
+// name it. Any other failure (the store failing: kIo) propagates: info does
+// not print "none recorded" for history it could not read.
 std::optional<repo::HistoryEntry> last_history_or_none(repo::Repository& repo,
                                                        const std::string& command) {
   try {
     return repo::last_history(repo, command);
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCorruption) throw;
     return std::nullopt;
   }
 }
@@ -79,10 +83,11 @@ InfoReport repository_info(repo::Repository& repo) {
   for (const auto& o : repo.store().list("")) {
     ++info.objects;
     info.size_bytes += o.size;
-    if (o.name.starts_with("packs/")) info.pack_bytes += o.size;
-    if (o.name.starts_with("wal/")) info.wal_bytes += o.size;
-    if (o.name.starts_with("backups/") && o.name.ends_with("/pin"))
-      info.pinned.insert(o.name.substr(8, o.name.size() - 8 - 4));
+    if (o.name.starts_with(repo::kPackPrefix)) info.pack_bytes += o.size;
+    if (o.name.starts_with(repo::kWalPrefix)) info.wal_bytes += o.size;
+    const auto backup_object = repo::parse_backup_object(o.name);
+    if (backup_object && backup_object->kind == repo::kBackupPinKind)
+      info.pinned.insert(backup_object->label);
   }
   if (repo.store().capabilities().reports_space) info.space = repo.store().space();
 

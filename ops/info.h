@@ -58,13 +58,15 @@ struct InfoReport {
   std::vector<RestorePointInfo> restore_points;  // every archived one, by time
 
   // The newest `verify` and `drill` history entries (repo/history.h); none
-  // recorded, or the newest one unreadable: std::nullopt.
+  // recorded, or the newest one damaged (corrupt): std::nullopt.
   std::optional<repo::HistoryEntry> last_verify;
   std::optional<repo::HistoryEntry> last_drill;
 };
 
 // Throws what load_archive_view throws on a damaged record or metadata
-// (`verify` names every damaged object instead).
+// (`verify` names every damaged object instead), and Error(kIo) when the
+// store fails, reading history included (never "none recorded" for history
+// it could not read).
 InfoReport repository_info(repo::Repository& repo);
 
 std::string info_text(const InfoReport& info);

@@ -30,9 +30,6 @@ namespace {
 
 using repo::ChunkId;
 
-constexpr char kMetaPrefix[] = "wal/meta/";
-constexpr char kFilePrefix[] = "wal/file/";
-
 // Runs fn(0) .. fn(count - 1) on up to `workers` threads (the caller's among
 // them), in increasing order of start; after the first failure no new index
 // starts, and that failure is rethrown once every thread has returned.
@@ -388,9 +385,10 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
                                        std::to_string(from.config().chunk_size) + ", " + report.to +
                                        " uses " + std::to_string(to.config().chunk_size));
 
-  const std::set<std::string> to_segments = listed_names(to, kMetaPrefix);
-  report.wal_segments = missing_from(listed_names(from, kMetaPrefix), to_segments);
-  report.wal_files = missing_from(listed_names(from, kFilePrefix), listed_names(to, kFilePrefix));
+  const std::set<std::string> to_segments = listed_names(to, repo::kMetaPrefix);
+  report.wal_segments = missing_from(listed_names(from, repo::kMetaPrefix), to_segments);
+  report.wal_files = missing_from(listed_names(from, repo::kWalFilePrefix),
+                                  listed_names(to, repo::kWalFilePrefix));
   report.cluster_bound = sync_cluster(from, to, options.dry_run);
   for (const auto* b : backups) report.backups.push_back(b->label);
   if (options.dry_run) return report;

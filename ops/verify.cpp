@@ -16,6 +16,7 @@
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/history.h"
+#include "repo/layout.h"
 #include "repo/wal_objects.h"
 
 namespace walvault::ops {
@@ -28,29 +29,6 @@ using repo::ChunkId;
 constexpr std::uint32_t kDefaultSegmentSize = 16u << 20;
 // Chunks a file list lacks that are named one by one before the rest are counted.
 constexpr std::size_t kMaxListedChunks = 10;
-constexpr char kPackPrefix[] = "packs/";
-constexpr char kIndexPrefix[] = "index/";
-constexpr char kBackupPrefix[] = "backups/";
-constexpr char kSegPrefix[] = "wal/seg/";
-constexpr char kMetaPrefix[] = "wal/meta/";
-constexpr char kFilePrefix[] = "wal/file/";
-constexpr char kKeysPrefix[] = "keys/";
-constexpr char kHistoryPrefix[] = "history/";
-constexpr char kLocksPrefix[] = "locks/";
-
-// Every name prefix (or whole name) walvault writes (docs/format.md, "Object
-// names"). An object under none of them is reported as a warning.
-constexpr std::array<std::string_view, 11> kObjectClasses = {
-    repo::kConfigObject, kKeysPrefix,    repo::kClusterObject, kSegPrefix,
-    kMetaPrefix,         kFilePrefix,    kPackPrefix,          kIndexPrefix,
-    kBackupPrefix,       kHistoryPrefix, kLocksPrefix};
-
-bool is_known_object(std::string_view name) {
-  return std::any_of(kObjectClasses.begin(), kObjectClasses.end(), [&](std::string_view c) {
-    return c.ends_with('/') ? name.starts_with(c) : name == c;
-  });
-}
-
 // Errors the repository's content causes. Anything else (the store failing,
 // a bug) is not a finding about the repository: it propagates.
 bool is_content_error(ErrorCode code) {
@@ -67,16 +45,6 @@ std::string without_object(std::string message, const std::string& object) {
 ChunkId to_id(const codec::Digest& digest) {
   ChunkId id;
   std::copy(digest.begin(), digest.end(), id.begin());
-  return id;
-}
-
-// 64 lower-case hex digits -> id.
-std::optional<ChunkId> parse_id(std::string_view hex) {
-  Bytes bytes;
-  if (hex.size() != 64 || !from_hex(hex, bytes) || bytes.size() != 32) return std::nullopt;
-  ChunkId id;
-  std::copy(bytes.begin(), bytes.end(), id.begin());
-  if (to_hex(id) != hex) return std::nullopt;  // upper-case: not a name walvault writes
   return id;
 }
 
@@ -150,7 +118,7 @@ class Verifier {
         listing_.begin(), listing_.end(),
         [](const store::ObjectInfo& a, const store::ObjectInfo& b) { return a.name < b.name; });
     for (const auto& info : listing_)
-      if (!is_known_object(info.name)) warning(info.name, "not an object walvault writes");
+      if (!repo::is_known_object(info.name)) warning(info.name, "not an object walvault writes");
   }
 
   // The listed objects whose name starts with `prefix`.
@@ -175,10 +143,10 @@ class Verifier {
   }
 
   void load_indexes() {
-    const auto listed = objects_under(kIndexPrefix);
+    const auto listed = objects_under(repo::kIndexPrefix);
     report_.indexes = listed.size();
     for (const auto& info : listed) {
-      const auto id = parse_id(std::string_view(info.name).substr(sizeof kIndexPrefix - 1));
+      const auto id = repo::parse_index_object(info.name);
       if (!id) {
         warning(info.name, "not an index name (index/<64 hex>); not read");
         continue;
@@ -206,18 +174,15 @@ class Verifier {
       bool record = false, files = false, pin = false;
     };
     std::map<std::string, Objects> labels;
-    for (const auto& info : objects_under(kBackupPrefix)) {
-      const std::string_view rest = std::string_view(info.name).substr(sizeof kBackupPrefix - 1);
-      const auto slash = rest.find('/');
-      const std::string label(rest.substr(0, slash));
-      const std::string_view kind =
-          slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-      if (kind == "record")
-        labels[label].record = true;
-      else if (kind == "files")
-        labels[label].files = true;
-      else if (kind == "pin")
-        labels[label].pin = true;
+    for (const auto& info : objects_under(repo::kBackupPrefix)) {
+      const auto object = repo::parse_backup_object(info.name);
+      const std::string kind = object ? object->kind : "";
+      if (kind == repo::kBackupRecordKind)
+        labels[object->label].record = true;
+      else if (kind == repo::kBackupFilesKind)
+        labels[object->label].files = true;
+      else if (kind == repo::kBackupPinKind)
+        labels[object->label].pin = true;
       else
         warning(info.name, "not an object walvault writes");
     }
@@ -313,7 +278,7 @@ class Verifier {
 
   void check_packs() {
     std::map<std::string, std::uint64_t> listed;
-    for (const auto& info : objects_under(kPackPrefix)) listed.emplace(info.name, info.size);
+    for (const auto& info : objects_under(repo::kPackPrefix)) listed.emplace(info.name, info.size);
     report_.packs = listed.size();
     std::set<std::string> referenced;
     for (const auto& [pack, refs] : pack_refs_) {
@@ -349,8 +314,7 @@ class Verifier {
     }
     for (const auto& [name, size] : listed) {
       if (referenced.count(name)) continue;
-      const auto id = parse_id(std::string_view(name).substr(name.rfind('/') + 1));
-      if (!id || repo::pack_object_name(*id) != name) {
+      if (!repo::parse_pack_object(name)) {
         warning(name, "not a pack name (packs/<2 hex>/<64 hex>)");
         continue;
       }
@@ -407,22 +371,11 @@ class Verifier {
     return kDefaultSegmentSize;
   }
 
-  // The segment a wal/seg/... or wal/meta/... object is named after.
-  static std::optional<pg::WalFileName> segment_of(const std::string& object,
-                                                   std::string_view prefix) {
-    auto name = pg::parse_wal_file_name(std::string_view(object).substr(object.rfind('/') + 1));
-    if (!name || name->kind != pg::WalFileKind::kSegment) return std::nullopt;
-    const std::string expected = prefix == kSegPrefix ? repo::segment_object_name(name->name)
-                                                      : repo::meta_object_name(name->name);
-    if (expected != object) return std::nullopt;
-    return name;
-  }
-
   void check_wal() {
     const std::uint32_t size = segment_size();
     std::map<std::string, std::uint64_t> seg_objects;  // segment name -> stored size
-    for (const auto& info : objects_under(kSegPrefix)) {
-      if (auto name = segment_of(info.name, kSegPrefix))
+    for (const auto& info : objects_under(repo::kSegmentPrefix)) {
+      if (auto name = repo::parse_segment_object(info.name))
         seg_objects.emplace(name->name, info.size);
       else
         warning(info.name, "not a segment object name");
@@ -431,8 +384,8 @@ class Verifier {
     view.wal_segment_size = size;
     view.backups = backups_;
     std::set<std::string> with_meta;
-    for (const auto& info : objects_under(kMetaPrefix)) {
-      const auto name = segment_of(info.name, kMetaPrefix);
+    for (const auto& info : objects_under(repo::kMetaPrefix)) {
+      const auto name = repo::parse_meta_object(info.name);
       if (!name) {
         warning(info.name, "not a segment metadata name");
         continue;
@@ -460,9 +413,9 @@ class Verifier {
               "no metadata: not archived (an interrupted push; PostgreSQL pushes it again)");
       if (options_.read_data && get(object)) report_.bytes_read += stored;
     }
-    for (const auto& info : objects_under(kFilePrefix)) {
-      const auto name =
-          pg::parse_wal_file_name(std::string_view(info.name).substr(sizeof kFilePrefix - 1));
+    for (const auto& info : objects_under(repo::kWalFilePrefix)) {
+      const auto file = repo::parse_wal_file_object(info.name);
+      const auto name = file ? pg::parse_wal_file_name(*file) : std::nullopt;
       if (!name || name->kind == pg::WalFileKind::kSegment) {
         warning(info.name, "not a WAL file name walvault stores here");
         continue;
@@ -559,12 +512,12 @@ class Verifier {
   // since the listing is skipped, a damaged one is an error like any other.
   void read_small_objects() {
     get(repo::kConfigObject);
-    for (const auto& info : objects_under(kKeysPrefix)) get(info.name);
-    for (const auto& info : objects_under(kHistoryPrefix)) {
+    for (const auto& info : objects_under(repo::kKeysPrefix)) get(info.name);
+    for (const auto& info : objects_under(repo::kHistoryPrefix)) {
       guarded(info.name, [&] { repo::read_history_entry(repo_, info.name); });
       report_.bytes_read += info.size;
     }
-    for (const auto& info : objects_under(kLocksPrefix)) {
+    for (const auto& info : objects_under(repo::kLockPrefix)) {
       const auto bytes = get(info.name);
       if (!bytes) continue;
       report_.bytes_read += info.size;

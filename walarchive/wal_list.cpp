@@ -5,6 +5,7 @@
 
 #include "core/time_util.h"
 #include "repo/cluster.h"
+#include "repo/layout.h"
 
 namespace walvault::walarchive {
 
@@ -50,7 +51,8 @@ WalListing summarize_wal(const std::vector<repo::SegmentMeta>& metas, std::uint3
 
 WalListing list_wal(repo::Repository& repo) {
   std::vector<std::string> files;
-  for (const auto& info : repo.store().list("wal/file/")) files.push_back(info.name.substr(9));
+  for (const auto& info : repo.store().list(repo::kWalFilePrefix))
+    if (auto file = repo::parse_wal_file_object(info.name)) files.push_back(std::move(*file));
   auto cluster = repo::read_cluster(repo);
   if (!cluster) return summarize_wal({}, 0, std::move(files));
   return summarize_wal(repo::read_all_meta(repo), cluster->segment_size, std::move(files));

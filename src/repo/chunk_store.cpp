@@ -26,13 +26,6 @@ ChunkId to_chunk_id(const codec::Digest& digest) {
 
 }  // namespace
 
-std::string pack_object_name(const ChunkId& pack_id) {
-  std::string hex = to_hex(pack_id);
-  return "packs/" + hex.substr(0, 2) + "/" + hex;
-}
-
-std::string index_object_name(const ChunkId& index_id) { return "index/" + to_hex(index_id); }
-
 Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries) {
   Bytes out(kIndexMagic, kIndexMagic + 4);
   append_le<std::uint32_t>(out, static_cast<std::uint32_t>(entries.size()));
@@ -49,6 +42,13 @@ Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries
     append_le<std::uint32_t>(out, loc.inner_length);
   }
   return out;
+}
+
+std::optional<std::vector<std::pair<ChunkId, ChunkLocation>>> read_index(
+    Repository& repo, const std::string& object) {
+  const auto plaintext = repo.get_object(object);
+  if (!plaintext) return std::nullopt;
+  return decode_index(*plaintext, object);
 }
 
 std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
@@ -83,18 +83,17 @@ ChunkStore::ChunkStore(Repository& repo, Options options) : repo_(repo), options
   // One GET per index: on an object store each costs a round trip (tens of
   // milliseconds), so a repository of a few thousand packs is read by
   // several threads at once.
-  const auto listed = repo_.store().list("index/");
+  const auto listed = repo_.store().list(kIndexPrefix);
   std::atomic<std::size_t> next{0};
   std::mutex error_mu;
   std::exception_ptr error;
   auto load = [&] {
     try {
       for (std::size_t i; (i = next++) < listed.size();) {
-        auto plaintext = repo_.get_object(listed[i].name);
-        if (!plaintext) continue;  // removed by a concurrent GC after listing
-        auto entries = decode_index(*plaintext, listed[i].name);
+        const auto entries = read_index(repo_, listed[i].name);
+        if (!entries) continue;  // removed by a concurrent GC after listing
         std::lock_guard lock(mu_);
-        for (const auto& [id, loc] : entries) {
+        for (const auto& [id, loc] : *entries) {
           if (options_.ignore_pack && options_.ignore_pack(loc.pack)) continue;
           index_[id] = loc;
         }

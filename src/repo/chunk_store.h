@@ -1,7 +1,7 @@
 // Content-addressed chunks grouped into packs (docs/format.md, "Chunks and
 // packs"). Backups and file-volume snapshots store file content as chunks;
 // a chunk already in the repository, from any earlier run, is not stored
-// again.
+// again. Names and ids: repo/layout.h.
 //
 //   packs/<first 2 hex of id>/<pack id>   chunk envelopes back to back
 //   index/<index id>                      one envelope listing, for every chunk
@@ -30,11 +30,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "repo/layout.h"
 #include "repo/repository.h"
 
 namespace walvault::repo {
-
-using ChunkId = std::array<std::uint8_t, 32>;
 
 struct ChunkIdHash {
   std::size_t operator()(const ChunkId& id) const {
@@ -178,9 +177,6 @@ class ChunkStore {
   std::vector<std::string> written_objects_;
 };
 
-std::string pack_object_name(const ChunkId& pack_id);
-std::string index_object_name(const ChunkId& index_id);
-
 // The index object's plaintext: "WVI2", u32 entry count, then per chunk:
 // chunk id (32), pack id (32), envelope offset (u64), envelope length (u32),
 // the chunk's plaintext XXH3-64 (u64), its offset and length inside the
@@ -190,5 +186,12 @@ Bytes encode_index(const std::vector<std::pair<ChunkId, ChunkLocation>>& entries
 // Throws Error(kCorruption, "<object>: ...") when malformed.
 std::vector<std::pair<ChunkId, ChunkLocation>> decode_index(ByteView plaintext,
                                                             const std::string& object);
+
+// How every reader of indexes takes one in: the index object `object` (as
+// listed under kIndexPrefix) fetched, verified and decoded. std::nullopt when
+// it is gone (gc removed it since the listing). Throws Error(kCorruption)
+// naming it when damaged.
+std::optional<std::vector<std::pair<ChunkId, ChunkLocation>>> read_index(Repository& repo,
+                                                                         const std::string& object);
 
 }  // namespace walvault::repo

@@ -7,11 +7,10 @@
 #include <cstdint>
 #include <optional>
 
+#include "repo/layout.h"
 #include "repo/repository.h"
 
 namespace walvault::repo {
-
-inline constexpr char kClusterObject[] = "cluster";
 
 struct ClusterInfo {
   std::uint64_t system_id = 0;

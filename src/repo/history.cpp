@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <cctype>
 #include <cstdio>
 
 #include "codec/crypto.h"
@@ -11,6 +10,7 @@
 #include "core/error.h"
 #include "core/host.h"
 #include "core/time_util.h"
+#include "repo/layout.h"
 
 namespace walvault::repo {
 
@@ -18,16 +18,10 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPrefix = "history/";
-
 std::string object_name(const HistoryEntry& entry) {
   std::array<std::uint8_t, 4> rnd{};
   codec::random_bytes(rnd);
-  char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "%016lld", static_cast<long long>(entry.start_us));
-  std::string command;
-  for (char c : entry.command) command += (std::isalnum(static_cast<unsigned char>(c)) ? c : '-');
-  return std::string(kPrefix) + stamp + "-" + command + "-" + to_hex(rnd);
+  return history_object_name(entry.start_us, entry.command, to_hex(rnd));
 }
 
 HistoryEntry from_json(const json& j, const std::string& object) {
@@ -104,10 +98,11 @@ std::string append_history(repo::Repository& repo, HistoryEntry entry) {
 
 std::vector<HistoryEntry> read_history(repo::Repository& repo, std::int64_t since_us) {
   std::vector<HistoryEntry> out;
-  for (const store::ObjectInfo& info : repo.store().list(kPrefix)) {
-    // The name starts with the start time: skip older ones without reading them.
-    const std::string stamp = info.name.substr(std::string(kPrefix).size(), 16);
-    if (stamp.size() == 16 && std::stoll(stamp) < since_us) continue;
+  for (const store::ObjectInfo& info : repo.store().list(kHistoryPrefix)) {
+    // The name starts with the start time: skip older ones without reading
+    // them. One that does not parse is read, and judged by its content.
+    const auto name = parse_history_object(info.name);
+    if (name && name->start_us < since_us) continue;
     if (auto entry = read_history_entry(repo, info.name))  // else removed since the listing
       out.push_back(std::move(*entry));
   }
@@ -126,9 +121,10 @@ std::optional<HistoryEntry> read_history_entry(repo::Repository& repo, const std
 
 std::optional<HistoryEntry> last_history(repo::Repository& repo, const std::string& command) {
   // Names sort by start time: the last matching name is the newest entry.
-  const auto objects = repo.store().list(kPrefix);
+  const auto objects = repo.store().list(kHistoryPrefix);
   for (auto it = objects.rbegin(); it != objects.rend(); ++it) {
-    if (it->name.find("-" + command + "-") == std::string::npos) continue;
+    const auto name = parse_history_object(it->name);
+    if (!name || name->command != command) continue;
     if (auto entry = read_history_entry(repo, it->name)) return entry;
   }
   return std::nullopt;

@@ -3,7 +3,7 @@
 // `walvault history [--since 7d]` for the weekly review and by `info` and
 // `metrics` for the last verify and drill.
 //
-//   history/<start_us, 16 decimal digits>-<command>-<8 random hex>
+//   history/<start_us, 16 decimal digits>-<command>-<8 random hex>  (repo/layout.h)
 //
 // One object per event (stores are create-only: nothing is appended in
 // place); the name sorts by start time. The content is a JSON envelope

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/host.h"
 #include "core/time_util.h"
+#include "repo/layout.h"
 
 namespace walvault::repo {
 
@@ -23,10 +24,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kPrefix = "locks/";
 constexpr auto kPoll = std::chrono::milliseconds(500);
-
-const char* mode_name(LockMode mode) { return mode == LockMode::kShared ? "shared" : "exclusive"; }
 
 // One lock as the listing shows it: the newest object of a lock id.
 struct SeenLock {
@@ -37,33 +35,19 @@ struct SeenLock {
   std::vector<std::string> objects;  // every object of this id
 };
 
-// Parses "locks/<mode>-<id>-<refreshed_us>"; std::nullopt for anything else.
-std::optional<std::tuple<LockMode, std::string, std::int64_t>> parse_name(const std::string& name) {
-  const std::string rest = name.substr(std::string(kPrefix).size());
-  const auto first = rest.find('-');
-  const auto last = rest.rfind('-');
-  if (first == std::string::npos || last == first) return std::nullopt;
-  const std::string mode = rest.substr(0, first);
-  if (mode != "shared" && mode != "exclusive") return std::nullopt;
-  const std::string stamp = rest.substr(last + 1);
-  if (stamp.empty() || stamp.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::make_tuple(mode == "shared" ? LockMode::kShared : LockMode::kExclusive,
-                         rest.substr(first + 1, last - first - 1), std::stoll(stamp));
-}
-
+// Every lock object listed, grouped by lock id; names that are no lock
+// object (repo/layout.h) are not locks.
 std::vector<SeenLock> list_locks(Repository& repo) {
   std::map<std::string, SeenLock> by_id;
-  for (const store::ObjectInfo& info : repo.store().list(kPrefix)) {
-    const auto parsed = parse_name(info.name);
+  for (const store::ObjectInfo& info : repo.store().list(kLockPrefix)) {
+    const auto parsed = parse_lock_object(info.name);
     if (!parsed) continue;
-    const auto& [mode, id, refreshed] = *parsed;
-    SeenLock& seen = by_id[id];
-    seen.id = id;
-    seen.mode = mode;
+    SeenLock& seen = by_id[parsed->id];
+    seen.id = parsed->id;
+    seen.mode = parsed->mode;
     seen.objects.push_back(info.name);
-    if (refreshed >= seen.refreshed_us) {
-      seen.refreshed_us = refreshed;
+    if (parsed->refreshed_us >= seen.refreshed_us) {
+      seen.refreshed_us = parsed->refreshed_us;
       seen.object = info.name;
     }
   }
@@ -73,7 +57,8 @@ std::vector<SeenLock> list_locks(Repository& repo) {
 }
 
 // "backup on db1 (pid 4242, user postgres) since 2026-11-26 10:00:00+00", read
-// from the lock object; the bare lock name when it cannot be read.
+// from the lock object; the bare lock name when it is gone, and with why when
+// it cannot be read (this only words the busy error the caller throws).
 std::string describe_holder(Repository& repo, const SeenLock& lock) {
   try {
     const auto bytes = repo.get_object(lock.object);
@@ -83,8 +68,8 @@ std::string describe_holder(Repository& repo, const SeenLock& lock) {
              std::to_string(j.value("pid", 0)) + ", user " + j.value("user", "?") + ") since " +
              format_time_us(j.value("started_us", std::int64_t{0}));
     }
-  } catch (const std::exception&) {
-    // fall through: the name is still worth printing
+  } catch (const std::exception& e) {
+    return lock.object + " (unreadable: " + e.what() + ")";
   }
   return lock.object;
 }
@@ -118,14 +103,12 @@ RepoLock::RepoLock(Repository& repo, LockMode mode, std::string command, LockOpt
 }
 
 std::string RepoLock::object_name(std::int64_t refreshed_us) const {
-  char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "%016lld", static_cast<long long>(refreshed_us));
-  return std::string(kPrefix) + mode_name(mode_) + "-" + id_ + "-" + stamp;
+  return lock_object_name(mode_, id_, refreshed_us);
 }
 
 std::string RepoLock::body(std::int64_t refreshed_us) const {
   json j;
-  j["mode"] = mode_name(mode_);
+  j["mode"] = lock_mode_name(mode_);
   j["command"] = command_;
   j["host"] = host_name();
   j["pid"] = static_cast<int>(getpid());
@@ -138,15 +121,39 @@ std::string RepoLock::body(std::int64_t refreshed_us) const {
 std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, LockMode mode,
                                             const std::string& command,
                                             const LockOptions& options) {
+  return take(repo, mode, command, options, nullptr);
+}
+
+std::unique_ptr<RepoLock> RepoLock::acquire_for_reading(Repository& repo,
+                                                        const std::string& command,
+                                                        const LockOptions& options,
+                                                        std::string* refused) {
+  std::string reason;
+  auto lock = take(repo, LockMode::kShared, command, options, &reason);
+  if (!lock && refused) *refused = reason;
+  return lock;
+}
+
+std::unique_ptr<RepoLock> RepoLock::take(Repository& repo, LockMode mode,
+                                         const std::string& command, const LockOptions& options,
+                                         std::string* refused) {
   std::unique_ptr<RepoLock> lock(new RepoLock(repo, mode, command, options));
   lock->started_us_ = now_unix_us();
   const auto deadline = std::chrono::steady_clock::now() + options.wait;
   const std::int64_t stale_us = std::chrono::microseconds(options.stale).count();
-  for (;;) {
+  for (bool first = true;; first = false) {
     const std::int64_t now = now_unix_us();
     const std::string name = lock->object_name(now);
-    repo.put_object(name, as_bytes(lock->body(now)));
-
+    try {
+      repo.put_object(name, as_bytes(lock->body(now)));
+    } catch (const Error& e) {
+      // Only the very first write can be the store refusing writes at all
+      // (read-only mount or credentials); after it, a failure is a failure.
+      const bool refusal = e.code() == ErrorCode::kIo || e.code() == ErrorCode::kKey;
+      if (!refused || !first || !refusal) throw;
+      *refused = e.what();
+      return nullptr;
+    }
     std::optional<SeenLock> conflict;
     std::vector<std::string> dead;
     for (const SeenLock& seen : list_locks(repo)) {
@@ -179,18 +186,6 @@ std::unique_ptr<RepoLock> RepoLock::acquire(Repository& repo, LockMode mode,
   }
 }
 
-std::unique_ptr<RepoLock> RepoLock::acquire_for_reading(Repository& repo,
-                                                        const std::string& command,
-                                                        const LockOptions& options) {
-  try {
-    return acquire(repo, LockMode::kShared, command, options);
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kBusy) throw;
-    if (e.code() == ErrorCode::kIo || e.code() == ErrorCode::kKey) return nullptr;
-    throw;
-  }
-}
-
 void RepoLock::refresher() {
   std::unique_lock<std::mutex> guard(mu_);
   while (!stopping_) {
@@ -201,18 +196,23 @@ void RepoLock::refresher() {
     const std::int64_t now = now_unix_us();
     const std::string fresh = object_name(now);
     bool ok = false;
+    std::string failure;
     try {
       repo_.put_object(fresh, as_bytes(body(now)));
       ok = true;
       repo_.store().remove(old);
-    } catch (const std::exception&) {
-      // check_held() reports a lock that could not be refreshed in time.
+    } catch (const std::exception& e) {
+      // Not lost: check_held() reports a lock that could not be refreshed in
+      // time, with this reason. (A failed removal of the old object leaves it
+      // to go stale; the fresh one is the lock now.)
+      failure = e.what();
     }
     guard.lock();
     if (ok) {
       current_ = fresh;
       last_refresh_us_ = now;
     }
+    if (!failure.empty()) refresh_failure_ = failure;
   }
 }
 
@@ -221,10 +221,13 @@ void RepoLock::check_held() const {
   const std::int64_t margin_us =
       std::chrono::microseconds(options_.stale - options_.refresh).count();
   if (now_unix_us() - last_refresh_us_ >= margin_us)
-    throw Error(ErrorCode::kBusy, "lost the repository lock of " + command_ + " on " +
-                                      repo_.store().describe() +
-                                      ": it could not be refreshed in time, so another command may "
-                                      "have taken the repository over; nothing was committed");
+    throw Error(ErrorCode::kBusy,
+                "lost the repository lock of " + command_ + " on " + repo_.store().describe() +
+                    ": it could not be refreshed in time" +
+                    (refresh_failure_.empty() ? std::string()
+                                              : " (last attempt: " + refresh_failure_ + ")") +
+                    ", so another command may have taken the repository over; "
+                    "nothing was committed");
 }
 
 RepoLock::~RepoLock() {

@@ -7,7 +7,7 @@
 // they never touch chunks, and expire removes only WAL older than every
 // retained backup needs.
 //
-//   locks/<mode>-<lock id>-<refreshed_us, 16 digits>
+//   locks/<mode>-<lock id>-<refreshed_us, 16 digits>   (repo/layout.h)
 //
 // A lock is one object, re-created under a new name every `refresh` seconds
 // (the old one removed after), so no object is ever overwritten. A lock not
@@ -33,8 +33,6 @@
 
 namespace walvault::repo {
 
-enum class LockMode { kShared, kExclusive };
-
 struct LockOptions {
   std::chrono::seconds wait{0};      // how long to wait for a conflicting lock to go
   std::chrono::seconds refresh{60};  // re-create the lock object this often
@@ -50,24 +48,34 @@ class RepoLock {
   // Takes the lock (see above). `command` is for messages ("backup", "gc").
   static std::unique_ptr<RepoLock> acquire(Repository& repo, LockMode mode,
                                            const std::string& command, const LockOptions& options);
-  // A shared lock for read-only commands: when the store refuses the lock
-  // object (read-only mount, read-only credentials) this returns nullptr and
-  // the caller goes on without one (and warns). Conflicts still wait/throw.
+  // A shared lock for read-only commands (restore, drill, verify, the source
+  // of repo sync). When the store refuses the very first lock object with
+  // Error(kIo) or Error(kKey) (read-only mount, read-only credentials), this
+  // returns nullptr and puts the store's message into `*refused`: the caller
+  // warns with it and goes on without a lock (docs/format.md). Every later
+  // failure throws, conflicts wait and throw Error(kBusy) as acquire() does.
   static std::unique_ptr<RepoLock> acquire_for_reading(Repository& repo, const std::string& command,
-                                                       const LockOptions& options);
-  // Stops refreshing and removes the lock object (errors ignored: a lock
-  // left behind goes stale).
+                                                       const LockOptions& options,
+                                                       std::string* refused = nullptr);
+  // Stops refreshing and removes the lock object. A failed removal is not
+  // reported (a destructor cannot fail): the object goes stale and the next
+  // exclusive taker removes it.
   ~RepoLock();
   RepoLock(const RepoLock&) = delete;
   RepoLock& operator=(const RepoLock&) = delete;
 
   // Throws Error(kBusy) when the lock has not been refreshed within
-  // `stale - refresh` (so another process might already deem it dead). Call
-  // right before committing: a backup before its record, gc before deleting.
+  // `stale - refresh` (so another process might already deem it dead), with
+  // the last refresh failure's message. Call right before committing: a
+  // backup before its record, gc before deleting.
   void check_held() const;
 
  private:
   RepoLock(Repository& repo, LockMode mode, std::string command, LockOptions options);
+  // acquire(); with `refused`, a refusal of the first write returns nullptr
+  // and its message there instead of throwing.
+  static std::unique_ptr<RepoLock> take(Repository& repo, LockMode mode, const std::string& command,
+                                        const LockOptions& options, std::string* refused);
   void refresher();
   std::string object_name(std::int64_t refreshed_us) const;
   std::string body(std::int64_t refreshed_us) const;
@@ -82,6 +90,7 @@ class RepoLock {
   bool stopping_ = false;
   std::string current_;               // the lock object's name now
   std::int64_t last_refresh_us_ = 0;  // when `current_` was written
+  std::string refresh_failure_;       // the last refresh's error, for check_held()
   std::int64_t started_us_ = 0;
   std::thread thread_;
 };

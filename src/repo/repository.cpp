@@ -126,11 +126,6 @@ codec::Key key_from_bytes(const Bytes& bytes, const std::string& what) {
 
 }  // namespace
 
-std::string key_file_object_name(const codec::Key& key_file_key) {
-  auto digest = codec::sha256(key_file_key);
-  return "keys/file-" + to_hex(ByteView(digest.data(), 8));
-}
-
 codec::Key read_key_file(const std::string& path) {
   std::optional<Bytes> bytes;
   try {
@@ -296,8 +291,7 @@ std::optional<Bytes> Repository::get_object(const std::string& name) {
   auto sealed = store_->get(name);
   if (!sealed) return std::nullopt;
   // config and key wraps are readable without the key by design.
-  if (name == kConfigObject || name.rfind("keys/", 0) == 0)
-    return codec::open(*sealed, nullptr, name);
+  if (is_unencrypted_object(name)) return codec::open(*sealed, nullptr, name);
   return open_object(*sealed, name);
 }
 

@@ -18,12 +18,12 @@
 
 #include "codec/crypto.h"
 #include "codec/envelope.h"
+#include "repo/layout.h"
 #include "store/object_store.h"
 
 namespace walvault::repo {
 
 inline constexpr int kFormatVersion = 1;
-inline constexpr char kConfigObject[] = "config";
 
 // Where the secrets come from. Never logged.
 struct Secrets {
@@ -131,10 +131,6 @@ class Repository {
   std::optional<codec::Key> data_key_;
   std::optional<codec::Key> id_key_;
 };
-
-// Object name of the key-file wrap for a key: "keys/file-<16 hex>", where the
-// hex is the start of SHA-256(key) (identifies the key, reveals nothing).
-std::string key_file_object_name(const codec::Key& key_file_key);
 
 // Reads a key file: exactly 32 bytes. Throws Error(kKey) naming the path
 // (never its content) when missing, unreadable or of the wrong size.

@@ -87,21 +87,6 @@ std::optional<std::uint64_t> parse_xxh3(std::string_view text) {
   return v;
 }
 
-std::string segment_object_name(const std::string& segment_name) {
-  return "wal/seg/" + segment_name.substr(0, 16) + "/" + segment_name;
-}
-
-std::string meta_object_name(const std::string& segment_name) {
-  return "wal/meta/" + segment_name.substr(0, 16) + "/" + segment_name;
-}
-
-std::string file_object_name(const std::string& file_name) { return "wal/file/" + file_name; }
-
-std::string data_object_name(const pg::WalFileName& name) {
-  return name.kind == pg::WalFileKind::kSegment ? segment_object_name(name.name)
-                                                : file_object_name(name.name);
-}
-
 std::string meta_to_json(const SegmentMeta& m) {
   const pg::SegmentSummary& s = m.summary;
   json rps = json::array();
@@ -203,7 +188,7 @@ std::optional<SegmentMeta> read_meta(repo::Repository& repo, const std::string& 
 
 std::vector<SegmentMeta> read_all_meta(repo::Repository& repo) {
   std::vector<SegmentMeta> out;
-  for (const auto& info : repo.store().list("wal/meta/")) {
+  for (const auto& info : repo.store().list(kMetaPrefix)) {
     auto bytes = repo.get_object(info.name);
     if (!bytes) continue;  // removed between list and get (expire)
     out.push_back(meta_from_json(as_chars(*bytes), info.name));

@@ -1,4 +1,5 @@
-// How archived WAL lives in the repository (docs/format.md, "WAL"):
+// How archived WAL lives in the repository (docs/format.md, "WAL objects";
+// the names are built and parsed in repo/layout.h):
 //   wal/seg/<tli+log, 16 hex>/<segment name>    the segment, one envelope
 //   wal/meta/<tli+log, 16 hex>/<segment name>   its metadata (JSON), written
 //                                               after the segment: a segment
@@ -16,15 +17,10 @@
 
 #include "pg/wal_name.h"
 #include "pg/wal_segment.h"
+#include "repo/layout.h"
 #include "repo/repository.h"
 
 namespace walvault::repo {
-
-std::string segment_object_name(const std::string& segment_name);
-std::string meta_object_name(const std::string& segment_name);
-std::string file_object_name(const std::string& file_name);
-// The object that holds the bytes of any archivable file name.
-std::string data_object_name(const pg::WalFileName& name);
 
 // XXH3-64 as 16 lower-case hex digits, most significant first.
 std::string format_xxh3(std::uint64_t hash);

@@ -11,6 +11,8 @@
 #include "ops/monitor.h"
 #include "repo/history.h"
 #include "store/mem_store.h"
+#include "support/error_code.h"
+#include "support/failing_store.h"
 
 namespace walvault::ops {
 namespace {
@@ -132,6 +134,18 @@ TEST(HistoryTest, DamagedEntryIsNamedAndInfoShowsLastVerifyAndDrill) {
     EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
   }
   EXPECT_FALSE(repository_info(*m.repo).last_drill);
+}
+
+TEST(HistoryTest, InfoFailsWhenHistoryCannotBeRead) {
+  // History the store cannot read is not "none recorded": info (and metrics,
+  // built on it) fail with the store's error, as for any other read.
+  MemRepo m;
+  EXPECT_EQ(append_history(*m.repo, entry("verify", kT0, "ok")), "");
+  auto failing = std::make_shared<testing::FailingStore>(m.store, repo::kHistoryPrefix,
+                                                         testing::FailingOps{.get = true});
+  const auto repo = repo::Repository::open(failing, repo::Secrets{});
+  EXPECT_EQ(testing::error_code_of([&] { repository_info(*repo); }), ErrorCode::kIo);
+  EXPECT_EQ(testing::error_code_of([&] { metrics_text(*repo); }), ErrorCode::kIo);
 }
 
 }  // namespace
