@@ -4,20 +4,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/relative_path.h"
 #include "core/time_util.h"
 #include "pg/tar_reader.h"
@@ -28,79 +25,6 @@
 namespace walvault::basebackup {
 
 namespace {
-
-// A bounded queue of chunk jobs served by `workers` threads. The producer (the
-// thread reading the server's stream) blocks when `capacity` jobs wait, so
-// memory stays at most capacity + workers jobs (a job: up to 4 MiB of chunks).
-class ChunkPool {
- public:
-  using Job = std::function<void()>;
-  ChunkPool(int workers, std::size_t capacity) : capacity_(capacity) {
-    for (int i = 0; i < std::max(1, workers); ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~ChunkPool() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  void submit(Job job) {
-    std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return queue_.size() < capacity_ || error_; });
-    rethrow_locked();
-    queue_.push_back(std::move(job));
-    cv_.notify_one();
-  }
-  // Waits until every submitted job ran; rethrows the first failure.
-  void drain() {
-    std::unique_lock lock(mu_);
-    idle_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || error_; });
-    rethrow_locked();
-  }
-
- private:
-  void rethrow_locked() {
-    if (error_) std::rethrow_exception(error_);
-  }
-  void run() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      Job job = std::move(queue_.front());
-      queue_.pop_front();
-      ++busy_;
-      space_.notify_one();
-      lock.unlock();
-      std::exception_ptr failure;
-      try {
-        job();
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      lock.lock();
-      --busy_;
-      if (failure && !error_) {
-        error_ = failure;
-        queue_.clear();
-        space_.notify_all();
-      }
-      if (queue_.empty() && busy_ == 0) idle_.notify_all();
-      if (error_) idle_.notify_all();
-    }
-  }
-
-  std::size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable cv_, space_, idle_;
-  std::deque<Job> queue_;
-  std::vector<std::thread> threads_;
-  int busy_ = 0;
-  bool stop_ = false;
-  std::exception_ptr error_;
-};
 
 // One line on stderr, rewritten in place, at most once a second.
 class Progress {
@@ -146,7 +70,9 @@ struct Target {
 class Collector : public pg::BackupSink {
  public:
   Collector(const std::vector<repo::Repository*>& repos, const BackupOptions& options)
-      : progress_(options.progress) {
+      : progress_(options.progress),
+        pool_(std::max(1, options.parallel),
+              2 * static_cast<std::size_t>(std::max(1, options.parallel))) {
     chunk_size_ = repos.front()->config().chunk_size;
     for (auto* r : repos) {
       if (r->config().chunk_size != chunk_size_)
@@ -154,8 +80,6 @@ class Collector : public pg::BackupSink {
                     "the repositories use different chunk sizes; back up to each separately");
       targets_.push_back({r, std::make_unique<repo::ChunkStore>(*r), {}});
     }
-    const int workers = std::max(1, options.parallel);
-    pool_ = std::make_unique<ChunkPool>(workers, static_cast<std::size_t>(workers) * 2);
   }
 
   void on_start(pg::Lsn start_lsn, pg::TimeLineId timeline,
@@ -241,7 +165,7 @@ class Collector : public pg::BackupSink {
   // Waits for every chunk and writes each repository's pending pack.
   void finish() {
     submit_group();
-    pool_->drain();
+    pool_.wait();
     for (auto& t : targets_) t.chunks->flush();
     progress_.update(logical_bytes_, true);
   }
@@ -279,7 +203,7 @@ class Collector : public pg::BackupSink {
     if (group_.empty()) return;
     auto group = std::make_shared<std::vector<Piece>>(std::move(group_));
     group_.clear();
-    pool_->submit([this, group] {
+    pool_.submit([this, group] {
       std::vector<ByteView> views;
       for (const auto& piece : *group) views.emplace_back(piece.data);
       for (std::size_t i = 0; i < targets_.size(); ++i) {
@@ -303,7 +227,6 @@ class Collector : public pg::BackupSink {
   Progress progress_;
   EntryNameCheck names_{ErrorCode::kInvalidInput, "backup stream"};
   std::vector<Target> targets_;
-  std::unique_ptr<ChunkPool> pool_;
   std::uint32_t chunk_size_ = 0;
   std::string tablespace_;
   bool in_file_ = false, keep_text_ = false;
@@ -315,6 +238,11 @@ class Collector : public pg::BackupSink {
   std::array<std::atomic<std::uint64_t>, 16> new_chunks_{}, stored_bytes_{};
   pg::Lsn start_lsn_ = 0;
   pg::TimeLineId start_timeline_ = 0;
+  // The chunk jobs, between the stream and the chunk stores: a bounded queue
+  // of capacity 2 x workers, so the thread reading the server's stream
+  // blocks and memory stays at most 3 x workers jobs (a job: up to 4 MiB of
+  // chunks). Last: destroyed (its threads joined) before what its jobs use.
+  WorkerPool pool_;
 };
 
 // The value of "KEY: value" in backup_label text.
