@@ -5,14 +5,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <exception>
 #include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "basebackup/backup_record.h"
 #include "codec/crypto.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/wal_objects.h"
@@ -29,38 +28,6 @@ namespace walvault::ops {
 namespace {
 
 using repo::ChunkId;
-
-// Runs fn(0) .. fn(count - 1) on up to `workers` threads (the caller's among
-// them), in increasing order of start; after the first failure no new index
-// starts, and that failure is rethrown once every thread has returned.
-template <typename Fn>
-void parallel_for(std::size_t count, int workers, const Fn& fn) {
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  std::exception_ptr error;
-  auto run = [&] {
-    while (!failed.load()) {
-      const std::size_t i = next.fetch_add(1);
-      if (i >= count) return;
-      try {
-        fn(i);
-      } catch (...) {
-        std::lock_guard lock(mu);
-        if (!error) error = std::current_exception();
-        failed = true;
-      }
-    }
-  };
-  {
-    std::vector<std::jthread> threads;
-    const std::size_t n =
-        std::min<std::size_t>(count, static_cast<std::size_t>(std::max(1, workers)));
-    for (std::size_t t = 1; t < n; ++t) threads.emplace_back(run);
-    run();
-  }  // joins
-  if (error) std::rethrow_exception(error);
-}
 
 // The last components of the objects under `prefix` (segment or file names).
 std::set<std::string> listed_names(repo::Repository& r, const std::string& prefix) {

@@ -11,6 +11,7 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/parallel.h"
 #include "core/time_util.h"
 #include "pg/wal_segment.h"
 #include "repo/cluster.h"
@@ -204,26 +205,34 @@ PushResult archive_push(repo::Repository& repo, const PushOptions& options) {
   std::vector<std::string> extra;
   if (batching)
     extra = next_ready_segments(dir_name(options.wal_path), name.name, options.parallel - 1);
-  std::vector<std::future<FileResult>> pushes;
-  for (const auto& seg : extra) {
-    std::string path = dir_name(options.wal_path) + "/" + seg;
-    pushes.push_back(
-        std::async(std::launch::async, [&repo, path, &options] { return push_file(repo, path); }));
-  }
-  result.outcome = push_file(repo, options.wal_path).outcome;
-
-  for (std::size_t i = 0; i < pushes.size(); ++i) {
+  // %p and the next ready segments at once (extra has at most parallel - 1).
+  // A batch segment's failure is not fatal: PostgreSQL calls again for that
+  // segment and the normal path reports its real outcome then.
+  std::vector<FileResult> pushed(extra.size());
+  std::vector<std::exception_ptr> failed(extra.size());
+  std::exception_ptr own_failure;
+  parallel_for(extra.size() + 1, options.parallel, [&](std::size_t i) {
     try {
-      FileResult pushed = pushes[i].get();
+      if (i == 0)
+        result.outcome = push_file(repo, options.wal_path).outcome;
+      else
+        pushed[i - 1] = push_file(repo, dir_name(options.wal_path) + "/" + extra[i - 1]);
+    } catch (...) {
+      (i == 0 ? own_failure : failed[i - 1]) = std::current_exception();
+    }
+  });
+  if (own_failure) std::rethrow_exception(own_failure);
+
+  for (std::size_t i = 0; i < extra.size(); ++i) {
+    try {
+      if (failed[i]) std::rethrow_exception(failed[i]);
       make_dirs(options.spool_dir);
       write_file_atomic(
           status_file(options.spool_dir, extra[i]),
-          as_bytes(file_status(dir_name(options.wal_path) + "/" + extra[i], pushed.xxh3)), 0640,
+          as_bytes(file_status(dir_name(options.wal_path) + "/" + extra[i], pushed[i].xxh3)), 0640,
           Overwrite::kYes, Durability::kNone);
       ++result.batch_pushed;
     } catch (const std::exception& e) {
-      // Not fatal: PostgreSQL calls again for that segment and the normal
-      // path reports its real outcome then.
       spdlog::warn("batch push of {} failed: {}", extra[i], e.what());
     }
   }

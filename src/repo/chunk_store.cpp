@@ -6,6 +6,7 @@
 #include "codec/crypto.h"
 #include "codec/envelope.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace walvault::repo {
 
@@ -84,32 +85,16 @@ ChunkStore::ChunkStore(Repository& repo, Options options) : repo_(repo), options
   // milliseconds), so a repository of a few thousand packs is read by
   // several threads at once.
   const auto listed = repo_.store().list(kIndexPrefix);
-  std::atomic<std::size_t> next{0};
-  std::mutex error_mu;
-  std::exception_ptr error;
-  auto load = [&] {
-    try {
-      for (std::size_t i; (i = next++) < listed.size();) {
-        const auto entries = read_index(repo_, listed[i].name);
-        if (!entries) continue;  // removed by a concurrent GC after listing
-        std::lock_guard lock(mu_);
-        for (const auto& [id, loc] : *entries) {
-          if (options_.ignore_pack && options_.ignore_pack(loc.pack)) continue;
-          index_[id] = loc;
-        }
-      }
-    } catch (...) {
-      std::lock_guard lock(error_mu);
-      if (!error) error = std::current_exception();
-      next = listed.size();
-    }
-  };
   const std::size_t threads = std::min<std::size_t>(kIndexLoaders, listed.size() / 4);
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(load);
-  load();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
+  parallel_for(listed.size(), static_cast<int>(threads), [&](std::size_t i) {
+    const auto entries = read_index(repo_, listed[i].name);
+    if (!entries) return;  // removed by a concurrent GC after listing
+    std::lock_guard lock(mu_);
+    for (const auto& [id, loc] : *entries) {
+      if (options_.ignore_pack && options_.ignore_pack(loc.pack)) continue;
+      index_[id] = loc;
+    }
+  });
 }
 
 ChunkId ChunkStore::chunk_id(ByteView plaintext) const {

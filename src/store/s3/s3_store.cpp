@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/time_util.h"
 #include "store/s3/curl_api.h"
 #include "store/s3/s3_sigv4.h"
@@ -688,55 +689,28 @@ std::vector<std::string> S3Store::upload_parts(const std::string& key, const std
       std::max<std::uint64_t>(options_.part_size, (data.size() + kMaxParts - 1) / kMaxParts);
   const std::size_t parts = std::max<std::size_t>(1, (data.size() + part_size - 1) / part_size);
   std::vector<std::string> etags(parts);
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  std::exception_ptr first_failure;
-  auto record_failure = [&] {
-    std::lock_guard lock(mu);
-    if (!first_failure) first_failure = std::current_exception();
-    failed.store(true);
-  };
-  // Each worker takes the next part until none is left or one has failed.
-  auto work = [&] {
-    try {
-      while (!failed.load()) {
-        const std::size_t index = next.fetch_add(1);
-        if (index >= parts) return;
-        const int number = static_cast<int>(index) + 1;
-        const std::string operation =
-            "put (part " + std::to_string(number) + " of " + std::to_string(parts) + ")";
-        before_upload_part(number);
-        const std::uint64_t offset = index * part_size;
-        const ByteView body = data.subspan(offset, std::min(part_size, data.size() - offset));
-        const Response response =
-            send(Request{"PUT",
-                         key,
-                         {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}},
-                         {},
-                         body,
-                         options_.request_timeout + std::chrono::seconds(body.size() >> 20)});
-        if (!response.ok()) fail(operation, key, response);
-        if (response.etag.empty()) {
-          throw Error(ErrorCode::kIo,
-                      operation + " " + location_of(key) + ": the server returned no ETag");
-        }
-        etags[index] = response.etag;
-      }
-    } catch (...) {
-      record_failure();
+  // Up to parallel_parts parts at once; after one failed no new part starts.
+  parallel_for(parts, options_.parallel_parts, [&](std::size_t index) {
+    const int number = static_cast<int>(index) + 1;
+    const std::string operation =
+        "put (part " + std::to_string(number) + " of " + std::to_string(parts) + ")";
+    before_upload_part(number);
+    const std::uint64_t offset = index * part_size;
+    const ByteView body = data.subspan(offset, std::min(part_size, data.size() - offset));
+    const Response response =
+        send(Request{"PUT",
+                     key,
+                     {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}},
+                     {},
+                     body,
+                     options_.request_timeout + std::chrono::seconds(body.size() >> 20)});
+    if (!response.ok()) fail(operation, key, response);
+    if (response.etag.empty()) {
+      throw Error(ErrorCode::kIo,
+                  operation + " " + location_of(key) + ": the server returned no ETag");
     }
-  };
-  std::vector<std::thread> workers;
-  const std::size_t threads = std::min<std::size_t>(parts, options_.parallel_parts);
-  try {
-    for (std::size_t i = 1; i < threads; ++i) workers.emplace_back(work);
-  } catch (...) {
-    record_failure();  // no thread for more parts: stop the ones running, then report
-  }
-  work();
-  for (std::thread& worker : workers) worker.join();
-  if (first_failure) std::rethrow_exception(first_failure);
+    etags[index] = response.etag;
+  });
   return etags;
 }
 
