@@ -11,18 +11,19 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <exception>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
-#include <thread>
 #include <utility>
+
+#include <spdlog/spdlog.h>
 
 #include "core/contained_dir.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/parallel.h"
 #include "core/time_util.h"
 #include "repo/chunk_store.h"
 
@@ -104,10 +105,12 @@ std::size_t pwrite_direct(int fd, const std::uint8_t* data, std::size_t size, st
   return done;
 }
 
-// The I/O thread of one restore writer: while it writes one batch of
+// The I/O stage of one restore writer: while it writes one batch of
 // consecutive chunks with direct I/O, the writer decodes the next batch into
 // the other buffer. A direct write is synchronous, so without it the CPU
-// and the disk would take turns.
+// and the disk would take turns. A one-thread pool with a queue of one: a
+// write is submitted once the previous one is done, so one buffer is on its
+// way to the disk while the writer fills the other.
 class DirectWriter {
  public:
   // Consecutive chunks gathered into one direct write.
@@ -115,89 +118,42 @@ class DirectWriter {
 
   explicit DirectWriter(std::size_t capacity)
       : capacity_(std::max(capacity, kBatchBytes)),
-        buffers_{AlignedBuffer(capacity_), AlignedBuffer(capacity_)},
-        thread_([this] { run(); }) {}
-  ~DirectWriter() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-      cv_.notify_all();
-    }
-    thread_.join();
-  }
-  DirectWriter(const DirectWriter&) = delete;
-  DirectWriter& operator=(const DirectWriter&) = delete;
+        buffers_{AlignedBuffer(capacity_), AlignedBuffer(capacity_)} {}
 
   std::size_t capacity() const { return capacity_; }
   // The buffer to fill next (capacity() bytes, block-aligned).
   std::uint8_t* buffer() { return buffers_[current_].data(); }
   // Writes `size` bytes of buffer() at `offset` once the previous write is
-  // done; the caller fills the other buffer meanwhile. `fd` takes what
-  // direct I/O refuses. Both descriptors stay open until wait() returns.
+  // done (rethrowing its failure); the caller fills the other buffer
+  // meanwhile. `fd` takes what direct I/O refuses. Both descriptors and
+  // `path` stay valid until wait() or settle() returns.
   void submit(int direct_fd, int fd, std::size_t size, std::uint64_t offset,
               const std::string& path) {
-    wait();
-    std::lock_guard lock(mu_);
-    pending_ = Write{direct_fd, fd, buffers_[current_].data(), size, offset, &path};
-    cv_.notify_all();
+    io_.wait();
+    const std::uint8_t* data = buffers_[current_].data();
+    io_.submit([this, direct_fd, fd, data, size, offset, &path] {
+      const std::size_t done = pwrite_direct(direct_fd, data, size, offset, path);
+      if (done < size) {
+        refused_ = true;
+        pwrite_all(fd, data + done, size - done, offset + done, path);
+      }
+    });
     current_ ^= 1;
   }
   // Waits until the submitted write is done; rethrows its failure.
-  void wait() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !pending_; });
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-  }
-  // Waits, keeping any failure for later (a writer unwinding from its own).
-  void settle() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !pending_; });
-  }
+  void wait() { io_.wait(); }
+  // Waits, keeping any failure (a writer unwinding from its own failure
+  // must not close the descriptors under a write in flight).
+  void settle() noexcept { io_.drain(); }
   // True once a file system refused direct I/O.
   bool refused() const { return refused_; }
 
  private:
-  struct Write {
-    int direct_fd, fd;
-    const std::uint8_t* data;
-    std::size_t size;
-    std::uint64_t offset;
-    const std::string* path;
-  };
-  void run() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return stop_ || pending_; });
-      if (!pending_) return;
-      const Write w = *pending_;
-      lock.unlock();
-      std::exception_ptr failure;
-      try {
-        const std::size_t done = pwrite_direct(w.direct_fd, w.data, w.size, w.offset, *w.path);
-        if (done < w.size) {
-          refused_ = true;
-          pwrite_all(w.fd, w.data + done, w.size - done, w.offset + done, *w.path);
-        }
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      lock.lock();
-      if (failure && !error_) error_ = failure;
-      pending_.reset();
-      cv_.notify_all();
-    }
-  }
-
   const std::size_t capacity_;
   AlignedBuffer buffers_[2];
   int current_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<Write> pending_;
-  std::exception_ptr error_;
   std::atomic<bool> refused_{false};
-  bool stop_ = false;
-  std::thread thread_;  // last: starts once the rest is built
+  WorkerPool io_{1, 1};  // last: its thread is joined before the buffers go
 };
 
 // Reads up to `size` bytes at `offset`; fewer at the end of the file.
@@ -232,7 +188,10 @@ struct FileWork {
 // in when there is one: ext4 serialises buffered writes to one inode
 // (i_rwsem), so two workers in one file spin on its lock instead of copying.
 // Only when every file with ranges left is taken does a second worker join
-// one (the decoding still runs in parallel).
+// one (the decoding still runs in parallel). A scheduling policy, not a pool:
+// the writers' threads and their failure come from core/parallel; this lock
+// guards only which range goes to whom, and take() waits on it for the next
+// created file.
 class JobQueue {
  public:
   struct Job {
@@ -304,85 +263,181 @@ class JobQueue {
 
 // Makes completed files durable off the writers' path: a writer hands over a
 // file it has finished (its own descriptor, dup'ed) and goes on decoding the
-// next chunks while these threads wait in fdatasync. Writers have already
-// started the writeback of every range they wrote (sync_file_range), so the
-// disk is busy all along. Several threads, so the journal commits of many
-// small files' syncs are shared; a bounded queue, so descriptors stay few.
+// next chunks while the pool's threads wait in fdatasync. Writers have
+// already started the writeback of every range they wrote
+// (sync_file_range), so the disk is busy all along. Several threads, so the
+// journal commits of many small files' syncs are shared; a bounded queue, so
+// descriptors stay few.
 class Syncer {
  public:
   static constexpr int kThreads = 4;
   static constexpr std::size_t kMaxQueued = 256;
 
-  Syncer() {
-    for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~Syncer() {  // on a writer's failure: stop, and let the writer's error speak
-    stop();
-    for (auto& item : queue_) ::close(item.fd);
-  }
-  Syncer(const Syncer&) = delete;
-  Syncer& operator=(const Syncer&) = delete;
-
+  // Blocks while kMaxQueued files wait; throws the first sync failure
+  // instead once there was one.
   void add(int fd, std::string path) {
-    const int copy = ::dup(fd);
-    if (copy < 0) throw_errno("restore: duplicating the descriptor of " + path);
-    std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
-    queue_.push_back({copy, std::move(path)});
-    work_.notify_one();
+    auto copy = std::make_shared<UniqueFd>(::dup(fd));
+    if (copy->get() < 0) throw_errno("restore: duplicating the descriptor of " + path);
+    pool_.submit([copy, path = std::move(path)] {
+      if (::fdatasync(copy->get()) != 0) throw_errno("restore: syncing " + path);
+    });
   }
   // Waits until every handed-over file is durable; rethrows the first failure.
-  void finish() {
-    stop();
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  void finish() { pool_.wait(); }
+
+ private:
+  WorkerPool pool_{kThreads, kMaxQueued};
+};
+
+// What the writers of the files phase share: where chunks come from, the
+// ranges to fill, the syncer, and the counts.
+struct FileFill {
+  FileFill(repo::ChunkStore& chunk_store, std::uint32_t size, std::vector<FileWork>& work,
+           const RestoreOptions& options)
+      : chunks(chunk_store),
+        chunk_size(size),
+        delta(options.delta),
+        direct(options.direct_io && !options.delta),
+        queue(work, size) {}
+
+  // Chunk c of e, read through `data` (a view into it or into this thread's
+  // frame cache, valid until the next read); nothing when --delta found it
+  // already on disk.
+  std::optional<ByteView> fetch_chunk(int fd, const FileEntry& e, std::size_t c,
+                                      const std::string& path, Bytes& data) {
+    const std::uint64_t offset = std::uint64_t{c} * chunk_size;
+    const std::size_t length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, e.size - offset));
+    if (delta) {
+      data.resize(length);
+      if (pread_some(fd, data.data(), length, offset, path) == length &&
+          chunks.chunk_id(data) == e.chunks[c]) {
+        ++kept;
+        return std::nullopt;
+      }
+    }
+    const auto chunk = chunks.read_view(e.chunks[c], data, repo::ChunkCheck::kRecorded);
+    if (!chunk)
+      throw Error(ErrorCode::kCorruption, "chunk " + to_hex(e.chunks[c]) + " of " + e.path +
+                                              " is in no pack index of the repository");
+    if (chunk->size() != length)
+      throw Error(ErrorCode::kCorruption,
+                  "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
+    ++written;
+    return chunk;
+  }
+
+  repo::ChunkStore& chunks;
+  const std::uint32_t chunk_size;
+  const bool delta;
+  // Fresh files are written with direct I/O where the file system takes it:
+  // no copy into the page cache, whose pages a restore of a large cluster
+  // would otherwise allocate by the gigabyte (evicting the machine's working
+  // set), and little left for fdatasync to write. The tail of a file whose
+  // size is not a whole block, --delta, and file systems that refuse O_DIRECT
+  // go through the page cache.
+  std::atomic<bool> direct;
+  std::atomic<std::uint64_t> written{0}, kept{0};
+  JobQueue queue;
+  Syncer syncer;
+};
+
+// Starts the writeback of a range just written, so the disk works while the
+// next chunks are decoded instead of all at the end. Only a hint: a real
+// write failure is what the file's fdatasync reports.
+void start_writeback(int fd, const FileEntry& e, const JobQueue::Job& job, std::uint32_t chunk_size,
+                     const std::string& path) {
+  const std::uint64_t offset = std::uint64_t{job.first_chunk} * chunk_size;
+  const std::uint64_t length = std::min<std::uint64_t>(
+      e.size - offset, std::uint64_t{job.end_chunk - job.first_chunk} * chunk_size);
+  if (::sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(length),
+                        SYNC_FILE_RANGE_WRITE) != 0)
+    spdlog::debug("restore: starting the writeback of {}: {} (its fdatasync follows)", path,
+                  std::strerror(errno));
+}
+
+// One writer of the files phase: fills the chunk ranges the queue hands out,
+// with its own chunk buffer (warm pages, no allocation per chunk) and its
+// own direct-I/O stage, both reused from range to range.
+class RangeWriter {
+ public:
+  explicit RangeWriter(FileFill& fill) : fill_(fill) {
+    if (fill_.direct) io_.emplace(fill_.chunk_size);
+  }
+
+  // Until every range is handed out.
+  void run() {
+    while (auto job = fill_.queue.take()) write(*job);
   }
 
  private:
-  struct Item {
-    int fd;
-    std::string path;
-  };
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-      work_.notify_all();
-    }
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  void run() {
-    for (;;) {
-      Item item;
-      {
-        std::unique_lock lock(mu_);
-        work_.wait(lock, [&] { return done_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        item = std::move(queue_.front());
-        queue_.pop_front();
-        space_.notify_one();
+  void write(const JobQueue::Job& job) {
+    const FileWork& file = *job.file;
+    const UniqueFd fd = file.root->open_file(file.entry->path, O_RDWR);
+    const UniqueFd direct_fd = open_direct(file);
+    bool wrote = false;
+    try {
+      wrote = copy_chunks(job, fd.get(), direct_fd.get());
+      if (io_) {
+        io_->wait();  // this range is on disk before the file is handed to the syncer
+        if (io_->refused()) fill_.direct = false;
       }
-      UniqueFd guard(item.fd);
-      if (::fdatasync(item.fd) != 0) {
-        const int saved = errno;
-        std::lock_guard lock(mu_);
-        if (!error_) {
-          try {
-            throw_errno("restore: syncing " + item.path, saved);
-          } catch (...) {
-            error_ = std::current_exception();
-          }
-        }
-      }
+    } catch (...) {
+      if (io_) io_->settle();  // the write in flight uses the descriptors
+      throw;
     }
+    if (wrote) start_writeback(fd.get(), *file.entry, job, fill_.chunk_size, file.path);
+    // Durable file by file as they complete (not syncfs: that would also
+    // wait for unrelated dirty data on the file system).
+    if (fill_.queue.done(job)) fill_.syncer.add(fd.get(), file.path);
   }
 
-  std::mutex mu_;
-  std::condition_variable work_, space_;
-  std::deque<Item> queue_;
-  bool done_ = false;
-  std::exception_ptr error_;
-  std::vector<std::thread> threads_;
+  // The file opened O_DIRECT for this range, or none (-1): a small file, a
+  // range not written directly, or a file system without direct I/O.
+  UniqueFd open_direct(const FileWork& file) {
+    if (!io_ || !fill_.direct || file.entry->size < kDirectAlign) return {};
+    if (auto opened = file.root->open_file_unless(file.entry->path, O_WRONLY | O_DIRECT, EINVAL))
+      return std::move(*opened);
+    fill_.direct = false;  // this file system has no direct I/O
+    return {};
+  }
+
+  // Writes the chunks of `job` (aligned runs gathered into direct writes,
+  // the rest through `fd`); false when --delta kept every one.
+  bool copy_chunks(const JobQueue::Job& job, int fd, int direct_fd) {
+    const FileEntry& e = *job.file->entry;
+    const std::string& path = job.file->path;
+    bool wrote = false;
+    std::size_t gathered = 0;  // bytes in io_->buffer()
+    std::uint64_t gathered_offset = 0;
+    auto flush = [&] {
+      if (gathered) io_->submit(direct_fd, fd, gathered, gathered_offset, path);
+      gathered = 0;
+    };
+    for (std::size_t c = job.first_chunk; c < job.end_chunk; ++c) {
+      const auto chunk = fill_.fetch_chunk(fd, e, c, path, data_);
+      if (!chunk) continue;
+      wrote = true;
+      const std::uint64_t offset = std::uint64_t{c} * fill_.chunk_size;
+      if (direct_fd >= 0 && offset % kDirectAlign == 0 && chunk->size() % kDirectAlign == 0) {
+        if (gathered &&
+            (gathered_offset + gathered != offset || gathered + chunk->size() > io_->capacity()))
+          flush();
+        if (!gathered) gathered_offset = offset;
+        std::memcpy(io_->buffer() + gathered, chunk->data(), chunk->size());
+        gathered += chunk->size();
+      } else {
+        flush();
+        pwrite_all(fd, chunk->data(), chunk->size(), offset, path);
+      }
+    }
+    flush();
+    return wrote;
+  }
+
+  FileFill& fill_;
+  Bytes data_;  // one chunk, reused
+  std::optional<DirectWriter> io_;
 };
 
 // Where each archive of the backup goes: "" (the data directory) or a
@@ -426,18 +481,6 @@ Roots choose_roots(const BackupRecord& record, const RestoreOptions& options) {
           "restore: " + root + " is not empty; restore into an empty directory or use --delta");
   }
   return roots;
-}
-
-// The roots are the user's choice (--pgdata, the plan's tablespace
-// locations): created when missing and opened, links on their way allowed.
-RootDirs open_roots(const Roots& roots) {
-  RootDirs dirs;
-  for (const auto& [oid, root] : roots) {
-    make_dirs(root);
-    const ContainedDir& dir = dirs.try_emplace(oid, root).first->second;
-    if (oid.empty()) set_mode(dir.fd(), 0700, root);
-  }
-  return dirs;
 }
 
 // With --delta, a pg_control already there goes first: a half-restored
@@ -499,42 +542,6 @@ UniqueFd make_file(const ContainedDir& root, const std::string& rel, std::uint32
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0)
     throw_errno("restore: sizing " + display);
   return fd;
-}
-
-// Directories and links of the backup (a tar lists parents before children),
-// then the pg_tblspc links to the locations the plan chose. Returns every
-// path the restore keeps with --delta (roots included).
-std::set<std::string> create_tree(const Roots& roots, const RootDirs& dirs,
-                                  const BackupRecord& record, const BackupFiles& files) {
-  std::set<std::string> wanted;
-  for (const auto& [oid, root] : roots) wanted.insert(root);
-  for (const auto& e : files.entries) {
-    const ContainedDir& root = dirs.at(e.tablespace);
-    wanted.insert(root.display(e.path));
-    if (e.type == EntryType::kDirectory) {
-      make_directory(root, e.path, e.mode);
-    } else if (e.type == EntryType::kSymlink) {
-      // pg_tblspc/<oid> of a tablespace in the plan points where the plan
-      // restores it; any other link is restored as stored, never followed.
-      const bool tablespace_link = e.tablespace.empty() && e.path.starts_with("pg_tblspc/") &&
-                                   roots.count(e.path.substr(10));
-      make_symlink(root, e.path, tablespace_link ? roots.at(e.path.substr(10)) : e.link_target);
-    }
-  }
-  // With a tablespace_map (BASE_BACKUP ... TABLESPACE_MAP), the links are not
-  // in the backup: create them.
-  const ContainedDir& pgdata = dirs.at("");
-  if (!record.tablespaces.empty()) {
-    struct stat st;
-    if (::fstatat(pgdata.fd(), "pg_tblspc", &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
-      make_directory(pgdata, "pg_tblspc", 0700);
-  }
-  for (const auto& t : record.tablespaces) {
-    const std::string rel = "pg_tblspc/" + std::to_string(t.oid);
-    wanted.insert(pgdata.display(rel));
-    make_symlink(pgdata, rel, roots.at(std::to_string(t.oid)));
-  }
-  return wanted;
 }
 
 // --delta: removes, below each root, whatever is not in `wanted` (stale WAL
@@ -617,150 +624,6 @@ void sync_directories(const RootDirs& dirs, const BackupRecord& record, const Ba
   }
 }
 
-// The regular files but pg_control: this thread creates them (or keeps them,
-// with --delta) at their size while `options.parallel` workers fill chunk
-// ranges of those already created, each file made durable as it completes.
-void write_files(repo::ChunkStore& chunks, std::uint32_t chunk_size, std::vector<FileWork>& work,
-                 const RestoreOptions& options, RestoreStats& stats) {
-  std::atomic<std::uint64_t> written{0}, kept{0};
-  std::mutex error_mu;
-  std::exception_ptr error;
-  JobQueue queue(work, chunk_size);
-  auto fail = [&](std::exception_ptr e) {
-    {
-      std::lock_guard lock(error_mu);
-      if (!error) error = std::move(e);
-    }
-    queue.abort();
-  };
-  // Fresh files are written with direct I/O where the file system takes it:
-  // no copy into the page cache, whose pages a restore of a large cluster
-  // would otherwise allocate by the gigabyte (evicting the machine's working
-  // set), and little left for fdatasync to write. The tail of a file whose
-  // size is not a whole block, --delta, and file systems that refuse O_DIRECT
-  // go through the page cache.
-  std::atomic<bool> direct{options.direct_io && !options.delta};
-  // Chunk c of e, read through `data` (a view into it or into this thread's
-  // frame cache, valid until the next read); nothing when --delta found it
-  // already on disk.
-  auto fetch_chunk = [&](int fd, const FileEntry& e, std::size_t c, const std::string& path,
-                         Bytes& data) -> std::optional<ByteView> {
-    const std::uint64_t offset = std::uint64_t{c} * chunk_size;
-    const std::size_t length =
-        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, e.size - offset));
-    if (options.delta) {
-      data.resize(length);
-      if (pread_some(fd, data.data(), length, offset, path) == length &&
-          chunks.chunk_id(data) == e.chunks[c]) {
-        ++kept;
-        return std::nullopt;
-      }
-    }
-    const auto chunk = chunks.read_view(e.chunks[c], data, repo::ChunkCheck::kRecorded);
-    if (!chunk)
-      throw Error(ErrorCode::kCorruption, "chunk " + to_hex(e.chunks[c]) + " of " + e.path +
-                                              " is in no pack index of the repository");
-    if (chunk->size() != length)
-      throw Error(ErrorCode::kCorruption,
-                  "chunk " + to_hex(e.chunks[c]) + " of " + e.path + " has the wrong length");
-    ++written;
-    return chunk;
-  };
-  Syncer syncer;
-  auto worker = [&] {
-    Bytes data;  // one chunk, reused: warm pages, no allocation per chunk
-    std::optional<DirectWriter> io;
-    if (direct) io.emplace(chunk_size);
-    try {
-      while (auto job = queue.take()) {
-        const FileEntry& e = *job->file->entry;
-        const std::string& path = job->file->path;
-        const ContainedDir& root = *job->file->root;
-        const UniqueFd guard = root.open_file(e.path, O_RDWR);
-        const int fd = guard.get();
-        UniqueFd direct_guard;
-        if (io && direct && e.size >= kDirectAlign) {
-          if (auto opened = root.open_file_unless(e.path, O_WRONLY | O_DIRECT, EINVAL))
-            direct_guard = std::move(*opened);
-          else
-            direct = false;  // this file system has no direct I/O
-        }
-        const int direct_fd = direct_guard.get();
-        // Declared after the descriptors, so it runs before they close.
-        struct Settle {
-          std::optional<DirectWriter>& io;
-          ~Settle() {
-            if (io) io->settle();
-          }
-        } settle{io};
-        bool wrote = false;
-        std::size_t fill = 0;  // bytes gathered in io->buffer()
-        std::uint64_t fill_offset = 0;
-        auto flush = [&] {
-          if (fill) io->submit(direct_fd, fd, fill, fill_offset, path);
-          fill = 0;
-        };
-        for (std::size_t c = job->first_chunk; c < job->end_chunk; ++c) {
-          const auto chunk = fetch_chunk(fd, e, c, path, data);
-          if (!chunk) continue;
-          wrote = true;
-          const std::uint64_t offset = std::uint64_t{c} * chunk_size;
-          if (direct_fd >= 0 && offset % kDirectAlign == 0 && chunk->size() % kDirectAlign == 0) {
-            if (fill && (fill_offset + fill != offset || fill + chunk->size() > io->capacity()))
-              flush();
-            if (!fill) fill_offset = offset;
-            std::memcpy(io->buffer() + fill, chunk->data(), chunk->size());
-            fill += chunk->size();
-          } else {
-            flush();
-            pwrite_all(fd, chunk->data(), chunk->size(), offset, path);
-          }
-        }
-        flush();
-        if (io) {
-          io->wait();  // this range is on disk before the file is handed to the syncer
-          if (io->refused()) direct = false;
-        }
-        // Start the writeback of this range now, so the disk works while
-        // the next chunks are decoded instead of all at the end.
-        if (wrote) {
-          const std::uint64_t offset = std::uint64_t{job->first_chunk} * chunk_size;
-          ::sync_file_range(
-              fd, static_cast<off_t>(offset),
-              static_cast<off_t>(std::min<std::uint64_t>(
-                  e.size - offset, std::uint64_t{job->end_chunk - job->first_chunk} * chunk_size)),
-              SYNC_FILE_RANGE_WRITE);
-        }
-        // Durable file by file as they complete (not syncfs: that would
-        // also wait for unrelated dirty data on the file system).
-        if (queue.done(*job)) syncer.add(fd, path);
-      }
-    } catch (...) {
-      fail(std::current_exception());
-    }
-  };
-  {
-    std::vector<std::thread> threads;
-    for (int i = 0; i < std::max(1, options.parallel); ++i) threads.emplace_back(worker);
-    try {
-      for (std::size_t i = 0; i < work.size(); ++i) {
-        const FileEntry& e = *work[i].entry;
-        const UniqueFd fd = make_file(*work[i].root, e.path, e.mode, e.size);
-        if (e.chunks.empty()) syncer.add(fd.get(), work[i].path);
-        queue.publish(i + 1);
-      }
-    } catch (...) {
-      fail(std::current_exception());
-    }
-    for (auto& t : threads) t.join();
-  }
-  if (error) std::rethrow_exception(error);
-  syncer.finish();
-  stats.direct_io = direct;
-  stats.chunks_written = written;
-  stats.chunks_kept = kept;
-}
-
 // Last: pg_control, durable, once everything else is.
 void write_pg_control(repo::ChunkStore& chunks, const std::string& path, const FileEntry& entry) {
   Bytes content;
@@ -779,6 +642,184 @@ void write_pg_control(repo::ChunkStore& chunks, const std::string& path, const F
     throw_errno("restore: setting the modification time of " + path);
 }
 
+// One restore, phase by phase. run() calls the phases in the order that
+// keeps a restore stopped at any point from leaving a directory PostgreSQL
+// would start: pg_control is written last, once everything else is durable.
+class RestoreWriter {
+ public:
+  RestoreWriter(repo::Repository& repo, const BackupRecord& record, const BackupFiles& files,
+                const RestoreOptions& options)
+      : repo_(repo), record_(record), files_(files), options_(options) {}
+
+  RestoreStats run() {
+    // Every name is checked again, whichever repository the list came from.
+    check_file_list(record_, files_);
+    open_roots();
+    if (options_.delta) remove_old_pg_control(dirs_.at(""));
+    create_tree();
+    link_tablespaces();
+    write_files();
+    set_mtimes(dirs_, files_);
+    if (options_.delta) prune();
+    write_restore_files();
+    sync_directories(dirs_, record_, files_);
+    write_pg_control_last();
+    return stats_;
+  }
+
+ private:
+  // Roots: the data directory and each tablespace's location, the user's
+  // choice (--pgdata, the plan's locations): refused when not empty unless
+  // --delta, created when missing and opened, links on their way allowed.
+  void open_roots() {
+    roots_ = choose_roots(record_, options_);
+    for (const auto& [oid, root] : roots_) {
+      make_dirs(root);
+      const ContainedDir& dir = dirs_.try_emplace(oid, root).first->second;
+      if (oid.empty()) set_mode(dir.fd(), 0700, root);
+      wanted_.insert(root);
+    }
+  }
+
+  // Directories and links of the backup (a tar lists parents before
+  // children); every path is remembered for --delta.
+  void create_tree() {
+    for (const auto& e : files_.entries) {
+      const ContainedDir& root = dirs_.at(e.tablespace);
+      wanted_.insert(root.display(e.path));
+      if (e.type == EntryType::kDirectory) {
+        make_directory(root, e.path, e.mode);
+      } else if (e.type == EntryType::kSymlink) {
+        // pg_tblspc/<oid> of a tablespace in the plan points where the plan
+        // restores it; any other link is restored as stored, never followed.
+        const bool tablespace_link = e.tablespace.empty() && e.path.starts_with("pg_tblspc/") &&
+                                     roots_.count(e.path.substr(10));
+        make_symlink(root, e.path, tablespace_link ? roots_.at(e.path.substr(10)) : e.link_target);
+      }
+    }
+  }
+
+  // With a tablespace_map (BASE_BACKUP ... TABLESPACE_MAP), the pg_tblspc
+  // links are not in the backup: they are created, to the locations the
+  // plan chose.
+  void link_tablespaces() {
+    const ContainedDir& pgdata = dirs_.at("");
+    if (!record_.tablespaces.empty()) {
+      struct stat st;
+      if (::fstatat(pgdata.fd(), "pg_tblspc", &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISDIR(st.st_mode))
+        make_directory(pgdata, "pg_tblspc", 0700);
+    }
+    for (const auto& t : record_.tablespaces) {
+      const std::string rel = "pg_tblspc/" + std::to_string(t.oid);
+      wanted_.insert(pgdata.display(rel));
+      make_symlink(pgdata, rel, roots_.at(std::to_string(t.oid)));
+    }
+  }
+
+  // The regular files but pg_control: this thread creates them (or keeps
+  // them, with --delta) at their size while `options.parallel` writers fill
+  // chunk ranges of those already created, each file made durable as it
+  // completes.
+  void write_files() {
+    std::vector<FileWork> work;
+    for (const auto& e : files_.entries) {
+      if (e.type != EntryType::kFile) continue;
+      ++stats_.files;
+      stats_.bytes += e.size;
+      if (e.tablespace.empty() && e.path == kPgControl) {
+        pg_control_ = &e;
+        continue;
+      }
+      const ContainedDir& root = dirs_.at(e.tablespace);
+      work.push_back({&e, &root, root.display(e.path)});
+    }
+    chunks_.emplace(repo_);
+    FileFill fill(*chunks_, record_.chunk_size, work, options_);
+    const int writers = std::max(1, options_.parallel);
+    {
+      WorkerPool pool(writers, static_cast<std::size_t>(writers));
+      for (int i = 0; i < writers; ++i) {
+        pool.submit([&fill] {
+          try {
+            RangeWriter(fill).run();
+          } catch (...) {
+            fill.queue.abort();  // a failure stops the other writers too
+            throw;
+          }
+        });
+      }
+      try {
+        create_files(work, fill, pool);
+      } catch (...) {
+        fill.queue.abort();  // the writers return; the pool joins them
+        throw;
+      }
+      pool.wait();
+    }
+    fill.syncer.finish();
+    stats_.direct_io = fill.direct;
+    stats_.chunks_written = fill.written;
+    stats_.chunks_kept = fill.kept;
+  }
+
+  // Creates the files one by one and hands each to the writers at once, so
+  // creating a thousand files overlaps with writing the first ones. Stops
+  // early when a writer failed (it has stopped the queue already).
+  static void create_files(std::vector<FileWork>& work, FileFill& fill, const WorkerPool& pool) {
+    for (std::size_t i = 0; i < work.size() && !pool.failed(); ++i) {
+      const FileEntry& e = *work[i].entry;
+      const UniqueFd fd = make_file(*work[i].root, e.path, e.mode, e.size);
+      if (e.chunks.empty()) fill.syncer.add(fd.get(), work[i].path);
+      fill.queue.publish(i + 1);
+    }
+  }
+
+  // --delta: whatever is below a root and not in the backup goes (stale WAL
+  // included), walked through directory descriptors, links never followed.
+  void prune() {
+    const std::string pg_control_path = dirs_.at("").display(kPgControl);
+    for (const auto& [oid, dir] : dirs_)
+      stats_.files_removed += prune_dir(dir.fd(), dir.path(), wanted_, pg_control_path);
+  }
+
+  // backup_manifest, and tablespace_map when the backup has one and
+  // --tablespace-map moved a tablespace.
+  void write_restore_files() {
+    if (!files_.backup_manifest.empty()) {
+      write_file_atomic(options_.pgdata + "/backup_manifest", as_bytes(files_.backup_manifest),
+                        0600, Overwrite::kYes, Durability::kFsync);
+    }
+    if (!record_.tablespace_map.empty() && !options_.tablespace_map.empty()) {
+      std::string map;
+      for (const auto& t : record_.tablespaces)
+        map += std::to_string(t.oid) + " " + roots_.at(std::to_string(t.oid)) + "\n";
+      write_file_atomic(options_.pgdata + "/tablespace_map", as_bytes(map), 0600, Overwrite::kYes,
+                        Durability::kFsync);
+    }
+  }
+
+  // Everything else is durable: the caller's recovery settings, then
+  // pg_control.
+  void write_pg_control_last() {
+    if (options_.before_pg_control) options_.before_pg_control(stats_);
+    if (!pg_control_) return;
+    write_pg_control(*chunks_, dirs_.at("").display(kPgControl), *pg_control_);
+    stats_.chunks_written += pg_control_->chunks.size();
+  }
+
+  repo::Repository& repo_;
+  const BackupRecord& record_;
+  const BackupFiles& files_;
+  const RestoreOptions& options_;
+  Roots roots_;
+  RootDirs dirs_;
+  std::set<std::string> wanted_;  // --delta: every path the restore keeps (roots included)
+  std::optional<repo::ChunkStore> chunks_;  // opened (indexes loaded) once the tree is there
+  const FileEntry* pg_control_ = nullptr;
+  RestoreStats stats_;
+};
+
 }  // namespace
 
 std::string conf_quote(const std::string& value) {
@@ -792,59 +833,7 @@ std::string conf_quote(const std::string& value) {
 
 RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
                            const BackupFiles& files, const RestoreOptions& options) {
-  RestoreStats stats;
-  // Every name is checked again, whichever repository the list came from.
-  check_file_list(record, files);
-  const Roots roots = choose_roots(record, options);
-  const RootDirs dirs = open_roots(roots);
-  const ContainedDir& pgdata = dirs.at("");
-  const std::string pg_control_path = pgdata.display(kPgControl);
-  if (options.delta) remove_old_pg_control(pgdata);
-  const std::set<std::string> wanted = create_tree(roots, dirs, record, files);
-  const bool has_map = !record.tablespace_map.empty();
-
-  // Regular files: created (or kept, with --delta) at their size by this
-  // thread while the workers fill chunk ranges of those already created.
-  std::vector<FileWork> work;
-  const FileEntry* pg_control = nullptr;
-  for (const auto& e : files.entries) {
-    if (e.type != EntryType::kFile) continue;
-    ++stats.files;
-    stats.bytes += e.size;
-    if (e.tablespace.empty() && e.path == kPgControl) {
-      pg_control = &e;
-      continue;
-    }
-    const ContainedDir& root = dirs.at(e.tablespace);
-    work.push_back({&e, &root, root.display(e.path)});
-  }
-  repo::ChunkStore chunks(repo);
-  write_files(chunks, record.chunk_size, work, options, stats);
-
-  set_mtimes(dirs, files);
-  if (options.delta) {
-    for (const auto& [oid, dir] : dirs)
-      stats.files_removed += prune_dir(dir.fd(), dir.path(), wanted, pg_control_path);
-  }
-  if (!files.backup_manifest.empty()) {
-    write_file_atomic(options.pgdata + "/backup_manifest", as_bytes(files.backup_manifest), 0600,
-                      Overwrite::kYes, Durability::kFsync);
-  }
-  if (has_map && !options.tablespace_map.empty()) {
-    std::string map;
-    for (const auto& t : record.tablespaces)
-      map += std::to_string(t.oid) + " " + roots.at(std::to_string(t.oid)) + "\n";
-    write_file_atomic(options.pgdata + "/tablespace_map", as_bytes(map), 0600, Overwrite::kYes,
-                      Durability::kFsync);
-  }
-  sync_directories(dirs, record, files);
-
-  if (options.before_pg_control) options.before_pg_control(stats);
-  if (pg_control) {
-    write_pg_control(chunks, pg_control_path, *pg_control);
-    stats.chunks_written += pg_control->chunks.size();
-  }
-  return stats;
+  return RestoreWriter(repo, record, files, options).run();
 }
 
 void write_recovery_settings(const std::string& pgdata,

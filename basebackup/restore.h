@@ -2,10 +2,18 @@
 // parallel, every chunk verified against its id; and the recovery settings
 // that make PostgreSQL replay the archived WAL to the target.
 //
-// Safety: global/pg_control is written last, after everything else is on
-// disk (each file fsynced as it completes, then the directories), so a restore that fails half-way
-// (corrupt chunk, full disk) leaves a directory PostgreSQL refuses to start. With `delta`, an
-// existing pg_control is removed first for the same reason.
+// restore_files runs a restore writer (restore.cpp) whose phases follow the
+// durability order: the roots (data directory, tablespace locations) opened;
+// with --delta an old pg_control removed; directories and links; the
+// pg_tblspc links; the regular files (each fsynced as it completes); the
+// modification times; with --delta whatever the backup lacks removed;
+// backup_manifest and tablespace_map; the directories fsynced; the caller's
+// recovery settings (before_pg_control); global/pg_control last. So a
+// restore that fails half-way (corrupt chunk, full disk) leaves a directory
+// PostgreSQL refuses to start.
+//
+// Everything below a root is written through a ContainedDir (directory
+// descriptors, never following a link), --delta's removals included.
 #pragma once
 
 #include <cstdint>
