@@ -103,7 +103,7 @@ void finish_globals(const CLI::App& app, Globals& g, const ConfigSections& secti
     throw Error(ErrorCode::kUsage,
                 std::string("WALVAULT_CONFIG names ") + env_config + ", which cannot be read");
   g.config = app.get_config_ptr()->as<std::string>();
-  g.repos.s3 = s3_settings_from_config(sections.s3);
+  g.repos.store_settings = store_settings_from_config(sections.store);
   if (auto from_config = repos_from_config(sections.repos); g.repos.locations.empty())
     g.repos.locations = std::move(from_config);  // --repo and WALVAULT_REPO come first
 }
@@ -123,7 +123,7 @@ int run(int argc, char** argv) {
   register_globals(app, globals, sections);
   const Verbs verbs = register_verbs(app);
 
-  if (const std::string refused = s3_flag_error(argc, argv); !refused.empty()) {
+  if (const std::string refused = store_flag_error(argc, argv); !refused.empty()) {
     std::cerr << "walvault: error: " << refused << " (see --help)\n";
     return exit_status(ErrorCode::kUsage);
   }

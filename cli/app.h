@@ -30,8 +30,8 @@ int run(int argc, char** argv);
 // --spool-path, --log-level, each with its WALVAULT_* variable.
 void register_globals(CLI::App& app, Globals& globals, std::shared_ptr<ConfigSections> sections);
 
-// Completes `globals` once `app` is parsed: the config file in use, the s3-*
-// settings, and the config file's repositories when neither --repo nor
+// Completes `globals` once `app` is parsed: the config file in use, the store
+// settings (s3-*), and the config file's repositories when neither --repo nor
 // WALVAULT_REPO gave any. Throws Error(kUsage) for an unreadable
 // WALVAULT_CONFIG or a bad config key.
 void finish_globals(const CLI::App& app, Globals& globals, const ConfigSections& sections);

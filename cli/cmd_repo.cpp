@@ -38,7 +38,8 @@ int run_init(const Context& ctx, const InitArgs& a) {
   options.chunk_size = repo::parse_chunk_size(a.chunk_size);
   if (a.encrypt) options.passphrase = ctx.repos.secrets().passphrase;
   ctx.repos.for_each_location([&](const std::string& location) {
-    auto st = store::open_store(location, /*create=*/true, ctx.repos.access().s3);
+    auto st = store::open_store(location,
+                                {.create = true, .settings = ctx.repos.access().store_settings});
     auto config = repo::Repository::init(*st, options);
     std::cout << "initialised repository " << config.repo_id << " at " << st->describe()
               << (config.encrypted ? " (encrypted)" : "") << "\n";

@@ -30,8 +30,8 @@ std::vector<CLI::ConfigItem> EnvFirstConfig::from_config(std::istream& input) co
   auto items = CLI::ConfigINI::from_config(input);
   std::vector<CLI::ConfigItem> kept;
   for (auto& item : items) {
-    if (item.name.starts_with("s3-")) {
-      sections_->s3.push_back(std::move(item));
+    if (store::classify_store_setting(item.name) != store::StoreSettingKey::kNone) {
+      sections_->store.push_back(std::move(item));
     } else if (!item.parents.empty() && item.parents.front() == "retention") {
       sections_->retention.push_back(std::move(item));  // retention_from_config
     } else if (is_repo_key(item)) {
@@ -77,8 +77,8 @@ std::vector<std::string> repos_from_config(const std::vector<CLI::ConfigItem>& i
   return plain;
 }
 
-store::S3Settings s3_settings_from_config(const std::vector<CLI::ConfigItem>& items) {
-  store::S3Settings settings;
+store::StoreSettings store_settings_from_config(const std::vector<CLI::ConfigItem>& items) {
+  store::StoreSettings settings;
   for (const CLI::ConfigItem& item : items) {
     if (!item.parents.empty())
       throw Error(ErrorCode::kUsage,
@@ -86,27 +86,32 @@ store::S3Settings s3_settings_from_config(const std::vector<CLI::ConfigItem>& it
     if (item.inputs.size() != 1)
       throw Error(ErrorCode::kUsage, "config file: " + item.name +
                                          " takes one value (quote a value with spaces or commas)");
-    store::set_s3_setting(settings, item.name, item.inputs.front());
+    settings.set(item.name, item.inputs.front());
   }
   return settings;
 }
 
-// The s3-* settings are config-file keys only: a credential in argv would be
+// The store settings are config-file keys only: a credential in argv would be
 // readable by every local user (ps, /proc/<pid>/cmdline).
-std::string s3_flag_error(int argc, char** argv) {
+std::string store_flag_error(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (!arg.starts_with("--s3-")) continue;
+    if (!arg.starts_with("--")) continue;
     const std::string key(arg.substr(
         2, arg.find('=') == std::string_view::npos ? std::string_view::npos : arg.find('=') - 2));
-    if (store::is_s3_credential_key(key))
-      return "--" + key +
-             ": credentials are not accepted on the command line, where other local users can "
-             "read them: put " +
-             key + " in the config file or set the AWS_* variables";
-    if (store::is_s3_setting_key(key))
-      return "--" + key + ": S3 settings are read from the config file only (" + key + " = ...)";
-    return "unknown option --" + key;
+    switch (store::classify_store_setting(key)) {
+      case store::StoreSettingKey::kNone:
+        continue;
+      case store::StoreSettingKey::kCredential:
+        return "--" + key +
+               ": credentials are not accepted on the command line, where other local users can "
+               "read them: put " +
+               key + " in the config file or set the AWS_* variables";
+      case store::StoreSettingKey::kSetting:
+        return "--" + key + ": S3 settings are read from the config file only (" + key + " = ...)";
+      case store::StoreSettingKey::kUnknown:
+        return "unknown option --" + key;
+    }
   }
   return "";
 }

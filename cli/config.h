@@ -5,10 +5,11 @@
 // Precedence: a flag overrides its WALVAULT_* variable, which overrides the
 // config file. CLI11 alone would let the file win over the environment, so
 // EnvFirstConfig drops every file key whose variable is set. It also takes
-// out of the file the keys no flag has, for the app to read itself:
-// the s3-* settings (config-file only, never argv: a credential there is
-// readable by every local user), the repositories (`repo`, `repo1`, ...),
-// and the [retention] sections.
+// out of the file the keys no flag has, for the app to read itself: the
+// store drivers' settings (s3-*: config-file only, never argv, where a
+// credential is readable by every local user), the repositories (`repo`,
+// `repo1`, ...), and the [retention] sections. Which keys are a driver's is
+// the store's to say (store::classify_store_setting).
 //
 // Every refusal is Error(kUsage) naming the key at fault, never its value.
 #pragma once
@@ -18,7 +19,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "store/s3/s3_settings.h"
+#include "store/object_store.h"
 
 namespace walvault::cli {
 
@@ -27,7 +28,7 @@ std::string env_name(std::string option);
 
 // The config file's keys that no flag has, taken out by EnvFirstConfig.
 struct ConfigSections {
-  std::vector<CLI::ConfigItem> s3;         // s3-* keys
+  std::vector<CLI::ConfigItem> store;      // the store drivers' keys (s3-*)
   std::vector<CLI::ConfigItem> repos;      // `repo` and `repo<N>` keys
   std::vector<CLI::ConfigItem> retention;  // [retention] and [retention.TAG] sections
 };
@@ -51,12 +52,14 @@ class EnvFirstConfig : public CLI::ConfigINI {
 // several repositories (repo add-key-file --existing), so key-file serves all.
 std::vector<std::string> repos_from_config(const std::vector<CLI::ConfigItem>& items);
 
-// The S3Settings of the config file's s3-* keys, which belong to its top
-// (before any [section]) and take one value each.
-store::S3Settings s3_settings_from_config(const std::vector<CLI::ConfigItem>& items);
+// The store settings of the config file's driver keys (s3-*), which belong
+// to its top (before any [section]) and take one value each; each is checked
+// by its driver (Error(kUsage) naming the key).
+store::StoreSettings store_settings_from_config(const std::vector<CLI::ConfigItem>& items);
 
-// Why a --s3-* argument in `argv` is refused, or "" when there is none. The
-// message names the key, never the value.
-std::string s3_flag_error(int argc, char** argv);
+// Why an argument of `argv` that names a store driver's key (--s3-*) is
+// refused, or "" when there is none. The message names the key, never the
+// value.
+std::string store_flag_error(int argc, char** argv);
 
 }  // namespace walvault::cli

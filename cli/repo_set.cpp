@@ -13,19 +13,9 @@
 
 namespace walvault::cli {
 
-namespace {
-
-constexpr std::string_view kS3Scheme = "s3://";
-constexpr std::string_view kMemLocation = "mem:";
-
-}  // namespace
-
-bool is_local_directory(std::string_view location) {
-  return location != kMemLocation && !location.starts_with(kS3Scheme);
-}
-
 std::string absolute_location(const std::string& location) {
-  if (location.empty() || location.front() == '/' || !is_local_directory(location)) return location;
+  if (location.empty() || location.front() == '/' || !store::is_local_location(location))
+    return location;
   char cwd[4096];
   if (!::getcwd(cwd, sizeof cwd)) return location;
   return std::string(cwd) + "/" + location;
@@ -63,12 +53,7 @@ const std::vector<std::string>& RepoSet::locations() const {
     throw Error(ErrorCode::kUsage,
                 "no repository: give --repo, WALVAULT_REPO or repo= (repo1=, ...) in the config "
                 "file");
-  for (const auto& location : access_.locations) {
-    const auto scheme = location.find("://");
-    if (scheme != std::string::npos && is_local_directory(location))
-      throw Error(ErrorCode::kUsage, "repository location " + location + ": scheme '" +
-                                         location.substr(0, scheme) + "' is not supported");
-  }
+  for (const auto& location : access_.locations) store::require_supported_location(location);
   return access_.locations;
 }
 
@@ -99,11 +84,11 @@ bool RepoSet::secret_only_in_environment() const {
 std::unique_ptr<repo::Repository> RepoSet::open(const std::string& location) const {
   // Local paths are checked here for a clearer message; an S3 bucket or
   // repository that is missing is reported by the store and the repository.
-  if (is_local_directory(location) && ::access(location.c_str(), F_OK) != 0)
+  if (store::is_local_location(location) && ::access(location.c_str(), F_OK) != 0)
     throw Error(ErrorCode::kRepoFormat,
                 "no walvault repository at " + location + " (run 'walvault repo init')");
   std::shared_ptr<store::ObjectStore> st =
-      store::open_store(location, /*create=*/false, access_.s3);
+      store::open_store(location, {.create = false, .settings = access_.store_settings});
   return repo::Repository::open(st, secrets());
 }
 

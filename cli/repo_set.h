@@ -19,7 +19,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "basebackup/restore.h"
@@ -27,25 +26,21 @@
 #include "core/error.h"
 #include "repo/lock.h"
 #include "repo/repository.h"
-#include "store/s3/s3_settings.h"
+#include "store/object_store.h"
 
 namespace walvault::cli {
 
-// Whether `location` names a local directory: what store::open_store opens
-// as a path, i.e. neither "mem:" nor "s3://...".
-bool is_local_directory(std::string_view location);
-
 // `location` with a relative local path made absolute against the working
 // directory (so "dir" and "./dir" compare equal, and a restore_command runs
-// anywhere); other locations, and "" as they are.
+// anywhere); other locations (not store::is_local_location), and "", as they are.
 std::string absolute_location(const std::string& location);
 
 // How to reach the repositories: where they are and what unlocks them.
 struct RepoAccess {
   std::vector<std::string> locations;  // several: 3-2-1 (archive-push needs every one)
   std::string key_file;
-  std::string passphrase_file;  // first line: the passphrase (else WALVAULT_PASSPHRASE)
-  store::S3Settings s3;         // the config file's s3-* keys, for every s3:// repository
+  std::string passphrase_file;          // first line: the passphrase (else WALVAULT_PASSPHRASE)
+  store::StoreSettings store_settings;  // the config file's s3-* keys, for every store
 };
 
 using RepoOpener = std::function<std::unique_ptr<repo::Repository>(const std::string& location)>;
@@ -76,7 +71,7 @@ class RepoSet {
   const RepoAccess& access() const { return access_; }
 
   // Every location given, in order. Throws Error(kUsage) when there is none
-  // or one names a scheme other than s3://.
+  // or one names a scheme no store driver takes (store::require_supported_location).
   const std::vector<std::string>& locations() const;
 
   // The secrets given: --key-file, and the passphrase of --passphrase-file

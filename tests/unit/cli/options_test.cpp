@@ -107,8 +107,9 @@ TEST_F(OptionsTest, KeysWithoutFlagsAreTakenOutOfTheConfigFile) {
       "s3-region = eu-west-3\nrepo = /r\n[retention]\nkeep-last = 3\n[retention.weekly]\n"
       "keep-weekly = 4\n",
       {});
-  EXPECT_EQ(g.repos.s3.region, "eu-west-3");
-  EXPECT_EQ(sections_.s3.size(), 1u);
+  EXPECT_EQ(g.repos.store_settings.values(),
+            (std::vector<std::pair<std::string, std::string>>{{"s3-region", "eu-west-3"}}));
+  EXPECT_EQ(sections_.store.size(), 1u);
   EXPECT_EQ(sections_.repos.size(), 1u);
   EXPECT_FALSE(sections_.retention.empty());
 }
@@ -125,23 +126,23 @@ TEST_F(OptionsTest, UnreadableWalvaultConfigIsAUsageError) {
   EXPECT_EQ(testing::error_code_of([&] { parse("", {}); }), ErrorCode::kUsage);
 }
 
-TEST(S3FlagError, CredentialsOnTheCommandLineAreRefusedWithoutEchoingThem) {
+TEST(StoreFlagError, CredentialsOnTheCommandLineAreRefusedWithoutEchoingThem) {
   std::vector<std::string> args = {"walvault", "--s3-secret-access-key=hunter2", "info"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
-  const std::string refused = s3_flag_error(static_cast<int>(argv.size()), argv.data());
+  const std::string refused = store_flag_error(static_cast<int>(argv.size()), argv.data());
   EXPECT_NE(refused.find("--s3-secret-access-key: credentials are not accepted"), std::string::npos)
       << refused;
   EXPECT_EQ(refused.find("hunter2"), std::string::npos) << refused;
 }
 
-TEST(S3FlagError, SettingsPointToTheConfigFileAndOtherArgumentsPass) {
+TEST(StoreFlagError, SettingsPointToTheConfigFileAndOtherArgumentsPass) {
   std::vector<std::string> args = {"walvault", "--s3-region", "x", "info"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
-  EXPECT_EQ(s3_flag_error(static_cast<int>(argv.size()), argv.data()),
+  EXPECT_EQ(store_flag_error(static_cast<int>(argv.size()), argv.data()),
             "--s3-region: S3 settings are read from the config file only (s3-region = ...)");
-  EXPECT_EQ(s3_flag_error(1, argv.data()), "");
+  EXPECT_EQ(store_flag_error(1, argv.data()), "");
 }
 
 }  // namespace
