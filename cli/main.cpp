@@ -1,5 +1,5 @@
-// The walvault binary: a tiny main over the CLI wiring in cli.cpp.
-#include "cli/cli.h"
+// The walvault binary: a tiny main over the command line (cli/app.h).
+#include "cli/app.h"
 #include "core/process_heap.h"
 
 int main(int argc, char** argv) {

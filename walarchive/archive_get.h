@@ -7,7 +7,7 @@
 //
 // Prefetch: the next segments of the timeline are kept ready in a bounded
 // local spool (spool_dir), so that a later call is a rename. prefetch() is
-// meant to run in a detached background process (see the CLI); it takes a
+// meant to run in a detached background process (prefetch.h); it takes a
 // lock so only one runs per spool, and removes everything in the spool that
 // is outside the window after the segment just requested.
 #pragma once

@@ -1,0 +1,77 @@
+// `check` (one line and exit 0 OK / 1 WARNING / 2 CRITICAL, for monitoring)
+// and `metrics` (Prometheus text exposition).
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/time_util.h"
+#include "ops/monitor.h"
+
+namespace walvault::cli {
+
+namespace {
+
+struct CheckArgs {
+  std::string max_backup_age = "26h", max_wal_age = "15m", pg, archive_timeout = "60";
+};
+
+// Every failure is CRITICAL on stdout, in the one-line format monitoring reads.
+int run_check(const Context& ctx, const CheckArgs& a) {
+  ops::CheckOptions options;
+  options.max_backup_age = parse_duration("--max-backup-age", a.max_backup_age);
+  options.max_wal_age = parse_duration("--max-wal-age", a.max_wal_age);
+  options.archive_timeout = parse_duration("--archive-timeout", a.archive_timeout);
+  options.pg = a.pg;
+  ops::CheckResult result;
+  try {
+    auto r = ctx.repos.open_first();
+    result = ops::run_check(*r, options);
+  } catch (const Error& e) {
+    result = {ops::CheckStatus::kCritical, std::string("WALVAULT CRITICAL - ") + e.what()};
+  }
+  std::cout << result.line << "\n";
+  return static_cast<int>(result.status);
+}
+
+int run_metrics(const Context& ctx, const std::string& textfile) {
+  auto r = ctx.repos.open_first();
+  const std::string text = ops::metrics_text(*r);
+  if (textfile.empty()) {
+    std::cout << text;
+  } else {
+    write_file_atomic(textfile, as_bytes(text), 0644, Overwrite::kYes, Durability::kNone);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_monitor(CLI::App& app, Verbs& verbs) {
+  CLI::App* check = app.add_subcommand(
+      "check",
+      "one line and exit 0 OK / 1 WARNING / 2 CRITICAL for monitoring (backup and WAL age)");
+  auto check_args = std::make_shared<CheckArgs>();
+  check
+      ->add_option("--max-backup-age", check_args->max_backup_age,
+                   "WARNING past this, CRITICAL past 2x")
+      ->default_str("26h");
+  check->add_option("--max-wal-age", check_args->max_wal_age, "WARNING past this, CRITICAL past 2x")
+      ->default_str("15m");
+  check->add_option("--pg", check_args->pg,
+                    "also force a WAL switch on this server and wait for it to be archived");
+  check->add_option("--archive-timeout", check_args->archive_timeout, "how long to wait for it")
+      ->default_str("60");
+  verbs.push_back(
+      {check, [check_args](const Context& ctx) { return run_check(ctx, *check_args); }});
+
+  CLI::App* metrics =
+      app.add_subcommand("metrics", "Prometheus text exposition of the repository's state");
+  auto textfile = std::make_shared<std::string>();
+  metrics->add_option("--textfile", *textfile,
+                      "write atomically to this file (node_exporter textfile collector)");
+  verbs.push_back(
+      {metrics, [textfile](const Context& ctx) { return run_metrics(ctx, *textfile); }});
+}
+
+}  // namespace walvault::cli

@@ -1,0 +1,45 @@
+// The helpers command.h shares between commands.
+#include "cli/command.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace walvault::cli {
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
+  return buf;
+}
+
+std::string shell_quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789-_./=:%@+,") == std::string::npos)
+    return arg;
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+std::string archive_get_command(const Globals& g) {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  std::string cmd = shell_quote(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "walvault");
+  if (!g.config.empty() && ::access(g.config.c_str(), R_OK) == 0)
+    cmd += " --config " + shell_quote(absolute_location(g.config));
+  for (const auto& r : g.repos.locations) cmd += " --repo " + shell_quote(absolute_location(r));
+  if (!g.repos.key_file.empty())
+    cmd += " --key-file " + shell_quote(absolute_location(g.repos.key_file));
+  if (!g.repos.passphrase_file.empty())
+    cmd += " --passphrase-file " + shell_quote(absolute_location(g.repos.passphrase_file));
+  if (!g.spool_path.empty()) cmd += " --spool-path " + shell_quote(absolute_location(g.spool_path));
+  return cmd + " archive-get %f %p";
+}
+
+}  // namespace walvault::cli

@@ -1,0 +1,119 @@
+#include "cli/config.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace walvault::cli {
+
+namespace {
+
+constexpr char kEnvPrefix[] = "WALVAULT_";
+
+bool is_repo_key(const CLI::ConfigItem& item) {
+  return (item.name == "repo" && item.parents.empty()) ||
+         (item.name.size() > 4 && item.name.starts_with("repo") &&
+          std::isdigit(static_cast<unsigned char>(item.name[4])));
+}
+
+}  // namespace
+
+std::string env_name(std::string option) {
+  for (auto& c : option) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return kEnvPrefix + option;
+}
+
+std::vector<CLI::ConfigItem> EnvFirstConfig::from_config(std::istream& input) const {
+  auto items = CLI::ConfigINI::from_config(input);
+  std::vector<CLI::ConfigItem> kept;
+  for (auto& item : items) {
+    if (store::classify_store_setting(item.name) != store::StoreSettingKey::kNone) {
+      sections_->store.push_back(std::move(item));
+    } else if (!item.parents.empty() && item.parents.front() == "retention") {
+      sections_->retention.push_back(std::move(item));  // retention_from_config
+    } else if (is_repo_key(item)) {
+      sections_->repos.push_back(std::move(item));
+    } else if (std::getenv(env_name(item.name).c_str()) == nullptr) {
+      kept.push_back(std::move(item));
+    }
+  }
+  return kept;
+}
+
+std::vector<std::string> repos_from_config(const std::vector<CLI::ConfigItem>& items) {
+  constexpr std::size_t kMaxRepoNumberDigits = 6;
+  std::vector<std::string> plain;
+  std::map<unsigned long, std::string> numbered;
+  for (const CLI::ConfigItem& item : items) {
+    const std::string& name = item.name;
+    if (!item.parents.empty())
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + name + " belongs before the first [section]");
+    if (name == "repo") {
+      plain.insert(plain.end(), item.inputs.begin(), item.inputs.end());
+      continue;
+    }
+    const std::string number = name.substr(4);
+    if (number.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + name +
+                      ": there are no per-repository settings; key-file serves every repository "
+                      "(register one key file with each: repo add-key-file --existing)");
+    if (number.front() == '0' || number.size() > kMaxRepoNumberDigits)
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + name + ": repositories are numbered repo1, repo2, ...");
+    if (item.inputs.size() != 1 || item.inputs.front().empty())
+      throw Error(ErrorCode::kUsage, "config file: " + name + " takes one repository location");
+    if (!numbered.emplace(std::stoul(number), item.inputs.front()).second)
+      throw Error(ErrorCode::kUsage, "config file: " + name + " is given twice");
+  }
+  if (!plain.empty() && !numbered.empty())
+    throw Error(ErrorCode::kUsage,
+                "config file: give the repositories as repo or as repo1, repo2, ..., not both");
+  for (const auto& [n, location] : numbered) plain.push_back(location);
+  return plain;
+}
+
+store::StoreSettings store_settings_from_config(const std::vector<CLI::ConfigItem>& items) {
+  store::StoreSettings settings;
+  for (const CLI::ConfigItem& item : items) {
+    if (!item.parents.empty())
+      throw Error(ErrorCode::kUsage,
+                  "config file: " + item.name + " belongs before the first [section]");
+    if (item.inputs.size() != 1)
+      throw Error(ErrorCode::kUsage, "config file: " + item.name +
+                                         " takes one value (quote a value with spaces or commas)");
+    settings.set(item.name, item.inputs.front());
+  }
+  return settings;
+}
+
+// The store settings are config-file keys only: a credential in argv would be
+// readable by every local user (ps, /proc/<pid>/cmdline).
+std::string store_flag_error(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (!arg.starts_with("--")) continue;
+    const std::string key(arg.substr(
+        2, arg.find('=') == std::string_view::npos ? std::string_view::npos : arg.find('=') - 2));
+    switch (store::classify_store_setting(key)) {
+      case store::StoreSettingKey::kNone:
+        continue;
+      case store::StoreSettingKey::kCredential:
+        return "--" + key +
+               ": credentials are not accepted on the command line, where other local users can "
+               "read them: put " +
+               key + " in the config file or set the AWS_* variables";
+      case store::StoreSettingKey::kSetting:
+        return "--" + key + ": S3 settings are read from the config file only (" + key + " = ...)";
+      case store::StoreSettingKey::kUnknown:
+        return "unknown option --" + key;
+    }
+  }
+  return "";
+}
+
+}  // namespace walvault::cli

@@ -1,0 +1,65 @@
+// Where the command line's settings come from besides the flags: WALVAULT_*
+// environment variables and the INI config file (--config, WALVAULT_CONFIG,
+// default /etc/walvault.conf).
+//
+// Precedence: a flag overrides its WALVAULT_* variable, which overrides the
+// config file. CLI11 alone would let the file win over the environment, so
+// EnvFirstConfig drops every file key whose variable is set. It also takes
+// out of the file the keys no flag has, for the app to read itself: the
+// store drivers' settings (s3-*: config-file only, never argv, where a
+// credential is readable by every local user), the repositories (`repo`,
+// `repo1`, ...), and the [retention] sections. Which keys are a driver's is
+// the store's to say (store::classify_store_setting).
+//
+// Every refusal is Error(kUsage) naming the key at fault, never its value.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "store/object_store.h"
+
+namespace walvault::cli {
+
+// "WALVAULT_KEY_FILE" for "key-file".
+std::string env_name(std::string option);
+
+// The config file's keys that no flag has, taken out by EnvFirstConfig.
+struct ConfigSections {
+  std::vector<CLI::ConfigItem> store;      // the store drivers' keys (s3-*)
+  std::vector<CLI::ConfigItem> repos;      // `repo` and `repo<N>` keys
+  std::vector<CLI::ConfigItem> retention;  // [retention] and [retention.TAG] sections
+};
+
+// CLI11's INI reader with the environment first (see above); writes the keys
+// no flag has into `sections`, which it shares with the caller.
+class EnvFirstConfig : public CLI::ConfigINI {
+ public:
+  explicit EnvFirstConfig(std::shared_ptr<ConfigSections> sections)
+      : sections_(std::move(sections)) {}
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
+
+ private:
+  std::shared_ptr<ConfigSections> sections_;
+};
+
+// The repositories the config file names: `repo = a` or `repo = [a, b]`, or
+// `repo1 = a`, `repo2 = b`, ... in the order of N (gaps allowed), not both.
+// There are no per-repository keys (`repo2-key-file`): one key file can unlock
+// several repositories (repo add-key-file --existing), so key-file serves all.
+std::vector<std::string> repos_from_config(const std::vector<CLI::ConfigItem>& items);
+
+// The store settings of the config file's driver keys (s3-*), which belong
+// to its top (before any [section]) and take one value each; each is checked
+// by its driver (Error(kUsage) naming the key).
+store::StoreSettings store_settings_from_config(const std::vector<CLI::ConfigItem>& items);
+
+// Why an argument of `argv` that names a store driver's key (--s3-*) is
+// refused, or "" when there is none. The message names the key, never the
+// value.
+std::string store_flag_error(int argc, char** argv);
+
+}  // namespace walvault::cli
