@@ -12,6 +12,7 @@
 
 #include "codec/crypto.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace walvault::cli {
 
@@ -37,7 +38,7 @@ void setup_logging(const std::string& level) {
 
 // Every verb, in the order of --help.
 Verbs register_verbs(CLI::App& app) {
-  const int parallel = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int parallel = default_parallelism();
   Verbs verbs;
   register_repo(app, verbs);
   register_archive_push(app, verbs, parallel);

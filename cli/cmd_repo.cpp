@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "ops/sync.h"
 #include "repo/cluster.h"
 #include "store/object_store.h"
@@ -28,7 +29,7 @@ struct KeyFileArgs {
 struct SyncArgs {
   std::string from, to, from_key, to_key;
   bool dry_run = false;
-  int parallel = static_cast<int>(std::max(4u, std::thread::hardware_concurrency()));
+  int parallel = default_parallelism();
 };
 
 int run_init(const Context& ctx, const InitArgs& a) {
@@ -108,8 +109,12 @@ int run_sync(const Context& ctx, const SyncArgs& a) {
   options.dry_run = a.dry_run;
   options.parallel = a.parallel;
   // Sync writes chunks into `to` deduplicated against its indexes, like a backup.
+  std::string refused;
   const auto from_lock =
-      repo::RepoLock::acquire_for_reading(*from, "repo sync", command_lock_options());
+      repo::RepoLock::acquire_for_reading(*from, "repo sync", command_lock_options(), &refused);
+  if (!from_lock)
+    spdlog::warn("repository {} does not take a lock ({}): copying from it without one",
+                 store::redact_location(a.from), refused);
   std::unique_ptr<repo::RepoLock> to_lock;
   if (!a.dry_run)
     to_lock =

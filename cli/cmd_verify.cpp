@@ -1,5 +1,7 @@
 // `verify [--read-data] [--json]`: exit 0 without errors (warnings allowed),
 // the corruption status with any; recorded in the history either way.
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "cli/command.h"
@@ -25,7 +27,11 @@ int run_verify(const Context& ctx, const VerifyArgs& a) {
   ops::VerifyReport report;
   run_recorded({r.get()}, entry, [&] {
     // gc removing packs under verify's feet would look like damage.
-    const auto lock = repo::RepoLock::acquire_for_reading(*r, "verify", command_lock_options());
+    std::string refused;
+    const auto lock =
+        repo::RepoLock::acquire_for_reading(*r, "verify", command_lock_options(), &refused);
+    if (!lock)
+      spdlog::warn("the repository does not take a lock ({}): verifying without one", refused);
     report = ops::verify_repository(*r, options);
     entry.outcome = report.ok() ? "ok" : "failed";
     entry.bytes = report.bytes_read;

@@ -142,10 +142,12 @@ PlannedRestore plan_from_repositories(const std::vector<std::string>& locations,
   const bool served = first_that_serves(locations, [&](const std::string& location) {
     out.lock.reset();  // it refers to the repository replaced next
     out.repo = open(location);
-    out.lock = repo::RepoLock::acquire_for_reading(*out.repo, "restore", command_lock_options());
+    std::string refused;
+    out.lock =
+        repo::RepoLock::acquire_for_reading(*out.repo, "restore", command_lock_options(), &refused);
     if (!out.lock)
-      spdlog::warn("repository {} does not take a lock (read-only?): restoring without one",
-                   location);
+      spdlog::warn("repository {} does not take a lock ({}): restoring without one",
+                   store::redact_location(location), refused);
     const basebackup::ArchiveView view = basebackup::load_archive_view(*out.repo);
     out.plan = basebackup::plan_restore(
         view, out.target, a.set.empty() ? std::nullopt : std::optional<std::string>(a.set));

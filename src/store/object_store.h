@@ -197,8 +197,3 @@ std::unique_ptr<ObjectStore> open_store(const std::string& location,
                                         const OpenOptions& options = {});
 
 }  // namespace walvault::store
-
-// TRANSITIONAL (issue 14): cli/ still names store::S3Settings and the
-// open_store(location, create, S3Settings) overload through this header.
-// Remove this include once cli/ uses StoreSettings / OpenOptions above.
-#include "store/s3/s3_settings.h"  // IWYU pragma: export

@@ -45,10 +45,4 @@ constexpr StoreDriver kS3Driver{.scheme = kS3Scheme,
 
 const StoreDriver& s3_driver() { return kS3Driver; }
 
-std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create,
-                                        const S3Settings& s3) {
-  if (!location.starts_with(kS3Scheme)) return open_store(location, OpenOptions{.create = create});
-  return with_debug_logging(std::make_unique<S3Store>(s3_options_from_location(location, s3)));
-}
-
 }  // namespace walvault::store

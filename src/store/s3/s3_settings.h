@@ -57,13 +57,4 @@ bool is_s3_credential_key(std::string_view key);
 // value itself is echoed only for keys that are not credentials).
 void set_s3_setting(S3Settings& settings, std::string_view key, std::string_view value);
 
-class ObjectStore;
-
-// TRANSITIONAL (issue 14): what cli/ calls until it moves to
-// open_store(location, OpenOptions{.create, .settings}) (object_store.h).
-// An s3:// location opens with `s3` (and the AWS_* environment over it);
-// any other location as open_store(location, {.create = create}).
-std::unique_ptr<ObjectStore> open_store(const std::string& location, bool create,
-                                        const S3Settings& s3);
-
 }  // namespace walvault::store

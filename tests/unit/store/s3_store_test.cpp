@@ -220,8 +220,12 @@ TEST(S3SettingsTest, TheConfigFileFillsTheOptionsUnderTheEnvironment) {
     EXPECT_EQ(options.access_key_id, "FILE-AKID");
     EXPECT_EQ(options.secret_access_key, "FILE-SECRET");
     EXPECT_EQ(options.session_token, "FILE-TOKEN");
-    // open_store hands the settings on: no AWS_* variable is set here.
-    EXPECT_EQ(open_store("s3://bucket/p", false, file)->describe(), "s3://bucket/p");
+    // open_store hands the config file's settings on: no AWS_* variable is set here.
+    StoreSettings settings;
+    settings.set("s3-endpoint", "http://127.0.0.1:7480");
+    settings.set("s3-access-key-id", "FILE-AKID");
+    settings.set("s3-secret-access-key", "FILE-SECRET");
+    EXPECT_EQ(open_store("s3://bucket/p", {.settings = settings})->describe(), "s3://bucket/p");
     EXPECT_EQ(error_code_of([] { open_store("s3://bucket/p"); }), ErrorCode::kUsage);
   }
   {
