@@ -402,6 +402,7 @@ void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
   const bool whole = r.selection.whole(".");
   restore_directory(r, dir.fd(), ".", *tree, whole);
   r.selection.require_all_matched();
+  if (whole && options.root_metadata) set_metadata(r, dir.fd(), ".", *options.root_metadata);
   ++stats.directories;
   if (syncfs(dir.fd()) != 0) throw_errno("sync " + target, errno);
 }

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct RestoreOptions {
   std::vector<std::string> includes;
   bool delta = false;
   bool restore_owner = false;  // chown as recorded (needs root)
+  // The snapshot root's own metadata (its record's root_node), given to the
+  // target directory after everything else when the whole snapshot is restored.
+  std::optional<Node> root_metadata;
 };
 
 struct RestoreStats {

@@ -8,8 +8,6 @@
 namespace walvault::codec {
 namespace {
 
-constexpr std::string_view kGearInfo = "walvault cdc gear v1";
-
 GearTable gear_from(const Key& key) {
   GearTable gear;
   for (std::size_t i = 0; i < gear.size(); ++i) {
@@ -37,7 +35,11 @@ void check_cdc_params(const CdcParams& p) {
                     ": need 64 <= min < average < max <= 64 MiB, average a power of two");
 }
 
-GearTable keyed_gear_table(const Key& master) { return gear_from(hkdf_sha256(master, kGearInfo)); }
+GearTable keyed_gear_table(const Key& gear_key) { return gear_from(gear_key); }
+
+GearTable gear_table(const std::optional<Key>& gear_key) {
+  return gear_key ? keyed_gear_table(*gear_key) : unkeyed_gear_table();
+}
 
 const GearTable& unkeyed_gear_table() {
   static const GearTable gear = gear_from(Key{});

@@ -13,8 +13,8 @@
 // that narrows the spread of sizes around the average (normalised chunking).
 //
 // The gear table decides the cut points, so it is keyed: in an encrypted
-// repository it is derived from the repository's master key
-// (keyed_gear_table), because a fixed table would let anyone who reads the
+// repository by a key derived from the repository's master key
+// (Repository::derived_key(kGearKeyInfo)), because a fixed table would let anyone who reads the
 // sizes of stored chunks test guesses about their content. An unencrypted
 // repository uses the fixed unkeyed_gear_table(), the same everywhere.
 //
@@ -24,6 +24,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "codec/crypto.h"
 #include "core/bytes.h"
@@ -42,11 +44,16 @@ void check_cdc_params(const CdcParams& params);
 
 using GearTable = std::array<std::uint64_t, 256>;
 
-// gear[i] = the first 8 bytes (little-endian) of
-// HMAC-SHA256(HKDF-SHA256(master, "walvault cdc gear v1"), "gear" || u8 i).
-GearTable keyed_gear_table(const Key& master);
-// The same with the all-zero key in place of HKDF's output.
+// What a repository's gear key is derived for: HKDF-SHA256(master key, this).
+inline constexpr std::string_view kGearKeyInfo = "walvault cdc gear v1";
+
+// gear[i] = the first 8 bytes (little-endian) of HMAC-SHA256(gear_key,
+// "gear" || u8 i).
+GearTable keyed_gear_table(const Key& gear_key);
+// The same with the all-zero key: unencrypted repositories.
 const GearTable& unkeyed_gear_table();
+// keyed_gear_table(*gear_key), or the unkeyed table without a key.
+GearTable gear_table(const std::optional<Key>& gear_key);
 
 class CdcChunker {
  public:

@@ -141,7 +141,7 @@ TEST(FastCdcTest, GearTablesMatchTheirDefinition) {
   EXPECT_EQ(unkeyed_gear_table()[0], 0xd6a5465c01d4d9d7u);
   EXPECT_EQ(unkeyed_gear_table()[1], 0xa0c137d030c42a59u);
   EXPECT_EQ(unkeyed_gear_table()[255], 0xe119e6e0bab688d9u);
-  EXPECT_EQ(keyed_gear_table(key_of(9))[0], 0x523d0179d4242a34u);
+  EXPECT_EQ(keyed_gear_table(hkdf_sha256(key_of(9), kGearKeyInfo))[0], 0x523d0179d4242a34u);
 }
 
 // The cut points are part of the repository format (format.md, "File chunks"):
@@ -150,7 +150,8 @@ TEST(FastCdcTest, GearTablesMatchTheirDefinition) {
 TEST(FastCdcTest, CutPointsArePinned) {
   const Bytes data = seeded_bytes(6, 12u << 20);
   const auto unkeyed = chunk_lengths(CdcChunker(CdcParams{}, unkeyed_gear_table()), data);
-  const auto keyed = chunk_lengths(CdcChunker(CdcParams{}, keyed_gear_table(key_of(9))), data);
+  const auto keyed = chunk_lengths(
+      CdcChunker(CdcParams{}, keyed_gear_table(hkdf_sha256(key_of(9), kGearKeyInfo))), data);
   std::string u, k;
   for (std::size_t n : unkeyed) u += std::to_string(n) + " ";
   for (std::size_t n : keyed) k += std::to_string(n) + " ";

@@ -14,6 +14,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -21,6 +22,7 @@
 #include "core/error.h"
 #include "files/snapshot_backup.h"
 #include "files/snapshot_restore.h"
+#include "files/take_snapshot.h"
 #include "store/mem_store.h"
 #include "support/error_code.h"
 #include "support/pg_cluster.h"
@@ -302,6 +304,61 @@ TEST(FileSnapshotTest, UnreadableAndVanishingFilesAreWarningsNotFailures) {
   EXPECT_EQ(stats.unreadable, 1u);
   ASSERT_EQ(stats.warnings.size(), 1u);
   EXPECT_NE(stats.warnings[0].find("locked"), std::string::npos) << stats.warnings[0];
+}
+
+}  // namespace
+}  // namespace walvault::files
+
+namespace walvault::files {
+namespace {
+
+TEST(TakeSnapshotTest, EncryptedRepositoryKeyedCutsParentAndSeveralPaths) {
+  TempDir a("wv-files-a"), b("wv-files-b"), dst("wv-files-dst");
+  write_bytes(a.sub("big.bin"), seeded_bytes(11, 6u << 20));
+  write_bytes(b.sub("note.txt"), as_bytes("hello"));
+  ASSERT_EQ(chmod(a.path().c_str(), 0750), 0);
+  Repo r(/*encrypted=*/true);
+  SnapshotStats s1, s2, s3;
+  const SnapshotRecord one =
+      take_snapshot(*r.repo, {.volume = "app_data", .paths = {a.path()}}, s1);
+  EXPECT_TRUE(one.keyed_chunker);
+  EXPECT_TRUE(one.parent.empty());
+  EXPECT_EQ(one.files, 1u);
+  const SnapshotRecord two =
+      take_snapshot(*r.repo, {.volume = "app_data", .paths = {a.path()}}, s2);
+  EXPECT_EQ(two.parent, one.label);
+  EXPECT_EQ(two.read_bytes, 0u);
+  EXPECT_EQ(two.root, one.root);
+  // Several paths: each under its base name; a parent of other paths is not used.
+  const SnapshotRecord both =
+      take_snapshot(*r.repo, {.volume = "app_data", .paths = {a.path(), b.path() + "/"}}, s3);
+  EXPECT_TRUE(both.parent.empty());
+  EXPECT_EQ(both.files, 2u);
+  EXPECT_EQ(find_snapshot(*r.repo, "latest", "app_data").label, both.label);
+
+  repo::ChunkStore chunks(*r.repo);
+  RestoreStats rs;
+  restore_snapshot(chunks, one.root, dst.sub("one"), {.root_metadata = one.root_node}, rs);
+  EXPECT_EQ(read_bytes(dst.sub("one/big.bin")), read_bytes(a.sub("big.bin")));
+  struct stat st;
+  ASSERT_EQ(stat(dst.sub("one").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  restore_snapshot(chunks, both.root, dst.sub("both"), {}, rs);
+  const std::string base_a = std::filesystem::path(a.path()).filename().string();
+  const std::string base_b = std::filesystem::path(b.path()).filename().string();
+  EXPECT_EQ(read_text(dst.sub("both/" + base_b + "/note.txt")), "hello");
+  EXPECT_EQ(read_bytes(dst.sub("both/" + base_a + "/big.bin")), read_bytes(a.sub("big.bin")));
+
+  EXPECT_EQ(testing::error_code_of([&] {
+              SnapshotStats s;
+              take_snapshot(*r.repo, {.volume = "app_data", .paths = {a.path(), a.path()}}, s);
+            }),
+            ErrorCode::kUsage);
+  EXPECT_EQ(testing::error_code_of([&] {
+              SnapshotStats s;
+              take_snapshot(*r.repo, {.volume = "app/data", .paths = {a.path()}}, s);
+            }),
+            ErrorCode::kUsage);
 }
 
 }  // namespace
