@@ -19,7 +19,9 @@
 #include <map>
 
 #include "codec/fastcdc.h"
+#include "core/contained_dir.h"
 #include "core/error.h"
+#include "files/browse.h"
 #include "files/snapshot_backup.h"
 #include "files/snapshot_restore.h"
 #include "files/take_snapshot.h"
@@ -359,6 +361,63 @@ TEST(TakeSnapshotTest, EncryptedRepositoryKeyedCutsParentAndSeveralPaths) {
               take_snapshot(*r.repo, {.volume = "app/data", .paths = {a.path()}}, s);
             }),
             ErrorCode::kUsage);
+}
+
+}  // namespace
+}  // namespace walvault::files
+
+namespace walvault::files {
+namespace {
+
+TEST(BrowseSnapshotTest, ListFindCatDiffAndReach) {
+  TempDir src("wv-files-src"), out("wv-files-out");
+  generate_tree(src.path());
+  Fixture f;
+  SnapshotStats s1, s2;
+  const repo::ChunkId r1 = f.snapshot(src.path(), std::nullopt, s1);
+
+  std::vector<std::string> paths;
+  walk_snapshot(f.chunks, r1, [&](const std::string& p, const Node&) {
+    paths.push_back(p);
+    return true;
+  });
+  EXPECT_EQ(paths.size(), s1.files + s1.directories - 1 + s1.other);
+  EXPECT_TRUE(std::is_sorted(paths.begin(), paths.end())) << "depth first in name order";
+  EXPECT_NE(std::find(paths.begin(), paths.end(), "docs/report.csv"), paths.end());
+
+  const std::optional<Node> sparse = find_entry(f.chunks, r1, "sparse.img");
+  ASSERT_TRUE(sparse);
+  EXPECT_EQ(sparse->extents.size(), 2u);
+  EXPECT_FALSE(find_entry(f.chunks, r1, "docs/nothing"));
+  EXPECT_FALSE(find_entry(f.chunks, r1, "sparse.img/x"));
+  EXPECT_EQ(testing::error_code_of([&] { find_entry(f.chunks, r1, "../x"); }), ErrorCode::kUsage);
+  {
+    UniqueFd fd(open(out.sub("cat").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    write_file_content(f.chunks, *sparse, fd.get());
+  }
+  EXPECT_EQ(read_bytes(out.sub("cat")), read_bytes(src.sub("sparse.img")));
+
+  write_bytes(src.sub("many/f7.txt"), as_bytes("changed"));
+  write_bytes(src.sub("docs/empty/new.txt"), as_bytes("new"));
+  ASSERT_EQ(unlink(src.sub("many/f8.txt").c_str()), 0);
+  const repo::ChunkId r2 = f.snapshot(src.path(), r1, s2);
+  std::map<std::string, Change> changes;
+  diff_snapshots(f.chunks, r1, r2,
+                 [&](Change c, const std::string& p, const Node*, const Node*) { changes[p] = c; });
+  // The directories whose entries changed have a new mtime too.
+  EXPECT_EQ(changes, (std::map<std::string, Change>{{"docs/empty", Change::kChanged},
+                                                    {"docs/empty/new.txt", Change::kAdded},
+                                                    {"many", Change::kChanged},
+                                                    {"many/f7.txt", Change::kChanged},
+                                                    {"many/f8.txt", Change::kRemoved}}));
+
+  std::unordered_set<repo::ChunkId, repo::ChunkIdHash> ids;
+  reachable_ids(f.chunks, r1, ids);
+  const std::size_t first = ids.size();
+  reachable_ids(f.chunks, r2, ids);
+  EXPECT_GT(ids.size(), first);
+  EXPECT_LT(ids.size(), first + 10) << "the second snapshot shares all but a few trees and chunks";
+  for (const repo::ChunkId& id : ids) EXPECT_TRUE(f.chunks.contains(id));
 }
 
 }  // namespace
