@@ -45,15 +45,6 @@ void write_all(int fd, const std::uint8_t* p, std::size_t n) {
   }
 }
 
-void write_zeros(int fd, std::uint64_t n) {
-  static const std::uint8_t zeros[65536] = {};
-  while (n > 0) {
-    const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(n, sizeof zeros));
-    write_all(fd, zeros, step);
-    n -= step;
-  }
-}
-
 bool same_entry(const Node& a, const Node& b) {
   return a.type == b.type && a.mode == b.mode && a.uid == b.uid && a.gid == b.gid &&
          a.mtime_ns == b.mtime_ns && a.size == b.size && a.extents == b.extents &&
@@ -141,10 +132,16 @@ std::optional<Node> find_entry(repo::ChunkStore& chunks, const repo::ChunkId& ro
   }
 }
 
-void write_file_content(repo::ChunkStore& chunks, const Node& file, int fd) {
+void read_file_content(repo::ChunkStore& chunks, const Node& file,
+                       const std::function<void(ByteView)>& sink) {
   if (file.type != NodeType::kFile)
     throw Error(ErrorCode::kUsage, printable_name(file.name) + " is not a regular file");
-  std::uint64_t at = 0;  // bytes of the file written so far
+  static const std::uint8_t zeros[65536] = {};
+  auto holes = [&](std::uint64_t n) {
+    for (; n > 0; n -= std::min<std::uint64_t>(n, sizeof zeros))
+      sink(ByteView(zeros, static_cast<std::size_t>(std::min<std::uint64_t>(n, sizeof zeros))));
+  };
+  std::uint64_t at = 0;  // bytes of the file handed over so far
   std::size_t extent = 0;
   std::uint64_t in_extent = 0;
   Bytes scratch;
@@ -158,13 +155,11 @@ void write_file_content(repo::ChunkStore& chunks, const Node& file, int fd) {
     std::size_t used = 0;
     while (used < data->size()) {
       const Extent& e = file.extents[extent];
-      if (e.offset + in_extent > at) {  // a hole before this extent's data
-        write_zeros(fd, e.offset + in_extent - at);
-        at = e.offset + in_extent;
-      }
+      holes(e.offset + in_extent - at);
+      at = e.offset + in_extent;
       const std::size_t take = static_cast<std::size_t>(
           std::min<std::uint64_t>(data->size() - used, e.length - in_extent));
-      write_all(fd, data->data() + used, take);
+      sink(data->subspan(used, take));
       used += take;
       at += take;
       in_extent += take;
@@ -174,7 +169,11 @@ void write_file_content(repo::ChunkStore& chunks, const Node& file, int fd) {
       }
     }
   }
-  write_zeros(fd, file.size - at);  // a trailing hole
+  holes(file.size - at);
+}
+
+void write_file_content(repo::ChunkStore& chunks, const Node& file, int fd) {
+  read_file_content(chunks, file, [&](ByteView b) { write_all(fd, b.data(), b.size()); });
 }
 
 void diff_snapshots(repo::ChunkStore& chunks, const repo::ChunkId& before_root,

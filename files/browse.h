@@ -33,8 +33,12 @@ void walk_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
 std::optional<Node> find_entry(repo::ChunkStore& chunks, const repo::ChunkId& root,
                                const std::string& path);
 
-// Writes a regular file's content (holes as zeros) to `fd`. Throws
-// Error(kIo) when the write fails.
+// Hands a regular file's content to `sink` in order, holes as zeros, each
+// chunk checked against what the index recorded. Error(kUsage) when `file`
+// is not a regular file.
+void read_file_content(repo::ChunkStore& chunks, const Node& file,
+                       const std::function<void(ByteView)>& sink);
+// read_file_content into `fd`; Error(kIo) when the write fails.
 void write_file_content(repo::ChunkStore& chunks, const Node& file, int fd);
 
 enum class Change { kAdded, kRemoved, kChanged };
