@@ -18,6 +18,7 @@
 #include "core/contained_dir.h"
 #include "core/error.h"
 #include "core/relative_path.h"
+#include "files/file_chunker.h"
 
 namespace walvault::files {
 namespace {
@@ -64,8 +65,9 @@ struct Walk {
   const SnapshotOptions& options;
   SnapshotStats& stats;
   dev_t root_device = 0;
+  FileChunker file_chunker{chunks, chunker};
   Identities ids;
-  Bytes buffer;  // one file's bytes awaiting their cut
+  Bytes buffer = Bytes(1u << 20);  // one read's bytes
 
   void warn(const std::string& rel, const std::string& what) {
     stats.warnings.push_back(printable_name(rel) + ": " + what);
@@ -200,56 +202,23 @@ std::vector<Extent> data_extents(int fd, std::uint64_t size) {
   return out;
 }
 
-// Stores the buffered bytes that can be cut now (all of them at the end of
-// the file) as chunks, grouped into frames of up to repo::kFrameBytes.
-void cut_and_store(Walk& w, Node& n, bool at_end) {
-  std::size_t at = 0;
-  std::vector<ByteView> group;
-  std::size_t group_bytes = 0;
-  auto store_group = [&] {
-    if (group.empty()) return;
-    const std::vector<repo::AddResult> added = w.chunks.add_group(group);
-    for (std::size_t i = 0; i < group.size(); ++i) {
-      n.chunks.push_back({added[i].id, static_cast<std::uint32_t>(group[i].size())});
-      w.stats.added_bytes += added[i].stored_bytes;
-    }
-    group.clear();
-    group_bytes = 0;
-  };
-  while (at < w.buffer.size() && (at_end || w.buffer.size() - at >= w.chunker.max_size())) {
-    const ByteView rest = ByteView(w.buffer).subspan(at);
-    const std::size_t len = w.chunker.cut(rest);
-    if (group_bytes + len > repo::kFrameBytes) store_group();
-    group.push_back(rest.first(len));
-    group_bytes += len;
-    at += len;
-  }
-  store_group();
-  w.buffer.erase(w.buffer.begin(), w.buffer.begin() + static_cast<std::ptrdiff_t>(at));
-}
-
 // Reads the extents of an open file into chunks. False (with the extents
 // cut to what was there) when the file ended early.
 bool read_extents(Walk& w, int fd, Node& n) {
-  const std::size_t fill_to = repo::kFrameBytes + w.chunker.max_size();
   for (Extent& e : n.extents) {
     std::uint64_t done = 0;
     while (done < e.length) {
-      const std::size_t have = w.buffer.size();
-      const std::size_t want = static_cast<std::size_t>(
-          std::min<std::uint64_t>(e.length - done, fill_to > have ? fill_to - have : 0));
-      w.buffer.resize(have + want);
-      const ssize_t got =
-          pread(fd, w.buffer.data() + have, want, static_cast<off_t>(e.offset + done));
+      const std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(e.length - done, w.buffer.size()));
+      const ssize_t got = pread(fd, w.buffer.data(), want, static_cast<off_t>(e.offset + done));
       if (got < 0) throw_errno("read", errno);
-      w.buffer.resize(have + static_cast<std::size_t>(got));
-      done += static_cast<std::uint64_t>(got);
-      w.stats.read_bytes += static_cast<std::uint64_t>(got);
       if (got == 0) {  // shrank while read: keep what was there
         e.length = done;
         return false;
       }
-      if (w.buffer.size() >= fill_to) cut_and_store(w, n, false);
+      w.file_chunker.add(ByteView(w.buffer.data(), static_cast<std::size_t>(got)));
+      done += static_cast<std::uint64_t>(got);
+      w.stats.read_bytes += static_cast<std::uint64_t>(got);
     }
   }
   return true;
@@ -276,15 +245,17 @@ bool read_file(Walk& w, int dir_fd, const std::string& rel, Node& n) {
   read_xattrs(w, fd, rel, n);
   n.extents = data_extents(fd, n.size);
   n.chunks.clear();
-  w.buffer.clear();
   bool complete;
+  const std::uint64_t added_before = w.file_chunker.added_bytes();
   try {
+    w.file_chunker.begin(n.chunks);
     complete = read_extents(w, fd, n);
+    w.file_chunker.end();
   } catch (const Error& e) {
     w.left_out(rel, e.what());
     return false;
   }
-  cut_and_store(w, n, true);
+  w.stats.added_bytes += w.file_chunker.added_bytes() - added_before;
   std::erase_if(n.extents, [](const Extent& e) { return e.length == 0; });
   struct stat after;
   if (!complete || fstat(fd, &after) != 0 || after.st_size != st.st_size ||

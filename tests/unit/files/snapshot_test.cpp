@@ -26,10 +26,12 @@
 #include "files/snapshot_restore.h"
 #include "files/take_snapshot.h"
 #include "files/tar_export.h"
+#include "files/tar_import.h"
 #include "store/mem_store.h"
 #include "support/error_code.h"
 #include "support/pg_cluster.h"
 #include "support/seeded_bytes.h"
+#include "support/tar_builder.h"
 
 namespace walvault::files {
 namespace {
@@ -466,6 +468,75 @@ TEST(TarExportTest, GnuTarExtractsTheSameTree) {
     ASSERT_EQ(stat((into + "/hard-report.csv").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino);
   }
+}
+
+}  // namespace
+}  // namespace walvault::files
+
+namespace walvault::files {
+namespace {
+
+// A tarball GNU tar made (pax, with extended attributes) imports to the same
+// tree; a second day's tarball costs what changed; hostile tars are refused.
+TEST(TarImportTest, GnuTarballImportsAndDeduplicates) {
+  if (geteuid() != 0) GTEST_SKIP() << "owners need root";
+  TempDir src("wv-files-src"), dst("wv-files-dst");
+  generate_tree(src.path());
+  const std::string day1 = dst.sub("day1.tar.gz"), day2 = dst.sub("day2.tar.gz");
+  auto make_tar = [&](const std::string& out) {
+    const testing::CommandResult r =
+        testing::run({"tar", "--format=pax", "--xattrs", "--xattrs-include=*", "-czf", out, "-C",
+                      src.path(), "."});
+    ASSERT_EQ(r.status, 0) << r.err;
+  };
+  make_tar(day1);
+  Fixture f;
+  auto import = [&](const std::string& path) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY));
+    TarImportResult result = import_tar(f.chunks, f.chunker, fd.get(), path);
+    f.chunks.flush();
+    return result;
+  };
+  const TarImportResult one = import(day1);
+  EXPECT_GE(one.stats.files, 308u);
+  RestoreStats rs;
+  restore_snapshot(f.chunks, one.root, dst.sub("out"), {.restore_owner = true}, rs);
+  std::vector<std::string> diffs;
+  compare_trees(src.path(), dst.sub("out"), "", diffs, /*holes=*/false);
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
+  struct stat a, b;
+  ASSERT_EQ(stat(dst.sub("out/docs/report.csv").c_str(), &a), 0);
+  ASSERT_EQ(stat(dst.sub("out/hard-report.csv").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+
+  // Day 2: one small file changed. The whole tarball is read again, but only
+  // the change (and the trees above it) is stored.
+  write_bytes(src.sub("many/f3.txt"), as_bytes("day two"));
+  make_tar(day2);
+  const TarImportResult two = import(day2);
+  EXPECT_LT(two.stats.added_bytes, 64u << 10) << two.stats.added_bytes;
+}
+
+TEST(TarImportTest, HostileTarsAreRefused) {
+  TempDir dir("wv-files-tar");
+  Fixture f;
+  auto code = [&](const std::string& tar) {
+    const std::string path = dir.sub("t.tar");
+    write_bytes(path, as_bytes(tar));
+    UniqueFd fd(open(path.c_str(), O_RDONLY));
+    return testing::error_code_of([&] { import_tar(f.chunks, f.chunker, fd.get(), path); });
+  };
+  using testing::TarBuilder;
+  EXPECT_EQ(code(TarBuilder().symlink("link", "/etc").file("link/passwd", "x").finish()),
+            ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(TarBuilder().hardlink("h", "not-seen").finish()), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(TarBuilder().file("../escape", "x").finish()), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(TarBuilder().dir("d").file("d", "x").finish()), ErrorCode::kInvalidInput);
+  const std::string truncated = TarBuilder().file("a", std::string(5000, 'a')).finish();
+  EXPECT_EQ(code(truncated.substr(0, 2048)), ErrorCode::kInvalidInput);
+  EXPECT_EQ(code(std::string("\x1f\x8b garbage that is not gzip", 27)), ErrorCode::kInvalidInput);
+  // FIFOs and devices are fine here (a volume may hold them).
+  EXPECT_EQ(code(TarBuilder().special("fifo", '6').special("null", '3').finish()), std::nullopt);
 }
 
 }  // namespace
