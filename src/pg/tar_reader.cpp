@@ -113,7 +113,7 @@ std::uint64_t parse_decimal(std::string_view text, const std::string& key) {
 
 }  // namespace
 
-TarReader::TarReader(TarEntrySink& sink) : sink_(sink) {}
+TarReader::TarReader(TarEntrySink& sink, TarReadOptions options) : sink_(sink), options_(options) {}
 
 void TarReader::feed(ByteView chunk) {
   consumed_ += chunk.size();
@@ -202,26 +202,7 @@ void TarReader::handle_header(std::uint64_t offset) {
   if (entry.path.empty()) invalid("entry with an empty name");
   entry.path = normalize_path(std::move(entry.path));
   require_relative_path(entry.path, ErrorCode::kInvalidInput, "tar: entry");
-  switch (type) {
-    case '0':
-    case '\0':
-    case '7':
-      entry.type = TarEntryType::kFile;
-      break;
-    case '5':
-      entry.type = TarEntryType::kDirectory;
-      break;
-    case '2':
-      entry.type = TarEntryType::kSymlink;
-      break;
-    case '1':
-      entry.type = TarEntryType::kHardlink;
-      break;
-    default:
-      invalid("unsupported entry type: " + printable_name(entry.path) + " is " +
-              special_type_name(type) +
-              "; a data directory holds only files, directories and links");
-  }
+  entry.type = entry_type(type, entry.path);
   entry.link_target = overrides_.has_link ? std::move(overrides_.link_target)
                                           : std::string(field_text(block_, 157, 100));
   // A hard link names another entry of the archive; a symlink's target is
@@ -234,12 +215,22 @@ void TarReader::handle_header(std::uint64_t offset) {
   if (entry.link_target.find('\0') != std::string::npos)
     invalid("link " + printable_name(entry.path) + " has a NUL byte in its target");
   entry.mode = static_cast<std::uint32_t>(field_number(block_, 100, 8, "mode") & 07777);
-  entry.uid = static_cast<std::uint32_t>(field_number(block_, 108, 8, "uid"));
-  entry.gid = static_cast<std::uint32_t>(field_number(block_, 116, 8, "gid"));
+  entry.uid = overrides_.has_uid ? overrides_.uid
+                                 : static_cast<std::uint32_t>(field_number(block_, 108, 8, "uid"));
+  entry.gid = overrides_.has_gid ? overrides_.gid
+                                 : static_cast<std::uint32_t>(field_number(block_, 116, 8, "gid"));
+  entry.uname = overrides_.has_uname ? overrides_.uname : std::string(field_text(block_, 265, 32));
+  entry.gname = overrides_.has_gname ? overrides_.gname : std::string(field_text(block_, 297, 32));
+  if (entry.type == TarEntryType::kCharDevice || entry.type == TarEntryType::kBlockDevice) {
+    entry.dev_major = static_cast<std::uint32_t>(field_number(block_, 329, 8, "devmajor"));
+    entry.dev_minor = static_cast<std::uint32_t>(field_number(block_, 337, 8, "devminor"));
+  }
+  entry.xattrs = std::move(overrides_.xattrs);
   entry.size = overrides_.has_size ? overrides_.size : size;
   entry.mtime = overrides_.has_mtime
                     ? overrides_.mtime
                     : static_cast<std::int64_t>(field_number(block_, 136, 12, "mtime"));
+  entry.mtime_ns = entry.mtime * 1'000'000'000 + (overrides_.has_mtime ? overrides_.mtime_nsec : 0);
   // Directories and links carry no data, whatever the size field says.
   if (entry.type != TarEntryType::kFile) entry.size = 0;
   overrides_ = Overrides{};
@@ -253,6 +244,35 @@ void TarReader::handle_header(std::uint64_t offset) {
   remaining_ = entry.size;
   state_ = State::kData;
   data_size_ = entry.size;
+}
+
+TarEntryType TarReader::entry_type(char type, const std::string& path) const {
+  switch (type) {
+    case '0':
+    case '\0':
+    case '7':
+      return TarEntryType::kFile;
+    case '5':
+      return TarEntryType::kDirectory;
+    case '2':
+      return TarEntryType::kSymlink;
+    case '1':
+      return TarEntryType::kHardlink;
+    case '3':
+      if (options_.special_files) return TarEntryType::kCharDevice;
+      break;
+    case '4':
+      if (options_.special_files) return TarEntryType::kBlockDevice;
+      break;
+    case '6':
+      if (options_.special_files) return TarEntryType::kFifo;
+      break;
+    default:
+      break;
+  }
+  invalid("unsupported entry type: " + printable_name(path) + " is " + special_type_name(type) +
+          (options_.special_files ? std::string()
+                                  : "; a data directory holds only files, directories and links"));
 }
 
 void TarReader::start_extension(char type, std::uint64_t size) {
@@ -310,10 +330,29 @@ void TarReader::apply_pax(std::string_view records) {
       overrides_.size = parse_decimal(value, "size");
       overrides_.has_size = true;
     } else if (key == "mtime") {
-      // "seconds[.fraction]"; the fraction is dropped.
-      overrides_.mtime =
-          static_cast<std::int64_t>(parse_decimal(value.substr(0, value.find('.')), "mtime"));
+      // "seconds[.fraction]": the fraction kept to the nanosecond.
+      const std::size_t dot = value.find('.');
+      overrides_.mtime = static_cast<std::int64_t>(parse_decimal(value.substr(0, dot), "mtime"));
+      overrides_.mtime_nsec = 0;
+      if (dot != std::string_view::npos) {
+        std::string frac(value.substr(dot + 1, 9));
+        frac.resize(9, '0');
+        overrides_.mtime_nsec = static_cast<std::int64_t>(parse_decimal(frac, "mtime"));
+      }
       overrides_.has_mtime = true;
+    } else if (key == "uid" || key == "gid") {
+      const std::uint64_t id = parse_decimal(value, std::string(key));
+      if (id > UINT32_MAX) invalid("pax " + std::string(key) + " out of range");
+      (key == "uid" ? overrides_.uid : overrides_.gid) = static_cast<std::uint32_t>(id);
+      (key == "uid" ? overrides_.has_uid : overrides_.has_gid) = true;
+    } else if (key == "uname") {
+      overrides_.uname = std::string(value);
+      overrides_.has_uname = true;
+    } else if (key == "gname") {
+      overrides_.gname = std::string(value);
+      overrides_.has_gname = true;
+    } else if (key.starts_with("SCHILY.xattr.")) {
+      overrides_.xattrs.emplace_back(std::string(key.substr(13)), std::string(value));
     }
   }
 }

@@ -16,12 +16,28 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/bytes.h"
 
 namespace walvault::pg {
 
-enum class TarEntryType { kFile, kDirectory, kSymlink, kHardlink };
+enum class TarEntryType {
+  kFile,
+  kDirectory,
+  kSymlink,
+  kHardlink,
+  // Only with TarReadOptions::special_files (file-volume import):
+  kFifo,
+  kCharDevice,
+  kBlockDevice,
+};
+
+struct TarReadOptions {
+  // Accept FIFOs and devices (else they are refused: a data directory holds none).
+  bool special_files = false;
+};
 
 struct TarEntry {
   // As stored, minus a leading "./" and a trailing '/': PostgreSQL writes
@@ -34,8 +50,13 @@ struct TarEntry {
   std::uint32_t mode = 0;  // permission bits only (07777)
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
-  std::uint64_t size = 0;  // bytes of data that follow (0 for directories and links)
-  std::int64_t mtime = 0;  // seconds since the epoch
+  std::uint64_t size = 0;     // bytes of data that follow (0 for directories and links)
+  std::int64_t mtime = 0;     // seconds since the epoch
+  std::int64_t mtime_ns = 0;  // the same in ns, with a pax mtime's fraction
+  std::string uname, gname;   // owner names (ustar fields, pax uname/gname)
+  std::uint32_t dev_major = 0, dev_minor = 0;  // devices
+  // Extended attributes from pax SCHILY.xattr.<name> records, in order.
+  std::vector<std::pair<std::string, std::string>> xattrs;
   // Symlink target as stored (no NUL; it may point anywhere: whoever writes
   // the link decides whether to follow it); hard-link target normalized and
   // checked like `path`; else empty.
@@ -57,7 +78,7 @@ class TarEntrySink {
 class TarReader {
  public:
   // `sink` must outlive the reader. Not thread-safe: one stream, one thread.
-  explicit TarReader(TarEntrySink& sink);
+  explicit TarReader(TarEntrySink& sink, TarReadOptions options = {});
 
   // Consumes `chunk` (any size, including 0). Throws Error(kInvalidInput) on a
   // bad header checksum, a malformed number or pax record, data after the
@@ -81,11 +102,16 @@ class TarReader {
   enum class State { kHeader, kData, kPadding, kExtension, kEnd };
   // Pending overrides from GNU long-name and pax headers for the next entry.
   struct Overrides {
-    std::string path, link_target;
+    std::string path, link_target, uname, gname;
     bool has_path = false, has_link = false, has_size = false, has_mtime = false;
+    bool has_uid = false, has_gid = false, has_uname = false, has_gname = false;
     std::uint64_t size = 0;
-    std::int64_t mtime = 0;
+    std::int64_t mtime = 0, mtime_nsec = 0;
+    std::uint32_t uid = 0, gid = 0;
+    std::vector<std::pair<std::string, std::string>> xattrs;
   };
+  // The entry's type from the header's type flag; refuses what is not accepted.
+  TarEntryType entry_type(char type, const std::string& path) const;
 
   void handle_header(std::uint64_t offset);  // offset: where the header starts in the stream
   void start_extension(char type, std::uint64_t size);
@@ -94,6 +120,7 @@ class TarReader {
   void enter_padding();  // after data_size_ bytes of data, skip to the next block
 
   TarEntrySink& sink_;
+  TarReadOptions options_;
   State state_ = State::kHeader;
   std::uint8_t block_[512];
   std::size_t block_fill_ = 0;

@@ -201,6 +201,11 @@ RepoConfig Repository::init(store::ObjectStore& store, const InitOptions& option
 Repository::Repository(std::shared_ptr<store::ObjectStore> store, RepoConfig config)
     : store_(std::move(store)), config_(std::move(config)) {}
 
+std::optional<codec::Key> Repository::derived_key(std::string_view info) const {
+  if (!master_key_) return std::nullopt;
+  return codec::hkdf_sha256(*master_key_, info);
+}
+
 void Repository::set_master_key(const codec::Key& master) {
   master_key_ = master;
   data_key_ = codec::hkdf_sha256(master, kDataKeyInfo);

@@ -116,6 +116,9 @@ class Repository {
   bool encrypted() const { return config_.encrypted; }
   // Key for content ids (HMAC-SHA256) when encrypted; std::nullopt otherwise.
   const std::optional<codec::Key>& id_key() const { return id_key_; }
+  // HKDF-SHA256(master key, info) when encrypted, for a purpose of another
+  // layer (the file chunker's gear table); std::nullopt otherwise.
+  std::optional<codec::Key> derived_key(std::string_view info) const;
 
  private:
   Repository(std::shared_ptr<store::ObjectStore> store, RepoConfig config);

@@ -15,7 +15,7 @@
 #include "repo/repository.h"
 #include "store/object_store.h"
 #include "support/segment_builder.h"
-#include "unit/pg/tar_builder.h"
+#include "support/tar_builder.h"
 
 namespace walvault::testing {
 namespace {

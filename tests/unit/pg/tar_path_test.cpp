@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "pg/tar_reader.h"
-#include "unit/pg/tar_builder.h"
+#include "support/tar_builder.h"
 
 namespace walvault::pg {
 namespace {

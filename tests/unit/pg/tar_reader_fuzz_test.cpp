@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "pg/tar_reader.h"
 #include "support/fuzz_seeds.h"
-#include "unit/pg/tar_builder.h"
+#include "support/tar_builder.h"
 
 namespace walvault::pg {
 namespace {

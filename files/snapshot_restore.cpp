@@ -1,0 +1,410 @@
+#include "files/snapshot_restore.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "core/contained_dir.h"
+#include "core/error.h"
+#include "core/relative_path.h"
+#include "files/snapshot_backup.h"
+
+namespace walvault::files {
+namespace {
+
+std::string join(const std::string& dir, const std::string& name) {
+  return dir == "." ? name : dir + "/" + name;
+}
+
+struct timespec to_timespec(std::int64_t ns) {
+  struct timespec t;
+  t.tv_sec = ns / 1'000'000'000;
+  t.tv_nsec = ns % 1'000'000'000;
+  if (t.tv_nsec < 0) {
+    t.tv_nsec += 1'000'000'000;
+    --t.tv_sec;
+  }
+  return t;
+}
+
+// Which paths of the snapshot are restored.
+class Selection {
+ public:
+  explicit Selection(const std::vector<std::string>& includes) {
+    for (const std::string& p : includes) {
+      require_relative_path(p, ErrorCode::kUsage, "include path");
+      if (p == ".") {
+        includes_.clear();
+        all_ = true;
+        return;
+      }
+      includes_.push_back(p);
+    }
+    all_ = includes_.empty();
+  }
+  // The whole of `path` and everything below it.
+  bool whole(const std::string& path) {
+    if (all_) return true;
+    for (const std::string& inc : includes_)
+      if (path == inc ||
+          (path.size() > inc.size() && path.starts_with(inc) && path[inc.size()] == '/')) {
+        matched_.insert(inc);
+        return true;
+      }
+    return false;
+  }
+  // A directory on the way to an included path.
+  bool on_the_way(const std::string& path) const {
+    for (const std::string& inc : includes_)
+      if (inc.size() > path.size() && inc.starts_with(path) && inc[path.size()] == '/') return true;
+    return false;
+  }
+  void require_all_matched() const {
+    for (const std::string& inc : includes_)
+      if (!matched_.count(inc))
+        throw Error(ErrorCode::kNotFound,
+                    "include path " + printable_name(inc) + ": not in the snapshot");
+  }
+
+ private:
+  bool all_ = false;
+  std::vector<std::string> includes_;
+  std::set<std::string> matched_;
+};
+
+struct Restore {
+  repo::ChunkStore& chunks;
+  const RestoreOptions& options;
+  RestoreStats& stats;
+  const ContainedDir& target;
+  Selection selection;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> links;  // (dev, ino) -> path
+  Bytes scratch;
+  std::uint64_t temp_counter = 0;
+
+  void warn(const std::string& rel, const std::string& what) {
+    stats.warnings.push_back(printable_name(rel) + ": " + what);
+  }
+  std::string temp_name() { return ".walvault-restore-" + std::to_string(++temp_counter); }
+};
+
+uid_t owner_uid(const Node& n) {
+  if (!n.user.empty()) {
+    struct passwd pw, *found = nullptr;
+    char buf[4096];
+    if (getpwnam_r(n.user.c_str(), &pw, buf, sizeof buf, &found) == 0 && found)
+      return found->pw_uid;
+  }
+  return n.uid;
+}
+
+gid_t owner_gid(const Node& n) {
+  if (!n.group.empty()) {
+    struct group gr, *found = nullptr;
+    char buf[4096];
+    if (getgrnam_r(n.group.c_str(), &gr, buf, sizeof buf, &found) == 0 && found)
+      return found->gr_gid;
+  }
+  return n.gid;
+}
+
+// Owner, mode, extended attributes and times of an open file or directory.
+void set_metadata(Restore& r, int fd, const std::string& rel, const Node& n) {
+  const std::string what = r.target.display(rel);
+  if (r.options.restore_owner && fchown(fd, owner_uid(n), owner_gid(n)) != 0)
+    throw_errno("chown " + what, errno);
+  if (fchmod(fd, n.mode) != 0) throw_errno("chmod " + what, errno);
+  for (const Xattr& x : n.xattrs)
+    if (fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
+      if (errno == ENOTSUP || errno == EPERM)
+        r.warn(rel, "extended attribute " + x.name + " not restored: " + std::strerror(errno));
+      else
+        throw_errno("set extended attribute " + x.name + " on " + what, errno);
+    }
+  const struct timespec times[2] = {to_timespec(n.mtime_ns), to_timespec(n.mtime_ns)};
+  if (futimens(fd, times) != 0) throw_errno("set times of " + what, errno);
+}
+
+// Owner and times of a link or special file, by name (never followed).
+void set_metadata_at(Restore& r, int dir_fd, const std::string& name, const std::string& rel,
+                     const Node& n) {
+  const std::string what = r.target.display(rel);
+  if (r.options.restore_owner &&
+      fchownat(dir_fd, name.c_str(), owner_uid(n), owner_gid(n), AT_SYMLINK_NOFOLLOW) != 0)
+    throw_errno("chown " + what, errno);
+  if (n.type != NodeType::kSymlink && fchmodat(dir_fd, name.c_str(), n.mode, 0) != 0)
+    throw_errno("chmod " + what, errno);
+  const struct timespec times[2] = {to_timespec(n.mtime_ns), to_timespec(n.mtime_ns)};
+  if (utimensat(dir_fd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+    throw_errno("set times of " + what, errno);
+}
+
+// Writes the chunks of `n` into `fd` at their places in the file (the
+// extents, concatenated). With `compare`, a chunk whose bytes are already
+// there is not written.
+void write_content(Restore& r, int fd, const std::string& rel, const Node& n, bool compare) {
+  std::size_t extent = 0;
+  std::uint64_t in_extent = 0;
+  Bytes existing;
+  for (const ChunkRef& c : n.chunks) {
+    // Where this chunk's bytes go: one or more pieces of extents.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces;  // file offset, length
+    std::uint64_t left = c.length;
+    while (left > 0) {
+      const Extent& e = n.extents[extent];
+      const std::uint64_t take = std::min(left, e.length - in_extent);
+      pieces.emplace_back(e.offset + in_extent, take);
+      left -= take;
+      in_extent += take;
+      if (in_extent == e.length) {
+        ++extent;
+        in_extent = 0;
+      }
+    }
+    if (compare) {
+      existing.resize(c.length);
+      std::size_t at = 0;
+      bool ok = true;
+      for (auto [off, len] : pieces) {
+        const ssize_t got = pread(fd, existing.data() + at, len, static_cast<off_t>(off));
+        ok = ok && got == static_cast<ssize_t>(len);
+        at += len;
+      }
+      if (ok && r.chunks.chunk_id(existing) == c.id) continue;
+    }
+    const std::optional<ByteView> data =
+        r.chunks.read_view(c.id, r.scratch, repo::ChunkCheck::kRecorded);
+    if (!data)
+      throw Error(ErrorCode::kCorruption, "chunk " + to_hex(c.id) + " of " + printable_name(rel) +
+                                              " is not in the repository");
+    if (data->size() != c.length)
+      throw Error(ErrorCode::kCorruption,
+                  "chunk " + to_hex(c.id) + " of " + printable_name(rel) + " has the wrong length");
+    std::size_t at = 0;
+    for (auto [off, len] : pieces) {
+      const std::uint8_t* p = data->data() + at;
+      std::uint64_t done = 0;
+      while (done < len) {
+        const ssize_t put = pwrite(fd, p + done, len - done, static_cast<off_t>(off + done));
+        if (put < 0) throw_errno("write " + r.target.display(rel), errno);
+        done += static_cast<std::uint64_t>(put);
+      }
+      at += len;
+    }
+    r.stats.written_bytes += c.length;
+  }
+}
+
+// Makes room for a new entry `name`: a directory in the way is removed (its
+// contents too, never following links); other kinds are replaced by rename.
+void clear_directory_in_the_way(Restore& r, int dir_fd, const std::string& name,
+                                const std::string& rel) {
+  struct stat st;
+  if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+    remove_all_at(dir_fd, name, r.target.display(rel));
+}
+
+// A hard link to an entry restored earlier, into a temporary name; false
+// when this is the first of its group (or it is not linked).
+bool link_to_earlier(Restore& r, int dir_fd, const std::string& temp, const Node& n) {
+  if (n.nlink < 2) return false;
+  const auto it = r.links.find({n.device, n.inode});
+  if (it == r.links.end()) return false;
+  const auto slot = r.target.slot_if_present(it->second);
+  if (!slot) return false;
+  return linkat(slot->dir.get(), slot->name.c_str(), dir_fd, temp.c_str(), 0) == 0;
+}
+
+void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n) {
+  ++r.stats.files;
+  if (r.options.delta) {
+    struct stat st;
+    if (fstatat(dir_fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<std::uint64_t>(st.st_size) == n.size && st.st_nlink == 1 &&
+        n.extents.size() == (n.size > 0 ? 1u : 0u)) {
+      UniqueFd fd(openat(dir_fd, n.name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+      if (fd.get() < 0) throw_errno("open " + r.target.display(rel), errno);
+      const std::uint64_t before = r.stats.written_bytes;
+      write_content(r, fd.get(), rel, n, true);
+      if (r.stats.written_bytes == before) ++r.stats.unchanged_files;
+      set_metadata(r, fd.get(), rel, n);
+      if (n.nlink > 1) r.links.emplace(std::make_pair(n.device, n.inode), rel);
+      return;
+    }
+    clear_directory_in_the_way(r, dir_fd, n.name, rel);
+  }
+  const std::string temp = r.temp_name();
+  if (link_to_earlier(r, dir_fd, temp, n)) {
+    if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
+      throw_errno("rename into " + r.target.display(rel), errno);
+    return;
+  }
+  UniqueFd fd(
+      openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.get() < 0) throw_errno("create " + r.target.display(join(rel, temp)), errno);
+  try {
+    if (ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
+      throw_errno("size " + r.target.display(rel), errno);
+    write_content(r, fd.get(), rel, n, false);
+    set_metadata(r, fd.get(), rel, n);
+    if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
+      throw_errno("rename into " + r.target.display(rel), errno);
+  } catch (...) {
+    unlinkat(dir_fd, temp.c_str(), 0);
+    throw;
+  }
+  if (n.nlink > 1) r.links.emplace(std::make_pair(n.device, n.inode), rel);
+}
+
+// A symbolic link, FIFO, socket or device, created under a temporary name and
+// renamed into place.
+void restore_special(Restore& r, int dir_fd, const std::string& rel, const Node& n) {
+  const std::string temp = r.temp_name();
+  int rc;
+  switch (n.type) {
+    case NodeType::kSymlink:
+      rc = symlinkat(n.link_target.c_str(), dir_fd, temp.c_str());
+      break;
+    case NodeType::kFifo:
+      rc = mkfifoat(dir_fd, temp.c_str(), 0600);
+      break;
+    case NodeType::kSocket:
+      rc = mknodat(dir_fd, temp.c_str(), S_IFSOCK | 0600, 0);
+      break;
+    default:
+      if (geteuid() != 0) {
+        r.warn(rel, "device not restored (needs root)");
+        return;
+      }
+      rc = mknodat(dir_fd, temp.c_str(),
+                   (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | 0600,
+                   static_cast<dev_t>(n.rdev));
+  }
+  if (rc != 0) throw_errno("create " + r.target.display(rel), errno);
+  if (r.options.delta) clear_directory_in_the_way(r, dir_fd, n.name, rel);
+  set_metadata_at(r, dir_fd, temp, rel, n);
+  if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0) {
+    const int err = errno;
+    unlinkat(dir_fd, temp.c_str(), 0);
+    throw_errno("rename into " + r.target.display(rel), err);
+  }
+  ++r.stats.other;
+}
+
+void restore_directory(Restore& r, int dir_fd, const std::string& rel, const Tree& tree,
+                       bool whole);
+
+// A subdirectory: created (or, with delta, kept when it is one), filled,
+// then given its metadata.
+void restore_subdirectory(Restore& r, int dir_fd, const std::string& rel, const Node& n,
+                          bool whole) {
+  if (mkdirat(dir_fd, n.name.c_str(), 0700) != 0) {
+    if (errno != EEXIST) throw_errno("create " + r.target.display(rel), errno);
+    struct stat st;
+    const bool is_dir =
+        fstatat(dir_fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    if (!is_dir) {
+      if (!r.options.delta)
+        throw Error(ErrorCode::kConflict, r.target.display(rel) + " exists and is not a directory");
+      remove_all_at(dir_fd, n.name, r.target.display(rel));
+      if (mkdirat(dir_fd, n.name.c_str(), 0700) != 0)
+        throw_errno("create " + r.target.display(rel), errno);
+    }
+  }
+  UniqueFd sub(openat(dir_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (sub.get() < 0) throw_path_errno("open " + r.target.display(rel), errno);
+  const std::optional<Tree> tree = load_tree(r.chunks, n.subtree);
+  if (!tree)
+    throw Error(ErrorCode::kCorruption, "tree " + to_hex(n.subtree) + " of " + printable_name(rel) +
+                                            " is not in the repository");
+  restore_directory(r, sub.get(), rel, *tree, whole);
+  if (whole) set_metadata(r, sub.get(), rel, n);
+  ++r.stats.directories;
+}
+
+// Delta: removes what the directory holds and the tree does not.
+void prune(Restore& r, int dir_fd, const std::string& rel, const Tree& tree) {
+  std::set<std::string> keep;
+  for (const Node& n : tree.nodes) keep.insert(n.name);
+  UniqueFd fd(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) throw_errno("list " + r.target.display(rel), errno);
+  DIR* dir = fdopendir(fd.release());
+  if (!dir) throw_errno("list " + r.target.display(rel), errno);
+  std::vector<std::string> extra;
+  while (const struct dirent* e = readdir(dir)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != ".." && !keep.count(name)) extra.push_back(name);
+  }
+  closedir(dir);
+  for (const std::string& name : extra) {
+    remove_all_at(dir_fd, name, r.target.display(join(rel, name)));
+    ++r.stats.removed;
+  }
+}
+
+void restore_directory(Restore& r, int dir_fd, const std::string& rel, const Tree& tree,
+                       bool whole) {
+  if (whole && r.options.delta) prune(r, dir_fd, rel, tree);
+  for (const Node& n : tree.nodes) {
+    const std::string path = join(rel, n.name);
+    const bool child_whole = whole || r.selection.whole(path);
+    if (!child_whole && !(n.type == NodeType::kDirectory && r.selection.on_the_way(path))) continue;
+    switch (n.type) {
+      case NodeType::kDirectory:
+        restore_subdirectory(r, dir_fd, path, n, child_whole);
+        break;
+      case NodeType::kFile:
+        restore_file(r, dir_fd, path, n);
+        break;
+      default:
+        restore_special(r, dir_fd, path, n);
+    }
+  }
+}
+
+bool is_empty_directory(int fd) {
+  UniqueFd copy(openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  DIR* dir = copy.get() >= 0 ? fdopendir(copy.release()) : nullptr;
+  if (!dir) throw_errno("list the target", errno);
+  bool empty = true;
+  while (const struct dirent* e = readdir(dir)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") empty = false;
+  }
+  closedir(dir);
+  return empty;
+}
+
+}  // namespace
+
+void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
+                      const std::string& target, const RestoreOptions& options,
+                      RestoreStats& stats) {
+  if (mkdir(target.c_str(), 0700) != 0 && errno != EEXIST) throw_errno("create " + target, errno);
+  const ContainedDir dir(target);
+  if (!options.delta && !is_empty_directory(dir.fd()))
+    throw Error(ErrorCode::kConflict,
+                "restore target " + target + " is not empty (--delta brings it to the snapshot)");
+  const std::optional<Tree> tree = load_tree(chunks, root);
+  if (!tree)
+    throw Error(ErrorCode::kCorruption, "root tree " + to_hex(root) + " is not in the repository");
+  Restore r{chunks, options, stats, dir, Selection(options.includes)};
+  const bool whole = r.selection.whole(".");
+  restore_directory(r, dir.fd(), ".", *tree, whole);
+  r.selection.require_all_matched();
+  if (whole && options.root_metadata) set_metadata(r, dir.fd(), ".", *options.root_metadata);
+  ++stats.directories;
+  if (syncfs(dir.fd()) != 0) throw_errno("sync " + target, errno);
+}
+
+}  // namespace walvault::files

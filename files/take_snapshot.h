@@ -1,0 +1,38 @@
+// One `files backup` into one repository: the chunker the repository calls
+// for (keyed by its master key when encrypted), the volume's previous
+// snapshot of the same paths as the parent for change detection, the
+// directories walked into trees, every pack flushed, and then the record
+// (files/snapshot_record.h), last.
+//
+// One path: the snapshot's root is that directory. Several: the root holds
+// each under its base name (which must differ), like `tar czf` of several
+// directories.
+//
+// The caller holds the repository's shared lock (gc's protocol, format.md
+// "Locks and garbage collection"). Throws Error(kUsage) for a bad volume name
+// or paths, Error(kIo) when a path cannot be opened, and what the chunk store
+// throws; what could not be read inside the tree is in the stats' warnings.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "files/snapshot_backup.h"
+#include "files/snapshot_record.h"
+
+namespace walvault::files {
+
+struct TakeSnapshotOptions {
+  std::string volume;
+  std::vector<std::string> paths;  // directories
+  std::string tag;
+  SnapshotOptions walk;
+};
+
+SnapshotRecord take_snapshot(repo::Repository& repo, const TakeSnapshotOptions& options,
+                             SnapshotStats& stats);
+
+// The chunker parameters of new snapshots (format.md, "File chunks").
+codec::CdcParams default_cdc_params();
+
+}  // namespace walvault::files
