@@ -119,6 +119,9 @@ class Collector : public pg::BackupSink {
         // (docs/decisions.md, "What restore trusts").
         throw Error(ErrorCode::kInvalidInput, "backup stream: entry " + printable_name(entry.path) +
                                                   " is a hard link, which is not supported");
+      default:  // FIFOs and devices: the reader refuses them unless asked (it is not here)
+        throw Error(ErrorCode::kInvalidInput, "backup stream: entry " + printable_name(entry.path) +
+                                                  " is a special file, which is not supported");
     }
     names_.add(e);  // before any of it is kept
     if (e.type == EntryType::kFile) e.chunks.resize((e.size + chunk_size_ - 1) / chunk_size_);

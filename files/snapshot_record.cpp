@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/relative_path.h"
 #include "core/time_util.h"
+#include "repo/layout.h"
 
 namespace walvault::files {
 
@@ -16,7 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr char kPrefix[] = "snapshots/";
 constexpr std::size_t kKeptWarnings = 100;
 
 std::string label_for(std::int64_t unix_us) {
@@ -65,10 +65,6 @@ std::optional<std::string> volume_problem(std::string_view v) {
 
 std::string snapshot_id(const SnapshotRecord& r) {
   return to_hex(codec::sha256(as_bytes(r.volume + "/" + r.label))).substr(0, 12);
-}
-
-std::string snapshot_object_name(const std::string& volume, const std::string& label) {
-  return kPrefix + volume + "/" + label;
 }
 
 std::string snapshot_to_json(const SnapshotRecord& r) {
@@ -146,8 +142,8 @@ SnapshotRecord write_snapshot_record(repo::Repository& repo, SnapshotRecord reco
   for (int n = 1;; ++n) {
     record.label = n == 1 ? base : base + "-" + std::to_string(n);
     const std::string json_text = snapshot_to_json(record);
-    if (repo.put_object(snapshot_object_name(record.volume, record.label), as_bytes(json_text)) ==
-        store::PutResult::kCreated)
+    if (repo.put_object(repo::snapshot_object_name(record.volume, record.label),
+                        as_bytes(json_text)) == store::PutResult::kCreated)
       return record;
   }
 }
@@ -155,12 +151,13 @@ SnapshotRecord write_snapshot_record(repo::Repository& repo, SnapshotRecord reco
 std::vector<SnapshotRecord> list_snapshots(repo::Repository& repo,
                                            const std::optional<std::string>& volume) {
   std::vector<SnapshotRecord> out;
-  const std::string prefix = volume ? snapshot_object_name(*volume, "") : kPrefix;
+  const std::string prefix =
+      volume ? repo::snapshot_object_name(*volume, "") : repo::kSnapshotPrefix;
   for (const store::ObjectInfo& info : repo.store().list(prefix)) {
     const std::optional<Bytes> bytes = repo.get_object(info.name);
     if (!bytes) continue;  // removed since the listing (expire)
     SnapshotRecord r = snapshot_from_json(as_chars(*bytes), info.name);
-    if (info.name != snapshot_object_name(r.volume, r.label))
+    if (info.name != repo::snapshot_object_name(r.volume, r.label))
       throw Error(ErrorCode::kCorruption,
                   "snapshot record " + info.name + " names another snapshot");
     out.push_back(std::move(r));

@@ -3,7 +3,7 @@
 // counted. A snapshot exists when, and only when, its record exists; the
 // record is written last, after every chunk and tree it names is durable.
 //
-//   snapshots/<volume>/<label>    JSON, enveloped like every object
+//   snapshots/<volume>/<label>    JSON, enveloped (repo/layout.h names it)
 //
 // A volume name is 1..64 bytes of [A-Za-z0-9_.-], not starting with '.'. A
 // label is the snapshot's UTC start time, YYYYMMDD-HHMMSS (-2, -3... on a
@@ -45,7 +45,6 @@ struct SnapshotRecord {
 std::optional<std::string> volume_problem(std::string_view volume);
 
 std::string snapshot_id(const SnapshotRecord& record);
-std::string snapshot_object_name(const std::string& volume, const std::string& label);
 
 std::string snapshot_to_json(const SnapshotRecord& record);
 // Throws Error(kCorruption) naming `object` when malformed.

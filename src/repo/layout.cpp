@@ -11,9 +11,9 @@ namespace walvault::repo {
 
 namespace {
 
-constexpr std::array<std::string_view, 9> kPrefixes = {kKeysPrefix,    kSegmentPrefix, kMetaPrefix,
-                                                       kWalFilePrefix, kPackPrefix,    kIndexPrefix,
-                                                       kBackupPrefix,  kHistoryPrefix, kLockPrefix};
+constexpr std::array<std::string_view, 10> kPrefixes = {
+    kKeysPrefix,  kSegmentPrefix, kMetaPrefix,    kWalFilePrefix, kPackPrefix,
+    kIndexPrefix, kBackupPrefix,  kHistoryPrefix, kLockPrefix,    kSnapshotPrefix};
 
 // `object` without `prefix`; std::nullopt when it does not start with it.
 std::optional<std::string_view> after(std::string_view object, std::string_view prefix) {
@@ -51,6 +51,7 @@ std::optional<pg::WalFileName> parse_segment_under(std::string_view object,
 }  // namespace
 
 bool is_known_object(std::string_view name) {
+  if (name.starts_with(kSnapshotPrefix)) return parse_snapshot_object(name).has_value();
   return name == kConfigObject || name == kClusterObject ||
          std::any_of(kPrefixes.begin(), kPrefixes.end(),
                      [&](std::string_view prefix) { return name.starts_with(prefix); });
@@ -189,6 +190,20 @@ std::optional<LockObject> parse_lock_object(std::string_view object) {
   return LockObject{
       mode == lock_mode_name(LockMode::kShared) ? LockMode::kShared : LockMode::kExclusive,
       std::string(rest->substr(first + 1, last - first - 1)), *refreshed_us};
+}
+
+std::string snapshot_object_name(std::string_view volume, std::string_view label) {
+  return kSnapshotPrefix + std::string(volume) + "/" + std::string(label);
+}
+
+std::optional<SnapshotObject> parse_snapshot_object(std::string_view object) {
+  const auto rest = after(object, kSnapshotPrefix);
+  if (!rest) return std::nullopt;
+  const std::size_t slash = rest->find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest->size() ||
+      rest->find('/', slash + 1) != std::string_view::npos)
+    return std::nullopt;
+  return SnapshotObject{std::string(rest->substr(0, slash)), std::string(rest->substr(slash + 1))};
 }
 
 }  // namespace walvault::repo

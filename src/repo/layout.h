@@ -16,6 +16,7 @@
 //   backups/<label>/pin                           `backup keep`
 //   history/<start_us, 16 digits>-<command>-<8 hex>   history.h: one event
 //   locks/<shared|exclusive>-<lock id>-<refreshed_us, 16 digits>   lock.h
+//   snapshots/<volume>/<label>                    files/snapshot_record.h: a file-volume snapshot
 //
 // Builders return the canonical name. Parsers take a listed object name and
 // return its parts, or std::nullopt when the name is not one walvault writes
@@ -53,9 +54,11 @@ inline constexpr char kIndexPrefix[] = "index/";
 inline constexpr char kBackupPrefix[] = "backups/";
 inline constexpr char kHistoryPrefix[] = "history/";
 inline constexpr char kLockPrefix[] = "locks/";
+inline constexpr char kSnapshotPrefix[] = "snapshots/";
 
-// True for `config`, `cluster` and any name under one of the prefixes above:
-// a name walvault may have written (verify warns about every other one).
+// True for `config`, `cluster`, any name under one of the prefixes above and
+// a snapshot record's name (snapshots/<volume>/<label>): a name walvault may
+// have written (verify warns about every other one).
 bool is_known_object(std::string_view name);
 
 // The one parser of hex ids: exactly 64 hex digits (either case) -> 32 bytes.
@@ -124,5 +127,14 @@ struct LockObject {
   std::int64_t refreshed_us = 0;
 };
 std::optional<LockObject> parse_lock_object(std::string_view object);
+
+// A file-volume snapshot's record. The parser takes "<volume>/<label>" with
+// neither part empty nor holding '/'; files/snapshot_record.h checks the
+// characters.
+std::string snapshot_object_name(std::string_view volume, std::string_view label);
+struct SnapshotObject {
+  std::string volume, label;
+};
+std::optional<SnapshotObject> parse_snapshot_object(std::string_view object);
 
 }  // namespace walvault::repo

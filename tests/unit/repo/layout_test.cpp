@@ -136,6 +136,18 @@ TEST(LayoutTest, LockNamesParseAndCraftedNumbersAreNoLock) {
   EXPECT_FALSE(parse_lock_object("locks/shared-ab-99999999999999999999999"));
 }
 
+TEST(LayoutTest, SnapshotRecords) {
+  EXPECT_EQ(snapshot_object_name("app_data", "20261206-020000"),
+            "snapshots/app_data/20261206-020000");
+  const auto parsed = parse_snapshot_object("snapshots/app_data/20261206-020000-2");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->volume, "app_data");
+  EXPECT_EQ(parsed->label, "20261206-020000-2");
+  for (const char* bad :
+       {"snapshots/app_data", "snapshots//x", "snapshots/a/", "snapshots/a/b/c", "snapshot/a/b"})
+    EXPECT_FALSE(parse_snapshot_object(bad)) << bad;
+}
+
 TEST(LayoutTest, KnownObjects) {
   for (const std::string& name :
        {std::string(kConfigObject), std::string(kClusterObject), std::string("keys/file-0011"),
@@ -143,7 +155,7 @@ TEST(LayoutTest, KnownObjects) {
         meta_object_name("000000010000000A000000FE"), file_object_name("00000002.history"),
         pack_object_name(sample_id()), index_object_name(sample_id()),
         backup_files_object_name("b"), history_object_name(1, "gc", "00000000"),
-        lock_object_name(LockMode::kShared, "ab", 1)})
+        lock_object_name(LockMode::kShared, "ab", 1), snapshot_object_name("app_data", "l")})
     EXPECT_TRUE(is_known_object(name)) << name;
   for (const std::string name : {"config2", "clusters", "wal/other/x", "notes", "packs"})
     EXPECT_FALSE(is_known_object(name)) << name;
