@@ -14,6 +14,8 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "core/time_util.h"
+#include "files/browse.h"
+#include "files/snapshot_record.h"
 #include "repo/chunk_store.h"
 #include "repo/layout.h"
 
@@ -85,6 +87,16 @@ class Collector {
       report_.logical_bytes += record.logical_bytes;
       for (const basebackup::FileEntry& entry : basebackup::read_files(repo_, record.label).entries)
         referenced_.insert(entry.chunks.begin(), entry.chunks.end());
+    }
+    // File-volume snapshots: every tree and chunk their roots reach. A tree
+    // that cannot be read stops gc (Error kCorruption) before anything goes.
+    const std::vector<files::SnapshotRecord> snapshots = files::list_snapshots(repo_);
+    if (!snapshots.empty()) {
+      repo::ChunkStore chunks(repo_);
+      for (const files::SnapshotRecord& s : snapshots) {
+        files::reachable_ids(chunks, s.root, referenced_);
+        ++report_.snapshots;
+      }
     }
     report_.chunks_referenced = referenced_.size();
   }
@@ -364,6 +376,7 @@ std::string gc_report_json(const GcReport& r) {
   nlohmann::json j;
   j["dry_run"] = r.dry_run;
   j["backups"] = r.backups;
+  j["snapshots"] = r.snapshots;
   j["chunks_referenced"] = r.chunks_referenced;
   j["packs_before"] = r.packs_before;
   j["pack_bytes_before"] = r.pack_bytes_before;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -12,6 +13,8 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/time_util.h"
+#include "files/browse.h"
+#include "files/take_snapshot.h"
 #include "ops/expire.h"
 #include "ops/gc.h"
 #include "ops/verify.h"
@@ -20,6 +23,8 @@
 #include "repo/lock.h"
 #include "repo/wal_objects.h"
 #include "store/mem_store.h"
+#include "support/pg_cluster.h"
+#include "support/seeded_bytes.h"
 #include "support/synthetic_meta.h"
 
 namespace walvault::ops {
@@ -238,6 +243,41 @@ TEST(Gc, FreesTheChunksOfExpiredBackupsAndKeepsEveryRetainedOne) {
   const GcReport again = f.gc();
   EXPECT_EQ(again.packs_removed + again.packs_repacked, 0u) << gc_report_text(again);
   EXPECT_EQ(object_names(*f.store), before_again) << gc_report_text(again);
+}
+
+// A file-volume snapshot's trees and chunks are live like a backup's: gc
+// after the backups are expired leaves the snapshot whole, and once its
+// record is gone a second gc frees them.
+TEST(Gc, KeepsWhatFileSnapshotsReachAndFreesItWhenTheyGo) {
+  Fixture f;
+  walvault::testing::TempDir dir("wv-gc-files");
+  const Bytes big = walvault::testing::seeded_bytes(77, 3u << 20);
+  {
+    std::ofstream out(dir.sub("study.bin"), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(big.data()), static_cast<std::streamsize>(big.size()));
+  }
+  files::SnapshotStats stats;
+  const files::SnapshotRecord snap =
+      files::take_snapshot(*f.repo, {.volume = "app_data", .paths = {dir.path()}}, stats);
+  f.make_backup("b1", {1, 2}, 3, f.now - 3 * kDay);
+  f.age_everything(2 * kDay);
+  const GcReport r = f.gc();
+  EXPECT_EQ(r.snapshots, 1u);
+  {
+    repo::ChunkStore chunks(*f.repo);
+    const auto node = files::find_entry(chunks, snap.root, "study.bin");
+    ASSERT_TRUE(node);
+    Bytes back;
+    files::read_file_content(chunks, *node,
+                             [&](ByteView b) { back.insert(back.end(), b.begin(), b.end()); });
+    EXPECT_TRUE(back == big) << "gc removed a chunk the snapshot needs";
+  }
+  const std::uint64_t with_snapshot = f.pack_bytes();
+  f.store->remove(repo::snapshot_object_name(snap.volume, snap.label));
+  const GcReport after = f.gc();
+  EXPECT_EQ(after.snapshots, 0u);
+  EXPECT_LT(f.pack_bytes() + (2u << 20), with_snapshot) << gc_report_text(after);
+  EXPECT_TRUE(f.restorable("b1", {1, 2}));
 }
 
 // Chunks of a backup share one envelope (one zstd frame): when only one of
