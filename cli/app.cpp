@@ -52,6 +52,7 @@ Verbs register_verbs(CLI::App& app) {
   register_monitor(app, verbs);
   register_drill(app, verbs, parallel);
   register_history(app, verbs);
+  register_files(app, verbs);
   return verbs;
 }
 

@@ -9,6 +9,7 @@
 #include "core/host.h"
 #include "core/relative_path.h"
 #include "core/time_util.h"
+#include "files/tar_import.h"
 
 namespace walvault::files {
 namespace {
@@ -61,6 +62,19 @@ std::optional<SnapshotRecord> parent_of(repo::Repository& repo, const std::strin
   for (auto it = all.rbegin(); it != all.rend(); ++it)
     if (it->paths == paths) return *it;
   return std::nullopt;
+}
+
+// The run's counts into the record.
+void fill_counts(SnapshotRecord& record, const SnapshotStats& stats) {
+  record.files = stats.files;
+  record.directories = stats.directories;
+  record.other = stats.other;
+  record.bytes = stats.bytes;
+  record.read_bytes = stats.read_bytes;
+  record.added_bytes = stats.added_bytes;
+  record.unreadable = stats.unreadable;
+  record.warnings = stats.warnings;
+  record.warning_count = stats.warnings.size();
 }
 
 }  // namespace
@@ -121,15 +135,33 @@ SnapshotRecord take_snapshot(repo::Repository& repo, const TakeSnapshotOptions& 
   }
   chunks.flush();
   record.end_us = now_unix_us();
-  record.files = stats.files;
-  record.directories = stats.directories;
-  record.other = stats.other;
-  record.bytes = stats.bytes;
-  record.read_bytes = stats.read_bytes;
-  record.added_bytes = stats.added_bytes;
-  record.unreadable = stats.unreadable;
-  record.warnings = stats.warnings;
-  record.warning_count = stats.warnings.size();
+  fill_counts(record, stats);
+  return write_snapshot_record(repo, std::move(record));
+}
+
+SnapshotRecord import_snapshot(repo::Repository& repo, const std::string& volume,
+                               std::int64_t time_us, const std::string& tag, int fd,
+                               const std::string& what, SnapshotStats& stats) {
+  if (auto p = volume_problem(volume))
+    throw Error(ErrorCode::kUsage, "volume " + printable_name(volume) + ": " + *p);
+  SnapshotRecord record;
+  record.volume = volume;
+  record.tag = tag;
+  record.paths = {what};
+  record.start_us = time_us;
+  record.host = host_name();
+  record.chunker = default_cdc_params();
+  const std::optional<codec::Key> gear_key = repo.derived_key(codec::kGearKeyInfo);
+  record.keyed_chunker = gear_key.has_value();
+  const codec::CdcChunker chunker(record.chunker, codec::gear_table(gear_key));
+  repo::ChunkStore chunks(repo);
+  TarImportResult imported = import_tar(chunks, chunker, fd, what);
+  chunks.flush();
+  stats = imported.stats;
+  record.root = imported.root;
+  record.root_node = imported.root_node;
+  record.end_us = time_us;
+  fill_counts(record, stats);
   return write_snapshot_record(repo, std::move(record));
 }
 

@@ -32,6 +32,14 @@ struct TakeSnapshotOptions {
 SnapshotRecord take_snapshot(repo::Repository& repo, const TakeSnapshotOptions& options,
                              SnapshotStats& stats);
 
+// `files import`: the tar (or tar.gz) read from `fd` as a snapshot of
+// `volume` taken at `time_us` (files/tar_import.h); `what` names the tar in
+// the record's paths and in errors. Error(kInvalidInput) for a bad tar,
+// and nothing is recorded.
+SnapshotRecord import_snapshot(repo::Repository& repo, const std::string& volume,
+                               std::int64_t time_us, const std::string& tag, int fd,
+                               const std::string& what, SnapshotStats& stats);
+
 // The chunker parameters of new snapshots (format.md, "File chunks").
 codec::CdcParams default_cdc_params();
 
