@@ -64,7 +64,8 @@ void register_monitor(CLI::App& app, Verbs& verbs);  // check, metrics
 // drill (its option --drill-check is a hidden global: the config file's drill-check keys).
 void register_drill(CLI::App& app, Verbs& verbs, int parallel);
 void register_history(CLI::App& app, Verbs& verbs);
-void register_files(CLI::App& app, Verbs& verbs);  // files backup|list|ls|restore|cat|diff|export|import
+void register_files(CLI::App& app,
+                    Verbs& verbs);  // files backup|list|ls|restore|cat|diff|export|import
 
 // "12.3 MiB": sizes as backup, backup list and restore print them.
 std::string mib(std::uint64_t bytes);
