@@ -7,7 +7,7 @@ set -euo pipefail
 N=${1:-10}; R=${2:-6}; A=$(realpath "$3"); B=$(realpath "$4")
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-bench_setup wv-ab "$(dirname "$(dirname "$(dirname "$B")")")"
+bench_setup wv-ab "$(dirname "$(dirname "$B")")"  # B is <build>/cli/walvault
 cp "$A" "$W/wv-before"; cp "$B" "$W/wv-after"; chmod 755 "$W"/wv-*
 make_segments 10
 echo "segments: ${#SEGS[@]} real 16 MiB segments from pgbench (scale 10)"
