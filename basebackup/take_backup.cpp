@@ -367,11 +367,7 @@ class TarToCollector : public pg::TarEntrySink {
 
 }  // namespace
 
-std::string backup_label_for(std::int64_t unix_us) {
-  const std::string t = format_time_us(unix_us);  // "2026-11-26 11:51:00.000000+00"
-  return t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2) + "-" + t.substr(11, 2) +
-         t.substr(14, 2) + t.substr(17, 2);
-}
+std::string backup_label_for(std::int64_t unix_us) { return compact_utc_label(unix_us); }
 
 BackupRecord take_backup(const std::vector<repo::Repository*>& repos,
                          const BackupOptions& options) {

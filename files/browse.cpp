@@ -7,14 +7,11 @@
 
 #include "core/error.h"
 #include "core/relative_path.h"
+#include "files/names.h"
 #include "files/snapshot_backup.h"
 
 namespace walvault::files {
 namespace {
-
-std::string join(const std::string& dir, const std::string& name) {
-  return dir == "." ? name : dir + "/" + name;
-}
 
 Tree require_tree(repo::ChunkStore& chunks, const repo::ChunkId& id, const std::string& path) {
   std::optional<Tree> tree = load_tree(chunks, id);
@@ -28,7 +25,7 @@ void walk(repo::ChunkStore& chunks, const repo::ChunkId& id, const std::string& 
           const std::function<bool(const std::string&, const Node&)>& visit) {
   const Tree tree = require_tree(chunks, id, rel);
   for (const Node& n : tree.nodes) {
-    const std::string path = join(rel, n.name);
+    const std::string path = join_path(rel, n.name);
     if (visit(path, n) && n.type == NodeType::kDirectory) walk(chunks, n.subtree, path, visit);
   }
 }
@@ -73,13 +70,13 @@ void diff(repo::ChunkStore& chunks, const repo::ChunkId& a_id, const repo::Chunk
   auto ia = a.nodes.begin(), ib = b.nodes.begin();
   while (ia != a.nodes.end() || ib != b.nodes.end()) {
     if (ib == b.nodes.end() || (ia != a.nodes.end() && ia->name < ib->name)) {
-      report_all(chunks, Change::kRemoved, join(rel, ia->name), *ia, visit);
+      report_all(chunks, Change::kRemoved, join_path(rel, ia->name), *ia, visit);
       ++ia;
     } else if (ia == a.nodes.end() || ib->name < ia->name) {
-      report_all(chunks, Change::kAdded, join(rel, ib->name), *ib, visit);
+      report_all(chunks, Change::kAdded, join_path(rel, ib->name), *ib, visit);
       ++ib;
     } else {
-      const std::string path = join(rel, ia->name);
+      const std::string path = join_path(rel, ia->name);
       const bool both_dirs = ia->type == NodeType::kDirectory && ib->type == NodeType::kDirectory;
       if (both_dirs) {
         if (!same_entry(*ia, *ib)) visit(Change::kChanged, path, &*ia, &*ib);
@@ -127,7 +124,7 @@ std::optional<Node> find_entry(repo::ChunkStore& chunks, const repo::ChunkId& ro
     if (slash == std::string::npos) return *it;
     if (it->type != NodeType::kDirectory) return std::nullopt;
     dir = it->subtree;
-    done = join(done, name);
+    done = join_path(done, name);
     start = slash + 1;
   }
 }

@@ -19,17 +19,10 @@
 #include "core/error.h"
 #include "core/relative_path.h"
 #include "files/file_chunker.h"
+#include "files/names.h"
 
 namespace walvault::files {
 namespace {
-
-std::int64_t nanoseconds(const struct timespec& t) {
-  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
-
-std::string join(const std::string& dir, const std::string& name) {
-  return dir == "." ? name : dir + "/" + name;
-}
 
 // uid/gid -> name, looked up once per id.
 class Identities {
@@ -293,7 +286,7 @@ repo::ChunkId walk_directory(Walk& w, int dir_fd, const std::string& rel, const 
 // One entry of a directory into `tree`; nothing when it is left out.
 void add_entry(Walk& w, Tree& tree, int dir_fd, const std::string& rel, const std::string& name,
                const Tree* parent) {
-  const std::string path = join(rel, name);
+  const std::string path = join_path(rel, name);
   if (excluded(w.options, path, name)) return;
   struct stat st;
   if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {

@@ -19,12 +19,6 @@ namespace {
 
 constexpr std::size_t kKeptWarnings = 100;
 
-std::string label_for(std::int64_t unix_us) {
-  const std::string t = format_time_us(unix_us);  // "2026-11-26 11:51:00.000000+00"
-  return t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2) + "-" + t.substr(11, 2) +
-         t.substr(14, 2) + t.substr(17, 2);
-}
-
 json node_json(const Node& n) {
   return {{"mode", n.mode}, {"uid", n.uid},     {"gid", n.gid},
           {"user", n.user}, {"group", n.group}, {"mtime_ns", n.mtime_ns}};
@@ -138,7 +132,7 @@ SnapshotRecord write_snapshot_record(repo::Repository& repo, SnapshotRecord reco
     throw Error(ErrorCode::kUsage, "volume " + printable_name(record.volume) + ": " + *p);
   record.warning_count = std::max<std::uint64_t>(record.warning_count, record.warnings.size());
   if (record.warnings.size() > kKeptWarnings) record.warnings.resize(kKeptWarnings);
-  const std::string base = label_for(record.start_us);
+  const std::string base = compact_utc_label(record.start_us);
   for (int n = 1;; ++n) {
     record.label = n == 1 ? base : base + "-" + std::to_string(n);
     const std::string json_text = snapshot_to_json(record);

@@ -17,14 +17,11 @@
 #include "core/contained_dir.h"
 #include "core/error.h"
 #include "core/relative_path.h"
+#include "files/names.h"
 #include "files/snapshot_backup.h"
 
 namespace walvault::files {
 namespace {
-
-std::string join(const std::string& dir, const std::string& name) {
-  return dir == "." ? name : dir + "/" + name;
-}
 
 struct timespec to_timespec(std::int64_t ns) {
   struct timespec t;
@@ -251,7 +248,7 @@ void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n)
   }
   UniqueFd fd(
       openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (fd.get() < 0) throw_errno("create " + r.target.display(join(rel, temp)), errno);
+  if (fd.get() < 0) throw_errno("create " + r.target.display(join_path(rel, temp)), errno);
   try {
     if (ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
       throw_errno("size " + r.target.display(rel), errno);
@@ -347,7 +344,7 @@ void prune(Restore& r, int dir_fd, const std::string& rel, const Tree& tree) {
   }
   closedir(dir);
   for (const std::string& name : extra) {
-    remove_all_at(dir_fd, name, r.target.display(join(rel, name)));
+    remove_all_at(dir_fd, name, r.target.display(join_path(rel, name)));
     ++r.stats.removed;
   }
 }
@@ -356,7 +353,7 @@ void restore_directory(Restore& r, int dir_fd, const std::string& rel, const Tre
                        bool whole) {
   if (whole && r.options.delta) prune(r, dir_fd, rel, tree);
   for (const Node& n : tree.nodes) {
-    const std::string path = join(rel, n.name);
+    const std::string path = join_path(rel, n.name);
     const bool child_whole = whole || r.selection.whole(path);
     if (!child_whole && !(n.type == NodeType::kDirectory && r.selection.on_the_way(path))) continue;
     switch (n.type) {

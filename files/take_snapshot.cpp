@@ -9,14 +9,11 @@
 #include "core/host.h"
 #include "core/relative_path.h"
 #include "core/time_util.h"
+#include "files/names.h"
 #include "files/tar_import.h"
 
 namespace walvault::files {
 namespace {
-
-std::int64_t nanoseconds(const struct timespec& t) {
-  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
-}
 
 // The directory's own metadata, as a tree entry named `name`.
 Node directory_node(const std::string& path, const std::string& name) {

@@ -111,4 +111,10 @@ std::string format_duration(std::chrono::seconds d) {
   return std::to_string(s) + "s";
 }
 
+std::string compact_utc_label(std::int64_t unix_us) {
+  const std::string t = format_time_us(unix_us);  // "2026-11-26 11:51:00.000000+00"
+  return t.substr(0, 4) + t.substr(5, 2) + t.substr(8, 2) + "-" + t.substr(11, 2) +
+         t.substr(14, 2) + t.substr(17, 2);
+}
+
 }  // namespace walvault

@@ -13,6 +13,8 @@ namespace walvault {
 
 std::int64_t now_unix_us();
 std::string format_time_us(std::int64_t unix_us);
+// "YYYYMMDD-HHMMSS" (UTC): the label of a backup or snapshot started then.
+std::string compact_utc_label(std::int64_t unix_us);
 // Accepts "YYYY-MM-DD HH:MM:SS[.ffffff][Z|+HH[:MM]|-HH[:MM]]" ('T' also
 // separates); no zone means UTC. std::nullopt when malformed.
 std::optional<std::int64_t> parse_time_us(std::string_view text);
