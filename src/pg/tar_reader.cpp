@@ -17,6 +17,9 @@
 namespace walvault::pg {
 namespace {
 
+// The last whole second whose nanosecond count fits in int64 (2262-04-11).
+constexpr std::int64_t kMaxMtimeSeconds = INT64_MAX / 1'000'000'000 - 1;
+
 constexpr std::size_t kBlock = 512;
 // Long names and pax headers are buffered whole; PostgreSQL never writes
 // them, and real ones are a few hundred bytes. The cap bounds memory.
@@ -230,6 +233,9 @@ void TarReader::handle_header(std::uint64_t offset) {
   entry.mtime = overrides_.has_mtime
                     ? overrides_.mtime
                     : static_cast<std::int64_t>(field_number(block_, 136, 12, "mtime"));
+  // Times are kept in nanoseconds as int64, which ends in the year 2262.
+  if (entry.mtime < 0 || entry.mtime > kMaxMtimeSeconds)
+    invalid("entry " + printable_name(entry.path) + " has an mtime out of range");
   entry.mtime_ns = entry.mtime * 1'000'000'000 + (overrides_.has_mtime ? overrides_.mtime_nsec : 0);
   // Directories and links carry no data, whatever the size field says.
   if (entry.type != TarEntryType::kFile) entry.size = 0;
@@ -332,7 +338,9 @@ void TarReader::apply_pax(std::string_view records) {
     } else if (key == "mtime") {
       // "seconds[.fraction]": the fraction kept to the nanosecond.
       const std::size_t dot = value.find('.');
-      overrides_.mtime = static_cast<std::int64_t>(parse_decimal(value.substr(0, dot), "mtime"));
+      const std::uint64_t seconds = parse_decimal(value.substr(0, dot), "mtime");
+      if (seconds > static_cast<std::uint64_t>(kMaxMtimeSeconds)) invalid("pax mtime out of range");
+      overrides_.mtime = static_cast<std::int64_t>(seconds);
       overrides_.mtime_nsec = 0;
       if (dot != std::string_view::npos) {
         std::string frac(value.substr(dot + 1, 9));

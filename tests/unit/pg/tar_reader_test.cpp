@@ -14,12 +14,14 @@
 
 #include "core/error.h"
 #include "support/pg_cluster.h"
+#include "support/tar_builder.h"
 
 namespace walvault::pg {
 namespace {
 
 namespace fs = std::filesystem;
 using testing::run;
+using testing::TarBuilder;
 using testing::TempDir;
 
 struct Recorded {
@@ -360,6 +362,50 @@ TEST(TarReader, EmptyStreamIsAnEmptyArchive) {
   TarReader reader(sink);
   reader.finish();
   EXPECT_TRUE(sink.entries.empty());
+}
+
+TEST(TarReader, MtimesBeyondTheYear2262AreRefusedNamingTheEntry) {
+  // Times are kept in nanoseconds as int64; a crafted mtime past that range
+  // (found by the fuzzer under UBSan) is refused, not wrapped.
+  auto read = [](const std::string& tar) {
+    RecordingSink sink;
+    TarReader reader(sink);
+    reader.feed(as_bytes(tar));
+    reader.finish();
+    return sink.entries.at(0).entry;
+  };
+  const std::string end(1024, '\0');
+  std::string far = make_header("far", '0', 0, false);
+  put_octal(far, 136, 12, 077777777777);  // the largest octal mtime: year 2242
+  far.replace(148, 8, "        ");
+  unsigned sum = 0;
+  for (char c : far) sum += static_cast<unsigned char>(c);
+  put_octal(far, 148, 7, sum);
+  EXPECT_EQ(read(far + end).mtime_ns, 077777777777LL * 1'000'000'000);
+
+  std::string beyond = make_header("beyond", '0', 0, false);
+  const std::uint64_t year_2499 = 16'725'225'600;  // seconds; ns overflow int64
+  beyond[136] = static_cast<char>(0x80);
+  for (int i = 0; i < 11; ++i)
+    beyond[147 - i] = i < 8 ? static_cast<char>(year_2499 >> (8 * i)) : '\0';
+  beyond.replace(148, 8, "        ");
+  sum = 0;
+  for (char c : beyond) sum += static_cast<unsigned char>(c);
+  put_octal(beyond, 148, 7, sum);
+  try {
+    read(beyond + end);
+    ADD_FAILURE() << "an mtime in 2499 was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("'beyond' has an mtime out of range"), std::string::npos)
+        << e.what();
+  }
+
+  const std::string pax = TarBuilder::pax_record("mtime", "99999999999.5");
+  const std::string pax_tar = TarBuilder::header("PaxHeader", 'x', pax.size()) + pax +
+                              std::string(512 - pax.size() % 512, '\0') +
+                              TarBuilder::header("late", '0', 0) + end;
+  EXPECT_THROW(read(pax_tar), Error);
 }
 
 }  // namespace
