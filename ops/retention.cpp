@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "core/time_util.h"
@@ -53,6 +55,46 @@ struct Bucket {
   std::string last;
 };
 
+// Decides the members of one group (indexes into `out`, whose label and
+// time_us are set) under `policy`; `group` names the group in the reasons.
+void decide_group(std::vector<RetentionDecision>& out, std::vector<std::size_t> members,
+                  const RetentionPolicy& policy, const std::string& group) {
+  if (policy.empty()) {
+    for (std::size_t i : members) {
+      out[i].keep = true;
+      out[i].reasons.push_back("no retention rules for " + group);
+    }
+    return;
+  }
+  // Newest first.
+  std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(out[a].time_us, out[a].label) > std::tie(out[b].time_us, out[b].label);
+  });
+  std::array<Bucket, 4> buckets = {{{"keep-daily", policy.keep_daily, day_key, ""},
+                                    {"keep-weekly", policy.keep_weekly, week_key, ""},
+                                    {"keep-monthly", policy.keep_monthly, month_key, ""},
+                                    {"keep-yearly", policy.keep_yearly, year_key, ""}}};
+  const std::int64_t newest = out[members.front()].time_us;
+  for (std::size_t rank = 0; rank < members.size(); ++rank) {
+    RetentionDecision& d = out[members[rank]];
+    if (rank < static_cast<std::size_t>(policy.keep_last))
+      d.reasons.push_back("keep-last " + std::to_string(policy.keep_last));
+    if (policy.keep_within &&
+        newest - d.time_us <= std::chrono::microseconds(*policy.keep_within).count())
+      d.reasons.push_back("keep-within " + format_duration(*policy.keep_within));
+    for (Bucket& b : buckets) {
+      if (b.count <= 0) continue;
+      const std::string key = b.key(d.time_us);
+      if (key == b.last) continue;
+      b.last = key;
+      --b.count;
+      d.reasons.push_back(std::string(b.name) + " " + key);
+    }
+    d.keep = !d.reasons.empty();
+    if (!d.keep) d.reasons.push_back("not kept by " + policy.describe() + " (" + group + ")");
+  }
+}
+
 }  // namespace
 
 bool RetentionPolicy::empty() const {
@@ -79,6 +121,19 @@ const RetentionPolicy& RetentionRules::policy_for(const std::string& tag) const 
   return it != tags.end() ? it->second : default_policy;
 }
 
+const RetentionPolicy& SnapshotRetentionRules::policy_for(const std::string& volume,
+                                                          const std::string& tag) const {
+  if (const auto it = volume_tags.find({volume, tag}); it != volume_tags.end()) return it->second;
+  if (const auto it = volumes.find(volume); it != volumes.end()) return it->second;
+  return all_volumes;
+}
+
+bool SnapshotRetentionRules::empty() const {
+  const auto no_rules = [](const auto& entry) { return entry.second.empty(); };
+  return all_volumes.empty() && std::all_of(volumes.begin(), volumes.end(), no_rules) &&
+         std::all_of(volume_tags.begin(), volume_tags.end(), no_rules);
+}
+
 bool RetentionRules::empty() const {
   if (!default_policy.empty() || pitr_window) return false;
   return std::all_of(tags.begin(), tags.end(), [](const auto& t) { return t.second.empty(); });
@@ -95,45 +150,9 @@ std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::Back
     out[i].time_us = backups[i].start_time_us;
     groups[backups[i].tag].push_back(i);
   }
-  for (auto& [tag, members] : groups) {
-    const RetentionPolicy& policy = rules.policy_for(tag);
-    const std::string group = tag.empty() ? "untagged" : "tag " + tag;
-    if (policy.empty()) {
-      for (std::size_t i : members) {
-        out[i].keep = true;
-        out[i].reasons.push_back("no retention rules for " + group);
-      }
-      continue;
-    }
-    // Newest first.
-    std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) {
-      return std::tie(backups[a].start_time_us, backups[a].label) >
-             std::tie(backups[b].start_time_us, backups[b].label);
-    });
-    std::array<Bucket, 4> buckets = {{{"keep-daily", policy.keep_daily, day_key, ""},
-                                      {"keep-weekly", policy.keep_weekly, week_key, ""},
-                                      {"keep-monthly", policy.keep_monthly, month_key, ""},
-                                      {"keep-yearly", policy.keep_yearly, year_key, ""}}};
-    const std::int64_t newest = backups[members.front()].start_time_us;
-    for (std::size_t rank = 0; rank < members.size(); ++rank) {
-      RetentionDecision& d = out[members[rank]];
-      if (rank < static_cast<std::size_t>(policy.keep_last))
-        d.reasons.push_back("keep-last " + std::to_string(policy.keep_last));
-      if (policy.keep_within &&
-          newest - d.time_us <= std::chrono::microseconds(*policy.keep_within).count())
-        d.reasons.push_back("keep-within " + format_duration(*policy.keep_within));
-      for (Bucket& b : buckets) {
-        if (b.count <= 0) continue;
-        const std::string key = b.key(d.time_us);
-        if (key == b.last) continue;
-        b.last = key;
-        --b.count;
-        d.reasons.push_back(std::string(b.name) + " " + key);
-      }
-      d.keep = !d.reasons.empty();
-      if (!d.keep) d.reasons.push_back("not kept by " + policy.describe() + " (" + group + ")");
-    }
-  }
+  for (auto& [tag, members] : groups)
+    decide_group(out, std::move(members), rules.policy_for(tag),
+                 tag.empty() ? "untagged" : "tag " + tag);
   for (RetentionDecision& d : out) {
     if (!pinned.count(d.label)) continue;
     if (!d.keep) d.reasons.clear();
@@ -156,6 +175,25 @@ std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::Back
     if (!d.keep) d.reasons.clear();
     d.keep = true;
     d.reasons.push_back("pitr-window " + format_duration(*rules.pitr_window));
+  }
+  return out;
+}
+
+std::vector<RetentionDecision> plan_snapshot_retention(
+    const std::vector<files::SnapshotRecord>& snapshots, const SnapshotRetentionRules& rules) {
+  std::vector<RetentionDecision> out(snapshots.size());
+  std::map<std::pair<std::string, std::string>, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < snapshots.size(); ++i) {
+    out[i].volume = snapshots[i].volume;
+    out[i].label = snapshots[i].label;
+    out[i].tag = snapshots[i].tag;
+    out[i].time_us = snapshots[i].start_us;
+    groups[{snapshots[i].volume, snapshots[i].tag}].push_back(i);
+  }
+  for (auto& [key, members] : groups) {
+    const auto& [volume, tag] = key;
+    decide_group(out, std::move(members), rules.policy_for(volume, tag),
+                 "volume " + volume + (tag.empty() ? "" : ", tag " + tag));
   }
   return out;
 }

@@ -18,6 +18,13 @@
 // --pitr-window D keeps, across all tags, the newest backup whose end lies at
 // or before now - D (else the oldest backup), so WAL from there on stays and
 // any moment of the last D stays restorable.
+//
+// File-volume snapshots (files/snapshot_record.h) follow the same rules by
+// the same code, grouped by volume and tag (SnapshotRetentionRules says whose
+// policy a group follows); they have no pins and no PITR window. Either way
+// a group's newest member is kept by any rule (keep-within measures from it),
+// so expire never removes the newest backup of a tag or the newest snapshot
+// of a volume and tag.
 #pragma once
 
 #include <chrono>
@@ -29,6 +36,7 @@
 #include <vector>
 
 #include "basebackup/backup_record.h"
+#include "files/snapshot_record.h"
 
 namespace walvault::ops {
 
@@ -55,10 +63,26 @@ struct RetentionRules {
   bool empty() const;
 };
 
+// The policies of file-volume snapshots: the snapshots of volume V tagged T
+// follow volume_tags[{V, T}], else volumes[V], else all_volumes. Presence
+// counts, not content: a volume whose own policy has no rule is kept whole
+// even when all_volumes has rules. With no policy at all (the default) every
+// snapshot is kept.
+struct SnapshotRetentionRules {
+  RetentionPolicy all_volumes;
+  std::map<std::string, RetentionPolicy> volumes;
+  std::map<std::pair<std::string, std::string>, RetentionPolicy> volume_tags;
+
+  const RetentionPolicy& policy_for(const std::string& volume, const std::string& tag) const;
+  // True when no policy has any rule.
+  bool empty() const;
+};
+
 struct RetentionDecision {
+  std::string volume;  // a snapshot's volume; "" for a backup
   std::string label;
   std::string tag;
-  std::int64_t time_us = 0;  // the backup's start time
+  std::int64_t time_us = 0;  // the backup's or snapshot's start time
   bool keep = false;
   std::vector<std::string> reasons;  // why kept ("keep-daily 2026-11-26", "pinned"), or why not
 };
@@ -67,6 +91,10 @@ struct RetentionDecision {
 std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::BackupRecord>& backups,
                                               const std::set<std::string>& pinned,
                                               const RetentionRules& rules, std::int64_t now_us);
+
+// One decision per snapshot, in the order of `snapshots`.
+std::vector<RetentionDecision> plan_snapshot_retention(
+    const std::vector<files::SnapshotRecord>& snapshots, const SnapshotRetentionRules& rules);
 
 // Sets one rule from its name ("keep-last", "keep-daily", …, "keep-within")
 // and text value. Throws Error(kUsage) naming `where` on a bad name or value.

@@ -199,6 +199,106 @@ TEST(Retention, PitrWindowKeepsTheBackupItStartsFromByTheInjectedClock) {
   EXPECT_EQ(kept(plan_retention(twice_daily(), {}, r, kNow)).front(), "2026-10-01 02:00");
 }
 
+// Snapshots: the same rules, grouped by volume and tag.
+
+files::SnapshotRecord snapshot_at(const std::string& volume, const char* start,
+                                  const std::string& tag = "") {
+  files::SnapshotRecord r;
+  r.volume = volume;
+  r.start_us = at(start);
+  r.end_us = r.start_us + 60'000'000;
+  r.label = format_time_us(r.start_us);
+  r.tag = tag;
+  return r;
+}
+
+// "<volume> <time>" of the kept snapshots, in the order given.
+std::vector<std::string> kept_snapshots(const std::vector<RetentionDecision>& decisions) {
+  std::vector<std::string> out;
+  for (const auto& d : decisions)
+    if (d.keep) out.push_back(d.volume + " " + d.label.substr(0, 16));
+  return out;
+}
+
+// Daily snapshots of app_data and of reports at 02:00, 2026-10-01 .. 11-26, and
+// two monthly-tagged ones of app_data.
+std::vector<files::SnapshotRecord> two_volumes() {
+  std::vector<files::SnapshotRecord> out;
+  for (std::int64_t day = at("2026-10-01 00:00:00"); day <= at("2026-11-26 00:00:00");
+       day += 86400LL * 1000000) {
+    const std::string t = format_time_us(day + 2 * 3600LL * 1000000);
+    out.push_back(snapshot_at("app_data", t.c_str()));
+    out.push_back(snapshot_at("reports", t.c_str()));
+  }
+  out.push_back(snapshot_at("app_data", "2026-10-01 03:00:00", "monthly"));
+  out.push_back(snapshot_at("app_data", "2026-11-01 03:00:00", "monthly"));
+  return out;
+}
+
+TEST(SnapshotRetention, EachVolumeAndTagFollowsItsOwnPolicyInItsOwnGroup) {
+  SnapshotRetentionRules r;
+  r.volumes["app_data"].keep_daily = 2;
+  r.volume_tags[{"app_data", "monthly"}].keep_last = 1;
+  r.volumes["reports"].keep_within = std::chrono::hours(24);
+  const auto d = plan_snapshot_retention(two_volumes(), r);
+  EXPECT_EQ(kept_snapshots(d),
+            (std::vector<std::string>{"app_data 2026-11-25 02:00", "reports 2026-11-25 02:00",
+                                      "app_data 2026-11-26 02:00", "reports 2026-11-26 02:00",
+                                      "app_data 2026-11-01 03:00"}));
+  // The monthly snapshots are their own group: app_data's keep-daily 2 would
+  // keep neither, their own keep-last 1 keeps the newer.
+  EXPECT_EQ(d[d.size() - 1].reasons, std::vector<std::string>{"keep-last 1"});
+  EXPECT_EQ(d[d.size() - 2].reasons,
+            std::vector<std::string>{"not kept by keep-last 1 (volume app_data, tag monthly)"});
+  EXPECT_EQ(d[0].reasons, std::vector<std::string>{"not kept by keep-daily 2 (volume app_data)"});
+  EXPECT_EQ(d[0].volume, "app_data");
+}
+
+TEST(SnapshotRetention, AVolumeWithoutAPolicyOfItsOwnFollowsTheAllVolumesOne) {
+  SnapshotRetentionRules r;
+  r.all_volumes.keep_last = 1;
+  r.volumes["app_data"].keep_daily = 1;
+  const auto d = plan_snapshot_retention(two_volumes(), r);
+  // reports follows all_volumes; app_data its own; app_data's monthly tag has
+  // no policy of its own, so app_data's, in a group of its own.
+  EXPECT_EQ(kept_snapshots(d),
+            (std::vector<std::string>{"app_data 2026-11-26 02:00", "reports 2026-11-26 02:00",
+                                      "app_data 2026-11-01 03:00"}));
+}
+
+TEST(SnapshotRetention, WithoutAPolicyEverySnapshotIsKept) {
+  SnapshotRetentionRules r;
+  EXPECT_TRUE(r.empty());
+  r.volumes["other"].keep_last = 1;
+  EXPECT_FALSE(r.empty());
+  const auto snapshots = two_volumes();
+  const auto d = plan_snapshot_retention(snapshots, r);
+  EXPECT_EQ(kept_snapshots(d).size(), snapshots.size());
+  EXPECT_EQ(d[0].reasons, std::vector<std::string>{"no retention rules for volume app_data"});
+  // A volume's own policy without rules keeps it whole even when all_volumes has some.
+  r.all_volumes.keep_last = 1;
+  r.volumes["app_data"] = RetentionPolicy{};
+  const auto d2 = plan_snapshot_retention(snapshots, r);
+  EXPECT_TRUE(d2[0].keep) << d2[0].reasons[0];
+  EXPECT_FALSE(d2[1].keep);  // reports: keep-last 1
+}
+
+TEST(SnapshotRetention, TheNewestSnapshotOfAVolumeIsKeptByAnyRule) {
+  // However old, and whatever the rule: every rule keeps the newest of a group.
+  const std::vector<files::SnapshotRecord> one_old = {
+      snapshot_at("app_data", "2020-01-01 00:00:00"),
+      snapshot_at("app_data", "2020-01-01 00:10:00")};
+  for (const char* rule :
+       {"keep-last", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly", "keep-within"}) {
+    SnapshotRetentionRules r;
+    set_retention_rule(r.volumes["app_data"], rule, std::string(rule) == "keep-within" ? "1m" : "1",
+                       "test");
+    const auto d = plan_snapshot_retention(one_old, r);
+    EXPECT_FALSE(d[0].keep) << rule;
+    EXPECT_TRUE(d[1].keep) << rule;
+  }
+}
+
 TEST(Retention, BadRulesAreUsageErrorsNamingTheKey) {
   RetentionPolicy p;
   try {
