@@ -1,14 +1,18 @@
 // `expire`, `gc` (each repository in turn under its own exclusive lock,
 // recorded in the history) and `backup keep|unkeep LABEL`; the retention
-// rules come from the flags and the config file's [retention] sections.
+// rules come from the flags and the config file's [retention] and
+// [files-retention] sections (cli/config.h).
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "basebackup/backup_record.h"
 #include "cli/command.h"
 #include "cli/history_scope.h"
 #include "core/error.h"
+#include "core/relative_path.h"
 #include "core/time_util.h"
+#include "files/snapshot_record.h"
 #include "ops/expire.h"
 #include "ops/gc.h"
 #include "ops/retention.h"
@@ -24,6 +28,7 @@ struct MaintenanceArgs {
   bool dry_run = false;
   bool json = false;
   std::string tag;
+  std::string volume;
   std::map<std::string, std::string> rule_flags;  // "keep-daily" -> "7", from the flags
   std::string pitr_window;
   std::string lock_wait = "0s";
@@ -73,51 +78,52 @@ int for_each_locked(const MaintenanceArgs& m, const std::vector<repo::Repository
   return 0;
 }
 
-// The retention rules of the config file's [retention] (default policy) and
-// [retention.TAG] sections. Throws Error(kUsage) naming a bad key or value.
-ops::RetentionRules retention_from_config(const std::vector<CLI::ConfigItem>& items) {
-  ops::RetentionRules rules;
-  for (const CLI::ConfigItem& item : items) {
-    if (item.name == "++" || item.name == "--") continue;  // CLI11's section markers
-    // [retention] -> parents {"retention"}; [retention.TAG] -> {"retention", "TAG"}.
-    std::string tag;
-    for (std::size_t i = 1; i < item.parents.size(); ++i)
-      tag += (i > 1 ? "." : "") + item.parents[i];
-    const std::string where = "config file [retention" + (tag.empty() ? "" : "." + tag) + "]";
-    if (item.inputs.size() != 1)
-      throw Error(ErrorCode::kUsage, where + " " + item.name + " takes one value");
-    if (item.name == "pitr-window" && tag.empty()) {
-      rules.pitr_window = parse_duration(where + " pitr-window", item.inputs.front());
-      continue;
-    }
-    ops::set_retention_rule(tag.empty() ? rules.default_policy : rules.tags[tag], item.name,
-                            item.inputs.front(), where);
-  }
-  return rules;
-}
-
-int run_expire(const MaintenanceArgs& m, const std::vector<repo::Repository*>& repos,
-               const std::vector<CLI::ConfigItem>& retention_items) {
+// The rules expire applies: the config file's, with the --keep-* flags
+// replacing the one policy they address whole: the database backups' default
+// policy, --tag's, --volume's, or --volume and --tag's. Without flags, the
+// policy --tag/--volume name must be in the config file.
+ops::ExpireOptions expire_options(const MaintenanceArgs& m, const ConfigSections& config) {
   ops::ExpireOptions options;
-  options.rules = retention_from_config(retention_items);
+  options.rules = retention_from_config(config.retention);
+  options.snapshot_rules = snapshot_retention_from_config(config.files_retention);
   options.dry_run = m.dry_run;
+  ops::RetentionPolicy* addressed = &options.rules.default_policy;
+  std::optional<std::string> missing;  // the section the flags would stand for, when absent
+  if (!m.volume.empty()) {
+    if (auto problem = files::volume_problem(m.volume))
+      throw Error(ErrorCode::kUsage, "--volume " + printable_name(m.volume) + ": " + *problem);
+    ops::SnapshotRetentionRules& rules = options.snapshot_rules;
+    const bool configured = m.tag.empty() ? rules.volumes.count(m.volume) > 0
+                                          : rules.volume_tags.count({m.volume, m.tag}) > 0;
+    if (!configured)
+      missing = "[files-retention." + m.volume + (m.tag.empty() ? "" : ":" + m.tag) + "]";
+    addressed = m.tag.empty() ? &rules.volumes[m.volume] : &rules.volume_tags[{m.volume, m.tag}];
+  } else if (!m.tag.empty()) {
+    if (!options.rules.tags.count(m.tag)) missing = "[retention." + m.tag + "]";
+    addressed = &options.rules.tags[m.tag];
+  }
   if (!m.rule_flags.empty()) {
-    // Flags replace the policy they address (the default one, or --tag's) whole.
     ops::RetentionPolicy policy;
     for (const auto& [name, value] : m.rule_flags)
       ops::set_retention_rule(policy, name, value, "--" + name);
-    (m.tag.empty() ? options.rules.default_policy : options.rules.tags[m.tag]) = policy;
-  } else if (!m.tag.empty() && !options.rules.tags.count(m.tag)) {
-    throw Error(ErrorCode::kUsage, "expire --tag " + m.tag + ": no [retention." + m.tag +
-                                       "] section in the config file and no --keep-* flags");
+    *addressed = policy;
+  } else if (missing) {
+    throw Error(ErrorCode::kUsage,
+                "expire: no " + *missing + " section in the config file and no --keep-* flags");
   }
   if (!m.pitr_window.empty())
     options.rules.pitr_window = parse_duration("--pitr-window", m.pitr_window);
-  if (options.rules.empty())
+  if (options.rules.empty() && options.snapshot_rules.empty())
     throw Error(ErrorCode::kUsage,
                 "expire: no retention rules: give --keep-last, --keep-within, --keep-daily, "
                 "--keep-weekly, --keep-monthly, --keep-yearly or --pitr-window, or a [retention] "
-                "section in the config file");
+                "or [files-retention] section in the config file");
+  return options;
+}
+
+int run_expire(const MaintenanceArgs& m, const std::vector<repo::Repository*>& repos,
+               const ConfigSections& config) {
+  const ops::ExpireOptions options = expire_options(m, config);
   return for_each_locked(
       m, repos, "expire",
       [&](repo::Repository& r, const repo::RepoLock* lock, repo::HistoryEntry& entry) {
@@ -127,9 +133,12 @@ int run_expire(const MaintenanceArgs& m, const std::vector<repo::Repository*>& r
         std::cout << (m.json ? ops::expire_report_json(report) : ops::expire_report_text(report));
         entry.detail = std::to_string(report.removed.size()) + " of " +
                        std::to_string(report.decisions.size()) + " backups expired, " +
-                       std::to_string(report.wal_files_removed) + " WAL files";
+                       std::to_string(report.wal_files_removed) + " WAL files, " +
+                       std::to_string(report.snapshots_removed.size()) + " of " +
+                       std::to_string(report.snapshot_decisions.size()) + " snapshots expired";
         entry.bytes = report.wal_bytes_removed;
         entry.extra["expired"] = report.removed;
+        entry.extra["expired_snapshots"] = report.snapshots_removed;
       });
 }
 
@@ -178,7 +187,7 @@ int run_maintenance(const Context& ctx, const MaintenanceArgs& m, Maintenance wh
   for (auto& r : opened) repos.push_back(r.get());
   switch (which) {
     case Maintenance::kExpire:
-      return run_expire(m, repos, ctx.config.retention);
+      return run_expire(m, repos, ctx.config);
     case Maintenance::kGc:
       return run_gc(m, repos);
     case Maintenance::kKeep:
@@ -194,7 +203,10 @@ CLI::App* add_expire(CLI::App& app, MaintenanceArgs& m) {
       "expire", "drop backups the retention rules no longer keep, and the WAL only they needed");
   expire->add_flag("--dry-run", m.dry_run, "list what would go and why; remove nothing");
   expire->add_flag("--json", m.json, "machine-readable output");
-  expire->add_option("--tag", m.tag, "apply the --keep-* flags to this tag's backups");
+  expire->add_option("--tag", m.tag,
+                     "apply the --keep-* flags to this tag's backups (with --volume: snapshots)");
+  expire->add_option("--volume", m.volume,
+                     "apply the --keep-* flags to this volume's snapshots, not to the backups");
   for (const char* rule : kRules) {
     const std::string name = rule;
     expire

@@ -1,6 +1,7 @@
 // `check` (one line and exit 0 OK / 1 WARNING / 2 CRITICAL, for monitoring)
 // and `metrics` (Prometheus text exposition).
 #include <iostream>
+#include <vector>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -14,6 +15,7 @@ namespace {
 
 struct CheckArgs {
   std::string max_backup_age = "26h", max_wal_age = "15m", pg, archive_timeout = "60";
+  std::vector<std::string> max_snapshot_age;  // DURATION, VOLUME=DURATION, VOLUME=off
 };
 
 // Every failure is CRITICAL on stdout, in the one-line format monitoring reads.
@@ -23,6 +25,7 @@ int run_check(const Context& ctx, const CheckArgs& a) {
   options.max_wal_age = parse_duration("--max-wal-age", a.max_wal_age);
   options.archive_timeout = parse_duration("--archive-timeout", a.archive_timeout);
   options.pg = a.pg;
+  for (const std::string& value : a.max_snapshot_age) ops::set_snapshot_age_limit(options, value);
   ops::CheckResult result;
   try {
     auto r = ctx.repos.open_first();
@@ -50,7 +53,8 @@ int run_metrics(const Context& ctx, const std::string& textfile) {
 void register_monitor(CLI::App& app, Verbs& verbs) {
   CLI::App* check = app.add_subcommand(
       "check",
-      "one line and exit 0 OK / 1 WARNING / 2 CRITICAL for monitoring (backup and WAL age)");
+      "one line and exit 0 OK / 1 WARNING / 2 CRITICAL for monitoring (backup, WAL and "
+      "snapshot age)");
   auto check_args = std::make_shared<CheckArgs>();
   check
       ->add_option("--max-backup-age", check_args->max_backup_age,
@@ -58,6 +62,12 @@ void register_monitor(CLI::App& app, Verbs& verbs) {
       ->default_str("26h");
   check->add_option("--max-wal-age", check_args->max_wal_age, "WARNING past this, CRITICAL past 2x")
       ->default_str("15m");
+  check
+      ->add_option("--max-snapshot-age", check_args->max_snapshot_age,
+                   "snapshots: WARNING past this, CRITICAL past 2x; VOLUME=DURATION for one "
+                   "volume, VOLUME=off to leave one out (repeat)")
+      ->type_name("[VOLUME=]DURATION")
+      ->default_str("26h");
   check->add_option("--pg", check_args->pg,
                     "also force a WAL switch on this server and wait for it to be archived");
   check->add_option("--archive-timeout", check_args->archive_timeout, "how long to wait for it")

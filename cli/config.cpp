@@ -6,6 +6,9 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/relative_path.h"
+#include "core/time_util.h"
+#include "files/snapshot_record.h"
 
 namespace walvault::cli {
 
@@ -17,6 +20,25 @@ bool is_repo_key(const CLI::ConfigItem& item) {
   return (item.name == "repo" && item.parents.empty()) ||
          (item.name.size() > 4 && item.name.starts_with("repo") &&
           std::isdigit(static_cast<unsigned char>(item.name[4])));
+}
+
+// Calls set(sub, name, value, where) for each key of the [ROOT] and
+// [ROOT.SUB] sections in `items` (sub "" for [ROOT]; a SUB holding dots is
+// joined back), `where` naming the section for messages. Throws
+// Error(kUsage) for a key without exactly one value.
+template <typename Set>
+void for_each_section_key(const std::vector<CLI::ConfigItem>& items, const std::string& root,
+                          Set set) {
+  for (const CLI::ConfigItem& item : items) {
+    if (item.name == "++" || item.name == "--") continue;  // CLI11's section markers
+    std::string sub;
+    for (std::size_t i = 1; i < item.parents.size(); ++i)
+      sub += (i > 1 ? "." : "") + item.parents[i];
+    const std::string where = "config file [" + root + (sub.empty() ? "" : "." + sub) + "]";
+    if (item.inputs.size() != 1)
+      throw Error(ErrorCode::kUsage, where + " " + item.name + " takes one value");
+    set(sub, item.name, item.inputs.front(), where);
+  }
 }
 
 }  // namespace
@@ -34,6 +56,8 @@ std::vector<CLI::ConfigItem> EnvFirstConfig::from_config(std::istream& input) co
       sections_->store.push_back(std::move(item));
     } else if (!item.parents.empty() && item.parents.front() == "retention") {
       sections_->retention.push_back(std::move(item));  // retention_from_config
+    } else if (!item.parents.empty() && item.parents.front() == "files-retention") {
+      sections_->files_retention.push_back(std::move(item));  // snapshot_retention_from_config
     } else if (is_repo_key(item)) {
       sections_->repos.push_back(std::move(item));
     } else if (std::getenv(env_name(item.name).c_str()) == nullptr) {
@@ -89,6 +113,45 @@ store::StoreSettings store_settings_from_config(const std::vector<CLI::ConfigIte
     settings.set(item.name, item.inputs.front());
   }
   return settings;
+}
+
+ops::RetentionRules retention_from_config(const std::vector<CLI::ConfigItem>& items) {
+  ops::RetentionRules rules;
+  for_each_section_key(items, "retention",
+                       [&](const std::string& tag, const std::string& name,
+                           const std::string& value, const std::string& where) {
+                         if (name == "pitr-window" && tag.empty())
+                           rules.pitr_window = parse_duration(where + " pitr-window", value);
+                         else
+                           ops::set_retention_rule(
+                               tag.empty() ? rules.default_policy : rules.tags[tag], name, value,
+                               where);
+                       });
+  return rules;
+}
+
+ops::SnapshotRetentionRules snapshot_retention_from_config(
+    const std::vector<CLI::ConfigItem>& items) {
+  ops::SnapshotRetentionRules rules;
+  for_each_section_key(
+      items, "files-retention",
+      [&](const std::string& sub, const std::string& name, const std::string& value,
+          const std::string& where) {
+        if (sub.empty()) return ops::set_retention_rule(rules.all_volumes, name, value, where);
+        const std::size_t colon = sub.find(':');
+        const std::string volume = sub.substr(0, colon);
+        if (auto problem = files::volume_problem(volume))
+          throw Error(ErrorCode::kUsage, where + ": volume " + printable_name(volume) + " " +
+                                             *problem +
+                                             " (sections are [files-retention.VOLUME]"
+                                             " and [files-retention.VOLUME:TAG])");
+        if (colon == std::string::npos)
+          return ops::set_retention_rule(rules.volumes[volume], name, value, where);
+        const std::string tag = sub.substr(colon + 1);
+        if (tag.empty()) throw Error(ErrorCode::kUsage, where + ": no tag after ':'");
+        ops::set_retention_rule(rules.volume_tags[{volume, tag}], name, value, where);
+      });
+  return rules;
 }
 
 // The store settings are config-file keys only: a credential in argv would be

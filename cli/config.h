@@ -8,7 +8,8 @@
 // out of the file the keys no flag has, for the app to read itself: the
 // store drivers' settings (s3-*: config-file only, never argv, where a
 // credential is readable by every local user), the repositories (`repo`,
-// `repo1`, ...), and the [retention] sections. Which keys are a driver's is
+// `repo1`, ...), and the [retention] and [files-retention] sections. Which
+// keys are a driver's is
 // the store's to say (store::classify_store_setting).
 //
 // Every refusal is Error(kUsage) naming the key at fault, never its value.
@@ -19,6 +20,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ops/retention.h"
 #include "store/object_store.h"
 
 namespace walvault::cli {
@@ -31,6 +33,8 @@ struct ConfigSections {
   std::vector<CLI::ConfigItem> store;      // the store drivers' keys (s3-*)
   std::vector<CLI::ConfigItem> repos;      // `repo` and `repo<N>` keys
   std::vector<CLI::ConfigItem> retention;  // [retention] and [retention.TAG] sections
+  // [files-retention], [files-retention.VOLUME] and [files-retention.VOLUME:TAG]
+  std::vector<CLI::ConfigItem> files_retention;
 };
 
 // CLI11's INI reader with the environment first (see above); writes the keys
@@ -56,6 +60,19 @@ std::vector<std::string> repos_from_config(const std::vector<CLI::ConfigItem>& i
 // to its top (before any [section]) and take one value each; each is checked
 // by its driver (Error(kUsage) naming the key).
 store::StoreSettings store_settings_from_config(const std::vector<CLI::ConfigItem>& items);
+
+// The database backups' retention rules of the [retention] (default policy)
+// and [retention.TAG] sections; `pitr-window` belongs to [retention]. Throws
+// Error(kUsage) naming the section and key of a bad one.
+ops::RetentionRules retention_from_config(const std::vector<CLI::ConfigItem>& items);
+
+// The file-volume snapshots' retention rules: [files-retention] (every volume
+// without a section of its own), [files-retention.VOLUME] and
+// [files-retention.VOLUME:TAG] (':' cannot occur in a volume name; a volume
+// name's dots are kept). Throws Error(kUsage) naming the section and key of a
+// bad one, or a section that does not name a volume.
+ops::SnapshotRetentionRules snapshot_retention_from_config(
+    const std::vector<CLI::ConfigItem>& items);
 
 // Why an argument of `argv` that names a store driver's key (--s3-*) is
 // refused, or "" when there is none. The message names the key, never the

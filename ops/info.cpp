@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -66,6 +67,44 @@ std::string history_line(const std::optional<repo::HistoryEntry>& e) {
   return e->outcome + " at " + format_time_us(e->start_us) + " (" + secs + "): " + e->detail;
 }
 
+// One VolumeInfo per volume of `snapshots` (oldest first), by name.
+std::vector<VolumeInfo> volumes_of(const std::vector<files::SnapshotRecord>& snapshots) {
+  std::map<std::string, VolumeInfo> by_name;
+  for (const files::SnapshotRecord& s : snapshots) {
+    VolumeInfo& v = by_name[s.volume];
+    if (v.snapshots++ == 0) {
+      v.volume = s.volume;
+      v.oldest = s;
+    }
+    v.newest = s;
+    v.logical_bytes += s.bytes;
+    v.added_bytes += s.added_bytes;
+  }
+  std::vector<VolumeInfo> out;
+  for (auto& [name, v] : by_name) out.push_back(std::move(v));
+  return out;
+}
+
+json volume_json(const VolumeInfo& v) {
+  json j = {{"volume", v.volume},
+            {"snapshots", v.snapshots},
+            {"logical_bytes", v.logical_bytes},
+            {"added_bytes", v.added_bytes}};
+  for (const auto& [key, s] : {std::pair{"oldest", &v.oldest}, {"newest", &v.newest}}) {
+    json one = {{"id", files::snapshot_id(*s)},
+                {"label", s->label},
+                {"tag", s->tag},
+                {"files", s->files},
+                {"bytes", s->bytes},
+                {"added_bytes", s->added_bytes},
+                {"unreadable", s->unreadable}};
+    put_time(one, "start_time", s->start_us);
+    put_time(one, "end_time", s->end_us);
+    j[key] = std::move(one);
+  }
+  return j;
+}
+
 }  // namespace
 
 InfoReport repository_info(repo::Repository& repo) {
@@ -93,8 +132,10 @@ InfoReport repository_info(repo::Repository& repo) {
 
   const basebackup::ArchiveView view = basebackup::load_archive_view(repo);
   info.backups = view.backups;
+  info.volumes = volumes_of(files::list_snapshots(repo));
   std::uint64_t logical = 0;
   for (const auto& b : info.backups) logical += b.logical_bytes;
+  for (const VolumeInfo& v : info.volumes) logical += v.logical_bytes;
   if (info.pack_bytes > 0)
     info.dedup_ratio = static_cast<double>(logical) / static_cast<double>(info.pack_bytes);
 
@@ -169,6 +210,14 @@ std::string info_text(const InfoReport& info) {
   for (const auto& rp : info.restore_points)
     out += "  " + rp.name + ": " + format_time_us(rp.time_us) + " at " + pg::format_lsn(rp.lsn) +
            " on timeline " + std::to_string(rp.timeline) + "\n";
+  out += "snapshots: " + std::to_string(info.volumes.size()) + " volumes\n";
+  for (const VolumeInfo& v : info.volumes)
+    out += "  " + v.volume + ": " + std::to_string(v.snapshots) + " snapshots, oldest " +
+           format_time_us(v.oldest.start_us) + ", newest " + format_time_us(v.newest.start_us) +
+           " (" + files::snapshot_id(v.newest) + ": " + std::to_string(v.newest.files) +
+           " files, " + human_bytes(v.newest.bytes) +
+           (v.newest.unreadable ? ", " + std::to_string(v.newest.unreadable) + " unreadable" : "") +
+           "), " + human_bytes(v.added_bytes) + " added in all\n";
   out += "last verify: " + history_line(info.last_verify) + "\n";
   out += "last drill: " + history_line(info.last_drill) + "\n";
   return out;
@@ -226,6 +275,8 @@ std::string info_json(const InfoReport& info) {
     j["segment"] = rp.segment;
     out["restore_points"].push_back(std::move(j));
   }
+  out["volumes"] = json::array();
+  for (const VolumeInfo& v : info.volumes) out["volumes"].push_back(volume_json(v));
   out["last_verify"] = info.last_verify ? repo::history_to_json(*info.last_verify) : json(nullptr);
   out["last_drill"] = info.last_drill ? repo::history_to_json(*info.last_drill) : json(nullptr);
   return out.dump(1) + "\n";

@@ -1,7 +1,8 @@
 // `walvault info`: what a repository holds and what it can restore, in one
 // read-only pass: identity, cluster, size and dedup, backups, the restorable
-// window of every timeline, the WAL's last segment and latest commit, and the
-// restore points. The JSON form is specified in docs/format.md ("info --json").
+// window of every timeline, the WAL's last segment and latest commit, the
+// restore points, and the file-volume snapshots per volume. The JSON form is specified in
+// docs/format.md ("info --json").
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include "basebackup/backup_record.h"
 #include "basebackup/restore_plan.h"
+#include "files/snapshot_record.h"
 #include "repo/cluster.h"
 #include "repo/history.h"
 #include "repo/repository.h"
@@ -25,6 +27,15 @@ struct RestorePointInfo {
   pg::Lsn lsn = 0;
   pg::TimeLineId timeline = 0;
   std::string segment;  // the segment whose metadata lists it
+};
+
+// The snapshots of one file volume.
+struct VolumeInfo {
+  std::string volume;
+  std::uint64_t snapshots = 0;
+  files::SnapshotRecord oldest, newest;  // by start time
+  std::uint64_t logical_bytes = 0;       // sum of its snapshots' bytes (their files' sizes)
+  std::uint64_t added_bytes = 0;         // sum of its snapshots' added_bytes
 };
 
 struct InfoReport {
@@ -41,8 +52,8 @@ struct InfoReport {
   std::uint64_t size_bytes = 0;  // every object's stored size
   std::uint64_t pack_bytes = 0;  // packs/*
   std::uint64_t wal_bytes = 0;   // wal/*
-  // Sum of the backups' logical sizes over the pack bytes: dedup across
-  // backups and compression together. std::nullopt without packs.
+  // Sum of the backups' and snapshots' logical sizes over the pack bytes:
+  // dedup across them and compression together. std::nullopt without packs.
   std::optional<double> dedup_ratio;
   std::optional<store::SpaceInfo> space;  // stores that report it (local file systems)
 
@@ -57,13 +68,16 @@ struct InfoReport {
   std::optional<std::int64_t> latest_commit_us;  // latest commit/abort in any segment
   std::vector<RestorePointInfo> restore_points;  // every archived one, by time
 
+  std::vector<VolumeInfo> volumes;  // every volume with a snapshot, by name
+
   // The newest `verify` and `drill` history entries (repo/history.h); none
   // recorded, or the newest one damaged (corrupt): std::nullopt.
   std::optional<repo::HistoryEntry> last_verify;
   std::optional<repo::HistoryEntry> last_drill;
 };
 
-// Throws what load_archive_view throws on a damaged record or metadata
+// Throws what load_archive_view and files::list_snapshots throw on a
+// damaged record or metadata
 // (`verify` names every damaged object instead), and Error(kIo) when the
 // store fails, reading history included (never "none recorded" for history
 // it could not read).

@@ -2,10 +2,12 @@
 
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "core/error.h"
+#include "core/relative_path.h"
 #include "core/time_util.h"
 #include "ops/info.h"
 #include "pg/base_backup.h"
@@ -91,7 +93,43 @@ void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
                                      ", " + archiver.at(0) + " failures)");
 }
 
+// The snapshot findings: each volume's newest snapshot against its limit,
+// and the volumes given a limit of their own that have no snapshot.
+void check_snapshots(Findings& f, const InfoReport& info, const CheckOptions& o, std::int64_t now) {
+  std::set<std::string> seen;
+  for (const VolumeInfo& v : info.volumes) {
+    seen.insert(v.volume);
+    const auto own = o.volume_snapshot_age.find(v.volume);
+    if (own != o.volume_snapshot_age.end() && !own->second) continue;  // "off"
+    const std::chrono::seconds limit =
+        own != o.volume_snapshot_age.end() ? *own->second : o.max_snapshot_age;
+    judge_age(f, "last snapshot of " + v.volume, now - v.newest.end_us, limit,
+              files::snapshot_id(v.newest));
+    if (v.newest.unreadable > 0)
+      f.add(CheckStatus::kWarning, "last snapshot of " + v.volume + ": " +
+                                       std::to_string(v.newest.unreadable) + " unreadable");
+  }
+  for (const auto& [volume, limit] : o.volume_snapshot_age)
+    if (limit && !seen.count(volume))
+      f.add(CheckStatus::kCritical, "no snapshot of volume " + volume);
+}
+
 }  // namespace
+
+void set_snapshot_age_limit(CheckOptions& options, const std::string& value) {
+  const std::size_t eq = value.find('=');
+  if (eq == std::string::npos) {
+    options.max_snapshot_age = parse_duration("--max-snapshot-age", value);
+    return;
+  }
+  const std::string volume = value.substr(0, eq), limit = value.substr(eq + 1);
+  if (auto problem = files::volume_problem(volume))
+    throw Error(ErrorCode::kUsage,
+                "--max-snapshot-age: volume " + printable_name(volume) + " " + *problem);
+  options.volume_snapshot_age[volume] =
+      limit == "off" ? std::nullopt
+                     : std::optional(parse_duration("--max-snapshot-age " + volume, limit));
+}
 
 CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
   Findings f;
@@ -110,6 +148,7 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
       f.add(CheckStatus::kCritical, "no archived WAL");
     else
       judge_age(f, "last WAL", now - *info.last_archived_us, o.max_wal_age, *info.last_segment);
+    check_snapshots(f, info, o, now);
     if (info.space && info.space->total_bytes > 0) {
       const auto used = info.space->total_bytes - info.space->free_bytes;
       const int pct = static_cast<int>(100.0 * static_cast<double>(used) /
@@ -128,15 +167,58 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
   return r;
 }
 
+namespace {
+
+// The per-volume snapshot families, through `family(name, help, samples)`.
+template <typename Family>
+void volume_metrics(const InfoReport& info, Family& family) {
+  const std::int64_t now = now_unix_us();
+  auto per_volume = [&](const char* name, const char* help, auto value_of) {
+    std::vector<std::pair<std::string, double>> samples;
+    for (const VolumeInfo& v : info.volumes)
+      samples.emplace_back("{repository=\"" + info.repo_id + "\",volume=\"" + v.volume + "\"}",
+                           static_cast<double>(value_of(v)));
+    family(name, help, samples);
+  };
+  per_volume("walvault_snapshots", "File-volume snapshots in the repository.",
+             [](const VolumeInfo& v) { return v.snapshots; });
+  per_volume("walvault_last_snapshot_timestamp_seconds",
+             "When the volume's newest snapshot ended (Unix time).",
+             [](const VolumeInfo& v) { return v.newest.end_us / 1e6; });
+  per_volume("walvault_last_snapshot_age_seconds",
+             "Seconds since the volume's newest snapshot ended.",
+             [&](const VolumeInfo& v) { return (now - v.newest.end_us) / 1e6; });
+  per_volume("walvault_last_snapshot_duration_seconds",
+             "How long the volume's newest snapshot took.",
+             [](const VolumeInfo& v) { return (v.newest.end_us - v.newest.start_us) / 1e6; });
+  per_volume("walvault_last_snapshot_bytes", "Size of the files in the volume's newest snapshot.",
+             [](const VolumeInfo& v) { return v.newest.bytes; });
+  per_volume("walvault_last_snapshot_added_bytes",
+             "Bytes the volume's newest snapshot added to the repository.",
+             [](const VolumeInfo& v) { return v.newest.added_bytes; });
+  per_volume("walvault_last_snapshot_unreadable_files",
+             "Entries the volume's newest snapshot could not read.",
+             [](const VolumeInfo& v) { return v.newest.unreadable; });
+}
+
+}  // namespace
+
 std::string metrics_text(repo::Repository& repo) {
   const InfoReport info = repository_info(repo);
   const std::string labels = "{repository=\"" + info.repo_id + "\"}";
   std::string out;
+  // One metric family: HELP and TYPE, then a sample per (labels, value).
+  auto family = [&](const char* name, const char* help,
+                    const std::vector<std::pair<std::string, double>>& samples) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    for (const auto& [sample_labels, value] : samples) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", value);
+      out += name + sample_labels + " " + buf + "\n";
+    }
+  };
   auto gauge = [&](const char* name, const char* help, double value) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", value);
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-           labels + " " + buf + "\n";
+    family(name, help, {{labels, value}});
   };
   gauge("walvault_backups", "Backups in the repository.", static_cast<double>(info.backups.size()));
   if (!info.backups.empty()) {
@@ -164,7 +246,8 @@ std::string metrics_text(repo::Repository& repo) {
   gauge("walvault_repository_bytes", "Bytes stored in the repository.",
         static_cast<double>(info.size_bytes));
   if (info.dedup_ratio)
-    gauge("walvault_dedup_ratio", "Logical backup bytes per stored pack byte.", *info.dedup_ratio);
+    gauge("walvault_dedup_ratio", "Logical backup and snapshot bytes per stored pack byte.",
+          *info.dedup_ratio);
   if (const auto& v = info.last_verify) {
     gauge("walvault_last_verify_timestamp_seconds", "When the last verify ended (Unix time).",
           v->end_us / 1e6);
@@ -181,6 +264,7 @@ std::string metrics_text(repo::Repository& repo) {
             "Total time of the last restore drill: restore, recovery and checks.",
             d->extra.at("total_s").get<double>());
   }
+  if (!info.volumes.empty()) volume_metrics(info, family);
   if (info.space) {
     gauge("walvault_disk_free_bytes", "Free bytes on the repository's file system.",
           static_cast<double>(info.space->free_bytes));

@@ -7,6 +7,10 @@
 //  - no archived WAL: CRITICAL; newest segment archived longer ago than
 //    max_wal_age: WARNING, twice that: CRITICAL;
 //  - a local repository's file system more than disk_warn_percent full: WARNING;
+//  - file-volume snapshots, per volume: the newest one ended longer ago than
+//    the volume's limit: WARNING, twice that: CRITICAL; files it could not
+//    read: WARNING; a volume given a limit of its own without any snapshot:
+//    CRITICAL. A repository without snapshots has no snapshot findings;
 //  - with a server (`pg`): forces a WAL switch and waits (archive_timeout) for
 //    the switched segment to arrive in the repository, proving
 //    archive_command end to end (CRITICAL when it does not); pg_stat_archiver
@@ -15,6 +19,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 
 #include "repo/repository.h"
@@ -27,7 +33,16 @@ struct CheckOptions {
   std::string pg;  // libpq connection string; empty: no server check
   std::chrono::seconds archive_timeout{60};
   int disk_warn_percent = 80;
+  // Every volume's snapshot age limit, unless volume_snapshot_age has the
+  // volume: its own limit, or std::nullopt for a volume not checked.
+  std::chrono::seconds max_snapshot_age{26 * 3600};
+  std::map<std::string, std::optional<std::chrono::seconds>> volume_snapshot_age;
 };
+
+// Applies one --max-snapshot-age value: "DURATION" (every volume),
+// "VOLUME=DURATION" (that volume) or "VOLUME=off" (that volume not checked).
+// Throws Error(kUsage) naming --max-snapshot-age and the bad part.
+void set_snapshot_age_limit(CheckOptions& options, const std::string& value);
 
 enum class CheckStatus { kOk = 0, kWarning = 1, kCritical = 2 };
 
@@ -42,7 +57,9 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& options);
 
 // Prometheus text exposition (version 0.0.4) of the repository's state:
 // backups, last backup time/size/duration, last archived WAL time and lag,
-// latest commit time, repository bytes, dedup ratio, disk free.
+// latest commit time, repository bytes, dedup ratio, disk free; per volume
+// (label volume="..."): snapshots, and the newest one's end time, age,
+// duration, bytes, added bytes and unreadable entries.
 std::string metrics_text(repo::Repository& repo);
 
 }  // namespace walvault::ops

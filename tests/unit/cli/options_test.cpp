@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/app.h"
+#include "cli/config.h"
 #include "support/error_code.h"
 #include "support/pg_cluster.h"
 
@@ -112,6 +113,45 @@ TEST_F(OptionsTest, KeysWithoutFlagsAreTakenOutOfTheConfigFile) {
   EXPECT_EQ(sections_.store.size(), 1u);
   EXPECT_EQ(sections_.repos.size(), 1u);
   EXPECT_FALSE(sections_.retention.empty());
+}
+
+TEST_F(OptionsTest, FilesRetentionSectionsNameEveryVolumeAVolumeOrAVolumeAndTag) {
+  parse(
+      "[retention]\nkeep-last = 2\n"
+      "[files-retention]\nkeep-daily = 30\n"
+      "[files-retention.app_data]\nkeep-daily = 7\nkeep-monthly = 12\n"
+      "[files-retention.app_data:reports]\nkeep-last = 5\n"
+      "[files-retention.my.vol]\nkeep-within = 2d\n",
+      {});
+  const ops::SnapshotRetentionRules rules =
+      snapshot_retention_from_config(sections_.files_retention);
+  EXPECT_EQ(rules.all_volumes.describe(), "keep-daily 30");
+  EXPECT_EQ(rules.volumes.at("app_data").describe(), "keep-daily 7, keep-monthly 12");
+  EXPECT_EQ(rules.volume_tags.at({"app_data", "reports"}).describe(), "keep-last 5");
+  EXPECT_EQ(rules.volumes.at("my.vol").describe(), "keep-within 2d");
+  EXPECT_EQ(rules.policy_for("other", "").describe(), "keep-daily 30");
+  EXPECT_EQ(rules.policy_for("app_data", "weekly").describe(), "keep-daily 7, keep-monthly 12");
+  // The database backups' sections are apart.
+  const ops::RetentionRules db = retention_from_config(sections_.retention);
+  EXPECT_EQ(db.default_policy.describe(), "keep-last 2");
+  EXPECT_TRUE(db.tags.empty());
+}
+
+TEST_F(OptionsTest, BadFilesRetentionSectionsAreUsageErrorsNamingTheSection) {
+  for (const char* config :
+       {"[files-retention.app_data]\nkeep-dayly = 7\n", "[files-retention.a/b]\nkeep-last = 1\n",
+        "[files-retention.app_data:]\nkeep-last = 1\n", "[files-retention.:tag]\nkeep-last = 1\n",
+        "[files-retention]\nkeep-last = many\n", "[files-retention]\npitr-window = 7d\n"}) {
+    parse(config, {});
+    try {
+      snapshot_retention_from_config(sections_.files_retention);
+      ADD_FAILURE() << config;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUsage) << config;
+      EXPECT_NE(std::string(e.what()).find("config file [files-retention"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST_F(OptionsTest, BadRepositoryKeysAreUsageErrors) {
