@@ -21,8 +21,12 @@ struct CheckArgs {
 // Every failure is CRITICAL on stdout, in the one-line format monitoring reads.
 int run_check(const Context& ctx, const CheckArgs& a) {
   ops::CheckOptions options;
-  options.max_backup_age = parse_duration("--max-backup-age", a.max_backup_age);
-  options.max_wal_age = parse_duration("--max-wal-age", a.max_wal_age);
+  // "off": a repository that holds file volumes only.
+  auto limit = [](const char* what, const std::string& text) {
+    return text == "off" ? std::nullopt : std::optional(parse_duration(what, text));
+  };
+  options.max_backup_age = limit("--max-backup-age", a.max_backup_age);
+  options.max_wal_age = limit("--max-wal-age", a.max_wal_age);
   options.archive_timeout = parse_duration("--archive-timeout", a.archive_timeout);
   options.pg = a.pg;
   for (const std::string& value : a.max_snapshot_age) ops::set_snapshot_age_limit(options, value);
@@ -58,9 +62,11 @@ void register_monitor(CLI::App& app, Verbs& verbs) {
   auto check_args = std::make_shared<CheckArgs>();
   check
       ->add_option("--max-backup-age", check_args->max_backup_age,
-                   "WARNING past this, CRITICAL past 2x")
+                   "WARNING past this, CRITICAL past 2x; off: no database backups here")
       ->default_str("26h");
-  check->add_option("--max-wal-age", check_args->max_wal_age, "WARNING past this, CRITICAL past 2x")
+  check
+      ->add_option("--max-wal-age", check_args->max_wal_age,
+                   "WARNING past this, CRITICAL past 2x; off: no WAL archived here")
       ->default_str("15m");
   check
       ->add_option("--max-snapshot-age", check_args->max_snapshot_age,

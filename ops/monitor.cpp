@@ -138,16 +138,16 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
     if (!o.pg.empty()) check_server(f, repo, o);
     const InfoReport info = repository_info(repo);
     const std::int64_t now = now_unix_us();
-    if (info.backups.empty()) {
+    if (o.max_backup_age && info.backups.empty()) {
       f.add(CheckStatus::kCritical, "no backup");
-    } else {
+    } else if (o.max_backup_age) {
       const auto& last = info.backups.back();
-      judge_age(f, "last backup", now - last.stop_time_us, o.max_backup_age, last.label);
+      judge_age(f, "last backup", now - last.stop_time_us, *o.max_backup_age, last.label);
     }
-    if (!info.last_segment || !info.last_archived_us)
+    if (o.max_wal_age && (!info.last_segment || !info.last_archived_us))
       f.add(CheckStatus::kCritical, "no archived WAL");
-    else
-      judge_age(f, "last WAL", now - *info.last_archived_us, o.max_wal_age, *info.last_segment);
+    else if (o.max_wal_age)
+      judge_age(f, "last WAL", now - *info.last_archived_us, *o.max_wal_age, *info.last_segment);
     check_snapshots(f, info, o, now);
     if (info.space && info.space->total_bytes > 0) {
       const auto used = info.space->total_bytes - info.space->free_bytes;

@@ -5,7 +5,8 @@
 //  - no backup: CRITICAL; newest backup older than max_backup_age: WARNING,
 //    older than twice that: CRITICAL;
 //  - no archived WAL: CRITICAL; newest segment archived longer ago than
-//    max_wal_age: WARNING, twice that: CRITICAL;
+//    max_wal_age: WARNING, twice that: CRITICAL; either age limit unset: that
+//    check is left out (a repository of file volumes only);
 //  - a local repository's file system more than disk_warn_percent full: WARNING;
 //  - file-volume snapshots, per volume: the newest one ended longer ago than
 //    the volume's limit: WARNING, twice that: CRITICAL; files it could not
@@ -28,8 +29,9 @@
 namespace walvault::ops {
 
 struct CheckOptions {
-  std::chrono::seconds max_backup_age{26 * 3600};
-  std::chrono::seconds max_wal_age{15 * 60};
+  // std::nullopt: not checked (a repository that holds only file volumes).
+  std::optional<std::chrono::seconds> max_backup_age{std::chrono::hours(26)};
+  std::optional<std::chrono::seconds> max_wal_age{std::chrono::minutes(15)};
   std::string pg;  // libpq connection string; empty: no server check
   std::chrono::seconds archive_timeout{60};
   int disk_warn_percent = 80;

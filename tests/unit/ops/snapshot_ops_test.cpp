@@ -205,6 +205,31 @@ TEST(SnapshotCheck, JudgesEachVolumesNewestSnapshotAgainstItsLimit) {
   EXPECT_TRUE(contains(r.line, "last snapshot of reports: 3 unreadable")) << r.line;
 }
 
+TEST(SnapshotCheck, AFilesOnlyRepositoryIsOkWithTheDatabaseChecksOff) {
+  // No backup and no WAL: CRITICAL twice by default; with both limits off
+  // (a repository that holds file volumes only) the snapshots alone judge.
+  auto store = std::make_shared<store::MemStore>();
+  repo::Repository::init(*store, {});
+  auto repo = repo::Repository::open(store, {});
+  files::SnapshotRecord s;
+  s.volume = "uploads";
+  s.end_us = now_unix_us() - kHour;
+  s.start_us = s.end_us - 60'000'000;
+  files::write_snapshot_record(*repo, s);
+  CheckOptions o;
+  CheckResult r = run_check(*repo, o);
+  EXPECT_EQ(r.status, CheckStatus::kCritical) << r.line;
+  EXPECT_TRUE(contains(r.line, "no backup")) << r.line;
+  EXPECT_TRUE(contains(r.line, "no archived WAL")) << r.line;
+  o.max_backup_age.reset();
+  o.max_wal_age.reset();
+  r = run_check(*repo, o);
+  EXPECT_EQ(r.status, CheckStatus::kOk) << r.line;
+  EXPECT_TRUE(contains(r.line, "last snapshot of uploads 60m ago")) << r.line;
+  o.max_snapshot_age = std::chrono::minutes(20);
+  EXPECT_EQ(run_check(*repo, o).status, CheckStatus::kCritical);
+}
+
 TEST(SnapshotCheck, BadLimitsAreUsageErrorsNamingTheOption) {
   CheckOptions o;
   for (const char* bad : {"soon", "app_data=soon", "=1h", "a/b=1h", "app_data="}) {
