@@ -70,9 +70,10 @@ TEST(SyncTest, SyncedRepositoryAloneVerifiesAndRestores) {
   auto again = walvault({"--key-file", key_a, "repo", "sync", "--from", repo_a, "--to", repo_b},
                         {{"WALVAULT_PASSPHRASE", "passphrase of b"}});
   ASSERT_EQ(again.status, 0) << again.err;
-  EXPECT_EQ(again.out, "synced " + repo_a + " -> " + repo_b +
-                           ": 0 WAL segments, 0 files, 0 backups (0.0 MiB added); already in "
-                           "sync\n");
+  EXPECT_EQ(again.out,
+            "synced " + repo_a + " -> " + repo_b +
+                ": 0 WAL segments, 0 files, 0 backups, 0 snapshots (0.0 MiB added); already in "
+                "sync\n");
 
   auto v = walvault(concat(flags_b, {"verify", "--read-data"}));
   EXPECT_EQ(v.status, 0) << v.out << v.err;
