@@ -43,13 +43,16 @@ int run_files_backup(const Context& ctx, const FilesBackupArgs& a) {
   std::vector<repo::Repository*> repos;
   for (auto& r : opened) repos.push_back(r.get());
   std::uint64_t unreadable = 0;
+  // One start time for every repository: the same snapshot name in each.
+  const std::int64_t start_us = now_unix_us();
   for (repo::Repository* repo : repos) {
     repo::HistoryEntry entry = repo::start_history("files-backup");
     run_recorded({repo}, entry, [&] {
       const auto lock = repo::RepoLock::acquire(*repo, repo::LockMode::kShared, "files backup",
                                                 command_lock_options());
       files::SnapshotStats stats;
-      files::TakeSnapshotOptions options{.volume = a.volume, .paths = a.paths, .tag = a.tag};
+      files::TakeSnapshotOptions options{
+          .volume = a.volume, .paths = a.paths, .tag = a.tag, .start_us = start_us};
       options.walk = {a.excludes, a.one_file_system, a.force_reread};
       lock->check_held();
       const files::SnapshotRecord r = files::take_snapshot(*repo, options, stats);

@@ -375,13 +375,15 @@ void copy_backups(repo::Repository& from, repo::Repository& to,
   }
 }
 
-// The same snapshot in both repositories (copied by sync, or written by one
-// multi-repository `files backup`... which labels each repository's own
-// snapshot: those agree only by accident). The root may differ: a re-cut copy
-// has other ids.
+// The same snapshot in both repositories: copied by sync, or taken by one
+// `files backup` into several repositories (one start time for all; each
+// repository's walk ends at its own time). The root may differ: a re-cut copy,
+// or a repository with another key, has other ids. The start time is the
+// client's clock in µs, so two distinct snapshots agree on all of these only
+// by accident.
 bool same_snapshot(const files::SnapshotRecord& a, const files::SnapshotRecord& b) {
   return a.volume == b.volume && a.label == b.label && a.start_us == b.start_us &&
-         a.end_us == b.end_us && a.host == b.host && a.paths == b.paths;
+         a.host == b.host && a.paths == b.paths;
 }
 
 // The snapshots `from` has and `to` lacks (by record name), oldest first, into

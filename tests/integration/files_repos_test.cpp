@@ -90,6 +90,14 @@ TEST(FilesRepos, TwoRepositoriesBothGetTheSnapshotAndTheFirstThatHasItServes) {
     EXPECT_NE(h.out.find("\"files-backup\""), std::string::npos) << h.out;
   }
 
+  // One backup, one snapshot: the same name and id in both, so a sync
+  // between them has nothing to copy.
+  EXPECT_EQ(snapshots_in({"--repo", plain}, env)[0]["id"],
+            snapshots_in({"--repo", sealed}, env)[0]["id"]);
+  const CommandResult sync = as_root({"repo", "sync", "--from", plain, "--to", sealed}, env);
+  ASSERT_EQ(sync.status, 0) << sync.err;
+  EXPECT_TRUE(sync.out.ends_with("already in sync\n")) << sync.out;
+
   // The first repository given lacks the snapshot: the next one serves
   // restore, ls and cat, with a warning naming the first.
   const std::string empty = s.work.sub("empty");

@@ -61,7 +61,7 @@ TEST(SyncTest, SyncedRepositoryAloneVerifiesAndRestores) {
   ASSERT_EQ(first.status, 0) << first.err;
   const std::string segments =
       capture(first.out, "^synced " + repo_a + " -> " + repo_b +
-                             ": (\\d+) WAL segments, \\d+ files?, 1 backup \\(");
+                             ": (\\d+) WAL segments, \\d+ files?, 1 backup, 0 snapshots \\(");
   ASSERT_FALSE(segments.empty()) << first.out;
   EXPECT_GE(std::stoi(segments), 2) << first.out;
 
