@@ -160,8 +160,8 @@ files::SnapshotRecord find(repo::Repository& r, const SnapshotArgs& a) {
 }
 
 // A snapshot read from the first repository given that has it (as restore
-// and archive-get use several): one that lacks it or fails falls back to the
-// next, with a warning when there are several.
+// and archive-get use several; ls, cat, restore, export, and diff for both): one that lacks it or
+// fails falls back to the next, with a warning when there are several.
 struct ServedSnapshot {
   std::unique_ptr<repo::Repository> repo;
   // With `lock_for`: a shared lock (declared after the repository: released
@@ -255,8 +255,15 @@ int run_files_cat(const Context& ctx, const SnapshotArgs& a, const std::string& 
 }
 
 int run_files_diff(const Context& ctx, const SnapshotArgs& a, const SnapshotArgs& b, bool json) {
-  auto r = ctx.repos.open_first();
-  const files::SnapshotRecord before = find(*r, a), after = find(*r, b);
+  // The first repository that has both.
+  std::unique_ptr<repo::Repository> r;
+  files::SnapshotRecord before, after;
+  first_that_serves(ctx.repos.locations(), [&](const std::string& location) {
+    r = ctx.repos.open(location);
+    before = find(*r, a);
+    after = find(*r, b);
+    return true;
+  });
   repo::ChunkStore chunks(*r);
   nlohmann::json out = nlohmann::json::array();
   std::uint64_t added = 0, removed = 0, changed = 0;
@@ -299,9 +306,9 @@ struct ExportArgs {
 int run_files_export(const Context& ctx, const ExportArgs& a) {
   if (a.format != "tar" && a.format != "tar.gz")
     throw Error(ErrorCode::kUsage, "--format: '" + a.format + "' is neither tar nor tar.gz");
-  auto r = ctx.repos.open_first();
-  const files::SnapshotRecord s = find(*r, a.snapshot);
-  repo::ChunkStore chunks(*r);
+  const ServedSnapshot served = first_with_snapshot(ctx, a.snapshot);
+  const files::SnapshotRecord& s = served.record;
+  repo::ChunkStore chunks(*served.repo);
   UniqueFd file;
   int fd = 1;
   if (a.output != "-") {

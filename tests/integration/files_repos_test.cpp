@@ -1,7 +1,8 @@
 // `walvault files` across repositories, the real binary on a generated tree:
 // a `files backup` with two `--repo`s (one plain, one encrypted) stores the
-// snapshot in both, each restores it identically, and `files restore/ls/cat`
-// are served by the first repository that has the snapshot; `repo sync` of an
+// snapshot in both under one name, each restores it identically, and `files
+// restore/ls/cat/diff/export` are served by the first repository that has the
+// snapshot; `repo sync` of an
 // unencrypted repository into an encrypted one carries the snapshot (re-cut
 // by the destination's keyed chunker), the copy verifies clean reading every
 // object, a second sync copies nothing, the copy alone restores the tree
@@ -115,6 +116,12 @@ TEST(FilesRepos, TwoRepositoriesBothGetTheSnapshotAndTheFirstThatHasItServes) {
   const CommandResult ls = as_root(concat(fallback, {"files", "ls", id, "docs"}), env);
   ASSERT_EQ(ls.status, 0) << ls.err;
   EXPECT_NE(ls.out.find("'docs/report.csv'"), std::string::npos) << ls.out;
+  const CommandResult diff = as_root(concat(fallback, {"files", "diff", id, "latest"}), env);
+  ASSERT_EQ(diff.status, 0) << diff.err;
+  EXPECT_EQ(diff.out, "0 added, 0 removed, 0 changed\n");
+  const CommandResult tar = as_root(concat(fallback, {"files", "export", id}), env);
+  ASSERT_EQ(tar.status, 0) << tar.err;
+  EXPECT_NE(tar.out.find("docs/report.csv"), std::string::npos);
   // None has it: not found (4), naming the first repository's answer.
   const CommandResult none =
       as_root({"--repo", empty, "files", "ls", "latest", "--volume", "other"}, env);
