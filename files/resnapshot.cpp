@@ -1,7 +1,9 @@
 #include "files/resnapshot.h"
 
+#include <algorithm>
 #include <vector>
 
+#include "codec/crypto.h"
 #include "core/error.h"
 #include "core/relative_path.h"
 #include "files/names.h"
@@ -14,7 +16,67 @@ namespace {
 // Deeper than any path can be: a crafted chain of trees (verify's bound).
 constexpr int kMaxDepth = 2048;
 
+// What names a file's content in the source: its chunk ids and lengths.
+repo::ChunkId content_key(const std::vector<ChunkRef>& chunks) {
+  Bytes buffer;
+  buffer.reserve(chunks.size() * 36);
+  for (const ChunkRef& c : chunks) {
+    buffer.insert(buffer.end(), c.id.begin(), c.id.end());
+    for (int shift = 0; shift < 32; shift += 8) buffer.push_back((c.length >> shift) & 0xff);
+  }
+  const codec::Digest digest = codec::sha256(buffer);
+  repo::ChunkId key;
+  std::copy(digest.begin(), digest.end(), key.begin());
+  return key;
+}
+
+std::uint64_t total_length(const std::vector<ChunkRef>& chunks) {
+  std::uint64_t n = 0;
+  for (const ChunkRef& c : chunks) n += c.length;
+  return n;
+}
+
+// The same entry in both snapshots but for the ids that name its content.
+bool same_but_ids(const Node& a, const Node& b) {
+  return a.name == b.name && a.type == b.type && a.mode == b.mode && a.uid == b.uid &&
+         a.gid == b.gid && a.user == b.user && a.group == b.group && a.mtime_ns == b.mtime_ns &&
+         a.ctime_ns == b.ctime_ns && a.device == b.device && a.inode == b.inode &&
+         a.nlink == b.nlink && a.size == b.size && a.extents == b.extents &&
+         a.link_target == b.link_target && a.rdev == b.rdev && a.xattrs == b.xattrs &&
+         total_length(a.chunks) == total_length(b.chunks);
+}
+
 }  // namespace
+
+void TreeCopier::seed(const repo::ChunkId& from_root, const repo::ChunkId& to_root) {
+  if (!rechunk_) return;
+  try {
+    seed_tree(from_root, to_root, 0);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCorruption) throw;  // the copy itself will name it
+  }
+}
+
+// Whether every entry below matched; then the source tree maps to `to_id`.
+bool TreeCopier::seed_tree(const repo::ChunkId& from_id, const repo::ChunkId& to_id, int depth) {
+  if (auto it = done_.find(from_id); it != done_.end()) return it->second == to_id;
+  if (depth > kMaxDepth) return false;
+  const std::optional<Tree> a = load_tree(from_, from_id), b = load_tree(to_, to_id);
+  if (!a || !b || a->nodes.size() != b->nodes.size()) return false;
+  bool all = true;
+  for (std::size_t i = 0; i < a->nodes.size(); ++i) {
+    const Node &x = a->nodes[i], &y = b->nodes[i];
+    if (!same_but_ids(x, y)) {
+      all = false;
+    } else if (x.type == NodeType::kDirectory) {
+      all = seed_tree(x.subtree, y.subtree, depth + 1) && all;
+    } else if (x.type == NodeType::kFile) {
+      files_.emplace(content_key(x.chunks), y.chunks);
+    }
+  }
+  if (all) done_.emplace(from_id, to_id);
+  return all;
+}
 
 TreeCopier::TreeCopier(repo::ChunkStore& from, repo::ChunkStore& to,
                        const codec::CdcChunker* rechunk)
@@ -65,6 +127,15 @@ void TreeCopier::copy_file(Node& file, const std::string& path) {
 }
 
 void TreeCopier::recut_file(Node& file, const std::string& path) {
+  if (auto known = files_.find(content_key(file.chunks)); known != files_.end()) {
+    const bool all_there = std::all_of(known->second.begin(), known->second.end(),
+                                       [&](const ChunkRef& c) { return to_.contains(c.id); });
+    if (all_there) {
+      file.chunks = known->second;
+      ++stats_.files_reused;
+      return;
+    }
+  }
   std::vector<ChunkRef> cut;
   const std::uint64_t before = chunker_->added_bytes();
   chunker_->begin(cut);

@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "codec/fastcdc.h"
 #include "files/file_chunker.h"
@@ -38,9 +39,10 @@
 namespace walvault::files {
 
 struct TreeCopyStats {
-  std::uint64_t chunks_read = 0;  // file chunks read from the source
-  std::uint64_t trees_read = 0;   // trees read from the source
-  std::uint64_t added_bytes = 0;  // stored bytes added to the destination
+  std::uint64_t chunks_read = 0;   // file chunks read from the source
+  std::uint64_t trees_read = 0;    // trees read from the source
+  std::uint64_t files_reused = 0;  // re-cut: files whose chunks seed() had learned
+  std::uint64_t added_bytes = 0;   // stored bytes added to the destination
 };
 
 class TreeCopier {
@@ -51,6 +53,15 @@ class TreeCopier {
   // reaches is in `to` (once flushed). `what` names the snapshot in errors.
   repo::ChunkId copy(const repo::ChunkId& root, const std::string& what);
 
+  // Re-cut only: learns from a snapshot both repositories already hold
+  // (`from_root` in `from`, its copy `to_root` in `to`) which source trees
+  // and files `to` has under its own ids, so that copy() neither reads those
+  // trees nor the files' data again (a nightly sync reads only what changed).
+  // Entries are matched by name and every recorded attribute (type, mode,
+  // owner, times, inode, size, extents, xattrs, ...), the same evidence
+  // change detection trusts; a damaged or mismatched tree teaches nothing.
+  void seed(const repo::ChunkId& from_root, const repo::ChunkId& to_root);
+
   const TreeCopyStats& stats() const { return stats_; }
 
  private:
@@ -60,6 +71,7 @@ class TreeCopier {
   void recut_file(Node& file, const std::string& path);
   ByteView read_chunk(const ChunkRef& c, const std::string& path);
   repo::ChunkId store(ByteView plaintext);
+  bool seed_tree(const repo::ChunkId& from_id, const repo::ChunkId& to_id, int depth);
 
   repo::ChunkStore& from_;
   repo::ChunkStore& to_;
@@ -69,6 +81,9 @@ class TreeCopier {
   Bytes scratch_;
   TreeCopyStats stats_;
   std::unordered_map<repo::ChunkId, repo::ChunkId, repo::ChunkIdHash> done_;  // from -> to
+  // Re-cut: a file's source chunk list (SHA-256 of its ids and lengths) ->
+  // its chunks in `to`, learned by seed().
+  std::unordered_map<repo::ChunkId, std::vector<ChunkRef>, repo::ChunkIdHash> files_;
 };
 
 }  // namespace walvault::files

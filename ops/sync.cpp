@@ -386,33 +386,41 @@ bool same_snapshot(const files::SnapshotRecord& a, const files::SnapshotRecord& 
          a.host == b.host && a.paths == b.paths;
 }
 
+struct SnapshotPlan {
+  std::vector<files::SnapshotRecord> copy;  // oldest first
+  // Per volume, the roots (in A, in B) of the newest snapshot both hold.
+  std::map<std::string, std::pair<ChunkId, ChunkId>> shared;
+};
+
 // The snapshots `from` has and `to` lacks (by record name), oldest first, into
 // report.snapshots; a name `to` uses for another snapshot goes to skipped.
-std::vector<files::SnapshotRecord> snapshots_to_copy(repo::Repository& from, repo::Repository& to,
-                                                     SyncReport& report) {
+SnapshotPlan snapshots_to_copy(repo::Repository& from, repo::Repository& to, SyncReport& report) {
   std::map<std::string, files::SnapshotRecord> in_to;
   for (auto& s : files::list_snapshots(to)) in_to.emplace(s.volume + "/" + s.label, std::move(s));
-  std::vector<files::SnapshotRecord> out;
+  SnapshotPlan plan;
   for (auto& s : files::list_snapshots(from)) {
     const std::string name = s.volume + "/" + s.label;
     auto it = in_to.find(name);
     if (it == in_to.end()) {
       report.snapshots.push_back(name);
-      out.push_back(std::move(s));
-    } else if (!same_snapshot(s, it->second)) {
+      plan.copy.push_back(std::move(s));
+    } else if (same_snapshot(s, it->second)) {
+      plan.shared[s.volume] = {s.root, it->second.root};
+    } else {
       report.skipped.push_back("snapshot " + name + ": " + report.to +
                                " holds another snapshot under this name; not copied");
     }
   }
-  return out;
+  return plan;
 }
 
 // Copies each snapshot: its trees and chunks (as they are when both sides
 // name and cut chunks alike, else re-cut by `to`'s chunker: files/resnapshot.h),
 // flushed, then the record, last, under the same name.
-void copy_snapshots(repo::Repository& from, repo::Repository& to,
-                    const std::vector<files::SnapshotRecord>& snapshots, SyncReport& report) {
+void copy_snapshots(repo::Repository& from, repo::Repository& to, const SnapshotPlan& plan,
+                    SyncReport& report) {
   report.snapshots.clear();
+  const std::vector<files::SnapshotRecord>& snapshots = plan.copy;
   if (snapshots.empty()) return;
   const std::optional<codec::Key> to_gear = to.derived_key(codec::kGearKeyInfo);
   const bool same_names =
@@ -420,9 +428,16 @@ void copy_snapshots(repo::Repository& from, repo::Repository& to,
   const codec::CdcChunker chunker(files::default_cdc_params(), codec::gear_table(to_gear));
   repo::ChunkStore from_chunks(from), to_chunks(to);
   files::TreeCopier copier(from_chunks, to_chunks, same_names ? nullptr : &chunker);
+  // What B already holds of each volume under its own ids is not read again.
+  std::set<std::string> volumes;
+  for (const files::SnapshotRecord& s : snapshots) volumes.insert(s.volume);
+  for (const std::string& volume : volumes)
+    if (auto it = plan.shared.find(volume); it != plan.shared.end())
+      copier.seed(it->second.first, it->second.second);
   for (const files::SnapshotRecord& s : snapshots) {
     const std::string name = s.volume + "/" + s.label;
     const std::uint64_t before = copier.stats().added_bytes;
+    const std::uint64_t chunks_before = copier.stats().chunks_read;
     files::SnapshotRecord record = s;
     record.root = copier.copy(s.root, "snapshot " + files::snapshot_id(s) + " (" + name + ")");
     if (!same_names) {
@@ -439,6 +454,7 @@ void copy_snapshots(repo::Repository& from, repo::Repository& to,
                   "snapshot " + name + " appeared in " + report.to + " while it was being copied");
     report.snapshots.push_back(name);
     report.bytes_added += record.added_bytes + *record_bytes;
+    report.chunks_read += copier.stats().chunks_read - chunks_before;
     spdlog::info("sync: snapshot {}: {} trees and {} chunks read, {:.1f} MiB added to {}{}", name,
                  copier.stats().trees_read, copier.stats().chunks_read,
                  static_cast<double>(record.added_bytes) / 1048576.0, report.to,
@@ -486,7 +502,7 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
                                   listed_names(to, repo::kWalFilePrefix));
   report.cluster_bound = sync_cluster(from, to, options.dry_run);
   for (const auto* b : backups) report.backups.push_back(b->label);
-  const std::vector<files::SnapshotRecord> snapshots = snapshots_to_copy(from, to, report);
+  const SnapshotPlan snapshots = snapshots_to_copy(from, to, report);
   if (options.dry_run) return report;
 
   // WAL first, .history files before segments (a planner reading B sees a

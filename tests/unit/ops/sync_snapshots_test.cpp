@@ -3,11 +3,14 @@
 // --read-data clean, a restore from the copy identical to the source tree),
 // cut by the destination's own chunker (a --force-reread snapshot taken
 // straight into the destination stores nothing new), a second run copies
-// nothing, and a name the destination holds for another snapshot is skipped.
+// nothing, the next day's sync reads only the changed files, a run
+// interrupted at any put is completed by the next, and a name the destination
+// holds for another snapshot is skipped.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include "core/time_util.h"
 #include "files/browse.h"
 #include "files/snapshot_restore.h"
 #include "files/take_snapshot.h"
@@ -46,9 +49,9 @@ struct Repo {
 };
 
 files::SnapshotRecord snapshot(repo::Repository& r, const std::string& dir,
-                               bool force_reread = false) {
+                               bool force_reread = false, std::int64_t start_us = 0) {
   files::SnapshotStats stats;
-  files::TakeSnapshotOptions o{.volume = "app_data", .paths = {dir}};
+  files::TakeSnapshotOptions o{.volume = "app_data", .paths = {dir}, .start_us = start_us};
   o.walk.force_reread = force_reread;
   return files::take_snapshot(r, o, stats);
 }
@@ -107,7 +110,9 @@ TEST_P(SyncSnapshots, ArriveWholeCutByTheTargetsChunkerAndOnce) {
 
   // Cut by B's chunker: B's own snapshot of the same files, every file read
   // again, stores nothing new; across different keys the cuts differ.
-  const files::SnapshotRecord own = snapshot(*b.repo, src.path(), /*force_reread=*/true);
+  // (An hour later: its label is not one A will use.)
+  const files::SnapshotRecord own =
+      snapshot(*b.repo, src.path(), /*force_reread=*/true, original.start_us + 3'600'000'000);
   EXPECT_EQ(own.added_bytes, 0u);
   EXPECT_EQ(own.root, copy.root);
   const bool same_gear = !a.repo->encrypted() && !b.repo->encrypted();
@@ -119,6 +124,26 @@ TEST_P(SyncSnapshots, ArriveWholeCutByTheTargetsChunkerAndOnce) {
   const SyncReport again = sync(a, *b.repo);
   EXPECT_TRUE(again.nothing_copied()) << sync_report_text(again);
   EXPECT_EQ(b.objects(), before);
+
+  // The next day: one file changed, one new. Only their data is read from A
+  // (re-cut: what B holds of the first snapshot is known by its own ids),
+  // and the copy restores to the churned tree.
+  walvault::testing::write_bytes(src.sub("many/f7.txt"), as_bytes(std::string("day 2")));
+  walvault::testing::write_bytes(src.sub("many/new.txt"), as_bytes(std::string("new")));
+  const files::SnapshotRecord second = snapshot(*a.repo, src.path());
+  const SyncReport next = sync(a, *b.repo);
+  EXPECT_EQ(next.snapshots, std::vector<std::string>{"app_data/" + second.label});
+  EXPECT_EQ(next.chunks_read, 2u);
+  {
+    repo::ChunkStore chunks(*b.repo);
+    files::RestoreStats rs;
+    files::restore_snapshot(
+        chunks, files::find_snapshot(*b.repo, "app_data@" + format_time_us(second.start_us)).root,
+        dst.sub("next"), {.restore_owner = true}, rs);
+  }
+  diffs.clear();
+  walvault::testing::compare_trees(src.path(), dst.sub("next"), "", diffs);
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
 }
 
 INSTANTIATE_TEST_SUITE_P(
