@@ -1,8 +1,9 @@
 // File-volume snapshots on the real S3 server: `files backup` of a generated
 // tree into an encrypted S3 repository and a local one at once (two --repo),
 // each restores the tree identically (content and metadata), the S3 copy
-// verifies clean reading every object, and with the local repository gone the
-// S3 one still serves a restore as the second --repo.
+// verifies clean reading every object, `repo sync` into another encrypted S3
+// repository re-cuts it and the copy restores the same tree, and with the
+// local repository gone the S3 one still serves a restore as the second --repo.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +69,21 @@ TEST(S3Files, BackupIntoS3AndALocalRepositoryThenRestoreFromEach) {
   EXPECT_EQ(v.status, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("verify: 0 backups, 1 snapshot, "), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("; 0 errors, 0 warnings\n"), std::string::npos) << v.out;
+
+  // repo sync S3 -> another encrypted S3 repository (its own master key):
+  // read from S3, re-cut, the copy restores the same tree; again: nothing.
+  const std::string copy = "s3://" + bucket + "/copy";
+  ASSERT_EQ(wv({"--repo", copy, "repo", "init", "--encrypt"}).status, 0);
+  const CommandResult sync = wv({"repo", "sync", "--from", s3_repo, "--to", copy});
+  ASSERT_EQ(sync.status, 0) << sync.err;
+  EXPECT_NE(sync.out.find(", 1 snapshot ("), std::string::npos) << sync.out;
+  const CommandResult again = wv({"repo", "sync", "--from", s3_repo, "--to", copy});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_TRUE(again.out.ends_with("already in sync\n")) << again.out;
+  const CommandResult from_copy =
+      wv({"--repo", copy, "files", "restore", "latest", "--to", work.sub("out-copy")});
+  ASSERT_EQ(from_copy.status, 0) << from_copy.err;
+  EXPECT_EQ(differences(src, work.sub("out-copy")), std::vector<std::string>{});
 
   // The local repository is gone: S3, second in line, serves the restore.
   std::filesystem::remove_all(local);
