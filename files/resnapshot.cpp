@@ -153,7 +153,6 @@ repo::ChunkId TreeCopier::copy_tree(const repo::ChunkId& id, const std::string& 
   const std::optional<Bytes> bytes = from_.read(id);
   if (!bytes)
     throw Error(ErrorCode::kCorruption, where + ": tree " + to_hex(id) + " is not in the source");
-  ++stats_.trees_read;
   Tree tree = decode_tree(*bytes, where + ": tree " + to_hex(id));
   for (Node& n : tree.nodes) {
     const std::string child = join_path(path, n.name);

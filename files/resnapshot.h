@@ -40,7 +40,6 @@ namespace walvault::files {
 
 struct TreeCopyStats {
   std::uint64_t chunks_read = 0;   // file chunks read from the source
-  std::uint64_t trees_read = 0;    // trees read from the source
   std::uint64_t files_reused = 0;  // re-cut: files whose chunks seed() had learned
   std::uint64_t added_bytes = 0;   // stored bytes added to the destination
 };

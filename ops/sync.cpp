@@ -455,10 +455,12 @@ void copy_snapshots(repo::Repository& from, repo::Repository& to, const Snapshot
     report.snapshots.push_back(name);
     report.bytes_added += record.added_bytes + *record_bytes;
     report.chunks_read += copier.stats().chunks_read - chunks_before;
-    spdlog::info("sync: snapshot {}: {} trees and {} chunks read, {:.1f} MiB added to {}{}", name,
-                 copier.stats().trees_read, copier.stats().chunks_read,
-                 static_cast<double>(record.added_bytes) / 1048576.0, report.to,
-                 same_names ? "" : " (re-cut by its chunker)");
+    spdlog::info(
+        "sync: snapshot {}: {} chunks read ({} files known from before), {:.1f} MiB "
+        "added to {}{}",
+        name, copier.stats().chunks_read - chunks_before, copier.stats().files_reused,
+        static_cast<double>(record.added_bytes) / 1048576.0, report.to,
+        same_names ? "" : " (re-cut by its chunker)");
   }
 }
 
