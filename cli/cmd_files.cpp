@@ -43,13 +43,16 @@ int run_files_backup(const Context& ctx, const FilesBackupArgs& a) {
   std::vector<repo::Repository*> repos;
   for (auto& r : opened) repos.push_back(r.get());
   std::uint64_t unreadable = 0;
+  // One start time for every repository: the same snapshot name in each.
+  const std::int64_t start_us = now_unix_us();
   for (repo::Repository* repo : repos) {
     repo::HistoryEntry entry = repo::start_history("files-backup");
     run_recorded({repo}, entry, [&] {
       const auto lock = repo::RepoLock::acquire(*repo, repo::LockMode::kShared, "files backup",
                                                 command_lock_options());
       files::SnapshotStats stats;
-      files::TakeSnapshotOptions options{.volume = a.volume, .paths = a.paths, .tag = a.tag};
+      files::TakeSnapshotOptions options{
+          .volume = a.volume, .paths = a.paths, .tag = a.tag, .start_us = start_us};
       options.walk = {a.excludes, a.one_file_system, a.force_reread};
       lock->check_held();
       const files::SnapshotRecord r = files::take_snapshot(*repo, options, stats);
@@ -156,10 +159,41 @@ files::SnapshotRecord find(repo::Repository& r, const SnapshotArgs& a) {
       r, a.snapshot, a.volume.empty() ? std::nullopt : std::optional<std::string>(a.volume));
 }
 
+// A snapshot read from the first repository given that has it (as restore
+// and archive-get use several; ls, cat, restore, export, and diff for both): one that lacks it or
+// fails falls back to the next, with a warning when there are several.
+struct ServedSnapshot {
+  std::unique_ptr<repo::Repository> repo;
+  // With `lock_for`: a shared lock (declared after the repository: released
+  // before it closes), so gc cannot remove what is being read.
+  std::unique_ptr<repo::RepoLock> lock;
+  files::SnapshotRecord record;
+};
+
+ServedSnapshot first_with_snapshot(const Context& ctx, const SnapshotArgs& a,
+                                   const char* lock_for = nullptr) {
+  ServedSnapshot out;
+  first_that_serves(ctx.repos.locations(), [&](const std::string& location) {
+    out.lock.reset();
+    out.repo = ctx.repos.open(location);
+    if (lock_for) {
+      std::string refused;
+      out.lock = repo::RepoLock::acquire_for_reading(*out.repo, lock_for, command_lock_options(),
+                                                     &refused);
+      if (!out.lock)
+        spdlog::warn("repository {} does not take a lock ({}): reading without one",
+                     store::redact_location(location), refused);
+    }
+    out.record = find(*out.repo, a);
+    return true;
+  });
+  return out;
+}
+
 int run_files_ls(const Context& ctx, const SnapshotArgs& a, const std::string& path, bool json) {
-  auto r = ctx.repos.open_first();
-  const files::SnapshotRecord s = find(*r, a);
-  repo::ChunkStore chunks(*r);
+  const ServedSnapshot served = first_with_snapshot(ctx, a);
+  const files::SnapshotRecord& s = served.record;
+  repo::ChunkStore chunks(*served.repo);
   nlohmann::json out = nlohmann::json::array();
   files::walk_snapshot(
       chunks, s.root,
@@ -183,14 +217,9 @@ struct FilesRestoreArgs {
 };
 
 int run_files_restore(const Context& ctx, const FilesRestoreArgs& a) {
-  auto r = ctx.repos.open_first();
-  std::string refused;
-  const auto lock =
-      repo::RepoLock::acquire_for_reading(*r, "files restore", command_lock_options(), &refused);
-  if (!lock)
-    spdlog::warn("the repository does not take a lock ({}): restoring without one", refused);
-  const files::SnapshotRecord s = find(*r, a.snapshot);
-  repo::ChunkStore chunks(*r);
+  const ServedSnapshot served = first_with_snapshot(ctx, a.snapshot, "files restore");
+  const files::SnapshotRecord& s = served.record;
+  repo::ChunkStore chunks(*served.repo);
   files::RestoreOptions options;
   options.includes = a.includes;
   options.delta = a.delta;
@@ -213,9 +242,9 @@ int run_files_restore(const Context& ctx, const FilesRestoreArgs& a) {
 }
 
 int run_files_cat(const Context& ctx, const SnapshotArgs& a, const std::string& path) {
-  auto r = ctx.repos.open_first();
-  const files::SnapshotRecord s = find(*r, a);
-  repo::ChunkStore chunks(*r);
+  const ServedSnapshot served = first_with_snapshot(ctx, a);
+  const files::SnapshotRecord& s = served.record;
+  repo::ChunkStore chunks(*served.repo);
   const std::optional<files::Node> node = files::find_entry(chunks, s.root, path);
   if (!node)
     throw Error(ErrorCode::kNotFound,
@@ -226,8 +255,15 @@ int run_files_cat(const Context& ctx, const SnapshotArgs& a, const std::string& 
 }
 
 int run_files_diff(const Context& ctx, const SnapshotArgs& a, const SnapshotArgs& b, bool json) {
-  auto r = ctx.repos.open_first();
-  const files::SnapshotRecord before = find(*r, a), after = find(*r, b);
+  // The first repository that has both.
+  std::unique_ptr<repo::Repository> r;
+  files::SnapshotRecord before, after;
+  first_that_serves(ctx.repos.locations(), [&](const std::string& location) {
+    r = ctx.repos.open(location);
+    before = find(*r, a);
+    after = find(*r, b);
+    return true;
+  });
   repo::ChunkStore chunks(*r);
   nlohmann::json out = nlohmann::json::array();
   std::uint64_t added = 0, removed = 0, changed = 0;
@@ -270,9 +306,9 @@ struct ExportArgs {
 int run_files_export(const Context& ctx, const ExportArgs& a) {
   if (a.format != "tar" && a.format != "tar.gz")
     throw Error(ErrorCode::kUsage, "--format: '" + a.format + "' is neither tar nor tar.gz");
-  auto r = ctx.repos.open_first();
-  const files::SnapshotRecord s = find(*r, a.snapshot);
-  repo::ChunkStore chunks(*r);
+  const ServedSnapshot served = first_with_snapshot(ctx, a.snapshot);
+  const files::SnapshotRecord& s = served.record;
+  repo::ChunkStore chunks(*served.repo);
   UniqueFd file;
   int fd = 1;
   if (a.output != "-") {

@@ -86,7 +86,7 @@ SnapshotRecord take_snapshot(repo::Repository& repo, const TakeSnapshotOptions& 
   record.volume = options.volume;
   record.tag = options.tag;
   record.paths = absolute_paths(options.paths);
-  record.start_us = now_unix_us();
+  record.start_us = options.start_us != 0 ? options.start_us : now_unix_us();
   record.host = host_name();
   record.chunker = default_cdc_params();
   const std::optional<codec::Key> gear_key = repo.derived_key(codec::kGearKeyInfo);

@@ -27,6 +27,10 @@ struct TakeSnapshotOptions {
   std::vector<std::string> paths;  // directories
   std::string tag;
   SnapshotOptions walk;
+  // The snapshot's start time (its label), Unix µs; 0: now. `files backup`
+  // into several repositories gives each the same one, so they hold the same
+  // snapshot under the same name (and repo sync between them copies nothing).
+  std::int64_t start_us = 0;
 };
 
 SnapshotRecord take_snapshot(repo::Repository& repo, const TakeSnapshotOptions& options,

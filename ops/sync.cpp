@@ -19,6 +19,9 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "files/resnapshot.h"
+#include "files/snapshot_record.h"
+#include "files/take_snapshot.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/wal_objects.h"
@@ -318,72 +321,15 @@ std::string count_text(std::size_t n, const std::string& one, const std::string&
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-}  // namespace
-
-SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
-                             const SyncOptions& options) {
-  SyncReport report;
-  report.from = from.store().describe();
-  report.to = to.store().describe();
-  report.dry_run = options.dry_run;
-
-  // Backups are listed before the WAL: a record is written only once its stop
-  // segment's metadata exists, so even while A is being written to, the WAL
-  // listed next holds the stop segment of every backup listed here.
-  const std::vector<basebackup::BackupRecord> from_backups = basebackup::list_backups(from);
-  std::map<std::string, basebackup::BackupRecord> to_backups;
-  for (auto& b : basebackup::list_backups(to)) to_backups.emplace(b.label, std::move(b));
-  std::vector<const basebackup::BackupRecord*> backups;
-  const basebackup::BackupRecord* shared = nullptr;  // the newest backup both hold
-  for (const auto& b : from_backups) {
-    auto it = to_backups.find(b.label);
-    if (it == to_backups.end()) {
-      backups.push_back(&b);
-    } else if (same_backup(b, it->second)) {
-      shared = &b;
-    } else {
-      report.skipped.push_back("backup " + b.label + ": " + report.to +
-                               " holds another backup under this label; not copied");
-    }
-  }
-  if (!backups.empty() && from.config().chunk_size != to.config().chunk_size)
-    throw Error(ErrorCode::kUsage, "backups cannot be copied: " + report.from +
-                                       " uses chunk size " +
-                                       std::to_string(from.config().chunk_size) + ", " + report.to +
-                                       " uses " + std::to_string(to.config().chunk_size));
-
-  const std::set<std::string> to_segments = listed_names(to, repo::kMetaPrefix);
-  report.wal_segments = missing_from(listed_names(from, repo::kMetaPrefix), to_segments);
-  report.wal_files = missing_from(listed_names(from, repo::kWalFilePrefix),
-                                  listed_names(to, repo::kWalFilePrefix));
-  report.cluster_bound = sync_cluster(from, to, options.dry_run);
-  for (const auto* b : backups) report.backups.push_back(b->label);
-  if (options.dry_run) return report;
-
-  // WAL first, .history files before segments (a planner reading B sees a
-  // timeline's history no later than its segments), each segment before its
-  // metadata.
-  std::atomic<std::uint64_t> bytes{0};
-  auto copy_all = [&](std::vector<std::string>& names, const auto& copy_one) {
-    std::vector<char> copied(names.size(), 0);
-    parallel_for(names.size(), options.parallel,
-                 [&](std::size_t i) { copied[i] = copy_one(i) ? 1 : 0; });
-    std::vector<std::string> kept;
-    for (std::size_t i = 0; i < names.size(); ++i)
-      if (copied[i]) kept.push_back(std::move(names[i]));
-    names = std::move(kept);
-  };
-  copy_all(report.wal_files,
-           [&](std::size_t i) { return copy_wal_file(from, to, report.wal_files[i], bytes); });
-  InOrder order;
-  copy_all(report.wal_segments, [&](std::size_t i) {
-    return copy_segment(from, to, report.wal_segments[i], i, order, bytes);
-  });
-  report.bytes_added = bytes;
-
-  if (backups.empty()) return report;
-  std::set<std::string> segments_in_to = to_segments;
-  segments_in_to.insert(report.wal_segments.begin(), report.wal_segments.end());
+// Each backup, oldest first: its chunks through B's chunk store, its file
+// list with B's ids, its record last. `segments_in_to`: the segments B has
+// metadata for now.
+void copy_backups(repo::Repository& from, repo::Repository& to,
+                  const std::vector<const basebackup::BackupRecord*>& backups,
+                  const basebackup::BackupRecord* shared,
+                  const std::set<std::string>& segments_in_to, const SyncOptions& options,
+                  SyncReport& report) {
+  if (backups.empty()) return;
   report.backups.clear();
   BackupCopier copier(from, to, options.parallel);
   if (shared && !copier.same_ids()) {
@@ -427,6 +373,164 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
                  stats.chunks_read.load(), stats.new_chunks.load(), report.to,
                  static_cast<double>(stats.stored_bytes) / 1048576.0);
   }
+}
+
+// The same snapshot in both repositories: copied by sync, or taken by one
+// `files backup` into several repositories (one start time for all; each
+// repository's walk ends at its own time). The root may differ: a re-cut copy,
+// or a repository with another key, has other ids. The start time is the
+// client's clock in µs, so two distinct snapshots agree on all of these only
+// by accident.
+bool same_snapshot(const files::SnapshotRecord& a, const files::SnapshotRecord& b) {
+  return a.volume == b.volume && a.label == b.label && a.start_us == b.start_us &&
+         a.host == b.host && a.paths == b.paths;
+}
+
+struct SnapshotPlan {
+  std::vector<files::SnapshotRecord> copy;  // oldest first
+  // Per volume, the roots (in A, in B) of the newest snapshot both hold.
+  std::map<std::string, std::pair<ChunkId, ChunkId>> shared;
+};
+
+// The snapshots `from` has and `to` lacks (by record name), oldest first, into
+// report.snapshots; a name `to` uses for another snapshot goes to skipped.
+SnapshotPlan snapshots_to_copy(repo::Repository& from, repo::Repository& to, SyncReport& report) {
+  std::map<std::string, files::SnapshotRecord> in_to;
+  for (auto& s : files::list_snapshots(to)) in_to.emplace(s.volume + "/" + s.label, std::move(s));
+  SnapshotPlan plan;
+  for (auto& s : files::list_snapshots(from)) {
+    const std::string name = s.volume + "/" + s.label;
+    auto it = in_to.find(name);
+    if (it == in_to.end()) {
+      report.snapshots.push_back(name);
+      plan.copy.push_back(std::move(s));
+    } else if (same_snapshot(s, it->second)) {
+      plan.shared[s.volume] = {s.root, it->second.root};
+    } else {
+      report.skipped.push_back("snapshot " + name + ": " + report.to +
+                               " holds another snapshot under this name; not copied");
+    }
+  }
+  return plan;
+}
+
+// Copies each snapshot: its trees and chunks (as they are when both sides
+// name and cut chunks alike, else re-cut by `to`'s chunker: files/resnapshot.h),
+// flushed, then the record, last, under the same name.
+void copy_snapshots(repo::Repository& from, repo::Repository& to, const SnapshotPlan& plan,
+                    SyncReport& report) {
+  report.snapshots.clear();
+  const std::vector<files::SnapshotRecord>& snapshots = plan.copy;
+  if (snapshots.empty()) return;
+  const std::optional<codec::Key> to_gear = to.derived_key(codec::kGearKeyInfo);
+  const bool same_names =
+      from.id_key() == to.id_key() && from.derived_key(codec::kGearKeyInfo) == to_gear;
+  const codec::CdcChunker chunker(files::default_cdc_params(), codec::gear_table(to_gear));
+  repo::ChunkStore from_chunks(from), to_chunks(to);
+  files::TreeCopier copier(from_chunks, to_chunks, same_names ? nullptr : &chunker);
+  // What B already holds of each volume under its own ids is not read again.
+  std::set<std::string> volumes;
+  for (const files::SnapshotRecord& s : snapshots) volumes.insert(s.volume);
+  for (const std::string& volume : volumes)
+    if (auto it = plan.shared.find(volume); it != plan.shared.end())
+      copier.seed(it->second.first, it->second.second);
+  for (const files::SnapshotRecord& s : snapshots) {
+    const std::string name = s.volume + "/" + s.label;
+    const std::uint64_t before = copier.stats().added_bytes;
+    const std::uint64_t chunks_before = copier.stats().chunks_read;
+    files::SnapshotRecord record = s;
+    record.root = copier.copy(s.root, "snapshot " + files::snapshot_id(s) + " (" + name + ")");
+    if (!same_names) {
+      record.chunker = chunker.params();
+      record.keyed_chunker = to_gear.has_value();
+    }
+    record.added_bytes = copier.stats().added_bytes - before;
+    to_chunks.flush();
+    const std::string text = files::snapshot_to_json(record);
+    const auto record_bytes =
+        put_sealed(to, repo::snapshot_object_name(s.volume, s.label), as_bytes(text));
+    if (!record_bytes)
+      throw Error(ErrorCode::kConflict,
+                  "snapshot " + name + " appeared in " + report.to + " while it was being copied");
+    report.snapshots.push_back(name);
+    report.bytes_added += record.added_bytes + *record_bytes;
+    report.chunks_read += copier.stats().chunks_read - chunks_before;
+    spdlog::info(
+        "sync: snapshot {}: {} chunks read ({} files known from before), {:.1f} MiB "
+        "added to {}{}",
+        name, copier.stats().chunks_read - chunks_before, copier.stats().files_reused,
+        static_cast<double>(record.added_bytes) / 1048576.0, report.to,
+        same_names ? "" : " (re-cut by its chunker)");
+  }
+}
+
+}  // namespace
+
+SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
+                             const SyncOptions& options) {
+  SyncReport report;
+  report.from = from.store().describe();
+  report.to = to.store().describe();
+  report.dry_run = options.dry_run;
+
+  // Backups are listed before the WAL: a record is written only once its stop
+  // segment's metadata exists, so even while A is being written to, the WAL
+  // listed next holds the stop segment of every backup listed here.
+  const std::vector<basebackup::BackupRecord> from_backups = basebackup::list_backups(from);
+  std::map<std::string, basebackup::BackupRecord> to_backups;
+  for (auto& b : basebackup::list_backups(to)) to_backups.emplace(b.label, std::move(b));
+  std::vector<const basebackup::BackupRecord*> backups;
+  const basebackup::BackupRecord* shared = nullptr;  // the newest backup both hold
+  for (const auto& b : from_backups) {
+    auto it = to_backups.find(b.label);
+    if (it == to_backups.end()) {
+      backups.push_back(&b);
+    } else if (same_backup(b, it->second)) {
+      shared = &b;
+    } else {
+      report.skipped.push_back("backup " + b.label + ": " + report.to +
+                               " holds another backup under this label; not copied");
+    }
+  }
+  if (!backups.empty() && from.config().chunk_size != to.config().chunk_size)
+    throw Error(ErrorCode::kUsage, "backups cannot be copied: " + report.from +
+                                       " uses chunk size " +
+                                       std::to_string(from.config().chunk_size) + ", " + report.to +
+                                       " uses " + std::to_string(to.config().chunk_size));
+
+  const std::set<std::string> to_segments = listed_names(to, repo::kMetaPrefix);
+  report.wal_segments = missing_from(listed_names(from, repo::kMetaPrefix), to_segments);
+  report.wal_files = missing_from(listed_names(from, repo::kWalFilePrefix),
+                                  listed_names(to, repo::kWalFilePrefix));
+  report.cluster_bound = sync_cluster(from, to, options.dry_run);
+  for (const auto* b : backups) report.backups.push_back(b->label);
+  const SnapshotPlan snapshots = snapshots_to_copy(from, to, report);
+  if (options.dry_run) return report;
+
+  // WAL first, .history files before segments (a planner reading B sees a
+  // timeline's history no later than its segments), each segment before its
+  // metadata.
+  std::atomic<std::uint64_t> bytes{0};
+  auto copy_all = [&](std::vector<std::string>& names, const auto& copy_one) {
+    std::vector<char> copied(names.size(), 0);
+    parallel_for(names.size(), options.parallel,
+                 [&](std::size_t i) { copied[i] = copy_one(i) ? 1 : 0; });
+    std::vector<std::string> kept;
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (copied[i]) kept.push_back(std::move(names[i]));
+    names = std::move(kept);
+  };
+  copy_all(report.wal_files,
+           [&](std::size_t i) { return copy_wal_file(from, to, report.wal_files[i], bytes); });
+  InOrder order;
+  copy_all(report.wal_segments, [&](std::size_t i) {
+    return copy_segment(from, to, report.wal_segments[i], i, order, bytes);
+  });
+  report.bytes_added = bytes;
+  std::set<std::string> segments_in_to = to_segments;
+  segments_in_to.insert(report.wal_segments.begin(), report.wal_segments.end());
+  copy_backups(from, to, backups, shared, segments_in_to, options, report);
+  copy_snapshots(from, to, snapshots, report);
   return report;
 }
 
@@ -434,13 +538,15 @@ std::string sync_report_text(const SyncReport& report) {
   std::string out;
   const std::string counts = count_text(report.wal_segments.size(), "WAL segment", "WAL segments") +
                              ", " + count_text(report.wal_files.size(), "file", "files") + ", " +
-                             count_text(report.backups.size(), "backup", "backups");
+                             count_text(report.backups.size(), "backup", "backups") + ", " +
+                             count_text(report.snapshots.size(), "snapshot", "snapshots");
   const std::string tail = report.nothing_copied() ? "; already in sync\n" : "\n";
   if (report.dry_run) {
     if (report.cluster_bound) out += "cluster (" + report.to + " has none yet)\n";
     for (const auto& f : report.wal_files) out += "wal file " + f + "\n";
     for (const auto& s : report.wal_segments) out += "wal segment " + s + "\n";
     for (const auto& b : report.backups) out += "backup " + b + "\n";
+    for (const auto& n : report.snapshots) out += "snapshot " + n + "\n";
     return out + "dry run: would sync " + report.from + " -> " + report.to + ": " + counts + tail;
   }
   char mib[32];

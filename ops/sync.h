@@ -18,7 +18,13 @@
 //  - backups: every backup whose record B lacks, oldest first, after the WAL
 //    (so B has each backup's stop segment before its record): the chunks B
 //    lacks go through B's chunk store (dedup against everything B holds),
-//    then the file list with B's chunk ids, then the record, last.
+//    then the file list with B's chunk ids, then the record, last;
+//  - file-volume snapshots: every snapshot whose record name B lacks, oldest
+//    first: its trees and chunks (files/resnapshot.h: as they are when A and B
+//    name chunks alike, else every file cut again by B's keyed chunker and
+//    every tree rebuilt with B's ids), flushed, then the record under the
+//    same name, last. A B record of another snapshot under the name is
+//    skipped and named.
 //
 // Idempotent and resumable: a second run finds nothing to copy; a run that
 // stops half-way leaves at worst unreferenced packs, a segment without
@@ -47,15 +53,18 @@ struct SyncReport {
   std::vector<std::string> wal_segments;  // copied (or to copy), by name
   std::vector<std::string> wal_files;     // .history, .backup, .partial
   std::vector<std::string> backups;       // labels
+  std::vector<std::string> snapshots;     // file-volume snapshots, "<volume>/<label>"
   std::uint64_t bytes_added = 0;          // stored bytes written into B
   std::uint64_t chunks_read = 0;          // chunks read from A
   std::uint64_t chunks_added = 0;         // chunks B did not have
-  // Backups left out, with why: B holds another backup under the label, or
-  // A lacks the backup's stop segment. Everything else was copied.
+  // Backups and snapshots left out, with why: B holds another backup (or
+  // snapshot) under the name, or A lacks the backup's stop segment.
+  // Everything else was copied.
   std::vector<std::string> skipped;
 
   bool nothing_copied() const {
-    return !cluster_bound && wal_segments.empty() && wal_files.empty() && backups.empty();
+    return !cluster_bound && wal_segments.empty() && wal_files.empty() && backups.empty() &&
+           snapshots.empty();
   }
 };
 
@@ -69,8 +78,9 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
                              const SyncOptions& options);
 
 // Dry run: one line per object to copy ("wal segment <name>", "wal file
-// <name>", "backup <label>"), then "dry run: would sync A -> B: ...". Else the
-// summary "synced A -> B: N WAL segments, F files, K backups (X MiB added)",
+// <name>", "backup <label>", "snapshot <volume>/<label>"), then "dry run:
+// would sync A -> B: ...". Else the summary "synced A -> B: N WAL segments,
+// F files, K backups, S snapshots (X MiB added)",
 // with "; already in sync" when nothing was copied.
 std::string sync_report_text(const SyncReport& report);
 

@@ -12,6 +12,7 @@
 #include "basebackup/restore_plan.h"
 #include "codec/crypto.h"
 #include "core/error.h"
+#include "ops/verify_snapshots.h"
 #include "pg/wal_name.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
@@ -64,7 +65,8 @@ struct PackRef {
 
 class Verifier {
  public:
-  Verifier(repo::Repository& repo, const VerifyOptions& options) : repo_(repo), options_(options) {
+  Verifier(repo::Repository& repo, const VerifyOptions& options)
+      : repo_(repo), options_(options), snapshots_(repo, snapshot_hooks()) {
     report_.read_data = options.read_data;
   }
 
@@ -73,7 +75,10 @@ class Verifier {
     check_cluster();
     load_indexes();
     check_backups();  // before the packs: a missing pack names the backups that need it
+    report_.snapshots = snapshots_.check(objects_under(repo::kSnapshotPrefix), options_.read_data,
+                                         report_.bytes_read);
     check_packs();
+    snapshots_.name_damaged_files(damaged_chunks_);
     check_wal();
     if (options_.read_data) read_small_objects();
     return std::move(report_);
@@ -107,6 +112,26 @@ class Verifier {
     std::optional<Bytes> out;
     guarded(object, [&] { out = repo_.get_object(object); });
     return out;
+  }
+
+  SnapshotCheckHooks snapshot_hooks() {
+    SnapshotCheckHooks h;
+    h.locate = [this](const ChunkId& id) -> const repo::ChunkLocation* {
+      auto it = chunk_loc_.find(id);
+      return it == chunk_loc_.end() ? nullptr : &it->second;
+    };
+    h.chunk_id = [this](ByteView plaintext) { return chunk_id(plaintext); };
+    h.guarded = [this](const std::string& object, const std::function<void()>& fn) {
+      return guarded(object, fn);
+    };
+    h.error = [this](const std::string& object, const std::string& message) {
+      error(object, message);
+    };
+    h.used_by = [this](const ChunkId& pack, const std::string& user) {
+      auto& users = pack_snapshots_[pack];
+      if (users.empty() || users.back() != user) users.push_back(user);
+    };
+    return h;
   }
 
   // One listing of the whole repository, sorted by name; every check takes
@@ -161,12 +186,12 @@ class Verifier {
       const auto index_no = static_cast<std::uint32_t>(index_names_.size());
       index_names_.push_back(info.name);
       for (const auto& [chunk, loc] : entries) {
-        chunk_pack_.try_emplace(chunk, loc.pack);
+        chunk_loc_.try_emplace(chunk, loc);
         pack_refs_[loc.pack].push_back({index_no, chunk, loc.offset, loc.length, loc.xxh3,
                                         loc.inner_offset, loc.inner_length});
       }
     }
-    report_.chunks = chunk_pack_.size();
+    report_.chunks = chunk_loc_.size();
   }
 
   void check_backups() {
@@ -242,8 +267,8 @@ class Verifier {
                             std::to_string(expected) + ")");
       }
       for (std::size_t i = 0; i < e.chunks.size(); ++i) {
-        if (auto it = chunk_pack_.find(e.chunks[i]); it != chunk_pack_.end()) {
-          packs.insert(it->second);
+        if (auto it = chunk_loc_.find(e.chunks[i]); it != chunk_loc_.end()) {
+          packs.insert(it->second.pack);
           continue;
         }
         if (++missing <= kMaxListedChunks)
@@ -257,13 +282,20 @@ class Verifier {
     for (const auto& pack : packs) pack_users_[pack].push_back(label);
   }
 
-  // "needed by backup A, B" or "no backup needs it".
+  // "needed by backup A, B", "needed by backup A and snapshot app/L" or
+  // "no backup needs it".
   std::string users_text(const ChunkId& pack) const {
-    auto it = pack_users_.find(pack);
-    if (it == pack_users_.end()) return "no backup needs it";
-    std::string out = it->second.size() == 1 ? "needed by backup " : "needed by backups ";
-    for (std::size_t i = 0; i < it->second.size(); ++i) out += (i ? ", " : "") + it->second[i];
-    return out;
+    auto names = [](const std::vector<std::string>& list) {
+      std::string out;
+      for (std::size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + list[i];
+      return out;
+    };
+    std::string out;
+    if (auto it = pack_users_.find(pack); it != pack_users_.end())
+      out = (it->second.size() == 1 ? "backup " : "backups ") + names(it->second);
+    if (auto it = pack_snapshots_.find(pack); it != pack_snapshots_.end())
+      out += (out.empty() ? "" : " and ") + names(it->second);
+    return out.empty() ? "no backup needs it" : "needed by " + out;
   }
 
   // "index/<id> lists 12 chunks in it" (or several indexes).
@@ -291,6 +323,7 @@ class Verifier {
         size = info->size;
       if (!size) {
         error(name, "missing (" + listed_by_text(refs) + "; " + users_text(pack) + ")");
+        for (const auto& r : refs) damaged_chunks_.emplace(r.chunk, "is in " + name + ", missing");
         continue;
       }
       const PackRef* first_beyond = nullptr;
@@ -299,6 +332,7 @@ class Verifier {
         if (r.offset + r.length <= *size) continue;
         if (!first_beyond) first_beyond = &r;
         ++beyond;
+        damaged_chunks_.emplace(r.chunk, "lies past the end of " + name + ", truncated");
       }
       if (first_beyond) {
         std::string more;
@@ -358,7 +392,10 @@ class Verifier {
           throw Error(ErrorCode::kCorruption,
                       what + ": " + index_names_[r.index] + " records another XXH3 for it");
       });
-      if (!opened) ++bad;
+      if (!opened) {
+        ++bad;
+        damaged_chunks_.emplace(r.chunk, "is damaged (in " + name + ")");
+      }
     }
     if (bad == 0 && to_id(codec::sha256(*bytes)) != pack)
       error(name, "content does not match its name (bytes outside every chunk differ)");
@@ -534,10 +571,14 @@ class Verifier {
   std::vector<store::ObjectInfo> listing_;  // the whole repository, by name
   std::uint32_t cluster_segment_size_ = 0;
   std::vector<std::string> index_names_;
-  std::unordered_map<ChunkId, ChunkId, repo::ChunkIdHash> chunk_pack_;  // chunk -> pack
-  std::map<ChunkId, std::vector<PackRef>> pack_refs_;                   // pack -> its chunks
-  std::map<ChunkId, std::vector<std::string>> pack_users_;              // pack -> backup labels
-  std::vector<BackupRecord> backups_;                                   // readable records
+  std::unordered_map<ChunkId, repo::ChunkLocation, repo::ChunkIdHash> chunk_loc_;  // first index's
+  std::map<ChunkId, std::vector<PackRef>> pack_refs_;           // pack -> its chunks
+  std::map<ChunkId, std::vector<std::string>> pack_users_;      // pack -> backup labels
+  std::map<ChunkId, std::vector<std::string>> pack_snapshots_;  // pack -> "snapshot <vol>/<label>"
+  // Chunks found missing or damaged in the packs: what the snapshots' files are told.
+  std::unordered_map<ChunkId, std::string, repo::ChunkIdHash> damaged_chunks_;
+  std::vector<BackupRecord> backups_;  // readable records
+  SnapshotVerifier snapshots_;
 };
 
 nlohmann::json problems_json(const std::vector<Problem>& problems) {
@@ -557,6 +598,7 @@ std::string verify_report_text(const VerifyReport& report) {
   for (const auto& p : report.errors) out += "error: " + p.object + ": " + p.message + "\n";
   for (const auto& p : report.warnings) out += "warning: " + p.object + ": " + p.message + "\n";
   out += "verify: " + count_text(report.backups, "backup", "backups") + ", " +
+         count_text(report.snapshots, "snapshot", "snapshots") + ", " +
          count_text(report.chunks, "chunk", "chunks") + ", " +
          count_text(report.wal_segments, "WAL segment", "WAL segments") + " checked";
   out += "; " + count_text(report.errors.size(), "error", "errors") + ", " +
@@ -568,6 +610,7 @@ std::string verify_report_json(const VerifyReport& report) {
   const nlohmann::json out = {{"ok", report.ok()},
                               {"read_data", report.read_data},
                               {"backups", report.backups},
+                              {"snapshots", report.snapshots},
                               {"chunks", report.chunks},
                               {"packs", report.packs},
                               {"indexes", report.indexes},

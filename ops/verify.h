@@ -6,6 +6,9 @@
 //    lists exists and is long enough for every chunk the index places in it;
 //  - every backup with a record has its file list, and every chunk the list
 //    references is listed by some index;
+//  - file-volume snapshots (ops/verify_snapshots.h): every record decodes,
+//    every tree it reaches decodes strictly, every chunk a file names is
+//    listed by an index; a problem names the snapshot and the path in it;
 //  - WAL: every segment whose metadata exists has its data object; on every
 //    timeline whose history holds a backup, every segment from each such
 //    backup's start segment to the last archived segment of that history
@@ -22,7 +25,9 @@
 // wraps, cluster, segments (content against their metadata's XXH3 and size)
 // and their metadata, other WAL files, every chunk envelope of every pack
 // against its chunk id and each pack against its name, indexes, backup
-// records, file lists and pins, history entries and locks.
+// records, file lists and pins, snapshot records, history entries and locks;
+// a snapshot's file whose chunk a pack check found missing or damaged is named
+// with its snapshot and path.
 //
 // Each problem names the object. Store failures (Error(kIo)) are not
 // problems of the repository: they propagate.
@@ -50,6 +55,7 @@ struct VerifyReport {
   std::vector<Problem> warnings;
   bool read_data = false;
   std::uint64_t backups = 0;       // backups with a record
+  std::uint64_t snapshots = 0;     // file-volume snapshot records that decode
   std::uint64_t chunks = 0;        // distinct chunks listed by the indexes
   std::uint64_t packs = 0;         // pack objects listed
   std::uint64_t indexes = 0;       // index objects listed
@@ -62,9 +68,10 @@ struct VerifyReport {
 VerifyReport verify_repository(repo::Repository& repo, const VerifyOptions& options);
 
 // "error: <object>: <message>" and "warning: ..." lines, then the summary
-// "verify: N backups, M chunks, K WAL segments checked; E errors, W warnings".
+// "verify: N backups, S snapshots, M chunks, K WAL segments checked; E errors,
+// W warnings".
 std::string verify_report_text(const VerifyReport& report);
-// {"ok", "read_data", "backups", "chunks", "packs", "indexes", "wal_segments",
+// {"ok", "read_data", "backups", "snapshots", "chunks", "packs", "indexes", "wal_segments",
 //  "bytes_read", "errors": [{"object", "message"}], "warnings": [...]}
 std::string verify_report_json(const VerifyReport& report);
 

@@ -61,7 +61,7 @@ TEST(SyncTest, SyncedRepositoryAloneVerifiesAndRestores) {
   ASSERT_EQ(first.status, 0) << first.err;
   const std::string segments =
       capture(first.out, "^synced " + repo_a + " -> " + repo_b +
-                             ": (\\d+) WAL segments, \\d+ files?, 1 backup \\(");
+                             ": (\\d+) WAL segments, \\d+ files?, 1 backup, 0 snapshots \\(");
   ASSERT_FALSE(segments.empty()) << first.out;
   EXPECT_GE(std::stoi(segments), 2) << first.out;
 
@@ -70,9 +70,10 @@ TEST(SyncTest, SyncedRepositoryAloneVerifiesAndRestores) {
   auto again = walvault({"--key-file", key_a, "repo", "sync", "--from", repo_a, "--to", repo_b},
                         {{"WALVAULT_PASSPHRASE", "passphrase of b"}});
   ASSERT_EQ(again.status, 0) << again.err;
-  EXPECT_EQ(again.out, "synced " + repo_a + " -> " + repo_b +
-                           ": 0 WAL segments, 0 files, 0 backups (0.0 MiB added); already in "
-                           "sync\n");
+  EXPECT_EQ(again.out,
+            "synced " + repo_a + " -> " + repo_b +
+                ": 0 WAL segments, 0 files, 0 backups, 0 snapshots (0.0 MiB added); already in "
+                "sync\n");
 
   auto v = walvault(concat(flags_b, {"verify", "--read-data"}));
   EXPECT_EQ(v.status, 0) << v.out << v.err;

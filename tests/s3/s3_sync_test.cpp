@@ -58,18 +58,20 @@ TEST(S3Sync, PosixToS3AndBackVerifyAndRestore) {
   auto to_s3 =
       walvault({"repo", "sync", "--from", repo_a, "--to", repo_b, "--to-key-file", key_b}, env);
   ASSERT_EQ(to_s3.status, 0) << to_s3.err;
-  EXPECT_FALSE(capture(to_s3.out, "^synced " + repo_a + " -> " + repo_b +
-                                      ": (\\d+) WAL segments, \\d+ files?, 1 backup \\(")
-                   .empty())
+  EXPECT_FALSE(
+      capture(to_s3.out, "^synced " + repo_a + " -> " + repo_b +
+                             ": (\\d+) WAL segments, \\d+ files?, 1 backup, 0 snapshots \\(")
+          .empty())
       << to_s3.out;
   // S3 -> posix
   auto from_s3 = walvault({"repo", "sync", "--from", repo_b, "--to", repo_c, "--from-key-file",
                            key_b, "--to-key-file", key_c},
                           env);
   ASSERT_EQ(from_s3.status, 0) << from_s3.err;
-  EXPECT_FALSE(capture(from_s3.out, "^synced " + repo_b + " -> " + repo_c +
-                                        ": (\\d+) WAL segments, \\d+ files?, 1 backup \\(")
-                   .empty())
+  EXPECT_FALSE(
+      capture(from_s3.out, "^synced " + repo_b + " -> " + repo_c +
+                               ": (\\d+) WAL segments, \\d+ files?, 1 backup, 0 snapshots \\(")
+          .empty())
       << from_s3.out;
   for (const auto& [from, to, from_key, to_key] : {std::tuple{repo_a, repo_b, std::string(), key_b},
                                                    std::tuple{repo_b, repo_c, key_b, key_c}}) {
@@ -78,9 +80,9 @@ TEST(S3Sync, PosixToS3AndBackVerifyAndRestore) {
     if (!from_key.empty()) again = concat(again, {"--from-key-file", from_key});
     auto r = walvault(again, env);
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_TRUE(
-        r.out.ends_with("0 WAL segments, 0 files, 0 backups (0.0 MiB added); already in "
-                        "sync\n"))
+    EXPECT_TRUE(r.out.ends_with(
+        "0 WAL segments, 0 files, 0 backups, 0 snapshots (0.0 MiB added); already in "
+        "sync\n"))
         << r.out;
   }
 

@@ -20,6 +20,7 @@
 #include "store/mem_store.h"
 #include "support/pg_cluster.h"
 #include "support/synthetic_meta.h"
+#include "synthetic_snapshot.h"
 
 namespace walvault::ops {
 namespace {
@@ -144,7 +145,8 @@ TEST(Verify, CleanRepositoryHasNoProblems) {
     EXPECT_EQ(report.packs, report.indexes);
     EXPECT_EQ(report.bytes_read > 0, read_data);
     EXPECT_EQ(verify_report_text(report),
-              "verify: 1 backup, 5 chunks, 10 WAL segments checked; 0 errors, 0 warnings\n");
+              "verify: 1 backup, 0 snapshots, 5 chunks, 10 WAL segments checked; 0 errors, 0 "
+              "warnings\n");
   }
 }
 
@@ -386,6 +388,8 @@ TEST(Verify, ReadDataFindsAFlippedByteInEveryObjectClass) {
   ASSERT_TRUE(repo::append_history(*r.repo, repo::start_history("verify")).empty());
   const auto lock = repo::RepoLock::acquire(*r.repo, repo::LockMode::kShared, "test",
                                             repo::default_lock_options());
+  const auto snap = walvault::testing::add_synthetic_snapshot(*r.repo);
+  const std::string who = "snapshot " + files::snapshot_id(snap.record);
 
   const auto first = [&](const std::string& prefix) {
     const auto listed = r.store->list(prefix);
@@ -405,7 +409,10 @@ TEST(Verify, ReadDataFindsAFlippedByteInEveryObjectClass) {
       basebackup::files_object_name(kLabel),
       basebackup::pin_object_name(kLabel),
       first("history/"),
-      first("locks/")};
+      first("locks/"),
+      snap.object,      // the snapshot record
+      snap.tree_pack,   // its two trees
+      snap.data_pack};  // its files' chunks
   const VerifyReport clean = r.verify(true);
   ASSERT_TRUE(clean.ok()) << all_text(clean);
   EXPECT_TRUE(clean.warnings.empty()) << all_text(clean);
@@ -420,15 +427,82 @@ TEST(Verify, ReadDataFindsAFlippedByteInEveryObjectClass) {
     const VerifyReport report = r.verify(true);
     EXPECT_FALSE(report.ok());
     EXPECT_GE(count_problems(report.errors, object), 1u) << all_text(report);
+    // A damaged tree or file chunk is also named with the snapshot and the
+    // path in it; the tree even without --read-data (trees are always read).
+    if (object == snap.tree_pack) {
+      EXPECT_EQ(count_problems(report.errors, snap.object, who + " (app/"), 1u) << all_text(report);
+      EXPECT_EQ(count_problems(r.verify(false).errors, snap.object, ": tree "), 1u)
+          << all_text(r.verify(false));
+    }
+    if (object == snap.data_pack) {
+      EXPECT_EQ(count_problems(report.errors, snap.object, "is damaged (in " + snap.data_pack), 1u)
+          << all_text(report);
+    }
     r.store->corrupt(object, original);
   }
 
+  EXPECT_EQ(clean.snapshots, 1u);
   r.store->put("snapshots/unknown", r.repo->seal_object(pattern(7, 100)));
   const VerifyReport unknown = r.verify(true);
   EXPECT_TRUE(unknown.ok()) << all_text(unknown);
   EXPECT_EQ(count_problems(unknown.warnings, "snapshots/unknown", "not an object walvault writes"),
             1u)
       << all_text(unknown);
+}
+
+// A file naming a chunk no index lists (structure pass), and files whose pack
+// is gone (named after the packs were checked): each error names the snapshot
+// (id, volume/label) and the file's path in it.
+TEST(Verify, SnapshotFileWithAMissingChunkIsNamedByPath) {
+  SyntheticRepo r;
+  const auto snap = walvault::testing::add_synthetic_snapshot(*r.repo, /*missing=*/true);
+  const std::string who =
+      "snapshot " + files::snapshot_id(snap.record) + " (app/" + snap.record.label + ")";
+  for (bool read_data : {false, true}) {
+    const VerifyReport report = r.verify(read_data);
+    ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
+    EXPECT_EQ(report.errors[0].object, snap.object);
+    EXPECT_TRUE(report.errors[0].message.starts_with(who + ": 'docs/a.txt': chunk "))
+        << report.errors[0].message;
+    EXPECT_TRUE(contains(report.errors[0].message, "(3 of 3) is not listed by any index"))
+        << report.errors[0].message;
+    EXPECT_EQ(report.snapshots, 1u);
+  }
+
+  SyntheticRepo r2;
+  const auto whole = walvault::testing::add_synthetic_snapshot(*r2.repo);
+  ASSERT_TRUE(r2.store->remove(whole.data_pack));
+  const VerifyReport report = r2.verify();
+  EXPECT_EQ(count_problems(report.errors, whole.data_pack,
+                           "needed by snapshot app/" + whole.record.label),
+            1u)
+      << all_text(report);
+  EXPECT_EQ(count_problems(report.errors, whole.object, "'docs/a.txt': chunk "), 2u)
+      << all_text(report);
+  EXPECT_EQ(count_problems(report.errors, whole.object, "'b.bin': chunk "), 1u) << all_text(report);
+  EXPECT_EQ(count_problems(report.errors, whole.object, "is in " + whole.data_pack + ", missing"),
+            3u)
+      << all_text(report);
+
+  // A tree whose pack is gone: the snapshot is named with the directory.
+  SyntheticRepo r3;
+  const auto trees_gone = walvault::testing::add_synthetic_snapshot(*r3.repo);
+  ASSERT_TRUE(r3.store->remove(trees_gone.tree_pack));
+  const VerifyReport no_trees = r3.verify();
+  EXPECT_EQ(count_problems(no_trees.errors, trees_gone.object, "the root: tree "), 1u)
+      << all_text(no_trees);
+}
+
+// A record that does not decode is an error naming it; the rest is checked.
+TEST(Verify, DamagedSnapshotRecordIsNamed) {
+  SyntheticRepo r;
+  const auto snap = walvault::testing::add_synthetic_snapshot(*r.repo);
+  ASSERT_TRUE(r.store->remove(snap.object));
+  r.repo->put_object(snap.object, as_bytes(std::string("{\"volume\": 1}")));
+  const VerifyReport report = r.verify();
+  ASSERT_EQ(report.errors.size(), 1u) << all_text(report);
+  EXPECT_EQ(report.errors[0].object, snap.object);
+  EXPECT_EQ(report.snapshots, 0u);
 }
 
 TEST(Info, SummarisesTheRepository) {

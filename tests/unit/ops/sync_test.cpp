@@ -252,7 +252,9 @@ TEST_P(SyncModes, CopiesEverythingOnceAndThenOnlyWhatIsNew) {
   EXPECT_GT(record->stored_bytes, 0u);
   EXPECT_NE(record->stored_bytes, 12345u);  // what B gained, not what A did
   const std::string text = sync_report_text(first);
-  EXPECT_TRUE(text.starts_with("synced mem: -> mem:: 10 WAL segments, 1 file, 1 backup (")) << text;
+  EXPECT_TRUE(
+      text.starts_with("synced mem: -> mem:: 10 WAL segments, 1 file, 1 backup, 0 snapshots ("))
+      << text;
 
   // Nothing new: nothing read, nothing written.
   const auto before = b.objects();
@@ -262,7 +264,8 @@ TEST_P(SyncModes, CopiesEverythingOnceAndThenOnlyWhatIsNew) {
   EXPECT_EQ(again.chunks_read, 0u);
   EXPECT_EQ(b.objects(), before);
   EXPECT_EQ(sync_report_text(again),
-            "synced mem: -> mem:: 0 WAL segments, 0 files, 0 backups (0.0 MiB added); already "
+            "synced mem: -> mem:: 0 WAL segments, 0 files, 0 backups, 0 snapshots (0.0 MiB added); "
+            "already "
             "in sync\n");
 
   // A grows: only the new segments and backup 2's one new chunk are copied;
@@ -392,8 +395,10 @@ TEST(Sync, DryRunListsAndWritesNothing) {
   EXPECT_NE(text.find("wal segment " + seg_name(1) + "\n"), std::string::npos) << text;
   EXPECT_NE(text.find("wal file " + std::string(kBackupFile) + "\n"), std::string::npos) << text;
   EXPECT_NE(text.find("backup " + std::string(kLabel1) + "\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("dry run: would sync mem: -> mem:: 10 WAL segments, 1 file, 1 backup\n"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "dry run: would sync mem: -> mem:: 10 WAL segments, 1 file, 1 backup, 0 snapshots\n"),
+      std::string::npos)
       << text;
 }
 
