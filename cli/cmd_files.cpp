@@ -14,6 +14,7 @@
 #include "cli/history_scope.h"
 #include "core/contained_dir.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/relative_path.h"
 #include "core/time_util.h"
 #include "files/browse.h"
@@ -30,6 +31,7 @@ struct FilesBackupArgs {
   std::string volume, tag;
   std::vector<std::string> paths, excludes;
   bool one_file_system = false, force_reread = false;
+  int parallel = default_parallelism();
 };
 
 std::string snapshot_line(const files::SnapshotRecord& r) {
@@ -53,7 +55,7 @@ int run_files_backup(const Context& ctx, const FilesBackupArgs& a) {
       files::SnapshotStats stats;
       files::TakeSnapshotOptions options{
           .volume = a.volume, .paths = a.paths, .tag = a.tag, .start_us = start_us};
-      options.walk = {a.excludes, a.one_file_system, a.force_reread};
+      options.walk = {a.excludes, a.one_file_system, a.force_reread, a.parallel};
       lock->check_held();
       const files::SnapshotRecord r = files::take_snapshot(*repo, options, stats);
       for (const std::string& w : stats.warnings) spdlog::warn("files backup: {}", w);
@@ -214,6 +216,7 @@ struct FilesRestoreArgs {
   std::string to;
   std::vector<std::string> includes;
   bool delta = false;
+  int parallel = default_parallelism();
 };
 
 int run_files_restore(const Context& ctx, const FilesRestoreArgs& a) {
@@ -225,6 +228,7 @@ int run_files_restore(const Context& ctx, const FilesRestoreArgs& a) {
   options.delta = a.delta;
   options.restore_owner = ::geteuid() == 0;
   options.root_metadata = s.root_node;
+  options.parallel = a.parallel;
   files::RestoreStats stats;
   const std::int64_t t0 = now_unix_us();
   files::restore_snapshot(chunks, s.root, a.to, options, stats);
@@ -389,6 +393,8 @@ void register_files_transfer(CLI::App* files, Verbs& verbs) {
   restore->add_option("--to", r->to, "the directory to restore into (empty or new)")->required();
   restore->add_option("--include", r->includes, "only this path (repeatable)");
   restore->add_flag("--delta", r->delta, "bring an existing directory to the snapshot");
+  restore->add_option("--parallel", r->parallel, "threads writing files (default: CPUs)")
+      ->check(CLI::Range(1, 64));
   verbs.push_back({restore, [r](const Context& ctx) { return run_files_restore(ctx, *r); }});
 
   CLI::App* exp = files->add_subcommand("export", "a snapshot as a tar stream");
@@ -422,6 +428,10 @@ void register_files(CLI::App& app, Verbs& verbs) {
   backup->add_option("--exclude", b->excludes, "glob of names or paths to leave out (repeatable)");
   backup->add_flag("--one-file-system", b->one_file_system, "do not cross into other file systems");
   backup->add_flag("--force-reread", b->force_reread, "read every file, even unchanged ones");
+  backup
+      ->add_option("--parallel", b->parallel,
+                   "threads compressing and storing while one reads (default: CPUs)")
+      ->check(CLI::Range(1, 64));
   verbs.push_back({backup, [b](const Context& ctx) { return run_files_backup(ctx, *b); }});
 
   CLI::App* list = files->add_subcommand("list", "list snapshots");

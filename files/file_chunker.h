@@ -3,14 +3,26 @@
 // frames of up to repo::kFrameBytes (compressed as one zstd frame). Used by
 // snapshots (reading files) and tar import (reading a stream).
 //
+// Two ways to store: without a pool, add_group runs on the caller's thread.
+// With one (`sealers`), the caller's thread cuts and computes the chunk ids
+// (so a file's ChunkRefs are complete when end() returns, and trees can be
+// built at once), and each frame that holds a chunk the store lacks is
+// copied into a task on the pool, which compresses, encrypts and packs it.
+// The pool's bounded queue is the backpressure: at most its capacity plus
+// its workers frames are in flight. Either way the chunks and their ids are
+// the same; only the thread that seals differs.
+//
 // Memory: one buffer of repo::kFrameBytes + the chunker's maximum, reused
-// from file to file. Not thread-safe: one per thread.
+// from file to file, plus the frames in flight. Not thread-safe: one per
+// thread (the pool's tasks touch only their own frame and an atomic count).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "codec/fastcdc.h"
+#include "core/parallel.h"
 #include "files/tree.h"
 #include "repo/chunk_store.h"
 
@@ -18,8 +30,12 @@ namespace walvault::files {
 
 class FileChunker {
  public:
-  FileChunker(repo::ChunkStore& chunks, const codec::CdcChunker& chunker)
-      : chunks_(chunks), chunker_(chunker) {}
+  // `sealers`: see above; nullptr stores on the caller's thread. A pool's
+  // failure (a pack write) is rethrown by add()/end() (from submit) or by
+  // the pool's wait(), which the owner calls before flushing the store.
+  FileChunker(repo::ChunkStore& chunks, const codec::CdcChunker& chunker,
+              WorkerPool* sealers = nullptr)
+      : chunks_(chunks), chunker_(chunker), sealers_(sealers) {}
 
   // Starts a file: its chunks will be appended to `out`.
   void begin(std::vector<ChunkRef>& out);
@@ -28,17 +44,23 @@ class FileChunker {
   // Stores what is left (the last chunk may be short).
   void end();
 
-  // Envelope bytes this chunker's files added to the repository.
-  std::uint64_t added_bytes() const { return added_bytes_; }
+  // Envelope bytes this chunker's files added to the repository; with a
+  // pool, complete once the pool's wait() returned.
+  std::uint64_t added_bytes() const { return added_bytes_->load(); }
 
  private:
   void cut_and_store(bool at_end);
+  // One frame's chunks (consecutive views of buffer_) into the store.
+  void store_group(const std::vector<ByteView>& group);
 
   repo::ChunkStore& chunks_;
   const codec::CdcChunker& chunker_;
+  WorkerPool* sealers_;
   std::vector<ChunkRef>* out_ = nullptr;
   Bytes buffer_;
-  std::uint64_t added_bytes_ = 0;
+  // Shared with the pool's tasks, which may outlive a moved-from chunker.
+  std::shared_ptr<std::atomic<std::uint64_t>> added_bytes_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 }  // namespace walvault::files

@@ -14,9 +14,11 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "core/contained_dir.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/relative_path.h"
 #include "files/file_chunker.h"
 #include "files/names.h"
@@ -52,13 +54,20 @@ class Identities {
   std::map<std::uint32_t, std::string> users_, groups_;
 };
 
+// The pool that seals file data for the walk, or none with parallel 1.
+std::unique_ptr<WorkerPool> sealing_pool(int parallel) {
+  if (parallel <= 1) return nullptr;
+  return std::make_unique<WorkerPool>(parallel, 2 * static_cast<std::size_t>(parallel));
+}
+
 struct Walk {
   repo::ChunkStore& chunks;
   const codec::CdcChunker& chunker;
   const SnapshotOptions& options;
   SnapshotStats& stats;
   dev_t root_device = 0;
-  FileChunker file_chunker{chunks, chunker};
+  std::unique_ptr<WorkerPool> sealers = sealing_pool(options.parallel);
+  FileChunker file_chunker{chunks, chunker, sealers.get()};
   Identities ids;
   Bytes buffer = Bytes(1u << 20);  // one read's bytes
 
@@ -196,15 +205,19 @@ std::vector<Extent> data_extents(int fd, std::uint64_t size) {
 }
 
 // Reads the extents of an open file into chunks. False (with the extents
-// cut to what was there) when the file ended early.
-bool read_extents(Walk& w, int fd, Node& n) {
+// cut to what was there) when the file ended early; false with `read_error`
+// set when a read failed.
+bool read_extents(Walk& w, int fd, Node& n, int& read_error) {
   for (Extent& e : n.extents) {
     std::uint64_t done = 0;
     while (done < e.length) {
       const std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(e.length - done, w.buffer.size()));
       const ssize_t got = pread(fd, w.buffer.data(), want, static_cast<off_t>(e.offset + done));
-      if (got < 0) throw_errno("read", errno);
+      if (got < 0) {
+        read_error = errno;
+        return false;
+      }
       if (got == 0) {  // shrank while read: keep what was there
         e.length = done;
         return false;
@@ -238,17 +251,15 @@ bool read_file(Walk& w, int dir_fd, const std::string& rel, Node& n) {
   read_xattrs(w, fd, rel, n);
   n.extents = data_extents(fd, n.size);
   n.chunks.clear();
-  bool complete;
-  const std::uint64_t added_before = w.file_chunker.added_bytes();
-  try {
-    w.file_chunker.begin(n.chunks);
-    complete = read_extents(w, fd, n);
-    w.file_chunker.end();
-  } catch (const Error& e) {
-    w.left_out(rel, e.what());
+  // A failure of the chunk store is not this file's: it stops the snapshot.
+  int read_error = 0;
+  w.file_chunker.begin(n.chunks);
+  const bool complete = read_extents(w, fd, n, read_error);
+  if (read_error != 0) {
+    w.left_out(rel, std::string("read: ") + std::strerror(read_error));
     return false;
   }
-  w.stats.added_bytes += w.file_chunker.added_bytes() - added_before;
+  w.file_chunker.end();
   std::erase_if(n.extents, [](const Extent& e) { return e.length == 0; });
   struct stat after;
   if (!complete || fstat(fd, &after) != 0 || after.st_size != st.st_size ||
@@ -384,7 +395,10 @@ repo::ChunkId snapshot_directory(repo::ChunkStore& chunks, const codec::CdcChunk
   std::optional<Tree> parent;
   if (parent_root) parent = load_tree(chunks, *parent_root);
   ++stats.directories;
-  return walk_directory(w, fd, ".", parent ? &*parent : nullptr);
+  const repo::ChunkId id = walk_directory(w, fd, ".", parent ? &*parent : nullptr);
+  if (w.sealers) w.sealers->wait();
+  stats.added_bytes += w.file_chunker.added_bytes();
+  return id;
 }
 
 }  // namespace walvault::files

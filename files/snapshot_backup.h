@@ -13,8 +13,9 @@
 //   one that vanished, or could not be opened or read, is left out with a
 //   warning and counted in `unreadable`. Neither stops the snapshot.
 // - Memory: the names and entries of the directories on the current path,
-//   plus one file's read buffer (2 x the chunker's maximum); not the number
-//   of files in the volume.
+//   plus one file's read buffer (2 x the chunker's maximum) and, with
+//   parallel > 1, at most 3 x parallel frames of up to 4 MiB in flight; not
+//   the number of files in the volume.
 //
 // Throws Error(kIo) when the root cannot be opened, and whatever the chunk
 // store throws (a failed pack write).
@@ -37,6 +38,10 @@ struct SnapshotOptions {
   std::vector<std::string> excludes;
   bool one_file_system = false;  // do not descend into other file systems
   bool force_reread = false;     // read every file, even unchanged ones
+  // Threads sealing (compressing, encrypting, packing) file data while the
+  // walk reads, cuts and hashes the next (files/file_chunker.h); 1: all on
+  // the caller's thread. The trees and chunk ids are the same either way.
+  int parallel = 1;
 };
 
 struct SnapshotStats {

@@ -9,13 +9,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "core/contained_dir.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/relative_path.h"
 #include "files/names.h"
 #include "files/snapshot_backup.h"
@@ -79,6 +83,8 @@ class Selection {
   std::set<std::string> matched_;
 };
 
+// What the walk and the file writers share. The walk alone touches
+// `selection` and `links`; writers count and warn under `mu`.
 struct Restore {
   repo::ChunkStore& chunks;
   const RestoreOptions& options;
@@ -86,13 +92,32 @@ struct Restore {
   const ContainedDir& target;
   Selection selection;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> links;  // (dev, ino) -> path
-  Bytes scratch;
-  std::uint64_t temp_counter = 0;
+  std::atomic<std::uint64_t> temp_counter{0};
+  std::mutex mu;
+  std::unique_ptr<WorkerPool> writers;  // none with parallel 1
 
   void warn(const std::string& rel, const std::string& what) {
+    std::lock_guard lock(mu);
     stats.warnings.push_back(printable_name(rel) + ": " + what);
   }
+  void count(std::uint64_t RestoreStats::*field, std::uint64_t n = 1) {
+    std::lock_guard lock(mu);
+    stats.*field += n;
+  }
   std::string temp_name() { return ".walvault-restore-" + std::to_string(++temp_counter); }
+  // Every file handed to the writers is done (rethrows the first failure).
+  void wait_for_writers() {
+    if (writers) writers->wait();
+  }
+};
+
+// Declared after what a directory's writers use (its descriptor, its tree):
+// when the walk unwinds, they are done before those go.
+struct DrainOnUnwind {
+  Restore& r;
+  ~DrainOnUnwind() {
+    if (r.writers) r.writers->drain();
+  }
 };
 
 uid_t owner_uid(const Node& n) {
@@ -147,11 +172,14 @@ void set_metadata_at(Restore& r, int dir_fd, const std::string& name, const std:
 }
 
 // Writes the chunks of `n` into `fd` at their places in the file (the
-// extents, concatenated). With `compare`, a chunk whose bytes are already
-// there is not written.
-void write_content(Restore& r, int fd, const std::string& rel, const Node& n, bool compare) {
+// extents, concatenated) and returns the bytes written. With `compare`, a
+// chunk whose bytes are already there is not written.
+std::uint64_t write_content(Restore& r, int fd, const std::string& rel, const Node& n,
+                            bool compare) {
+  thread_local Bytes scratch;  // a chunk stored alone, opened (ChunkStore::read_view)
   std::size_t extent = 0;
   std::uint64_t in_extent = 0;
+  std::uint64_t written = 0;
   Bytes existing;
   for (const ChunkRef& c : n.chunks) {
     // Where this chunk's bytes go: one or more pieces of extents.
@@ -180,7 +208,7 @@ void write_content(Restore& r, int fd, const std::string& rel, const Node& n, bo
       if (ok && r.chunks.chunk_id(existing) == c.id) continue;
     }
     const std::optional<ByteView> data =
-        r.chunks.read_view(c.id, r.scratch, repo::ChunkCheck::kRecorded);
+        r.chunks.read_view(c.id, scratch, repo::ChunkCheck::kRecorded);
     if (!data)
       throw Error(ErrorCode::kCorruption, "chunk " + to_hex(c.id) + " of " + printable_name(rel) +
                                               " is not in the repository");
@@ -198,8 +226,10 @@ void write_content(Restore& r, int fd, const std::string& rel, const Node& n, bo
       }
       at += len;
     }
-    r.stats.written_bytes += c.length;
+    written += c.length;
   }
+  r.count(&RestoreStats::written_bytes, written);
+  return written;
 }
 
 // Makes room for a new entry `name`: a directory in the way is removed (its
@@ -223,7 +253,7 @@ bool link_to_earlier(Restore& r, int dir_fd, const std::string& temp, const Node
 }
 
 void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n) {
-  ++r.stats.files;
+  r.count(&RestoreStats::files);
   if (r.options.delta) {
     struct stat st;
     if (fstatat(dir_fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
@@ -231,9 +261,7 @@ void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n)
         n.extents.size() == (n.size > 0 ? 1u : 0u)) {
       UniqueFd fd(openat(dir_fd, n.name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
       if (fd.get() < 0) throw_errno("open " + r.target.display(rel), errno);
-      const std::uint64_t before = r.stats.written_bytes;
-      write_content(r, fd.get(), rel, n, true);
-      if (r.stats.written_bytes == before) ++r.stats.unchanged_files;
+      if (write_content(r, fd.get(), rel, n, true) == 0) r.count(&RestoreStats::unchanged_files);
       set_metadata(r, fd.get(), rel, n);
       if (n.nlink > 1) r.links.emplace(std::make_pair(n.device, n.inode), rel);
       return;
@@ -324,7 +352,9 @@ void restore_subdirectory(Restore& r, int dir_fd, const std::string& rel, const 
   if (!tree)
     throw Error(ErrorCode::kCorruption, "tree " + to_hex(n.subtree) + " of " + printable_name(rel) +
                                             " is not in the repository");
+  const DrainOnUnwind drain{r};
   restore_directory(r, sub.get(), rel, *tree, whole);
+  r.wait_for_writers();  // they use `sub` and `tree`, and change the directory's mtime
   if (whole) set_metadata(r, sub.get(), rel, n);
   ++r.stats.directories;
 }
@@ -361,7 +391,10 @@ void restore_directory(Restore& r, int dir_fd, const std::string& rel, const Tre
         restore_subdirectory(r, dir_fd, path, n, child_whole);
         break;
       case NodeType::kFile:
-        restore_file(r, dir_fd, path, n);
+        if (r.writers && n.nlink < 2)  // a link's first entry must be in place before the next
+          r.writers->submit([&r, dir_fd, path, &n] { restore_file(r, dir_fd, path, n); });
+        else
+          restore_file(r, dir_fd, path, n);
         break;
       default:
         restore_special(r, dir_fd, path, n);
@@ -396,8 +429,12 @@ void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
   if (!tree)
     throw Error(ErrorCode::kCorruption, "root tree " + to_hex(root) + " is not in the repository");
   Restore r{chunks, options, stats, dir, Selection(options.includes)};
+  if (options.parallel > 1)
+    r.writers = std::make_unique<WorkerPool>(options.parallel,
+                                             2 * static_cast<std::size_t>(options.parallel));
   const bool whole = r.selection.whole(".");
   restore_directory(r, dir.fd(), ".", *tree, whole);
+  r.wait_for_writers();
   r.selection.require_all_matched();
   if (whole && options.root_metadata) set_metadata(r, dir.fd(), ".", *options.root_metadata);
   ++stats.directories;

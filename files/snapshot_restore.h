@@ -43,6 +43,12 @@ struct RestoreOptions {
   // The snapshot root's own metadata (its record's root_node), given to the
   // target directory after everything else when the whole snapshot is restored.
   std::optional<Node> root_metadata;
+  // Threads writing files: the walk creates directories, links and special
+  // files in order and hands each regular file (read its chunks, write,
+  // metadata, rename) to a pool of this many; a directory gets its metadata
+  // once every file in it is done. Files with hard links are restored by
+  // the walk itself. 1: everything on the caller's thread.
+  int parallel = 1;
 };
 
 struct RestoreStats {

@@ -114,8 +114,17 @@ ChunkStore::~ChunkStore() {
 AddResult ChunkStore::add(ByteView plaintext) { return add_group({plaintext}).front(); }
 
 std::vector<AddResult> ChunkStore::add_group(const std::vector<ByteView>& plaintexts) {
+  std::vector<ChunkId> ids(plaintexts.size());
+  for (std::size_t i = 0; i < plaintexts.size(); ++i) ids[i] = chunk_id(plaintexts[i]);
+  return add_group(plaintexts, ids);
+}
+
+std::vector<AddResult> ChunkStore::add_group(const std::vector<ByteView>& plaintexts,
+                                             const std::vector<ChunkId>& ids) {
+  if (ids.size() != plaintexts.size())
+    throw Error(ErrorCode::kInternal, "chunk store: a group's ids do not match its chunks");
   std::vector<AddResult> results(plaintexts.size());
-  for (std::size_t i = 0; i < plaintexts.size(); ++i) results[i].id = chunk_id(plaintexts[i]);
+  for (std::size_t i = 0; i < plaintexts.size(); ++i) results[i].id = ids[i];
   std::vector<std::size_t> fresh;
   {
     std::lock_guard lock(mu_);

@@ -116,6 +116,11 @@ class ChunkStore {
   // (per-frame start-up costs ~0.5% at 1 MiB); each keeps its own id and
   // index entry. The envelope's bytes are counted on the first new chunk.
   std::vector<AddResult> add_group(const std::vector<ByteView>& plaintexts);
+  // As add_group(plaintexts) with their ids already computed by the caller
+  // (ids[i] == chunk_id(plaintexts[i])): a pipeline that needs the ids on one
+  // thread (file trees) and seals on others hashes each chunk once.
+  std::vector<AddResult> add_group(const std::vector<ByteView>& plaintexts,
+                                   const std::vector<ChunkId>& ids);
   // Writes the pending partial pack and waits until every pack and index is
   // durable; rethrows a write failure. Call before writing any manifest that
   // references chunks added since the last flush.
