@@ -67,6 +67,9 @@ void FileChunker::store_group(const std::vector<ByteView>& group) {
     frame->lengths.push_back(static_cast<std::uint32_t>(chunk.size()));
   }
   if (known) return;
+  std::size_t bytes = 0;
+  for (const ByteView& chunk : group) bytes += chunk.size();
+  frame->data.reserve(bytes);
   for (const ByteView& chunk : group)
     frame->data.insert(frame->data.end(), chunk.begin(), chunk.end());
   sealers_->submit([&chunks = chunks_, frame, count] {

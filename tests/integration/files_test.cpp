@@ -126,6 +126,15 @@ TEST(FilesTest, BackupRestoreDiffExportImportAndGcOnARealTree) {
       walvault_self(concat(flags, {"files", "restore", id3, "--to", work.sub("out3")}));
   ASSERT_EQ(r3.status, 0) << r3.err;
   EXPECT_EQ(diffs_between(src, work.sub("out3"), true), std::vector<std::string>{});
+  // One writer restores the same tree as the default (one per CPU).
+  const CommandResult r4 = walvault_self(
+      concat(flags, {"files", "restore", id3, "--to", work.sub("out4"), "--parallel", "1"}));
+  ASSERT_EQ(r4.status, 0) << r4.err;
+  EXPECT_EQ(diffs_between(src, work.sub("out4"), true), std::vector<std::string>{});
+  EXPECT_EQ(walvault_self(concat(flags, {"files", "restore", id3, "--to", work.sub("out5"),
+                                         "--parallel", "0"}))
+                .status,
+            2);
 
   // A non-empty target without --delta is refused; with it, brought in line.
   write_bytes(work.sub("out3/stray"), as_bytes("x"));
