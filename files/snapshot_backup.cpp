@@ -57,7 +57,7 @@ class Identities {
 // The pool that seals file data for the walk, or none with parallel 1.
 std::unique_ptr<WorkerPool> sealing_pool(int parallel) {
   if (parallel <= 1) return nullptr;
-  return std::make_unique<WorkerPool>(parallel, 2 * static_cast<std::size_t>(parallel));
+  return std::make_unique<WorkerPool>(parallel, static_cast<std::size_t>(parallel));
 }
 
 struct Walk {

@@ -14,7 +14,7 @@
 //   warning and counted in `unreadable`. Neither stops the snapshot.
 // - Memory: the names and entries of the directories on the current path,
 //   plus one file's read buffer (2 x the chunker's maximum) and, with
-//   parallel > 1, at most 3 x parallel frames of up to 4 MiB in flight; not
+//   parallel > 1, at most 2 x parallel frames of up to 4 MiB in flight; not
 //   the number of files in the volume.
 //
 // Throws Error(kIo) when the root cannot be opened, and whatever the chunk

@@ -138,9 +138,21 @@ std::vector<AddResult> ChunkStore::add_group(const std::vector<ByteView>& plaint
   }
   if (fresh.empty()) return results;
   // Compression and encryption run outside the lock, in the caller's thread.
+  // New chunks that lie back to back in memory (a file's frame) are sealed
+  // where they are; others are joined into one buffer first.
   Bytes joined;
   ByteView frame = plaintexts[fresh.front()];
-  if (fresh.size() > 1) {
+  bool contiguous = true;
+  std::size_t frame_bytes = frame.size();
+  for (std::size_t k = 1; k < fresh.size(); ++k) {
+    const ByteView& prev = plaintexts[fresh[k - 1]];
+    contiguous = contiguous && plaintexts[fresh[k]].data() == prev.data() + prev.size();
+    frame_bytes += plaintexts[fresh[k]].size();
+  }
+  if (contiguous) {
+    frame = ByteView(frame.data(), frame_bytes);
+  } else {
+    joined.reserve(frame_bytes);
     for (std::size_t i : fresh)
       joined.insert(joined.end(), plaintexts[i].begin(), plaintexts[i].end());
     frame = joined;
