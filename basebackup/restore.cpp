@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/contained_dir.h"
+#include "core/direct_io.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/parallel.h"
@@ -47,62 +48,6 @@ bool is_empty_dir(const std::string& path) {
   }
   ::closedir(d);
   return empty;
-}
-
-void pwrite_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset,
-                const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("restore: writing " + path);
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-}
-
-// Direct I/O (O_DIRECT) wants the buffer, the file offset and the length
-// aligned to the device's logical block; 4 KiB covers the devices we know.
-constexpr std::size_t kDirectAlign = 4096;
-
-// A block-aligned buffer for direct writes.
-class AlignedBuffer {
- public:
-  explicit AlignedBuffer(std::size_t size) {
-    void* p = nullptr;
-    if (::posix_memalign(&p, kDirectAlign, size) != 0) throw std::bad_alloc();
-    data_ = static_cast<std::uint8_t*>(p);
-  }
-  ~AlignedBuffer() { std::free(data_); }
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  std::uint8_t* data() { return data_; }
-
- private:
-  std::uint8_t* data_;
-};
-
-// Writes as much of `data` as direct I/O takes at `offset` through `fd`
-// (opened O_DIRECT) and returns how many bytes that was: all of them, or
-// fewer when the file system refused direct I/O for this write (EINVAL) or
-// wrote part of it; the caller writes the rest through the page cache.
-std::size_t pwrite_direct(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset,
-                          const std::string& path) {
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EINVAL) break;
-      throw_errno("restore: writing " + path);
-    }
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-    if (done % kDirectAlign != 0) break;
-  }
-  return done;
 }
 
 // The I/O stage of one restore writer: while it writes one batch of
@@ -132,10 +77,11 @@ class DirectWriter {
     io_.wait();
     const std::uint8_t* data = buffers_[current_].data();
     io_.submit([this, direct_fd, fd, data, size, offset, &path] {
-      const std::size_t done = pwrite_direct(direct_fd, data, size, offset, path);
+      const std::string what = "restore: writing " + path;
+      const std::size_t done = pwrite_direct(direct_fd, data, size, offset, what);
       if (done < size) {
         refused_ = true;
-        pwrite_all(fd, data + done, size - done, offset + done, path);
+        pwrite_all(fd, data + done, size - done, offset + done, what);
       }
     });
     current_ ^= 1;
@@ -428,7 +374,7 @@ class RangeWriter {
         gathered += chunk->size();
       } else {
         flush();
-        pwrite_all(fd, chunk->data(), chunk->size(), offset, path);
+        pwrite_all(fd, chunk->data(), chunk->size(), offset, "restore: writing " + path);
       }
     }
     flush();

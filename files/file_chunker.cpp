@@ -1,22 +1,47 @@
 #include "files/file_chunker.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 namespace walvault::files {
 
+namespace {
+
+// Frames smaller than this wait for others before they go to the pool as
+// one task (small files: one frame each).
+constexpr std::size_t kBatchBytes = 1u << 20;
+constexpr std::size_t kBatchFrames = 64;
+
+std::size_t fill_to(const codec::CdcChunker& chunker) {
+  return repo::kFrameBytes + chunker.max_size();
+}
+
+}  // namespace
+
 void FileChunker::begin(std::vector<ChunkRef>& out) {
   out_ = &out;
-  buffer_.clear();
+  filled_ = 0;
+}
+
+std::span<std::uint8_t> FileChunker::space() {
+  const std::size_t size = fill_to(chunker_);
+  if (buffer_.size() < size) buffer_.resize(size);
+  return {buffer_.data() + filled_, size - filled_};
+}
+
+void FileChunker::commit(std::size_t filled) {
+  filled_ += filled;
+  if (filled_ >= fill_to(chunker_)) cut_and_store(false);
 }
 
 void FileChunker::add(ByteView data) {
-  const std::size_t fill_to = repo::kFrameBytes + chunker_.max_size();
   while (!data.empty()) {
-    const std::size_t take = std::min(data.size(), fill_to - buffer_.size());
-    buffer_.insert(buffer_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+    const std::span<std::uint8_t> room = space();
+    const std::size_t take = std::min(data.size(), room.size());
+    std::memcpy(room.data(), data.data(), take);
     data = data.subspan(take);
-    if (buffer_.size() >= fill_to) cut_and_store(false);
+    commit(take);
   }
 }
 
@@ -25,36 +50,37 @@ void FileChunker::end() {
   out_ = nullptr;
 }
 
-namespace {
-
-// A frame on its way to a sealing task: the chunks' bytes back to back.
-struct Frame {
-  Bytes data;
-  std::vector<std::uint32_t> lengths;
-  std::vector<repo::ChunkId> ids;
-};
-
-std::vector<ByteView> frame_views(const Frame& f) {
-  std::vector<ByteView> views;
-  std::size_t at = 0;
-  for (std::uint32_t len : f.lengths) {
-    views.push_back(ByteView(f.data).subspan(at, len));
-    at += len;
-  }
-  return views;
+void FileChunker::finish() {
+  if (!sealers_) return;
+  submit_batch();
+  sealers_->wait();
 }
 
-}  // namespace
+void FileChunker::submit_batch() {
+  if (batch_.empty()) return;
+  auto frames = std::make_shared<std::vector<std::shared_ptr<Frame>>>(std::move(batch_));
+  batch_.clear();
+  batch_bytes_ = 0;
+  sealers_->submit([&chunks = chunks_, frames, counter = added_bytes_] {
+    for (const auto& f : *frames) {
+      std::vector<ByteView> views;
+      std::size_t at = 0;
+      for (std::uint32_t len : f->lengths) {
+        views.push_back(ByteView(f->data).subspan(at, len));
+        at += len;
+      }
+      for (const repo::AddResult& a : chunks.add_group(views, f->ids)) *counter += a.stored_bytes;
+    }
+  });
+}
 
 void FileChunker::store_group(const std::vector<ByteView>& group) {
-  auto count = [counter = added_bytes_](const std::vector<repo::AddResult>& added) {
-    for (const repo::AddResult& a : added) *counter += a.stored_bytes;
-  };
   if (!sealers_) {
     const std::vector<repo::AddResult> added = chunks_.add_group(group);
-    for (std::size_t i = 0; i < group.size(); ++i)
+    for (std::size_t i = 0; i < group.size(); ++i) {
       out_->push_back({added[i].id, static_cast<std::uint32_t>(group[i].size())});
-    count(added);
+      *added_bytes_ += added[i].stored_bytes;
+    }
     return;
   }
   auto frame = std::make_shared<Frame>();
@@ -72,9 +98,9 @@ void FileChunker::store_group(const std::vector<ByteView>& group) {
   frame->data.reserve(bytes);
   for (const ByteView& chunk : group)
     frame->data.insert(frame->data.end(), chunk.begin(), chunk.end());
-  sealers_->submit([&chunks = chunks_, frame, count] {
-    count(chunks.add_group(frame_views(*frame), frame->ids));
-  });
+  batch_.push_back(std::move(frame));
+  batch_bytes_ += bytes;
+  if (batch_bytes_ >= kBatchBytes || batch_.size() >= kBatchFrames) submit_batch();
 }
 
 // Stores the buffered bytes that can be cut now (all of them at the end of
@@ -89,8 +115,9 @@ void FileChunker::cut_and_store(bool at_end) {
     group.clear();
     group_bytes = 0;
   };
-  while (at < buffer_.size() && (at_end || buffer_.size() - at >= chunker_.max_size())) {
-    const ByteView rest = ByteView(buffer_).subspan(at);
+  const ByteView filled(buffer_.data(), filled_);
+  while (at < filled_ && (at_end || filled_ - at >= chunker_.max_size())) {
+    const ByteView rest = filled.subspan(at);
     const std::size_t len = chunker_.cut(rest);
     if (group_bytes + len > repo::kFrameBytes) flush_group();
     group.push_back(rest.first(len));
@@ -98,7 +125,8 @@ void FileChunker::cut_and_store(bool at_end) {
     at += len;
   }
   flush_group();
-  buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(at));
+  std::memmove(buffer_.data(), buffer_.data() + at, filled_ - at);
+  filled_ -= at;
 }
 
 }  // namespace walvault::files

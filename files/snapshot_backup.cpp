@@ -69,7 +69,6 @@ struct Walk {
   std::unique_ptr<WorkerPool> sealers = sealing_pool(options.parallel);
   FileChunker file_chunker{chunks, chunker, sealers.get()};
   Identities ids;
-  Bytes buffer = Bytes(1u << 20);  // one read's bytes
 
   void warn(const std::string& rel, const std::string& what) {
     stats.warnings.push_back(printable_name(rel) + ": " + what);
@@ -211,9 +210,10 @@ bool read_extents(Walk& w, int fd, Node& n, int& read_error) {
   for (Extent& e : n.extents) {
     std::uint64_t done = 0;
     while (done < e.length) {
+      const std::span<std::uint8_t> room = w.file_chunker.space();
       const std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(e.length - done, w.buffer.size()));
-      const ssize_t got = pread(fd, w.buffer.data(), want, static_cast<off_t>(e.offset + done));
+          static_cast<std::size_t>(std::min<std::uint64_t>(e.length - done, room.size()));
+      const ssize_t got = pread(fd, room.data(), want, static_cast<off_t>(e.offset + done));
       if (got < 0) {
         read_error = errno;
         return false;
@@ -222,7 +222,7 @@ bool read_extents(Walk& w, int fd, Node& n, int& read_error) {
         e.length = done;
         return false;
       }
-      w.file_chunker.add(ByteView(w.buffer.data(), static_cast<std::size_t>(got)));
+      w.file_chunker.commit(static_cast<std::size_t>(got));
       done += static_cast<std::uint64_t>(got);
       w.stats.read_bytes += static_cast<std::uint64_t>(got);
     }
@@ -396,7 +396,7 @@ repo::ChunkId snapshot_directory(repo::ChunkStore& chunks, const codec::CdcChunk
   if (parent_root) parent = load_tree(chunks, *parent_root);
   ++stats.directories;
   const repo::ChunkId id = walk_directory(w, fd, ".", parent ? &*parent : nullptr);
-  if (w.sealers) w.sealers->wait();
+  w.file_chunker.finish();
   stats.added_bytes += w.file_chunker.added_bytes();
   return id;
 }

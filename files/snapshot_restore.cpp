@@ -12,12 +12,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 
 #include "core/contained_dir.h"
+#include "core/direct_io.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/relative_path.h"
@@ -94,6 +96,12 @@ struct Restore {
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> links;  // (dev, ino) -> path
   std::atomic<std::uint64_t> temp_counter{0};
   std::mutex mu;
+  // Set once anything failed: directories still open then get no metadata.
+  std::atomic<bool> aborted{false};
+  // Whether large files are still written with direct I/O (cleared when the
+  // file system refuses it).
+  std::atomic<bool> direct{true};
+  FirstError failure;                   // a directory's metadata that could not be set
   std::unique_ptr<WorkerPool> writers;  // none with parallel 1
 
   void warn(const std::string& rel, const std::string& what) {
@@ -105,19 +113,6 @@ struct Restore {
     stats.*field += n;
   }
   std::string temp_name() { return ".walvault-restore-" + std::to_string(++temp_counter); }
-  // Every file handed to the writers is done (rethrows the first failure).
-  void wait_for_writers() {
-    if (writers) writers->wait();
-  }
-};
-
-// Declared after what a directory's writers use (its descriptor, its tree):
-// when the walk unwinds, they are done before those go.
-struct DrainOnUnwind {
-  Restore& r;
-  ~DrainOnUnwind() {
-    if (r.writers) r.writers->drain();
-  }
 };
 
 uid_t owner_uid(const Node& n) {
@@ -171,31 +166,53 @@ void set_metadata_at(Restore& r, int dir_fd, const std::string& name, const std:
     throw_errno("set times of " + what, errno);
 }
 
+// Where a chunk's bytes go in its file: pieces (file offset, length) of the
+// node's extents, concatenated; `extent` and `in_extent` walk them.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> chunk_pieces(const Node& n,
+                                                                  std::uint64_t length,
+                                                                  std::size_t& extent,
+                                                                  std::uint64_t& in_extent) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces;
+  while (length > 0) {
+    const Extent& e = n.extents[extent];
+    const std::uint64_t take = std::min(length, e.length - in_extent);
+    pieces.emplace_back(e.offset + in_extent, take);
+    length -= take;
+    in_extent += take;
+    if (in_extent == e.length) {
+      ++extent;
+      in_extent = 0;
+    }
+  }
+  return pieces;
+}
+
+// A chunk of `rel`'s content, opened (into `scratch` when stored alone).
+ByteView fetch_chunk(Restore& r, const ChunkRef& c, const std::string& rel, Bytes& scratch) {
+  const std::optional<ByteView> data =
+      r.chunks.read_view(c.id, scratch, repo::ChunkCheck::kRecorded);
+  if (!data)
+    throw Error(ErrorCode::kCorruption, "chunk " + to_hex(c.id) + " of " + printable_name(rel) +
+                                            " is not in the repository");
+  if (data->size() != c.length)
+    throw Error(ErrorCode::kCorruption,
+                "chunk " + to_hex(c.id) + " of " + printable_name(rel) + " has the wrong length");
+  return *data;
+}
+
 // Writes the chunks of `n` into `fd` at their places in the file (the
 // extents, concatenated) and returns the bytes written. With `compare`, a
 // chunk whose bytes are already there is not written.
 std::uint64_t write_content(Restore& r, int fd, const std::string& rel, const Node& n,
                             bool compare) {
   thread_local Bytes scratch;  // a chunk stored alone, opened (ChunkStore::read_view)
+  const std::string what = "write " + r.target.display(rel);
   std::size_t extent = 0;
   std::uint64_t in_extent = 0;
   std::uint64_t written = 0;
   Bytes existing;
   for (const ChunkRef& c : n.chunks) {
-    // Where this chunk's bytes go: one or more pieces of extents.
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces;  // file offset, length
-    std::uint64_t left = c.length;
-    while (left > 0) {
-      const Extent& e = n.extents[extent];
-      const std::uint64_t take = std::min(left, e.length - in_extent);
-      pieces.emplace_back(e.offset + in_extent, take);
-      left -= take;
-      in_extent += take;
-      if (in_extent == e.length) {
-        ++extent;
-        in_extent = 0;
-      }
-    }
+    const auto pieces = chunk_pieces(n, c.length, extent, in_extent);
     if (compare) {
       existing.resize(c.length);
       std::size_t at = 0;
@@ -207,29 +224,71 @@ std::uint64_t write_content(Restore& r, int fd, const std::string& rel, const No
       }
       if (ok && r.chunks.chunk_id(existing) == c.id) continue;
     }
-    const std::optional<ByteView> data =
-        r.chunks.read_view(c.id, scratch, repo::ChunkCheck::kRecorded);
-    if (!data)
-      throw Error(ErrorCode::kCorruption, "chunk " + to_hex(c.id) + " of " + printable_name(rel) +
-                                              " is not in the repository");
-    if (data->size() != c.length)
-      throw Error(ErrorCode::kCorruption,
-                  "chunk " + to_hex(c.id) + " of " + printable_name(rel) + " has the wrong length");
+    const ByteView data = fetch_chunk(r, c, rel, scratch);
     std::size_t at = 0;
     for (auto [off, len] : pieces) {
-      const std::uint8_t* p = data->data() + at;
-      std::uint64_t done = 0;
-      while (done < len) {
-        const ssize_t put = pwrite(fd, p + done, len - done, static_cast<off_t>(off + done));
-        if (put < 0) throw_errno("write " + r.target.display(rel), errno);
-        done += static_cast<std::uint64_t>(put);
-      }
+      pwrite_all(fd, data.data() + at, len, off, what);
       at += len;
     }
     written += c.length;
   }
   r.count(&RestoreStats::written_bytes, written);
   return written;
+}
+
+// Files this large, of one extent from offset 0 (no holes), are written
+// with direct I/O: their bytes go to the disk while the restore runs instead
+// of all at the final syncfs, and are not copied into the page cache.
+constexpr std::uint64_t kDirectMinBytes = 1u << 20;
+constexpr std::size_t kDirectBufferBytes = 4u << 20;
+
+bool direct_candidate(const Restore& r, const Node& n) {
+  return r.direct.load(std::memory_order_relaxed) && n.size >= kDirectMinBytes &&
+         n.extents.size() == 1 && n.extents[0].offset == 0 && n.extents[0].length == n.size;
+}
+
+// Writes a fresh file (opened O_DIRECT; direct_candidate) from its chunks,
+// gathered in an aligned buffer and written as it fills; the last block is
+// padded with zeros and the file cut back to its size. What the file system
+// refuses to take directly goes through the page cache from then on.
+void write_content_direct(Restore& r, int fd, const std::string& rel, const Node& n) {
+  thread_local Bytes scratch;
+  thread_local AlignedBuffer buffer(kDirectBufferBytes);
+  const std::string what = "write " + r.target.display(rel);
+  bool direct = true;
+  std::size_t gathered = 0;
+  std::uint64_t offset = 0;
+  auto flush = [&](std::size_t length) {  // length: gathered, rounded up to a block
+    const std::size_t done = direct ? pwrite_direct(fd, buffer.data(), length, offset, what) : 0;
+    if (done < length && direct) {
+      direct = false;
+      const int flags = fcntl(fd, F_GETFL);
+      if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0)
+        throw_errno("write " + r.target.display(rel), errno);
+    }
+    if (done < gathered) pwrite_all(fd, buffer.data() + done, gathered - done, offset + done, what);
+    offset += gathered;
+    gathered = 0;
+  };
+  for (const ChunkRef& c : n.chunks) {
+    const ByteView data = fetch_chunk(r, c, rel, scratch);
+    for (std::size_t at = 0; at < data.size();) {
+      const std::size_t take = std::min(buffer.size() - gathered, data.size() - at);
+      std::memcpy(buffer.data() + gathered, data.data() + at, take);
+      gathered += take;
+      at += take;
+      if (gathered == buffer.size()) flush(gathered);
+    }
+  }
+  if (gathered > 0) {
+    const std::size_t padded = (gathered + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+    std::memset(buffer.data() + gathered, 0, padded - gathered);
+    flush(padded);
+  }
+  if (ftruncate(fd, static_cast<off_t>(n.size)) != 0)
+    throw_errno("size " + r.target.display(rel), errno);
+  if (!direct) r.direct.store(false, std::memory_order_relaxed);
+  r.count(&RestoreStats::written_bytes, n.size);
 }
 
 // Makes room for a new entry `name`: a directory in the way is removed (its
@@ -274,13 +333,23 @@ void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n)
       throw_errno("rename into " + r.target.display(rel), errno);
     return;
   }
-  UniqueFd fd(
-      openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  bool direct = direct_candidate(r, n);
+  UniqueFd fd(openat(dir_fd, temp.c_str(), kCreate | (direct ? O_DIRECT : 0), 0600));
+  if (fd.get() < 0 && direct && errno == EINVAL) {  // no direct I/O on this file system
+    r.direct.store(false, std::memory_order_relaxed);
+    direct = false;
+    fd = UniqueFd(openat(dir_fd, temp.c_str(), kCreate, 0600));
+  }
   if (fd.get() < 0) throw_errno("create " + r.target.display(join_path(rel, temp)), errno);
   try {
-    if (ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
-      throw_errno("size " + r.target.display(rel), errno);
-    write_content(r, fd.get(), rel, n, false);
+    if (direct) {
+      write_content_direct(r, fd.get(), rel, n);
+    } else {
+      if (ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
+        throw_errno("size " + r.target.display(rel), errno);
+      write_content(r, fd.get(), rel, n, false);
+    }
     set_metadata(r, fd.get(), rel, n);
     if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
       throw_errno("rename into " + r.target.display(rel), errno);
@@ -326,13 +395,53 @@ void restore_special(Restore& r, int dir_fd, const std::string& rel, const Node&
   ++r.stats.other;
 }
 
-void restore_directory(Restore& r, int dir_fd, const std::string& rel, const Tree& tree,
-                       bool whole);
+// A directory being restored. Its descriptor and tree stay open while
+// anything in it is being written: the walk holds it while it goes through
+// the entries, and so do each file handed to a writer and each
+// subdirectory. The last holder to let go sets its metadata (its mtime moves
+// with every entry created in it), so the walk goes on to the next directory
+// while writers finish this one, and a directory is done only after its
+// subdirectories.
+struct OpenDir {
+  Restore& r;
+  std::shared_ptr<OpenDir> parent;  // kept open until this one is done
+  UniqueFd fd;
+  std::string rel;
+  Tree tree;
+  const Node* node;  // its entry in the parent's tree; none for the target itself
+  bool whole;
 
-// A subdirectory: created (or, with delta, kept when it is one), filled,
-// then given its metadata.
-void restore_subdirectory(Restore& r, int dir_fd, const std::string& rel, const Node& n,
-                          bool whole) {
+  OpenDir(Restore& restore, std::shared_ptr<OpenDir> up, UniqueFd dir, std::string path, Tree t,
+          const Node* entry, bool all)
+      : r(restore),
+        parent(std::move(up)),
+        fd(std::move(dir)),
+        rel(std::move(path)),
+        tree(std::move(t)),
+        node(entry),
+        whole(all) {}
+  OpenDir(const OpenDir&) = delete;
+  OpenDir& operator=(const OpenDir&) = delete;
+  ~OpenDir() {
+    // Not after a failure: the walk unwinding, or a writer that failed.
+    if (!node || r.aborted.load() || std::uncaught_exceptions() > 0) return;
+    try {
+      if (whole) set_metadata(r, fd.get(), rel, *node);
+      r.count(&RestoreStats::directories);
+    } catch (...) {
+      r.aborted.store(true);
+      r.failure.capture_current();
+    }
+  }
+};
+
+void restore_directory(Restore& r, const std::shared_ptr<OpenDir>& dir);
+
+// A subdirectory: created (or, with delta, kept when it is one), then
+// filled; it gets its metadata when the last of its entries is done.
+void restore_subdirectory(Restore& r, const std::shared_ptr<OpenDir>& parent,
+                          const std::string& rel, const Node& n, bool whole) {
+  const int dir_fd = parent->fd.get();
   if (mkdirat(dir_fd, n.name.c_str(), 0700) != 0) {
     if (errno != EEXIST) throw_errno("create " + r.target.display(rel), errno);
     struct stat st;
@@ -348,15 +457,12 @@ void restore_subdirectory(Restore& r, int dir_fd, const std::string& rel, const 
   }
   UniqueFd sub(openat(dir_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (sub.get() < 0) throw_path_errno("open " + r.target.display(rel), errno);
-  const std::optional<Tree> tree = load_tree(r.chunks, n.subtree);
+  std::optional<Tree> tree = load_tree(r.chunks, n.subtree);
   if (!tree)
     throw Error(ErrorCode::kCorruption, "tree " + to_hex(n.subtree) + " of " + printable_name(rel) +
                                             " is not in the repository");
-  const DrainOnUnwind drain{r};
-  restore_directory(r, sub.get(), rel, *tree, whole);
-  r.wait_for_writers();  // they use `sub` and `tree`, and change the directory's mtime
-  if (whole) set_metadata(r, sub.get(), rel, n);
-  ++r.stats.directories;
+  restore_directory(
+      r, std::make_shared<OpenDir>(r, parent, std::move(sub), rel, std::move(*tree), &n, whole));
 }
 
 // Delta: removes what the directory holds and the tree does not.
@@ -379,20 +485,27 @@ void prune(Restore& r, int dir_fd, const std::string& rel, const Tree& tree) {
   }
 }
 
-void restore_directory(Restore& r, int dir_fd, const std::string& rel, const Tree& tree,
-                       bool whole) {
-  if (whole && r.options.delta) prune(r, dir_fd, rel, tree);
-  for (const Node& n : tree.nodes) {
-    const std::string path = join_path(rel, n.name);
-    const bool child_whole = whole || r.selection.whole(path);
+void restore_directory(Restore& r, const std::shared_ptr<OpenDir>& dir) {
+  const int dir_fd = dir->fd.get();
+  if (dir->whole && r.options.delta) prune(r, dir_fd, dir->rel, dir->tree);
+  for (const Node& n : dir->tree.nodes) {
+    const std::string path = join_path(dir->rel, n.name);
+    const bool child_whole = dir->whole || r.selection.whole(path);
     if (!child_whole && !(n.type == NodeType::kDirectory && r.selection.on_the_way(path))) continue;
     switch (n.type) {
       case NodeType::kDirectory:
-        restore_subdirectory(r, dir_fd, path, n, child_whole);
+        restore_subdirectory(r, dir, path, n, child_whole);
         break;
       case NodeType::kFile:
         if (r.writers && n.nlink < 2)  // a link's first entry must be in place before the next
-          r.writers->submit([&r, dir_fd, path, &n] { restore_file(r, dir_fd, path, n); });
+          r.writers->submit([&r, dir, path, &n] {
+            try {
+              restore_file(r, dir->fd.get(), path, n);
+            } catch (...) {
+              r.aborted.store(true);
+              throw;
+            }
+          });
         else
           restore_file(r, dir_fd, path, n);
         break;
@@ -425,7 +538,7 @@ void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
   if (!options.delta && !is_empty_directory(dir.fd()))
     throw Error(ErrorCode::kConflict,
                 "restore target " + target + " is not empty (--delta brings it to the snapshot)");
-  const std::optional<Tree> tree = load_tree(chunks, root);
+  std::optional<Tree> tree = load_tree(chunks, root);
   if (!tree)
     throw Error(ErrorCode::kCorruption, "root tree " + to_hex(root) + " is not in the repository");
   Restore r{chunks, options, stats, dir, Selection(options.includes)};
@@ -433,8 +546,18 @@ void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
     r.writers = std::make_unique<WorkerPool>(options.parallel,
                                              2 * static_cast<std::size_t>(options.parallel));
   const bool whole = r.selection.whole(".");
-  restore_directory(r, dir.fd(), ".", *tree, whole);
-  r.wait_for_writers();
+  try {
+    UniqueFd root(openat(dir.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (root.get() < 0) throw_errno("open " + target, errno);
+    restore_directory(r, std::make_shared<OpenDir>(r, nullptr, std::move(root), ".",
+                                                   std::move(*tree), nullptr, whole));
+    if (r.writers) r.writers->wait();
+  } catch (...) {
+    r.aborted.store(true);
+    if (r.writers) r.writers->drain();  // they use the directories and `r`
+    throw;
+  }
+  r.failure.rethrow_if_failed();
   r.selection.require_all_matched();
   if (whole && options.root_metadata) set_metadata(r, dir.fd(), ".", *options.root_metadata);
   ++stats.directories;

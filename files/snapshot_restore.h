@@ -46,8 +46,13 @@ struct RestoreOptions {
   // Threads writing files: the walk creates directories, links and special
   // files in order and hands each regular file (read its chunks, write,
   // metadata, rename) to a pool of this many; a directory gets its metadata
-  // once every file in it is done. Files with hard links are restored by
-  // the walk itself. 1: everything on the caller's thread.
+  // once every file and subdirectory in it is done, set by whichever thread
+  // finishes last, so the walk never waits for a directory's writers. Files
+  // with hard links are restored by the walk itself. Fresh files of 1 MiB
+  // and more without holes are written with direct I/O where the file
+  // system allows it (their bytes reach the disk while the restore runs;
+  // the syncfs at the end has the rest). 1: everything on the caller's
+  // thread.
   int parallel = 1;
 };
 

@@ -177,7 +177,9 @@ std::vector<AddResult> ChunkStore::add_group(const std::vector<ByteView>& plaint
     e.offset = pack_.size();
     pending_.push_back(e);
   }
-  pack_.insert(pack_.end(), sealed.begin(), sealed.end());
+  const std::size_t at = pack_.size();
+  pack_.resize(at + sealed.size());
+  std::memcpy(pack_.data() + at, sealed.data(), sealed.size());
   if (pack_.size() >= options_.pack_target_bytes) queue_pack(lock);
   return results;
 }
@@ -195,7 +197,11 @@ void ChunkStore::queue_pack(std::unique_lock<std::mutex>& lock) {
   });
   if (write_error_) std::rethrow_exception(write_error_);
   queue_.push_back({std::move(pack_), std::move(pending_)});
-  pack_ = Bytes();
+  pack_ = AlignedBytes();
+  if (!spare_packs_.empty()) {
+    pack_ = std::move(spare_packs_.back());
+    spare_packs_.pop_back();
+  }
   pending_.clear();
   if (!writer_.joinable()) writer_ = std::thread([this] { writer_loop(); });
   queue_changed_.notify_all();
@@ -220,8 +226,11 @@ void ChunkStore::writer_loop() {
     } catch (...) {
       failure = std::current_exception();
     }
-    batch = PackBatch();
+    batch.pending = {};
+    batch.pack.clear();
     lock.lock();
+    if (spare_packs_.size() < 2) spare_packs_.push_back(std::move(batch.pack));
+    batch = PackBatch();
     --writing_;
     if (failure) {
       write_error_ = failure;

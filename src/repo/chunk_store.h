@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/direct_io.h"
 #include "repo/layout.h"
 #include "repo/repository.h"
 
@@ -157,7 +158,7 @@ class ChunkStore {
     std::uint32_t inner_offset, inner_length;
   };
   struct PackBatch {
-    Bytes pack;
+    AlignedBytes pack;  // block-aligned: a local store writes it with direct I/O
     std::vector<Pending> pending;
   };
   // Hands the filling pack to the writer thread (waits while the queue is full).
@@ -178,7 +179,10 @@ class ChunkStore {
   std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> index_;
   std::unordered_map<ChunkId, bool, ChunkIdHash> pending_ids_;
   std::vector<Pending> pending_;
-  Bytes pack_;
+  AlignedBytes pack_;
+  // Buffers of packs already written, kept for the next ones: a fresh 32 MiB
+  // buffer costs its page faults and zeroing every time.
+  std::vector<AlignedBytes> spare_packs_;
   std::vector<std::string> written_objects_;
 };
 
