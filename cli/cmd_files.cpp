@@ -333,23 +333,33 @@ struct ImportArgs {
   std::string volume, time, tag, file;
 };
 
+// Into every repository, like `files backup`: the file is read once per
+// repository (a pipe can serve only one).
 int run_files_import(const Context& ctx, const ImportArgs& a) {
   const std::optional<std::int64_t> time_us = parse_time_us(a.time);
   if (!time_us) throw Error(ErrorCode::kUsage, "--time: '" + a.time + "' is not a time");
   UniqueFd file(::open(a.file.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) throw_errno("files import: opening " + a.file, errno);
-  auto r = ctx.repos.open_first();
-  repo::HistoryEntry entry = repo::start_history("files-import");
-  run_recorded({r.get()}, entry, [&] {
-    const auto lock = repo::RepoLock::acquire(*r, repo::LockMode::kShared, "files import",
-                                              command_lock_options());
-    files::SnapshotStats stats;
-    const files::SnapshotRecord s =
-        files::import_snapshot(*r, a.volume, *time_us, a.tag, file.get(), a.file, stats);
-    entry.detail = "imported " + a.file + ": " + snapshot_line(s);
-    entry.bytes = s.added_bytes;
-    std::cout << "imported " << a.file << " as " << snapshot_line(s) << "\n";
-  });
+  auto opened = ctx.repos.open_all(KeyFallback::kNone);
+  if (opened.size() > 1 && ::lseek(file.get(), 0, SEEK_CUR) < 0)
+    throw Error(ErrorCode::kUsage, "files import: " + a.file +
+                                       " cannot be read again for a second repository (a pipe?): "
+                                       "import into one, then `repo sync`");
+  for (auto& r : opened) {
+    if (::lseek(file.get(), 0, SEEK_SET) < 0 && opened.size() > 1)
+      throw_errno("files import: rewinding " + a.file, errno);
+    repo::HistoryEntry entry = repo::start_history("files-import");
+    run_recorded({r.get()}, entry, [&] {
+      const auto lock = repo::RepoLock::acquire(*r, repo::LockMode::kShared, "files import",
+                                                command_lock_options());
+      files::SnapshotStats stats;
+      const files::SnapshotRecord s =
+          files::import_snapshot(*r, a.volume, *time_us, a.tag, file.get(), a.file, stats);
+      entry.detail = "imported " + a.file + ": " + snapshot_line(s);
+      entry.bytes = s.added_bytes;
+      std::cout << "imported " << a.file << " as " << snapshot_line(s) << "\n";
+    });
+  }
   return 0;
 }
 

@@ -8,13 +8,16 @@
 // object, a second sync copies nothing, the copy alone restores the tree
 // byte for byte, and a pack lost from it makes verify exit 6 naming the
 // snapshot.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "integration/walvault_cli.h"
 #include "support/file_tree.h"
@@ -45,6 +48,12 @@ nlohmann::json snapshots_in(const std::vector<std::string>& flags,
   const CommandResult r = as_root(concat(flags, {"files", "list", "--json"}), env);
   EXPECT_EQ(r.status, 0) << r.err;
   return r.status == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::array();
+}
+
+std::size_t of_volume(const nlohmann::json& snapshots, const std::string& volume) {
+  std::size_t n = 0;
+  for (const auto& s : snapshots) n += s["volume"] == volume ? 1 : 0;
+  return n;
 }
 
 struct Volume {
@@ -122,6 +131,30 @@ TEST(FilesRepos, TwoRepositoriesBothGetTheSnapshotAndTheFirstThatHasItServes) {
   const CommandResult tar = as_root(concat(fallback, {"files", "export", id}), env);
   ASSERT_EQ(tar.status, 0) << tar.err;
   EXPECT_NE(tar.out.find("docs/report.csv"), std::string::npos);
+  // An import goes into every repository, like a backup.
+  const std::string tar_file = s.work.sub("export.tar");
+  { std::ofstream(tar_file, std::ios::binary) << tar.out; }
+  const std::vector<std::string> import_args = {"files",    "import", "--volume",
+                                                "imported", "--time", "2026-01-01 00:00:00+00"};
+  const CommandResult im = as_root(concat(concat(both, import_args), {tar_file}), env);
+  ASSERT_EQ(im.status, 0) << im.err;
+  EXPECT_EQ(line_count(im.out), 2) << "one line per repository: " << im.out;
+  for (const std::string& repo : {plain, sealed})
+    EXPECT_EQ(of_volume(snapshots_in({"--repo", repo}, env), "imported"), 1u) << repo;
+  // A pipe can be read once: two repositories are refused before either
+  // is written.
+  const std::string fifo = s.work.sub("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { ::close(::open(fifo.c_str(), O_WRONLY)); });
+  const std::vector<std::string> pipe_args = {"files", "import", "--volume",
+                                              "piped", "--time", "2026-01-02 00:00:00+00"};
+  const CommandResult piped = as_root(concat(concat(both, pipe_args), {fifo}), env);
+  writer.join();
+  EXPECT_EQ(piped.status, 2) << piped.err;
+  EXPECT_NE(piped.err.find("cannot be read again"), std::string::npos) << piped.err;
+  for (const std::string& repo : {plain, sealed})
+    EXPECT_EQ(of_volume(snapshots_in({"--repo", repo}, env), "piped"), 0u) << repo;
+
   // None has it: not found (4), naming the first repository's answer.
   const CommandResult none =
       as_root({"--repo", empty, "files", "ls", "latest", "--volume", "other"}, env);

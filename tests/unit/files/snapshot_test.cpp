@@ -99,6 +99,31 @@ TEST(FileSnapshotTest, RestoreReproducesContentAndMetadata) {
   EXPECT_EQ(a.st_ino, b.st_ino) << "hard links linked again";
 }
 
+TEST(FileSnapshotTest, DevicesAreRestoredAsRootWithTheirNumbersAndModes) {
+  if (geteuid() != 0) GTEST_SKIP() << "device nodes are created only as root";
+  TempDir src("wv-files-src"), dst("wv-files-dst");
+  ASSERT_EQ(mknod(src.sub("tty-like").c_str(), S_IFCHR | 0640, makedev(5, 1)), 0);
+  ASSERT_EQ(mknod(src.sub("loop-like").c_str(), S_IFBLK | 0600, makedev(7, 200)), 0);
+  Fixture f;
+  SnapshotStats stats;
+  const repo::ChunkId root = f.snapshot(src.path(), std::nullopt, stats);
+  RestoreStats rs;
+  restore_snapshot(f.chunks, root, dst.sub("out"), {.restore_owner = true, .parallel = 4}, rs);
+  EXPECT_TRUE(rs.warnings.empty()) << rs.warnings.front();
+  struct stat st;
+  ASSERT_EQ(lstat(dst.sub("out/tty-like").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(5, 1));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  ASSERT_EQ(lstat(dst.sub("out/loop-like").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISBLK(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(7, 200));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  std::vector<std::string> diffs;
+  compare_trees(src.path(), dst.sub("out"), "", diffs);
+  EXPECT_TRUE(diffs.empty()) << diffs.front();
+}
+
 TEST(FileSnapshotTest, UnchangedSnapshotStoresNothingAndChurnStoresTheChange) {
   TempDir src("wv-files-src");
   generate_tree(src.path());
