@@ -346,7 +346,11 @@ void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n)
     if (direct) {
       write_content_direct(r, fd.get(), rel, n);
     } else {
-      if (ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
+      // Written bytes set the size, except a hole at the end (sparse).
+      const bool hole_at_end = n.extents.empty()
+                                   ? n.size > 0
+                                   : n.extents.back().offset + n.extents.back().length < n.size;
+      if (hole_at_end && ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
         throw_errno("size " + r.target.display(rel), errno);
       write_content(r, fd.get(), rel, n, false);
     }

@@ -61,6 +61,15 @@ void generate_tree(const std::string& root) {
     ASSERT_EQ(pwrite(fd, block.data(), block.size(), 16 << 20), 65536);
     close(fd);
   }
+  // sparse at the end: data, then a 4 MiB hole up to the size
+  {
+    const int fd = open((root + "/tail-hole.img").c_str(), O_WRONLY | O_CREAT, 0640);
+    ASSERT_GE(fd, 0);
+    const Bytes block = seeded_bytes(3, 8192);
+    ASSERT_EQ(pwrite(fd, block.data(), block.size(), 0), 8192);
+    ASSERT_EQ(ftruncate(fd, (4 << 20) + 8192), 0);
+    close(fd);
+  }
   ASSERT_EQ(symlink("/etc/passwd", (root + "/abs-link").c_str()), 0);
   ASSERT_EQ(symlink("../nowhere/dangling", (root + "/docs/dangling").c_str()), 0);
   ASSERT_EQ(symlink("large.bin", (root + "/docs/rel-link").c_str()), 0);
