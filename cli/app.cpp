@@ -53,6 +53,7 @@ Verbs register_verbs(CLI::App& app) {
   register_drill(app, verbs, parallel);
   register_history(app, verbs);
   register_files(app, verbs);
+  register_schedule(app, verbs);
   return verbs;
 }
 
@@ -114,6 +115,7 @@ int run(int argc, char** argv) {
   codec::initialize_crypto();
   CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("walvault ") + WALVAULT_VERSION);
   // The global options may also follow the verb (`walvault repo init --repo X`,
   // as restic and pgBackRest take them): every subcommand, added below,
   // inherits this and hands options it does not know to its parent. Wherever

@@ -27,10 +27,14 @@ std::string shell_quote(const std::string& arg) {
   return out + "'";
 }
 
-std::string archive_get_command(const Globals& g) {
+std::string this_binary() {
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  std::string cmd = shell_quote(n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "walvault");
+  return n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "walvault";
+}
+
+std::string archive_get_command(const Globals& g) {
+  std::string cmd = shell_quote(this_binary());
   if (!g.config.empty() && ::access(g.config.c_str(), R_OK) == 0)
     cmd += " --config " + shell_quote(absolute_location(g.config));
   for (const auto& r : g.repos.locations) cmd += " --repo " + shell_quote(absolute_location(r));

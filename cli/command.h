@@ -66,6 +66,11 @@ void register_drill(CLI::App& app, Verbs& verbs, int parallel);
 void register_history(CLI::App& app, Verbs& verbs);
 void register_files(CLI::App& app,
                     Verbs& verbs);  // files backup|list|ls|restore|cat|diff|export|import
+// schedule install|list|remove|run, and notify (what a failed job's unit calls).
+void register_schedule(CLI::App& app, Verbs& verbs);
+
+// This walvault binary's absolute path (/proc/self/exe), "walvault" when unknown.
+std::string this_binary();
 
 // "12.3 MiB": sizes as backup, backup list and restore print them.
 std::string mib(std::uint64_t bytes);

@@ -32,8 +32,13 @@ bool kept(const std::string& variable, const ChildEnvironment& rule) {
                              char* const* envp) {
   ::dup2(out_fd, 1);
   ::dup2(out_fd, 2);
-  const int devnull = ::open("/dev/null", O_RDONLY);
-  if (devnull >= 0) ::dup2(devnull, 0);
+  const char* input = run.stdin_path.empty() ? "/dev/null" : run.stdin_path.c_str();
+  const int in_fd = ::open(input, O_RDONLY);
+  if (in_fd < 0) {
+    std::fprintf(stderr, "cannot open %s: %s\n", input, std::strerror(errno));
+    ::_exit(126);
+  }
+  ::dup2(in_fd, 0);
   const auto& who = run.user;
   if (who && (::initgroups(who->name.c_str(), who->gid) != 0 || ::setgid(who->gid) != 0 ||
               ::setuid(who->uid) != 0)) {

@@ -46,6 +46,7 @@ struct ProgramRun {
   ChildEnvironment environment;
   std::optional<UserIdentity> user;  // run as this user (we must be root); none: as we are
   std::string cwd;                   // "": our working directory
+  std::string stdin_path;            // the child's stdin; "": /dev/null
 };
 
 struct ProgramResult {
@@ -56,7 +57,7 @@ struct ProgramResult {
   std::string output;  // stdout and stderr, interleaved as written
 };
 
-// Runs `run` with stdin on /dev/null and waits for it. Throws Error(kIo)
+// Runs `run` with stdin on `stdin_path` (else /dev/null) and waits for it. Throws Error(kIo)
 // only when the pipe or the fork fails; the program's own failure is its status.
 ProgramResult run_program(const ProgramRun& run);
 
