@@ -72,6 +72,15 @@ TEST(ScheduleTest, InstallListAndRemoveSystemdUnitsUnderARoot) {
   EXPECT_EQ(fs::status(units + "walvault-backup.timer").permissions() & fs::perms::all,
             fs::perms(0644));
 
+  // systemd itself accepts them (calendars, the template, the binary's path).
+  if (fs::exists("/usr/bin/systemd-analyze")) {
+    std::vector<std::string> verify = {"/usr/bin/systemd-analyze", "verify", "--man=no"};
+    for (const auto& entry : fs::directory_iterator(units)) verify.push_back(entry.path());
+    auto verified = run(verify);
+    EXPECT_EQ(verified.status, 0) << verified.out << verified.err;
+    EXPECT_EQ(verified.err, "");
+  }
+
   auto list = f.wv({"schedule", "list", "--init", "systemd", "--root", f.root});
   ASSERT_EQ(list.status, 0) << list.err;
   EXPECT_NE(list.out.find("walvault-drill.timer\n  Description=walvault scheduled drill, monthly "
