@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/error.h"
 #include "core/process.h"
@@ -52,6 +53,23 @@ TEST(RunProgram, SetsEnvironmentAndDirectory) {
   const ProgramResult r = run_program(run);
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, "given\n" + dir.path() + "\n");
+}
+
+TEST(RunProgram, StdinIsTheGivenFileElseEmpty) {
+  testing::TempDir dir("wv-process");
+  const std::string input = dir.sub("input");
+  {
+    std::FILE* f = std::fopen(input.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("summary\nlast line\n", f);
+    std::fclose(f);
+  }
+  ProgramRun run{{"/bin/cat"}, {}, std::nullopt, "", input};
+  EXPECT_EQ(run_program(run).output, "summary\nlast line\n");
+  run.stdin_path = "";
+  EXPECT_EQ(run_program(run).output, "");
+  run.stdin_path = dir.sub("missing");
+  EXPECT_EQ(run_program(run).status, 126);
 }
 
 TEST(RunProgram, SignalAndMissingProgramAreStatuses) {
