@@ -52,6 +52,30 @@ void judge_age(Findings& f, const std::string& what, std::int64_t age_us,
     f.add(CheckStatus::kOk, text);
 }
 
+// Archiving falling behind: the segments PostgreSQL has closed and not yet
+// archived (.ready in pg_wal/archive_status) and how long the oldest has
+// waited, judged against max_wal_age like the newest archived segment.
+void check_ready_backlog(Findings& f, pg::SqlConnection& conn, const CheckOptions& o) {
+  std::vector<std::string> ready;
+  try {
+    ready = conn.row(
+        "select count(*)::text, coalesce(extract(epoch from now() - min(modification))"
+        "::bigint, 0)::text from pg_ls_archive_statusdir() where name like '%.ready'");
+  } catch (const Error& e) {
+    f.add(CheckStatus::kWarning, std::string("cannot list the archive status directory (grant "
+                                             "pg_monitor): ") +
+                                     e.what());
+    return;
+  }
+  if (ready.at(0) == "0") return;
+  const std::int64_t age_us = std::stoll(ready.at(1)) * 1000000;
+  const std::string what = ready.at(0) + " WAL segment(s) waiting to be archived (.ready), oldest";
+  if (o.max_wal_age)
+    judge_age(f, what, age_us, *o.max_wal_age, "archive_command falling behind");
+  else
+    f.add(CheckStatus::kOk, what + " " + age_text(age_us) + " ago");
+}
+
 void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
   pg::SqlConnection conn(o.pg, "walvault check");
   if (conn.row("select pg_is_in_recovery()::text").at(0) == "true") {
@@ -76,6 +100,7 @@ void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
       "select failed_count::text, coalesce(last_failed_wal, ''), "
       "(coalesce(last_failed_time, '-infinity') > coalesce(last_archived_time, "
       "'-infinity'))::text from pg_stat_archiver");
+  check_ready_backlog(f, conn, o);
   if (!arrived) {
     f.add(CheckStatus::kCritical,
           "WAL segment " + segment + " was not archived within " +

@@ -15,7 +15,9 @@
 //  - with a server (`pg`): forces a WAL switch and waits (archive_timeout) for
 //    the switched segment to arrive in the repository, proving
 //    archive_command end to end (CRITICAL when it does not); pg_stat_archiver
-//    failing since its last success: WARNING.
+//    failing since its last success: WARNING; segments waiting to be archived
+//    (.ready files, pg_ls_archive_statusdir: needs pg_monitor) whose oldest
+//    waited longer than max_wal_age: WARNING, twice that: CRITICAL.
 #pragma once
 
 #include <chrono>

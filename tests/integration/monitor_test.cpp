@@ -102,6 +102,16 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
   auto broken = walvault(concat(flags, {"check", "--pg", conninfo(*pg), "--archive-timeout", "3"}));
   EXPECT_EQ(broken.status, 2) << broken.out << broken.err;
   EXPECT_NE(broken.out.find("was not archived within 3s"), std::string::npos) << broken.out;
+  // Archiving falling behind: the switched segment waits as a .ready file,
+  // past a 1 s --max-wal-age after the 3 s wait: named, with its age.
+  broken = walvault(concat(
+      flags, {"check", "--pg", conninfo(*pg), "--archive-timeout", "3", "--max-wal-age", "1s"}));
+  EXPECT_EQ(broken.status, 2) << broken.out << broken.err;
+  EXPECT_TRUE(std::regex_search(broken.out,
+                                std::regex("[1-9][0-9]* WAL segment\\(s\\) waiting to be archived "
+                                           "\\(\\.ready\\), oldest [0-9]+s ago \\(archive_command "
+                                           "falling behind\\), limit 1s")))
+      << broken.out;
   pg->stop();
 }
 
