@@ -100,12 +100,12 @@ void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
       "select failed_count::text, coalesce(last_failed_wal, ''), "
       "(coalesce(last_failed_time, '-infinity') > coalesce(last_archived_time, "
       "'-infinity'))::text from pg_stat_archiver");
-  check_ready_backlog(f, conn, o);
   if (!arrived) {
     f.add(CheckStatus::kCritical,
           "WAL segment " + segment + " was not archived within " +
               std::to_string(o.archive_timeout.count()) + "s (archive_command failures: " +
               archiver.at(0) + (archiver.at(1).empty() ? "" : ", last " + archiver.at(1)) + ")");
+    check_ready_backlog(f, conn, o);
     return;
   }
   const double secs =
@@ -116,6 +116,7 @@ void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
   if (archiver.at(2) == "true")
     f.add(CheckStatus::kWarning, "pg_stat_archiver: the last attempt failed (" + archiver.at(1) +
                                      ", " + archiver.at(0) + " failures)");
+  check_ready_backlog(f, conn, o);
 }
 
 // The snapshot findings: each volume's newest snapshot against its limit,
