@@ -16,6 +16,7 @@ namespace {
 struct CheckArgs {
   std::string max_backup_age = "26h", max_wal_age = "15m", pg, archive_timeout = "60";
   std::vector<std::string> max_snapshot_age;  // DURATION, VOLUME=DURATION, VOLUME=off
+  bool json = false;
 };
 
 // Every failure is CRITICAL on stdout, in the one-line format monitoring reads.
@@ -35,9 +36,11 @@ int run_check(const Context& ctx, const CheckArgs& a) {
     auto r = ctx.repos.open_first();
     result = ops::run_check(*r, options);
   } catch (const Error& e) {
-    result = {ops::CheckStatus::kCritical, std::string("WALVAULT CRITICAL - ") + e.what()};
+    result = {ops::CheckStatus::kCritical,
+              std::string("WALVAULT CRITICAL - ") + e.what(),
+              {{ops::CheckStatus::kCritical, e.what()}}};
   }
-  std::cout << result.line << "\n";
+  std::cout << (a.json ? ops::check_json(result) : result.line) << "\n";
   return static_cast<int>(result.status);
 }
 
@@ -78,6 +81,7 @@ void register_monitor(CLI::App& app, Verbs& verbs) {
                     "also force a WAL switch on this server and wait for it to be archived");
   check->add_option("--archive-timeout", check_args->archive_timeout, "how long to wait for it")
       ->default_str("60");
+  check->add_flag("--json", check_args->json, "the status and each finding as JSON (same exit)");
   verbs.push_back(
       {check, [check_args](const Context& ctx) { return run_check(ctx, *check_args); }});
 

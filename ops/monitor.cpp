@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "core/relative_path.h"
 #include "core/time_util.h"
@@ -19,12 +21,14 @@ namespace walvault::ops {
 
 namespace {
 
+constexpr const char* kStatusNames[] = {"OK", "WARNING", "CRITICAL"};
+
 struct Findings {
   CheckStatus status = CheckStatus::kOk;
-  std::vector<std::string> parts;
+  std::vector<CheckFinding> parts;
   void add(CheckStatus level, const std::string& text) {
     if (static_cast<int>(level) > static_cast<int>(status)) status = level;
-    parts.push_back(text);
+    parts.push_back({level, text});
   }
 };
 
@@ -185,12 +189,23 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
   } catch (const Error& e) {
     f.add(CheckStatus::kCritical, e.what());
   }
-  static constexpr const char* kNames[] = {"OK", "WARNING", "CRITICAL"};
   CheckResult r;
   r.status = f.status;
-  r.line = std::string("WALVAULT ") + kNames[static_cast<int>(f.status)] + " - ";
-  for (std::size_t i = 0; i < f.parts.size(); ++i) r.line += (i ? "; " : "") + f.parts[i];
+  r.line = std::string("WALVAULT ") + kStatusNames[static_cast<int>(f.status)] + " - ";
+  for (std::size_t i = 0; i < f.parts.size(); ++i) r.line += (i ? "; " : "") + f.parts[i].text;
+  r.findings = std::move(f.parts);
   return r;
+}
+
+std::string check_json(const CheckResult& result) {
+  nlohmann::json findings = nlohmann::json::array();
+  for (const CheckFinding& finding : result.findings)
+    findings.push_back(
+        {{"status", kStatusNames[static_cast<int>(finding.status)]}, {"text", finding.text}});
+  return nlohmann::json{{"status", kStatusNames[static_cast<int>(result.status)]},
+                        {"exit_status", static_cast<int>(result.status)},
+                        {"findings", findings}}
+      .dump();
 }
 
 namespace {

@@ -25,6 +25,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "repo/repository.h"
 
@@ -50,10 +51,20 @@ void set_snapshot_age_limit(CheckOptions& options, const std::string& value);
 
 enum class CheckStatus { kOk = 0, kWarning = 1, kCritical = 2 };
 
-struct CheckResult {
+struct CheckFinding {
   CheckStatus status = CheckStatus::kOk;
-  std::string line;  // "WALVAULT OK - ...", one line
+  std::string text;  // "last backup 3m ago (20261206T020000Z)"
 };
+
+struct CheckResult {
+  CheckStatus status = CheckStatus::kOk;  // the worst finding's
+  std::string line;                       // "WALVAULT OK - ...", one line
+  std::vector<CheckFinding> findings;     // in the line's order
+};
+
+// `check --json`: {"status": "OK"|"WARNING"|"CRITICAL", "exit_status": 0|1|2,
+// "findings": [{"status": ..., "text": ...}, ...]}, one line.
+std::string check_json(const CheckResult& result);
 
 // Never throws for what it checks: a repository that cannot be read is a
 // CRITICAL result naming the reason.

@@ -35,6 +35,18 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
   EXPECT_TRUE(ok.out.starts_with("WALVAULT OK - archive_command works")) << ok.out;
   EXPECT_NE(ok.out.find("; last backup "), std::string::npos) << ok.out;
   EXPECT_NE(ok.out.find("archive_command works"), std::string::npos) << ok.out;
+  // --json: the same verdict, each finding with its own status.
+  auto json = walvault(
+      concat(flags, {"check", "--json", "--max-wal-age", "1000h", "--max-backup-age", "0s"}));
+  EXPECT_EQ(json.status, 2) << json.out << json.err;
+  const auto verdict = nlohmann::json::parse(json.out);
+  EXPECT_EQ(verdict.at("status"), "CRITICAL");
+  EXPECT_EQ(verdict.at("exit_status"), 2);
+  std::map<std::string, std::string> by_text;
+  for (const auto& finding : verdict.at("findings"))
+    by_text[finding.at("text").get<std::string>().substr(0, 8)] = finding.at("status");
+  EXPECT_EQ(by_text["last bac"], "CRITICAL") << json.out;
+  EXPECT_EQ(by_text["last WAL"], "OK") << json.out;
 
   // The thresholds decide, not the timing: a limit of 0s is exceeded by any
   // age (CRITICAL, past twice the limit), 1000h by none (OK).
