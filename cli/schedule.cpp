@@ -1,8 +1,10 @@
 #include "cli/schedule.h"
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
 
 #include "cli/command.h"
 #include "core/error.h"
