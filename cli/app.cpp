@@ -54,6 +54,7 @@ Verbs register_verbs(CLI::App& app) {
   register_history(app, verbs);
   register_files(app, verbs);
   register_schedule(app, verbs);
+  register_dump(app, verbs);
   return verbs;
 }
 

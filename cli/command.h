@@ -66,6 +66,7 @@ void register_drill(CLI::App& app, Verbs& verbs, int parallel);
 void register_history(CLI::App& app, Verbs& verbs);
 void register_files(CLI::App& app,
                     Verbs& verbs);  // files backup|list|ls|restore|cat|diff|export|import
+void register_dump(CLI::App& app, Verbs& verbs);  // dump, dump list|restore|import
 // schedule install|list|remove|run, and notify (what a failed job's unit calls).
 void register_schedule(CLI::App& app, Verbs& verbs);
 

@@ -14,6 +14,7 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "core/time_util.h"
+#include "dump/dump_record.h"
 #include "files/browse.h"
 #include "files/snapshot_record.h"
 #include "repo/chunk_store.h"
@@ -97,6 +98,12 @@ class Collector {
         files::reachable_ids(chunks, s.root, referenced_);
         ++report_.snapshots;
       }
+    }
+    // Logical dumps: the chunks their records list. A damaged record stops
+    // gc (Error kCorruption) before anything goes.
+    for (const dump::DumpRecord& d : dump::list_dumps(repo_)) {
+      for (const files::ChunkRef& c : d.chunks) referenced_.insert(c.id);
+      ++report_.dumps;
     }
     report_.chunks_referenced = referenced_.size();
   }
@@ -377,6 +384,7 @@ std::string gc_report_json(const GcReport& r) {
   j["dry_run"] = r.dry_run;
   j["backups"] = r.backups;
   j["snapshots"] = r.snapshots;
+  j["dumps"] = r.dumps;
   j["chunks_referenced"] = r.chunks_referenced;
   j["packs_before"] = r.packs_before;
   j["pack_bytes_before"] = r.pack_bytes_before;

@@ -36,6 +36,7 @@ struct GcReport {
   bool dry_run = false;
   std::uint64_t backups = 0;            // backups whose chunks were kept
   std::uint64_t snapshots = 0;          // file-volume snapshots whose trees and chunks were kept
+  std::uint64_t dumps = 0;              // logical dumps whose chunks were kept
   std::uint64_t chunks_referenced = 0;  // distinct chunks those backups use
   std::uint64_t packs_before = 0;
   std::uint64_t pack_bytes_before = 0;   // packs and indexes

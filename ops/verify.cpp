@@ -12,6 +12,7 @@
 #include "basebackup/restore_plan.h"
 #include "codec/crypto.h"
 #include "core/error.h"
+#include "dump/dump_record.h"
 #include "ops/verify_snapshots.h"
 #include "pg/wal_name.h"
 #include "repo/chunk_store.h"
@@ -77,8 +78,10 @@ class Verifier {
     check_backups();  // before the packs: a missing pack names the backups that need it
     report_.snapshots = snapshots_.check(objects_under(repo::kSnapshotPrefix), options_.read_data,
                                          report_.bytes_read);
+    check_dumps();
     check_packs();
     snapshots_.name_damaged_files(damaged_chunks_);
+    name_damaged_dumps();
     check_wal();
     if (options_.read_data) read_small_objects();
     return std::move(report_);
@@ -280,6 +283,59 @@ class Verifier {
       error(object, std::to_string(missing - kMaxListedChunks) +
                         " more chunks are not listed by any index");
     for (const auto& pack : packs) pack_users_[pack].push_back(label);
+  }
+
+  // Logical dumps (format.md "verify"): every record decodes and is named
+  // after its database and label, and every chunk it lists is listed by an
+  // index. Objects under dumps/ of other names were warned about already.
+  void check_dumps() {
+    for (const auto& info : objects_under(repo::kDumpPrefix)) {
+      if (!repo::parse_dump_object(info.name)) continue;
+      const auto bytes = get(info.name);
+      if (!bytes) continue;
+      std::optional<dump::DumpRecord> record;
+      if (!guarded(info.name, [&] { record = dump::dump_from_json(as_chars(*bytes), info.name); }))
+        continue;
+      if (info.name != repo::dump_object_name(record->database, record->label)) {
+        error(info.name, "holds the record of dump " + record->database + "/" + record->label);
+        continue;
+      }
+      ++report_.dumps;
+      if (options_.read_data) report_.bytes_read += info.size;
+      const std::string user = "dump " + record->database + "/" + record->label;
+      std::uint64_t missing = 0;
+      for (std::size_t i = 0; i < record->chunks.size(); ++i) {
+        const ChunkId& id = record->chunks[i].id;
+        if (auto it = chunk_loc_.find(id); it != chunk_loc_.end()) {
+          auto& users = pack_snapshots_[it->second.pack];
+          if (users.empty() || users.back() != user) users.push_back(user);
+        } else if (++missing <= kMaxListedChunks) {
+          error(info.name, "chunk " + to_hex(id) + " (chunk " + std::to_string(i) +
+                               " of the dump) is not listed by any index");
+        }
+      }
+      if (missing > kMaxListedChunks)
+        error(info.name, std::to_string(missing - kMaxListedChunks) +
+                             " more chunks are not listed by any index");
+      dumps_.emplace_back(info.name, std::move(*record));
+    }
+  }
+
+  // After the packs were checked: each dump that needs a chunk found missing
+  // or damaged there.
+  void name_damaged_dumps() {
+    if (damaged_chunks_.empty()) return;
+    for (const auto& [object, record] : dumps_) {
+      std::uint64_t named = 0;
+      for (std::size_t i = 0; i < record.chunks.size(); ++i) {
+        auto it = damaged_chunks_.find(record.chunks[i].id);
+        if (it == damaged_chunks_.end()) continue;
+        if (++named <= kMaxListedChunks)
+          error(object, "chunk " + std::to_string(i) + " of the dump " + it->second);
+      }
+      if (named > kMaxListedChunks)
+        error(object, std::to_string(named - kMaxListedChunks) + " more chunks are lost");
+    }
   }
 
   // "needed by backup A, B", "needed by backup A and snapshot app/L" or
@@ -572,12 +628,14 @@ class Verifier {
   std::uint32_t cluster_segment_size_ = 0;
   std::vector<std::string> index_names_;
   std::unordered_map<ChunkId, repo::ChunkLocation, repo::ChunkIdHash> chunk_loc_;  // first index's
-  std::map<ChunkId, std::vector<PackRef>> pack_refs_;           // pack -> its chunks
-  std::map<ChunkId, std::vector<std::string>> pack_users_;      // pack -> backup labels
-  std::map<ChunkId, std::vector<std::string>> pack_snapshots_;  // pack -> "snapshot <vol>/<label>"
+  std::map<ChunkId, std::vector<PackRef>> pack_refs_;       // pack -> its chunks
+  std::map<ChunkId, std::vector<std::string>> pack_users_;  // pack -> backup labels
+  // pack -> "snapshot <vol>/<label>", "dump <database>/<label>"
+  std::map<ChunkId, std::vector<std::string>> pack_snapshots_;
   // Chunks found missing or damaged in the packs: what the snapshots' files are told.
   std::unordered_map<ChunkId, std::string, repo::ChunkIdHash> damaged_chunks_;
-  std::vector<BackupRecord> backups_;  // readable records
+  std::vector<BackupRecord> backups_;                            // readable records
+  std::vector<std::pair<std::string, dump::DumpRecord>> dumps_;  // readable dump records by object
   SnapshotVerifier snapshots_;
 };
 
@@ -599,6 +657,7 @@ std::string verify_report_text(const VerifyReport& report) {
   for (const auto& p : report.warnings) out += "warning: " + p.object + ": " + p.message + "\n";
   out += "verify: " + count_text(report.backups, "backup", "backups") + ", " +
          count_text(report.snapshots, "snapshot", "snapshots") + ", " +
+         count_text(report.dumps, "dump", "dumps") + ", " +
          count_text(report.chunks, "chunk", "chunks") + ", " +
          count_text(report.wal_segments, "WAL segment", "WAL segments") + " checked";
   out += "; " + count_text(report.errors.size(), "error", "errors") + ", " +
@@ -611,6 +670,7 @@ std::string verify_report_json(const VerifyReport& report) {
                               {"read_data", report.read_data},
                               {"backups", report.backups},
                               {"snapshots", report.snapshots},
+                              {"dumps", report.dumps},
                               {"chunks", report.chunks},
                               {"packs", report.packs},
                               {"indexes", report.indexes},

@@ -9,6 +9,8 @@
 //  - file-volume snapshots (ops/verify_snapshots.h): every record decodes,
 //    every tree it reaches decodes strictly, every chunk a file names is
 //    listed by an index; a problem names the snapshot and the path in it;
+//  - logical dumps: every record decodes and is named after its database and
+//    label, every chunk it lists is listed by an index;
 //  - WAL: every segment whose metadata exists has its data object; on every
 //    timeline whose history holds a backup, every segment from each such
 //    backup's start segment to the last archived segment of that history
@@ -26,8 +28,8 @@
 // and their metadata, other WAL files, every chunk envelope of every pack
 // against its chunk id and each pack against its name, indexes, backup
 // records, file lists and pins, snapshot records, history entries and locks;
-// a snapshot's file whose chunk a pack check found missing or damaged is named
-// with its snapshot and path.
+// dump records; a snapshot's file whose chunk a pack check found missing or
+// damaged is named with its snapshot and path, a dump with its chunk's number.
 //
 // Each problem names the object. Store failures (Error(kIo)) are not
 // problems of the repository: they propagate.
@@ -56,6 +58,7 @@ struct VerifyReport {
   bool read_data = false;
   std::uint64_t backups = 0;       // backups with a record
   std::uint64_t snapshots = 0;     // file-volume snapshot records that decode
+  std::uint64_t dumps = 0;         // logical dump records that decode
   std::uint64_t chunks = 0;        // distinct chunks listed by the indexes
   std::uint64_t packs = 0;         // pack objects listed
   std::uint64_t indexes = 0;       // index objects listed
@@ -68,10 +71,11 @@ struct VerifyReport {
 VerifyReport verify_repository(repo::Repository& repo, const VerifyOptions& options);
 
 // "error: <object>: <message>" and "warning: ..." lines, then the summary
-// "verify: N backups, S snapshots, M chunks, K WAL segments checked; E errors,
+// "verify: N backups, S snapshots, D dumps, M chunks, K WAL segments checked; E errors,
 // W warnings".
 std::string verify_report_text(const VerifyReport& report);
-// {"ok", "read_data", "backups", "snapshots", "chunks", "packs", "indexes", "wal_segments",
+// {"ok", "read_data", "backups", "snapshots", "dumps", "chunks", "packs", "indexes",
+// "wal_segments",
 //  "bytes_read", "errors": [{"object", "message"}], "warnings": [...]}
 std::string verify_report_json(const VerifyReport& report);
 

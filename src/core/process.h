@@ -3,6 +3,9 @@
 // environment built from ours by a stated rule, stdout and stderr captured
 // together. The drill runs pg_ctl, pg_verifybackup and the restore_command as
 // the server's user through it (pg/server_control.h), and its check script.
+// StreamingProgram is the same fork/exec with one pipe held open while the
+// program runs: `dump` reads pg_dump's stdout, `dump restore` feeds
+// pg_restore's stdin.
 //
 // child_environment() is pure (unit-tested); run_program() owns the child for
 // its whole life: it returns only after the child has exited and been reaped.
@@ -60,6 +63,36 @@ struct ProgramResult {
 // Runs `run` with stdin on `stdin_path` (else /dev/null) and waits for it. Throws Error(kIo)
 // only when the pipe or the fork fails; the program's own failure is its status.
 ProgramResult run_program(const ProgramRun& run);
+
+// A program started with one of its standard streams a pipe to us; its other
+// output (stderr, and stdout too when we hold its stdin) is collected in an
+// anonymous file and handed back by wait(). One owner, one thread.
+class StreamingProgram {
+ public:
+  enum class Pipe {
+    kStdout,  // we read its stdout (fd()); its stdin is stdin_path (else /dev/null)
+    kStdin,   // we write its stdin (fd())
+  };
+  // Starts `run`. Throws Error(kIo) when the pipe, the file or the fork fails;
+  // a program that cannot be executed exits 127 (see ProgramResult).
+  StreamingProgram(const ProgramRun& run, Pipe pipe);
+  // A program not waited for is killed (SIGKILL) and reaped.
+  ~StreamingProgram();
+  StreamingProgram(const StreamingProgram&) = delete;
+  StreamingProgram& operator=(const StreamingProgram&) = delete;
+
+  // Our end of the pipe; -1 after wait(). Writing into a program that has
+  // exited fails with EPIPE only when SIGPIPE is ignored: the caller decides.
+  int fd() const { return pipe_fd_; }
+  // Closes our end (the program sees end of input, or a broken pipe), waits
+  // for the program and returns its status and collected output.
+  ProgramResult wait();
+
+ private:
+  pid_t pid_ = -1;
+  int pipe_fd_ = -1;
+  int output_fd_ = -1;
+};
 
 // The last line of `text` that is not blank, "" when there is none: what a
 // failed program said last, for a one-line error message.

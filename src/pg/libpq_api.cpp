@@ -40,6 +40,8 @@ LibpqApi load() {
   bind(library, "PQserverVersion", api.server_version);
   bind(library, "PQparameterStatus", api.parameter_status);
   bind(library, "PQescapeLiteral", api.escape_literal);
+  bind(library, "PQconninfoParse", api.conninfo_parse);
+  bind(library, "PQconninfoFree", api.conninfo_free);
   bind(library, "PQexec", api.exec);
   bind(library, "PQexecParams", api.exec_params);
   bind(library, "PQsendQuery", api.send_query);

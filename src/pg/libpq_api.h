@@ -24,6 +24,8 @@ struct LibpqApi {
   decltype(&::PQserverVersion) server_version;
   decltype(&::PQparameterStatus) parameter_status;
   decltype(&::PQescapeLiteral) escape_literal;  // free the result with freemem
+  decltype(&::PQconninfoParse) conninfo_parse;  // free the result with conninfo_free
+  decltype(&::PQconninfoFree) conninfo_free;
   // Commands and results.
   decltype(&::PQexec) exec;
   decltype(&::PQexecParams) exec_params;

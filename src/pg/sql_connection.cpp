@@ -16,6 +16,32 @@ std::string first_line(std::string text) {
 
 }  // namespace
 
+std::map<std::string, std::string> conninfo_environment(const std::string& conninfo) {
+  const auto& api = pg::libpq_api();
+  char* error = nullptr;
+  PQconninfoOption* options = api.conninfo_parse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    const std::string why = error ? first_line(error) : "out of memory";
+    if (error) api.freemem(error);
+    throw Error(ErrorCode::kUsage, "--pg: not a connection string libpq accepts: " + why);
+  }
+  std::map<std::string, std::string> out;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+    if (o->val != nullptr && o->envvar != nullptr && std::string(o->keyword) != "dbname")
+      out[o->envvar] = o->val;
+  api.conninfo_free(options);
+  return out;
+}
+
+std::string conninfo_quote(const std::string& name) {
+  std::string out = "'";
+  for (char c : name) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
 SqlConnection::SqlConnection(const std::string& conninfo, const std::string& application_name) {
   const char* keys[] = {"dbname", "fallback_application_name", nullptr};
   const char* values[] = {conninfo.c_str(), application_name.c_str(), nullptr};
@@ -44,6 +70,17 @@ std::vector<std::string> SqlConnection::row(const std::string& sql) {
   std::vector<std::string> out;
   for (int i = 0; i < api.nfields(res.get()); ++i)
     out.push_back(api.get_is_null(res.get(), 0, i) ? "" : api.get_value(res.get(), 0, i));
+  return out;
+}
+
+std::vector<std::string> SqlConnection::column(const std::string& sql) {
+  const auto& api = pg::libpq_api();
+  std::unique_ptr<PGresult, void (*)(PGresult*)> res(api.exec(conn_, sql.c_str()), api.clear);
+  if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK)
+    throw Error(ErrorCode::kPostgres, first_line(api.error_message(conn_)));
+  std::vector<std::string> out;
+  for (int i = 0; i < api.ntuples(res.get()); ++i)
+    out.push_back(api.get_is_null(res.get(), i, 0) ? "" : api.get_value(res.get(), i, 0));
   return out;
 }
 

@@ -11,9 +11,9 @@ namespace walvault::repo {
 
 namespace {
 
-constexpr std::array<std::string_view, 10> kPrefixes = {
-    kKeysPrefix,  kSegmentPrefix, kMetaPrefix,    kWalFilePrefix, kPackPrefix,
-    kIndexPrefix, kBackupPrefix,  kHistoryPrefix, kLockPrefix,    kSnapshotPrefix};
+constexpr std::array<std::string_view, 11> kPrefixes = {
+    kKeysPrefix,   kSegmentPrefix, kMetaPrefix, kWalFilePrefix,  kPackPrefix, kIndexPrefix,
+    kBackupPrefix, kHistoryPrefix, kLockPrefix, kSnapshotPrefix, kDumpPrefix};
 
 // `object` without `prefix`; std::nullopt when it does not start with it.
 std::optional<std::string_view> after(std::string_view object, std::string_view prefix) {
@@ -52,6 +52,7 @@ std::optional<pg::WalFileName> parse_segment_under(std::string_view object,
 
 bool is_known_object(std::string_view name) {
   if (name.starts_with(kSnapshotPrefix)) return parse_snapshot_object(name).has_value();
+  if (name.starts_with(kDumpPrefix)) return parse_dump_object(name).has_value();
   return name == kConfigObject || name == kClusterObject ||
          std::any_of(kPrefixes.begin(), kPrefixes.end(),
                      [&](std::string_view prefix) { return name.starts_with(prefix); });
@@ -196,14 +197,36 @@ std::string snapshot_object_name(std::string_view volume, std::string_view label
   return kSnapshotPrefix + std::string(volume) + "/" + std::string(label);
 }
 
-std::optional<SnapshotObject> parse_snapshot_object(std::string_view object) {
-  const auto rest = after(object, kSnapshotPrefix);
+namespace {
+
+// "<prefix><first>/<second>" with neither part empty nor holding '/'.
+std::optional<std::pair<std::string, std::string>> parse_two_parts(std::string_view object,
+                                                                   std::string_view prefix) {
+  const auto rest = after(object, prefix);
   if (!rest) return std::nullopt;
   const std::size_t slash = rest->find('/');
   if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest->size() ||
       rest->find('/', slash + 1) != std::string_view::npos)
     return std::nullopt;
-  return SnapshotObject{std::string(rest->substr(0, slash)), std::string(rest->substr(slash + 1))};
+  return std::pair{std::string(rest->substr(0, slash)), std::string(rest->substr(slash + 1))};
+}
+
+}  // namespace
+
+std::optional<SnapshotObject> parse_snapshot_object(std::string_view object) {
+  auto parts = parse_two_parts(object, kSnapshotPrefix);
+  if (!parts) return std::nullopt;
+  return SnapshotObject{std::move(parts->first), std::move(parts->second)};
+}
+
+std::string dump_object_name(std::string_view database, std::string_view label) {
+  return kDumpPrefix + std::string(database) + "/" + std::string(label);
+}
+
+std::optional<DumpObject> parse_dump_object(std::string_view object) {
+  auto parts = parse_two_parts(object, kDumpPrefix);
+  if (!parts) return std::nullopt;
+  return DumpObject{std::move(parts->first), std::move(parts->second)};
 }
 
 }  // namespace walvault::repo

@@ -17,6 +17,7 @@
 //   history/<start_us, 16 digits>-<command>-<8 hex>   history.h: one event
 //   locks/<shared|exclusive>-<lock id>-<refreshed_us, 16 digits>   lock.h
 //   snapshots/<volume>/<label>                    files/snapshot_record.h: a file-volume snapshot
+//   dumps/<database>/<label>                      dump/dump_record.h: a logical dump
 //
 // Builders return the canonical name. Parsers take a listed object name and
 // return its parts, or std::nullopt when the name is not one walvault writes
@@ -55,10 +56,12 @@ inline constexpr char kBackupPrefix[] = "backups/";
 inline constexpr char kHistoryPrefix[] = "history/";
 inline constexpr char kLockPrefix[] = "locks/";
 inline constexpr char kSnapshotPrefix[] = "snapshots/";
+inline constexpr char kDumpPrefix[] = "dumps/";
 
-// True for `config`, `cluster`, any name under one of the prefixes above and
-// a snapshot record's name (snapshots/<volume>/<label>): a name walvault may
-// have written (verify warns about every other one).
+// True for `config`, `cluster`, any name under one of the prefixes above,
+// a snapshot record's name (snapshots/<volume>/<label>) and a dump record's
+// (dumps/<database>/<label>): a name walvault may have written (verify warns
+// about every other one).
 bool is_known_object(std::string_view name);
 
 // The one parser of hex ids: exactly 64 hex digits (either case) -> 32 bytes.
@@ -136,5 +139,13 @@ struct SnapshotObject {
   std::string volume, label;
 };
 std::optional<SnapshotObject> parse_snapshot_object(std::string_view object);
+
+// A logical dump's record, named like a snapshot's: "<database>/<label>" with
+// neither part empty nor holding '/'; dump/dump_record.h checks the characters.
+std::string dump_object_name(std::string_view database, std::string_view label);
+struct DumpObject {
+  std::string database, label;
+};
+std::optional<DumpObject> parse_dump_object(std::string_view object);
 
 }  // namespace walvault::repo

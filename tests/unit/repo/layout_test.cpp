@@ -148,6 +148,19 @@ TEST(LayoutTest, SnapshotRecords) {
     EXPECT_FALSE(parse_snapshot_object(bad)) << bad;
 }
 
+TEST(LayoutTest, DumpRecords) {
+  EXPECT_EQ(dump_object_name("app", "20261206-020000"), "dumps/app/20261206-020000");
+  const auto parsed = parse_dump_object("dumps/app/20261206-020000-2");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->database, "app");
+  EXPECT_EQ(parsed->label, "20261206-020000-2");
+  for (const char* bad :
+       {"dumps/app", "dumps//x", "dumps/a/", "dumps/a/b/c", "dump/a/b", "snapshots/a/b"})
+    EXPECT_FALSE(parse_dump_object(bad)) << bad;
+  EXPECT_TRUE(is_known_object("dumps/app/l"));
+  EXPECT_FALSE(is_known_object("dumps/app/l/extra"));
+}
+
 TEST(LayoutTest, KnownObjects) {
   for (const std::string& name :
        {std::string(kConfigObject), std::string(kClusterObject), std::string("keys/file-0011"),

@@ -1,0 +1,206 @@
+#include "dump/take_dump.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+#include "core/error.h"
+#include "core/host.h"
+#include "core/relative_path.h"
+#include "core/time_util.h"
+#include "dump/pg_programs.h"
+#include "files/file_chunker.h"
+#include "pg/sql_connection.h"
+
+namespace walvault::dump {
+namespace {
+
+constexpr std::size_t kReadBytes = 1u << 20;
+constexpr char kCustomMagic[] = "PGDMP";
+
+// One repository's side of a dump: its chunker (keyed by its own key), its
+// chunk store, and the record being filled.
+class RepoSink {
+ public:
+  RepoSink(repo::Repository& repo, DumpRecord record)
+      : repo_(repo),
+        record_(std::move(record)),
+        chunker_(record_.chunker, codec::gear_table(repo.derived_key(codec::kGearKeyInfo))),
+        chunks_(repo),
+        file_chunker_(chunks_, chunker_) {
+    record_.keyed_chunker = repo.derived_key(codec::kGearKeyInfo).has_value();
+    file_chunker_.begin(record_.chunks);
+  }
+
+  void add(ByteView data) {
+    file_chunker_.add(data);
+    record_.bytes += data.size();
+  }
+
+  // Stores the rest, flushes every pack and index, then writes the record.
+  DumpRecord finish(DumpFormat format, std::int64_t end_us) {
+    file_chunker_.end();
+    chunks_.flush();
+    record_.added_bytes = file_chunker_.added_bytes();
+    record_.format = format;
+    record_.end_us = end_us;
+    return write_dump_record(repo_, std::move(record_));
+  }
+
+ private:
+  repo::Repository& repo_;
+  DumpRecord record_;
+  codec::CdcChunker chunker_;
+  repo::ChunkStore chunks_;
+  files::FileChunker file_chunker_;
+};
+
+// The dump's bytes into every repository's sink; notes the format from the
+// first bytes.
+class DumpSinks {
+ public:
+  DumpSinks(const std::vector<repo::Repository*>& repos, const DumpRecord& base) {
+    for (repo::Repository* repo : repos) sinks_.push_back(std::make_unique<RepoSink>(*repo, base));
+  }
+
+  void add(ByteView data) {
+    for (std::size_t i = 0; i < data.size() && head_.size() < sizeof kCustomMagic - 1; ++i)
+      head_.push_back(static_cast<char>(data[i]));
+    bytes_ += data.size();
+    for (auto& sink : sinks_) sink->add(data);
+  }
+
+  std::uint64_t bytes() const { return bytes_; }
+
+  std::vector<DumpRecord> finish(std::int64_t end_us) {
+    const DumpFormat format = head_ == kCustomMagic ? DumpFormat::kCustom : DumpFormat::kPlain;
+    std::vector<DumpRecord> out;
+    for (auto& sink : sinks_) out.push_back(sink->finish(format, end_us));
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<RepoSink>> sinks_;
+  std::string head_;
+  std::uint64_t bytes_ = 0;
+};
+
+// Reads `fd` to its end into `sink`; a read error throws Error(kIo) naming `what`.
+void read_all(int fd, const std::string& what, const std::function<void(ByteView)>& sink) {
+  Bytes buffer(kReadBytes);
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer.data(), buffer.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw_errno("reading " + what, errno);
+    if (got == 0) return;
+    sink(ByteView(buffer.data(), static_cast<std::size_t>(got)));
+  }
+}
+
+// `sink` gets what `fd` holds, gunzipped when it starts with gzip's magic
+// (concatenated members too).
+void read_maybe_gzip(int fd, const std::string& what, const std::function<void(ByteView)>& sink) {
+  bool first = true, gzip = false, stream_ended = false;
+  z_stream z{};
+  Bytes out(4 * kReadBytes);
+  auto inflate_into = [&](ByteView in) {
+    z.next_in = const_cast<Bytef*>(in.data());
+    z.avail_in = static_cast<uInt>(in.size());
+    // Until the input is used up and the output buffer was not filled (a
+    // full buffer may leave output pending).
+    do {
+      z.next_out = out.data();
+      z.avail_out = static_cast<uInt>(out.size());
+      const int rc = inflate(&z, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+        throw Error(ErrorCode::kInvalidInput, what + ": not a valid gzip stream");
+      sink(ByteView(out.data(), out.size() - z.avail_out));
+      if (rc == Z_STREAM_END) {
+        stream_ended = true;
+        if (z.avail_in == 0) break;
+        inflateReset(&z);  // concatenated gzip members
+      } else {
+        stream_ended = false;
+        if (rc == Z_BUF_ERROR) break;  // no progress possible: needs more input
+      }
+    } while (z.avail_in > 0 || z.avail_out == 0);
+  };
+  try {
+    read_all(fd, what, [&](ByteView data) {
+      if (first && data.size() >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+        gzip = true;
+        if (inflateInit2(&z, 15 + 32) != Z_OK)
+          throw Error(ErrorCode::kInternal, "zlib: inflateInit2 failed");
+      }
+      first = false;
+      gzip ? inflate_into(data) : sink(data);
+    });
+  } catch (...) {
+    if (gzip) inflateEnd(&z);
+    throw;
+  }
+  if (!gzip) return;
+  inflateEnd(&z);
+  if (!stream_ended) throw Error(ErrorCode::kInvalidInput, what + ": the gzip stream is truncated");
+}
+
+DumpRecord base_record(const std::string& database, const std::string& tag, std::int64_t start_us,
+                       const std::string& source) {
+  if (auto p = database_name_problem(database))
+    throw Error(ErrorCode::kUsage,
+                "database " + printable_name(database) + ": cannot name dumps: it " + *p);
+  DumpRecord r;
+  r.database = database;
+  r.tag = tag;
+  r.start_us = start_us;
+  r.host = host_name();
+  r.source = source;
+  r.chunker = dump_cdc_params();
+  return r;
+}
+
+}  // namespace
+
+std::vector<DumpRecord> take_dump(const std::vector<repo::Repository*>& repos,
+                                  const TakeDumpOptions& options) {
+  DumpRecord base = base_record(options.database, options.tag,
+                                options.start_us ? options.start_us : now_unix_us(), "pg_dump");
+  base.server_version = server_version(options.conninfo);
+  const std::string pg_dump = client_program(base.server_version, options.pg_bin, "pg_dump");
+  DumpSinks sinks(repos, base);
+  StreamingProgram program(client_run({pg_dump, "--format=custom", "--compress=0", "--no-password",
+                                       dbname_argument(options.database)},
+                                      options.conninfo),
+                           StreamingProgram::Pipe::kStdout);
+  read_all(program.fd(), "pg_dump's output", [&](ByteView data) { sinks.add(data); });
+  const ProgramResult result = program.wait();
+  if (result.status != 0)
+    throw Error(ErrorCode::kPostgres, "pg_dump of database " + options.database + " failed (exit " +
+                                          std::to_string(result.status) +
+                                          "): " + failure_line(result.output));
+  if (sinks.bytes() == 0)
+    throw Error(ErrorCode::kPostgres, "pg_dump of database " + options.database + " wrote nothing");
+  return sinks.finish(now_unix_us());
+}
+
+std::vector<std::string> databases_to_dump(const std::string& conninfo) {
+  pg::SqlConnection connection(conninfo, "walvault dump");
+  return connection.column(
+      "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname");
+}
+
+DumpRecord import_dump(repo::Repository& repo, const std::string& database, std::int64_t time_us,
+                       const std::string& tag, int fd, const std::string& what) {
+  DumpRecord base = base_record(database, tag, time_us, "import");
+  base.file = what;
+  DumpSinks sinks({&repo}, base);
+  read_maybe_gzip(fd, what, [&](ByteView data) { sinks.add(data); });
+  if (sinks.bytes() == 0) throw Error(ErrorCode::kInvalidInput, what + ": empty");
+  return sinks.finish(time_us).at(0);
+}
+
+}  // namespace walvault::dump

@@ -1,0 +1,61 @@
+// Logical dumps into the chunk store (docs/decisions.md, "Logical dumps"):
+// `walvault dump` runs pg_dump and `dump import` reads an existing dump file;
+// either way the bytes are cut by FastCDC (files/file_chunker.h, the dump
+// chunker's parameters, the gear table keyed in an encrypted repository, as
+// snapshots are cut) so that today's dump stores only the stretches that
+// differ from yesterday's, every chunk is flushed, and then the record
+// (dump/dump_record.h) is written, last.
+//
+// pg_dump runs with --format=custom --compress=0: custom so that pg_restore
+// can pick tables (--table) and order the restore itself; uncompressed so
+// that unchanged table data is byte-identical from day to day and dedups
+// (the repository compresses each frame with zstd anyway). The connection's
+// settings reach pg_dump through libpq's environment variables
+// (pg::conninfo_environment): nothing of the conninfo, and never its
+// password, is in pg_dump's argv.
+//
+// The caller holds each repository's shared lock (gc's protocol, format.md
+// "Locks and garbage collection"). A failure leaves no record: the chunks
+// already stored are garbage for gc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dump/dump_record.h"
+#include "repo/repository.h"
+
+namespace walvault::dump {
+
+struct TakeDumpOptions {
+  std::string conninfo;  // libpq connection string (the database in it is not used)
+  std::string database;  // the database to dump
+  std::string tag;
+  std::string pg_bin;         // "": pg::server_bin_dir's default for the server's major
+  std::int64_t start_us = 0;  // the dump's start time (its label); 0: now
+};
+
+// One pg_dump of `options.database`, its output stored in each repository of
+// `repos` (cut by each one's own chunker) under the same label; returns the
+// records, in the order of `repos`. Error(kUsage) for a database name that
+// cannot name dumps, Error(kPostgres) when the server cannot be asked or
+// pg_dump fails (its error line in the message), and what the chunk stores
+// throw.
+std::vector<DumpRecord> take_dump(const std::vector<repo::Repository*>& repos,
+                                  const TakeDumpOptions& options);
+
+// The databases `dump --all` dumps: every one that allows connections and is
+// not a template, by name.
+std::vector<std::string> databases_to_dump(const std::string& conninfo);
+
+// `dump import`: the dump file read from `fd` (gzip detected by its magic
+// bytes and unpacked; custom format detected by pg_dump's "PGDMP" magic,
+// anything else is taken as plain SQL) as a dump of `database` taken at
+// `time_us`. `what` names the file in the record and in errors.
+// Error(kInvalidInput) for a broken gzip stream or an empty file, and
+// nothing is recorded.
+DumpRecord import_dump(repo::Repository& repo, const std::string& database, std::int64_t time_us,
+                       const std::string& tag, int fd, const std::string& what);
+
+}  // namespace walvault::dump
