@@ -60,7 +60,7 @@ std::optional<std::string> database_name_problem(std::string_view database) {
   return files::volume_problem(database);
 }
 
-codec::CdcParams dump_cdc_params() { return {32u << 10, 128u << 10, 512u << 10}; }
+codec::CdcParams dump_cdc_params() { return {16u << 10, 64u << 10, 256u << 10}; }
 
 std::string format_name(DumpFormat format) {
   return format == DumpFormat::kCustom ? kCustomName : kPlainName;

@@ -12,7 +12,7 @@
 // SHA-256("dumps/<database>/<label>").
 //
 // The chunk list is in the record itself (about 80 bytes of JSON per chunk,
-// ~0.06% of the dump at the dump chunker's 128 KiB average): one object to
+// ~0.12% of the dump at the dump chunker's 64 KiB average): one object to
 // write last, nothing for gc to pair up.
 #pragma once
 
@@ -84,9 +84,10 @@ DumpRecord find_dump(repo::Repository& repo, std::string_view spec,
 // Why `database` cannot name dumps, or std::nullopt.
 std::optional<std::string> database_name_problem(std::string_view database);
 
-// The chunker parameters of new dumps (format.md, "Dump records"): 32 KiB /
-// 128 KiB / 512 KiB, a quarter of file snapshots': a day's scattered row
-// changes then rewrite a quarter as many bytes (decisions.md, "Logical dumps").
+// The chunker parameters of new dumps (format.md, "Dump records"): 16 KiB /
+// 64 KiB / 256 KiB, a sixteenth of file snapshots': each row changed in the
+// middle of a table costs a new chunk, so a day's scattered row changes then
+// store a sixteenth as many bytes (decisions.md, "Logical dumps").
 codec::CdcParams dump_cdc_params();
 
 }  // namespace walvault::dump
