@@ -86,6 +86,7 @@ ops::ExpireOptions expire_options(const MaintenanceArgs& m, const ConfigSections
   ops::ExpireOptions options;
   options.rules = retention_from_config(config.retention);
   options.snapshot_rules = snapshot_retention_from_config(config.files_retention);
+  options.dump_rules = dump_retention_from_config(config.dump_retention);
   options.dry_run = m.dry_run;
   ops::RetentionPolicy* addressed = &options.rules.default_policy;
   std::optional<std::string> missing;  // the section the flags would stand for, when absent
@@ -113,11 +114,11 @@ ops::ExpireOptions expire_options(const MaintenanceArgs& m, const ConfigSections
   }
   if (!m.pitr_window.empty())
     options.rules.pitr_window = parse_duration("--pitr-window", m.pitr_window);
-  if (options.rules.empty() && options.snapshot_rules.empty())
+  if (options.rules.empty() && options.snapshot_rules.empty() && options.dump_rules.empty())
     throw Error(ErrorCode::kUsage,
                 "expire: no retention rules: give --keep-last, --keep-within, --keep-daily, "
-                "--keep-weekly, --keep-monthly, --keep-yearly or --pitr-window, or a [retention] "
-                "or [files-retention] section in the config file");
+                "--keep-weekly, --keep-monthly, --keep-yearly or --pitr-window, or a [retention], "
+                "[files-retention] or [dump-retention] section in the config file");
   return options;
 }
 

@@ -58,6 +58,8 @@ std::vector<CLI::ConfigItem> EnvFirstConfig::from_config(std::istream& input) co
       sections_->retention.push_back(std::move(item));  // retention_from_config
     } else if (!item.parents.empty() && item.parents.front() == "files-retention") {
       sections_->files_retention.push_back(std::move(item));  // snapshot_retention_from_config
+    } else if (!item.parents.empty() && item.parents.front() == "dump-retention") {
+      sections_->dump_retention.push_back(std::move(item));  // dump_retention_from_config
     } else if (is_repo_key(item)) {
       sections_->repos.push_back(std::move(item));
     } else if (std::getenv(env_name(item.name).c_str()) == nullptr) {
@@ -130,21 +132,31 @@ ops::RetentionRules retention_from_config(const std::vector<CLI::ConfigItem>& it
   return rules;
 }
 
-ops::SnapshotRetentionRules snapshot_retention_from_config(
-    const std::vector<CLI::ConfigItem>& items) {
+namespace {
+
+std::string upper(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// [SECTION], [SECTION.NAME] and [SECTION.NAME:TAG], NAME being `what` (a
+// volume or a database: the same rule of characters).
+ops::SnapshotRetentionRules grouped_retention_from_config(const std::vector<CLI::ConfigItem>& items,
+                                                          const std::string& section,
+                                                          const std::string& what) {
   ops::SnapshotRetentionRules rules;
   for_each_section_key(
-      items, "files-retention",
+      items, section,
       [&](const std::string& sub, const std::string& name, const std::string& value,
           const std::string& where) {
         if (sub.empty()) return ops::set_retention_rule(rules.all_volumes, name, value, where);
         const std::size_t colon = sub.find(':');
         const std::string volume = sub.substr(0, colon);
         if (auto problem = files::volume_problem(volume))
-          throw Error(ErrorCode::kUsage, where + ": volume " + printable_name(volume) + " " +
-                                             *problem +
-                                             " (sections are [files-retention.VOLUME]"
-                                             " and [files-retention.VOLUME:TAG])");
+          throw Error(ErrorCode::kUsage, where + ": " + what + " " + printable_name(volume) + " " +
+                                             *problem + " (sections are [" + section + "." +
+                                             upper(what) + "] and [" + section + "." + upper(what) +
+                                             ":TAG])");
         if (colon == std::string::npos)
           return ops::set_retention_rule(rules.volumes[volume], name, value, where);
         const std::string tag = sub.substr(colon + 1);
@@ -152,6 +164,17 @@ ops::SnapshotRetentionRules snapshot_retention_from_config(
         ops::set_retention_rule(rules.volume_tags[{volume, tag}], name, value, where);
       });
   return rules;
+}
+
+}  // namespace
+
+ops::SnapshotRetentionRules snapshot_retention_from_config(
+    const std::vector<CLI::ConfigItem>& items) {
+  return grouped_retention_from_config(items, "files-retention", "volume");
+}
+
+ops::SnapshotRetentionRules dump_retention_from_config(const std::vector<CLI::ConfigItem>& items) {
+  return grouped_retention_from_config(items, "dump-retention", "database");
 }
 
 // The store settings are config-file keys only: a credential in argv would be

@@ -35,6 +35,8 @@ struct ConfigSections {
   std::vector<CLI::ConfigItem> retention;  // [retention] and [retention.TAG] sections
   // [files-retention], [files-retention.VOLUME] and [files-retention.VOLUME:TAG]
   std::vector<CLI::ConfigItem> files_retention;
+  // [dump-retention], [dump-retention.DATABASE] and [dump-retention.DATABASE:TAG]
+  std::vector<CLI::ConfigItem> dump_retention;
 };
 
 // CLI11's INI reader with the environment first (see above); writes the keys
@@ -73,6 +75,9 @@ ops::RetentionRules retention_from_config(const std::vector<CLI::ConfigItem>& it
 // bad one, or a section that does not name a volume.
 ops::SnapshotRetentionRules snapshot_retention_from_config(
     const std::vector<CLI::ConfigItem>& items);
+// The logical dumps' rules, the same way: [dump-retention],
+// [dump-retention.DATABASE] and [dump-retention.DATABASE:TAG].
+ops::SnapshotRetentionRules dump_retention_from_config(const std::vector<CLI::ConfigItem>& items);
 
 // Why an argument of `argv` that names a store driver's key (--s3-*) is
 // refused, or "" when there is none. The message names the key, never the

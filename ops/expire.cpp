@@ -10,6 +10,7 @@
 #include "basebackup/backup_record.h"
 #include "core/error.h"
 #include "core/time_util.h"
+#include "dump/dump_record.h"
 #include "files/snapshot_record.h"
 #include "pg/wal_name.h"
 #include "repo/layout.h"
@@ -23,6 +24,7 @@ struct Removals {
   std::vector<std::string> records, rest;  // backups: records first, then file lists and pins
   std::vector<std::string> wal_meta, wal_data;
   std::vector<std::string> snapshot_records;
+  std::vector<std::string> dump_records;
 };
 
 // Decides the backups and finds the WAL only expired backups needed.
@@ -79,21 +81,33 @@ void plan_snapshots(repo::Repository& repo, const ExpireOptions& options, Expire
   }
 }
 
+void plan_dumps(repo::Repository& repo, const ExpireOptions& options, ExpireReport& report,
+                Removals& removals) {
+  report.dumps_considered = true;
+  report.dump_decisions = plan_dump_retention(dump::list_dumps(repo), options.dump_rules);
+  for (const RetentionDecision& d : report.dump_decisions) {
+    if (d.keep) continue;
+    report.dumps_removed.push_back(d.volume + "/" + d.label);
+    removals.dump_records.push_back(repo::dump_object_name(d.volume, d.label));
+  }
+}
+
 }  // namespace
 
 ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options,
                             const repo::RepoLock* lock) {
-  if (options.rules.empty() && options.snapshot_rules.empty())
+  if (options.rules.empty() && options.snapshot_rules.empty() && options.dump_rules.empty())
     throw Error(ErrorCode::kUsage,
                 "expire: no retention rules (give --keep-last/--keep-within/--keep-daily/"
-                "--keep-weekly/--keep-monthly/--keep-yearly or --pitr-window, or a [retention] "
-                "or [files-retention] section in the config file)");
+                "--keep-weekly/--keep-monthly/--keep-yearly or --pitr-window, or a [retention], "
+                "[files-retention] or [dump-retention] section in the config file)");
   ExpireReport report;
   report.dry_run = options.dry_run;
   const std::int64_t now = options.now_us ? options.now_us : now_unix_us();
   Removals removals;
   if (!options.rules.empty()) plan_backups(repo, options, now, report, removals);
   if (!options.snapshot_rules.empty()) plan_snapshots(repo, options, report, removals);
+  if (!options.dump_rules.empty()) plan_dumps(repo, options, report, removals);
   if (options.dry_run) return report;
 
   if (lock) lock->check_held();
@@ -105,6 +119,8 @@ ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options
   repo.store().remove_many(removals.wal_data);
   // A snapshot is its record; its trees and chunks are gc's.
   repo.store().remove_many(removals.snapshot_records);
+  // A dump is its record; its chunks are gc's.
+  repo.store().remove_many(removals.dump_records);
   return report;
 }
 
@@ -149,12 +165,21 @@ std::string expire_report_text(const ExpireReport& r) {
   } else {
     out += "backups: no retention rules: every backup and all WAL kept\n";
   }
-  if (!r.snapshots_considered) return out + "snapshots: no retention rules: every snapshot kept\n";
-  for (const RetentionDecision& d : r.snapshot_decisions) out += decision_line(d);
-  return out + (r.dry_run ? "dry run: " : "") + std::to_string(r.snapshots_removed.size()) +
-         " of " + std::to_string(r.snapshot_decisions.size()) + " snapshots " +
-         (r.dry_run ? "would expire" : "expired") +
-         " (gc frees the data no other snapshot or backup shares)\n";
+  if (!r.snapshots_considered) {
+    out += "snapshots: no retention rules: every snapshot kept\n";
+  } else {
+    for (const RetentionDecision& d : r.snapshot_decisions) out += decision_line(d);
+    out += (r.dry_run ? "dry run: " : "") + std::to_string(r.snapshots_removed.size()) + " of " +
+           std::to_string(r.snapshot_decisions.size()) + " snapshots " +
+           (r.dry_run ? "would expire" : "expired") +
+           " (gc frees the data no other snapshot or backup shares)\n";
+  }
+  // Dumps are named only where there is a rule or a dump: the lines before dumps existed stay.
+  if (!r.dumps_considered) return out;
+  for (const RetentionDecision& d : r.dump_decisions) out += decision_line(d);
+  return out + (r.dry_run ? "dry run: " : "") + std::to_string(r.dumps_removed.size()) + " of " +
+         std::to_string(r.dump_decisions.size()) + " dumps " +
+         (r.dry_run ? "would expire" : "expired") + " (gc frees the data nothing else shares)\n";
 }
 
 std::string expire_report_json(const ExpireReport& r) {
@@ -176,6 +201,15 @@ std::string expire_report_json(const ExpireReport& r) {
     j["snapshots"].push_back(std::move(s));
   }
   j["expired_snapshots"] = r.snapshots_removed;
+  j["dumps_considered"] = r.dumps_considered;
+  j["dumps"] = nlohmann::json::array();
+  for (const RetentionDecision& d : r.dump_decisions) {
+    nlohmann::json s = decision_json(d);
+    s["database"] = d.volume;
+    s["id"] = dump::dump_id(dump::DumpRecord{.database = d.volume, .label = d.label});
+    j["dumps"].push_back(std::move(s));
+  }
+  j["expired_dumps"] = r.dumps_removed;
   return j.dump(2) + "\n";
 }
 

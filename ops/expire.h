@@ -11,6 +11,11 @@
 // snapshot goes with its record (snapshots/<volume>/<label>); its trees and
 // chunks stay until `gc`, which keeps whatever a remaining snapshot or
 // backup still reaches. Without snapshot rules every snapshot stays.
+//
+// Logical dumps follow ExpireOptions::dump_rules likewise (grouped by
+// database and tag): an expired dump goes with its record
+// (dumps/<database>/<label>), its chunks stay until `gc`. Without dump rules
+// every dump stays.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +32,7 @@ namespace walvault::ops {
 struct ExpireOptions {
   RetentionRules rules;                   // database backups (and WAL)
   SnapshotRetentionRules snapshot_rules;  // file-volume snapshots
+  SnapshotRetentionRules dump_rules;      // logical dumps, by database
   bool dry_run = false;
   std::int64_t now_us = 0;  // 0: the clock
 };
@@ -42,10 +48,13 @@ struct ExpireReport {
   bool snapshots_considered = false;                  // false: no snapshot rules, all kept
   std::vector<RetentionDecision> snapshot_decisions;  // one per snapshot, oldest first
   std::vector<std::string> snapshots_removed;         // "<volume>/<label>" of the expired ones
+  bool dumps_considered = false;                      // false: no dump rules, all kept
+  std::vector<RetentionDecision> dump_decisions;      // one per dump, oldest first
+  std::vector<std::string> dumps_removed;             // "<database>/<label>" of the expired ones
 };
 
 // `lock` (the exclusive lock) is checked before anything is removed.
-// Throws Error(kUsage) when both kinds of rules are empty (nothing says what
+// Throws Error(kUsage) when every kind of rules is empty (nothing says what
 // to keep).
 ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options,
                             const repo::RepoLock* lock);

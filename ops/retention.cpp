@@ -179,23 +179,47 @@ std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::Back
   return out;
 }
 
+namespace {
+
+// Decisions for records grouped by name (`volume`: a volume or a database)
+// and tag; `out` holds each one's volume, label, tag and time.
+std::vector<RetentionDecision> plan_grouped(std::vector<RetentionDecision> out,
+                                            const SnapshotRetentionRules& rules,
+                                            const std::string& what) {
+  std::map<std::pair<std::string, std::string>, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < out.size(); ++i) groups[{out[i].volume, out[i].tag}].push_back(i);
+  for (auto& [key, members] : groups) {
+    const auto& [volume, tag] = key;
+    decide_group(out, std::move(members), rules.policy_for(volume, tag),
+                 what + " " + volume + (tag.empty() ? "" : ", tag " + tag));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<RetentionDecision> plan_snapshot_retention(
     const std::vector<files::SnapshotRecord>& snapshots, const SnapshotRetentionRules& rules) {
   std::vector<RetentionDecision> out(snapshots.size());
-  std::map<std::pair<std::string, std::string>, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < snapshots.size(); ++i) {
     out[i].volume = snapshots[i].volume;
     out[i].label = snapshots[i].label;
     out[i].tag = snapshots[i].tag;
     out[i].time_us = snapshots[i].start_us;
-    groups[{snapshots[i].volume, snapshots[i].tag}].push_back(i);
   }
-  for (auto& [key, members] : groups) {
-    const auto& [volume, tag] = key;
-    decide_group(out, std::move(members), rules.policy_for(volume, tag),
-                 "volume " + volume + (tag.empty() ? "" : ", tag " + tag));
+  return plan_grouped(std::move(out), rules, "volume");
+}
+
+std::vector<RetentionDecision> plan_dump_retention(const std::vector<dump::DumpRecord>& dumps,
+                                                   const SnapshotRetentionRules& rules) {
+  std::vector<RetentionDecision> out(dumps.size());
+  for (std::size_t i = 0; i < dumps.size(); ++i) {
+    out[i].volume = dumps[i].database;
+    out[i].label = dumps[i].label;
+    out[i].tag = dumps[i].tag;
+    out[i].time_us = dumps[i].start_us;
   }
-  return out;
+  return plan_grouped(std::move(out), rules, "database");
 }
 
 void set_retention_rule(RetentionPolicy& policy, const std::string& name, const std::string& value,

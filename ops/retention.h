@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "basebackup/backup_record.h"
+#include "dump/dump_record.h"
 #include "files/snapshot_record.h"
 
 namespace walvault::ops {
@@ -95,6 +96,12 @@ std::vector<RetentionDecision> plan_retention(const std::vector<basebackup::Back
 // One decision per snapshot, in the order of `snapshots`.
 std::vector<RetentionDecision> plan_snapshot_retention(
     const std::vector<files::SnapshotRecord>& snapshots, const SnapshotRetentionRules& rules);
+
+// Logical dumps follow the same kind of rules grouped by database and tag
+// ([dump-retention] sections: `volumes` then holds databases). One decision
+// per dump, in the order of `dumps`; a decision's `volume` is the database.
+std::vector<RetentionDecision> plan_dump_retention(const std::vector<dump::DumpRecord>& dumps,
+                                                   const SnapshotRetentionRules& rules);
 
 // Sets one rule from its name ("keep-last", "keep-daily", …, "keep-within")
 // and text value. Throws Error(kUsage) naming `where` on a bad name or value.

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "dump/dump_record.h"
@@ -231,6 +232,57 @@ TEST_F(DumpTest, ImportsPlainSqlAndRefusesDamage) {
   auto verify2 = walvault(concat(repo2, {"verify"}));
   EXPECT_EQ(verify2.status, 6);
   EXPECT_NE(verify2.out.find("is not listed by any index"), std::string::npos) << verify2.out;
+}
+
+// [dump-retention] sections: expire removes exactly the dumps the policies
+// drop (per database), gc frees their chunks, and what is kept verifies whole.
+// No server: the dumps are imported plain SQL files of distinct content.
+TEST(DumpRetentionTest, ExpireByDatabaseThenGc) {
+  TempDir dir("wv-dump-ret");
+  const auto flags = repo_flags(dir.sub("repo"), dir.sub("spool"));
+  ASSERT_EQ(walvault({"repo", "init", "--repo", dir.sub("repo")}).status, 0);
+  auto import = [&](const std::string& db, int day) {
+    std::string sql = "-- " + db + " day " + std::to_string(day) + "\n";
+    for (int i = 0; i < 20000; ++i)
+      sql += "INSERT INTO t VALUES (" + std::to_string(i * 7919 + day * 104729) + ");\n";
+    const std::string file = dir.sub(db + std::to_string(day) + ".sql");
+    write_text(file, sql);
+    auto r = walvault(concat(flags, {"dump", "import", file, "--db", db, "--time",
+                                     "2026-01-0" + std::to_string(day) + " 02:00:00"}));
+    ASSERT_EQ(r.status, 0) << r.err;
+  };
+  for (int day = 1; day <= 4; ++day) import("app", day);
+  for (int day = 1; day <= 2; ++day) import("shop", day);
+  const std::string config = dir.sub("walvault.conf");
+  write_text(config, "[dump-retention]\nkeep-last = 2\n\n[dump-retention.shop]\nkeep-last = 1\n");
+  const std::map<std::string, std::string> env = {{"WALVAULT_CONFIG", config}};
+
+  auto dry = walvault(concat(flags, {"expire", "--dry-run", "--json"}), env);
+  ASSERT_EQ(dry.status, 0) << dry.err;
+  EXPECT_EQ(nlohmann::json::parse(dry.out)["expired_dumps"].size(), 3u) << dry.out;
+  EXPECT_EQ(listed(flags).size(), 6u) << "a dry run removed a dump";
+
+  auto expire = walvault(concat(flags, {"expire", "--json"}), env);
+  ASSERT_EQ(expire.status, 0) << expire.err;
+  const auto expired =
+      nlohmann::json::parse(expire.out)["expired_dumps"].get<std::set<std::string>>();
+  EXPECT_EQ(expired, (std::set<std::string>{"app/20260101-020000", "app/20260102-020000",
+                                            "shop/20260101-020000"}))
+      << expire.out;
+  std::set<std::string> kept;
+  for (const auto& d : listed(flags))
+    kept.insert(d["database"].get<std::string>() + "/" + d["label"].get<std::string>());
+  EXPECT_EQ(kept, (std::set<std::string>{"app/20260103-020000", "app/20260104-020000",
+                                         "shop/20260102-020000"}));
+
+  auto gc = walvault(concat(flags, {"gc", "--grace", "0s", "--json"}));
+  ASSERT_EQ(gc.status, 0) << gc.err;
+  const auto gc_report = nlohmann::json::parse(gc.out);
+  EXPECT_EQ(gc_report["dumps"], 3);
+  EXPECT_GT(gc_report["chunks_removed"].get<std::uint64_t>(), 0u) << gc.out;
+  auto verify = walvault(concat(flags, {"verify", "--read-data"}));
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("3 dumps"), std::string::npos) << verify.out;
 }
 
 }  // namespace

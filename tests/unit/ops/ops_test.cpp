@@ -144,9 +144,10 @@ TEST(Verify, CleanRepositoryHasNoProblems) {
     EXPECT_GE(report.packs, 2u);
     EXPECT_EQ(report.packs, report.indexes);
     EXPECT_EQ(report.bytes_read > 0, read_data);
-    EXPECT_EQ(verify_report_text(report),
-              "verify: 1 backup, 0 snapshots, 5 chunks, 10 WAL segments checked; 0 errors, 0 "
-              "warnings\n");
+    EXPECT_EQ(
+        verify_report_text(report),
+        "verify: 1 backup, 0 snapshots, 0 dumps, 5 chunks, 10 WAL segments checked; 0 errors, 0 "
+        "warnings\n");
   }
 }
 
