@@ -16,6 +16,7 @@ namespace {
 struct CheckArgs {
   std::string max_backup_age = "26h", max_wal_age = "15m", pg, archive_timeout = "60";
   std::vector<std::string> max_snapshot_age;  // DURATION, VOLUME=DURATION, VOLUME=off
+  std::vector<std::string> max_dump_age;      // DURATION, DATABASE=DURATION, DATABASE=off
   bool json = false;
 };
 
@@ -31,6 +32,7 @@ int run_check(const Context& ctx, const CheckArgs& a) {
   options.archive_timeout = parse_duration("--archive-timeout", a.archive_timeout);
   options.pg = a.pg;
   for (const std::string& value : a.max_snapshot_age) ops::set_snapshot_age_limit(options, value);
+  for (const std::string& value : a.max_dump_age) ops::set_dump_age_limit(options, value);
   ops::CheckResult result;
   try {
     auto r = ctx.repos.open_first();
@@ -76,6 +78,12 @@ void register_monitor(CLI::App& app, Verbs& verbs) {
                    "snapshots: WARNING past this, CRITICAL past 2x; VOLUME=DURATION for one "
                    "volume, VOLUME=off to leave one out (repeat)")
       ->type_name("[VOLUME=]DURATION")
+      ->default_str("26h");
+  check
+      ->add_option("--max-dump-age", check_args->max_dump_age,
+                   "dumps: WARNING past this, CRITICAL past 2x; DATABASE=DURATION for one "
+                   "database, DATABASE=off to leave one out (repeat)")
+      ->type_name("[DATABASE=]DURATION")
       ->default_str("26h");
   check->add_option("--pg", check_args->pg,
                     "also force a WAL switch on this server and wait for it to be archived");

@@ -105,7 +105,42 @@ json volume_json(const VolumeInfo& v) {
   return j;
 }
 
+json dumps_json(const DatabaseDumpInfo& d) {
+  json j = {{"database", d.database},
+            {"dumps", d.dumps},
+            {"logical_bytes", d.logical_bytes},
+            {"added_bytes", d.added_bytes}};
+  for (const auto& [key, r] : {std::pair{"oldest", &d.oldest}, {"newest", &d.newest}}) {
+    json one = {{"id", dump::dump_id(*r)}, {"label", r->label},
+                {"tag", r->tag},           {"format", dump::format_name(r->format)},
+                {"bytes", r->bytes},       {"added_bytes", r->added_bytes}};
+    put_time(one, "start_time", r->start_us);
+    put_time(one, "end_time", r->end_us);
+    j[key] = std::move(one);
+  }
+  return j;
+}
+
 }  // namespace
+
+std::vector<DatabaseDumpInfo> dumps_by_database(const std::vector<dump::DumpRecord>& dumps) {
+  std::map<std::string, DatabaseDumpInfo> by_name;
+  for (const dump::DumpRecord& r : dumps) {
+    DatabaseDumpInfo& d = by_name[r.database];
+    dump::DumpRecord summary = r;
+    summary.chunks.clear();
+    if (d.dumps++ == 0) {
+      d.database = r.database;
+      d.oldest = summary;
+    }
+    d.newest = std::move(summary);
+    d.logical_bytes += r.bytes;
+    d.added_bytes += r.added_bytes;
+  }
+  std::vector<DatabaseDumpInfo> out;
+  for (auto& [name, d] : by_name) out.push_back(std::move(d));
+  return out;
+}
 
 InfoReport repository_info(repo::Repository& repo) {
   InfoReport info;
@@ -133,7 +168,9 @@ InfoReport repository_info(repo::Repository& repo) {
   const basebackup::ArchiveView view = basebackup::load_archive_view(repo);
   info.backups = view.backups;
   info.volumes = volumes_of(files::list_snapshots(repo));
+  info.dumps = dumps_by_database(dump::list_dumps(repo));
   std::uint64_t logical = 0;
+  for (const DatabaseDumpInfo& d : info.dumps) logical += d.logical_bytes;
   for (const auto& b : info.backups) logical += b.logical_bytes;
   for (const VolumeInfo& v : info.volumes) logical += v.logical_bytes;
   if (info.pack_bytes > 0)
@@ -218,6 +255,12 @@ std::string info_text(const InfoReport& info) {
            " files, " + human_bytes(v.newest.bytes) +
            (v.newest.unreadable ? ", " + std::to_string(v.newest.unreadable) + " unreadable" : "") +
            "), " + human_bytes(v.added_bytes) + " added in all\n";
+  if (!info.dumps.empty()) out += "dumps: " + std::to_string(info.dumps.size()) + " databases\n";
+  for (const DatabaseDumpInfo& d : info.dumps)
+    out += "  " + d.database + ": " + std::to_string(d.dumps) + " dumps, oldest " +
+           format_time_us(d.oldest.start_us) + ", newest " + format_time_us(d.newest.start_us) +
+           " (" + dump::dump_id(d.newest) + ": " + human_bytes(d.newest.bytes) + "), " +
+           human_bytes(d.added_bytes) + " added in all\n";
   out += "last verify: " + history_line(info.last_verify) + "\n";
   out += "last drill: " + history_line(info.last_drill) + "\n";
   return out;
@@ -277,6 +320,8 @@ std::string info_json(const InfoReport& info) {
   }
   out["volumes"] = json::array();
   for (const VolumeInfo& v : info.volumes) out["volumes"].push_back(volume_json(v));
+  out["dumps"] = json::array();
+  for (const DatabaseDumpInfo& d : info.dumps) out["dumps"].push_back(dumps_json(d));
   out["last_verify"] = info.last_verify ? repo::history_to_json(*info.last_verify) : json(nullptr);
   out["last_drill"] = info.last_drill ? repo::history_to_json(*info.last_drill) : json(nullptr);
   return out.dump(1) + "\n";

@@ -1,7 +1,8 @@
 // `walvault info`: what a repository holds and what it can restore, in one
 // read-only pass: identity, cluster, size and dedup, backups, the restorable
 // window of every timeline, the WAL's last segment and latest commit, the
-// restore points, and the file-volume snapshots per volume. The JSON form is specified in
+// restore points, the file-volume snapshots per volume and the logical dumps per
+// database. The JSON form is specified in
 // docs/format.md ("info --json").
 #pragma once
 
@@ -13,6 +14,7 @@
 
 #include "basebackup/backup_record.h"
 #include "basebackup/restore_plan.h"
+#include "dump/dump_record.h"
 #include "files/snapshot_record.h"
 #include "repo/cluster.h"
 #include "repo/history.h"
@@ -36,6 +38,15 @@ struct VolumeInfo {
   files::SnapshotRecord oldest, newest;  // by start time
   std::uint64_t logical_bytes = 0;       // sum of its snapshots' bytes (their files' sizes)
   std::uint64_t added_bytes = 0;         // sum of its snapshots' added_bytes
+};
+
+// The logical dumps of one database (the records without their chunk lists).
+struct DatabaseDumpInfo {
+  std::string database;
+  std::uint64_t dumps = 0;
+  dump::DumpRecord oldest, newest;  // by start time
+  std::uint64_t logical_bytes = 0;  // sum of its dumps' bytes
+  std::uint64_t added_bytes = 0;    // sum of its dumps' added_bytes
 };
 
 struct InfoReport {
@@ -68,7 +79,8 @@ struct InfoReport {
   std::optional<std::int64_t> latest_commit_us;  // latest commit/abort in any segment
   std::vector<RestorePointInfo> restore_points;  // every archived one, by time
 
-  std::vector<VolumeInfo> volumes;  // every volume with a snapshot, by name
+  std::vector<VolumeInfo> volumes;      // every volume with a snapshot, by name
+  std::vector<DatabaseDumpInfo> dumps;  // every database with a dump, by name
 
   // The newest `verify` and `drill` history entries (repo/history.h); none
   // recorded, or the newest one damaged (corrupt): std::nullopt.
@@ -76,7 +88,10 @@ struct InfoReport {
   std::optional<repo::HistoryEntry> last_drill;
 };
 
-// Throws what load_archive_view and files::list_snapshots throw on a
+// One DatabaseDumpInfo per database of `dumps` (oldest first), by name.
+std::vector<DatabaseDumpInfo> dumps_by_database(const std::vector<dump::DumpRecord>& dumps);
+
+// Throws what load_archive_view, files::list_snapshots and dump::list_dumps throw on a
 // damaged record or metadata
 // (`verify` names every damaged object instead), and Error(kIo) when the
 // store fails, reading history included (never "none recorded" for history

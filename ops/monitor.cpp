@@ -4,6 +4,7 @@
 #include <memory>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -123,42 +124,72 @@ void check_server(Findings& f, repo::Repository& repo, const CheckOptions& o) {
   check_ready_backlog(f, conn, o);
 }
 
-// The snapshot findings: each volume's newest snapshot against its limit,
-// and the volumes given a limit of their own that have no snapshot.
-void check_snapshots(Findings& f, const InfoReport& info, const CheckOptions& o, std::int64_t now) {
+// The newest of each group (a volume's snapshots, a database's dumps)
+// against its limit (`own` has the group: its own, or "off"), and the groups
+// given a limit of their own that have none. `what`: "snapshot" or "dump";
+// `group`: "volume" or "database".
+template <typename Group, typename Describe>
+void check_newest(Findings& f, const std::vector<Group>& groups, std::chrono::seconds limit,
+                  const std::map<std::string, std::optional<std::chrono::seconds>>& own,
+                  const std::string& what, const std::string& group, std::int64_t now,
+                  Describe describe) {
   std::set<std::string> seen;
+  for (const Group& g : groups) {
+    const auto [name, end_us, id] = describe(g);
+    seen.insert(name);
+    const auto it = own.find(name);
+    if (it != own.end() && !it->second) continue;  // "off"
+    judge_age(f, "last " + what + " of " + name, now - end_us,
+              it != own.end() ? *it->second : limit, id);
+  }
+  for (const auto& [name, own_limit] : own)
+    if (own_limit && !seen.count(name))
+      f.add(CheckStatus::kCritical, "no " + what + " of " + group + " " + name);
+}
+
+// The snapshot findings (check_newest), and unreadable files of each
+// volume's newest snapshot.
+void check_snapshots(Findings& f, const InfoReport& info, const CheckOptions& o, std::int64_t now) {
+  check_newest(f, info.volumes, o.max_snapshot_age, o.volume_snapshot_age, "snapshot", "volume",
+               now, [](const VolumeInfo& v) {
+                 return std::tuple(v.volume, v.newest.end_us, files::snapshot_id(v.newest));
+               });
   for (const VolumeInfo& v : info.volumes) {
-    seen.insert(v.volume);
     const auto own = o.volume_snapshot_age.find(v.volume);
     if (own != o.volume_snapshot_age.end() && !own->second) continue;  // "off"
-    const std::chrono::seconds limit =
-        own != o.volume_snapshot_age.end() ? *own->second : o.max_snapshot_age;
-    judge_age(f, "last snapshot of " + v.volume, now - v.newest.end_us, limit,
-              files::snapshot_id(v.newest));
     if (v.newest.unreadable > 0)
       f.add(CheckStatus::kWarning, "last snapshot of " + v.volume + ": " +
                                        std::to_string(v.newest.unreadable) + " unreadable");
   }
-  for (const auto& [volume, limit] : o.volume_snapshot_age)
-    if (limit && !seen.count(volume))
-      f.add(CheckStatus::kCritical, "no snapshot of volume " + volume);
+}
+
+// "DURATION" (every group: `all`), "NAME=DURATION" or "NAME=off" (`own`).
+void set_age_limit(std::chrono::seconds& all,
+                   std::map<std::string, std::optional<std::chrono::seconds>>& own,
+                   const std::string& value, const std::string& flag, const std::string& group) {
+  const std::size_t eq = value.find('=');
+  if (eq == std::string::npos) {
+    all = parse_duration(flag, value);
+    return;
+  }
+  const std::string name = value.substr(0, eq), limit = value.substr(eq + 1);
+  if (auto problem = files::volume_problem(name))
+    throw Error(ErrorCode::kUsage,
+                flag + ": " + group + " " + printable_name(name) + " " + *problem);
+  own[name] =
+      limit == "off" ? std::nullopt : std::optional(parse_duration(flag + " " + name, limit));
 }
 
 }  // namespace
 
 void set_snapshot_age_limit(CheckOptions& options, const std::string& value) {
-  const std::size_t eq = value.find('=');
-  if (eq == std::string::npos) {
-    options.max_snapshot_age = parse_duration("--max-snapshot-age", value);
-    return;
-  }
-  const std::string volume = value.substr(0, eq), limit = value.substr(eq + 1);
-  if (auto problem = files::volume_problem(volume))
-    throw Error(ErrorCode::kUsage,
-                "--max-snapshot-age: volume " + printable_name(volume) + " " + *problem);
-  options.volume_snapshot_age[volume] =
-      limit == "off" ? std::nullopt
-                     : std::optional(parse_duration("--max-snapshot-age " + volume, limit));
+  set_age_limit(options.max_snapshot_age, options.volume_snapshot_age, value, "--max-snapshot-age",
+                "volume");
+}
+
+void set_dump_age_limit(CheckOptions& options, const std::string& value) {
+  set_age_limit(options.max_dump_age, options.database_dump_age, value, "--max-dump-age",
+                "database");
 }
 
 CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
@@ -179,6 +210,10 @@ CheckResult run_check(repo::Repository& repo, const CheckOptions& o) {
     else if (o.max_wal_age)
       judge_age(f, "last WAL", now - *info.last_archived_us, *o.max_wal_age, *info.last_segment);
     check_snapshots(f, info, o, now);
+    check_newest(f, info.dumps, o.max_dump_age, o.database_dump_age, "dump", "database", now,
+                 [](const DatabaseDumpInfo& d) {
+                   return std::tuple(d.database, d.newest.end_us, dump::dump_id(d.newest));
+                 });
     if (info.space && info.space->total_bytes > 0) {
       const auto used = info.space->total_bytes - info.space->free_bytes;
       const int pct = static_cast<int>(100.0 * static_cast<double>(used) /
@@ -240,6 +275,31 @@ void volume_metrics(const InfoReport& info, Family& family) {
   per_volume("walvault_last_snapshot_unreadable_files",
              "Entries the volume's newest snapshot could not read.",
              [](const VolumeInfo& v) { return v.newest.unreadable; });
+}
+
+// The per-database dump families, through `family(name, help, samples)`.
+template <typename Family>
+void dump_metrics(const InfoReport& info, Family& family) {
+  const std::int64_t now = now_unix_us();
+  auto per_database = [&](const char* name, const char* help, auto value_of) {
+    std::vector<std::pair<std::string, double>> samples;
+    for (const DatabaseDumpInfo& d : info.dumps)
+      samples.emplace_back("{repository=\"" + info.repo_id + "\",database=\"" + d.database + "\"}",
+                           static_cast<double>(value_of(d)));
+    family(name, help, samples);
+  };
+  per_database("walvault_dumps", "Logical dumps in the repository.",
+               [](const DatabaseDumpInfo& d) { return d.dumps; });
+  per_database("walvault_last_dump_timestamp_seconds",
+               "When the database's newest dump ended (Unix time).",
+               [](const DatabaseDumpInfo& d) { return d.newest.end_us / 1e6; });
+  per_database("walvault_last_dump_age_seconds", "Seconds since the database's newest dump ended.",
+               [&](const DatabaseDumpInfo& d) { return (now - d.newest.end_us) / 1e6; });
+  per_database("walvault_last_dump_bytes", "Size of the database's newest dump.",
+               [](const DatabaseDumpInfo& d) { return d.newest.bytes; });
+  per_database("walvault_last_dump_added_bytes",
+               "Bytes the database's newest dump added to the repository.",
+               [](const DatabaseDumpInfo& d) { return d.newest.added_bytes; });
 }
 
 }  // namespace
@@ -306,6 +366,7 @@ std::string metrics_text(repo::Repository& repo) {
             d->extra.at("total_s").get<double>());
   }
   if (!info.volumes.empty()) volume_metrics(info, family);
+  if (!info.dumps.empty()) dump_metrics(info, family);
   if (info.space) {
     gauge("walvault_disk_free_bytes", "Free bytes on the repository's file system.",
           static_cast<double>(info.space->free_bytes));

@@ -12,6 +12,10 @@
 //    the volume's limit: WARNING, twice that: CRITICAL; files it could not
 //    read: WARNING; a volume given a limit of its own without any snapshot:
 //    CRITICAL. A repository without snapshots has no snapshot findings;
+//  - logical dumps, per database, the same way (max_dump_age,
+//    database_dump_age): the newest dump older than its limit: WARNING,
+//    twice that: CRITICAL; a database given a limit of its own without any
+//    dump: CRITICAL. A repository without dumps has no dump findings;
 //  - with a server (`pg`): forces a WAL switch and waits (archive_timeout) for
 //    the switched segment to arrive in the repository, proving
 //    archive_command end to end (CRITICAL when it does not); pg_stat_archiver
@@ -42,12 +46,17 @@ struct CheckOptions {
   // volume: its own limit, or std::nullopt for a volume not checked.
   std::chrono::seconds max_snapshot_age{26 * 3600};
   std::map<std::string, std::optional<std::chrono::seconds>> volume_snapshot_age;
+  // The same for logical dumps, by database.
+  std::chrono::seconds max_dump_age{26 * 3600};
+  std::map<std::string, std::optional<std::chrono::seconds>> database_dump_age;
 };
 
 // Applies one --max-snapshot-age value: "DURATION" (every volume),
 // "VOLUME=DURATION" (that volume) or "VOLUME=off" (that volume not checked).
 // Throws Error(kUsage) naming --max-snapshot-age and the bad part.
 void set_snapshot_age_limit(CheckOptions& options, const std::string& value);
+// The same for --max-dump-age: "DURATION", "DATABASE=DURATION", "DATABASE=off".
+void set_dump_age_limit(CheckOptions& options, const std::string& value);
 
 enum class CheckStatus { kOk = 0, kWarning = 1, kCritical = 2 };
 

@@ -283,6 +283,32 @@ TEST(DumpRetentionTest, ExpireByDatabaseThenGc) {
   auto verify = walvault(concat(flags, {"verify", "--read-data"}));
   EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
   EXPECT_NE(verify.out.find("3 dumps"), std::string::npos) << verify.out;
+
+  // info, check and metrics: the newest dump of each database.
+  auto info = walvault(concat(flags, {"info", "--json"}));
+  ASSERT_EQ(info.status, 0) << info.err;
+  const auto dbs = nlohmann::json::parse(info.out)["dumps"];
+  ASSERT_EQ(dbs.size(), 2u) << info.out;
+  EXPECT_EQ(dbs[0]["database"], "app");
+  EXPECT_EQ(dbs[0]["dumps"], 2);
+  EXPECT_EQ(dbs[0]["newest"]["label"], "20260104-020000");
+  const std::vector<std::string> no_db = {"check", "--max-backup-age", "off", "--max-wal-age",
+                                          "off"};
+  auto stale = walvault(concat(flags, concat(no_db, {"--max-dump-age", "30d"})));
+  EXPECT_EQ(stale.status, 2) << stale.out;
+  EXPECT_NE(stale.out.find("last dump of app"), std::string::npos) << stale.out;
+  auto fresh =
+      walvault(concat(flags, concat(no_db, {"--max-dump-age", "30d", "--max-dump-age", "app=off",
+                                            "--max-dump-age", "shop=100000d"})));
+  EXPECT_EQ(fresh.status, 0) << fresh.out;
+  auto ghost = walvault(
+      concat(flags, concat(no_db, {"--max-dump-age", "100000d", "--max-dump-age", "ghost=1d"})));
+  EXPECT_EQ(ghost.status, 2) << ghost.out;
+  EXPECT_NE(ghost.out.find("no dump of database ghost"), std::string::npos) << ghost.out;
+  auto metrics = walvault(concat(flags, {"metrics"}));
+  ASSERT_EQ(metrics.status, 0) << metrics.err;
+  EXPECT_NE(metrics.out.find("database=\"app\"} 2\n"), std::string::npos) << metrics.out;
+  EXPECT_NE(metrics.out.find("walvault_last_dump_timestamp_seconds"), std::string::npos);
 }
 
 }  // namespace
