@@ -22,17 +22,21 @@ namespace {
 constexpr std::size_t kReadBytes = 1u << 20;
 constexpr char kCustomMagic[] = "PGDMP";
 
-// One repository's side of a dump: its chunker (keyed by its own key), its
-// chunk store, and the record being filled.
+// One repository's side of a dump: its chunker (keyed by its own key, with
+// the dump chunker's parameters), its chunk store, and the record being
+// filled (its chunks, bytes and chunker).
 class RepoSink {
  public:
-  RepoSink(repo::Repository& repo, DumpRecord record)
+  RepoSink(repo::Repository& repo, repo::ChunkStore& chunks, DumpRecord record)
       : repo_(repo),
         record_(std::move(record)),
-        chunker_(record_.chunker, codec::gear_table(repo.derived_key(codec::kGearKeyInfo))),
-        chunks_(repo),
+        chunker_(dump_cdc_params(), codec::gear_table(repo.derived_key(codec::kGearKeyInfo))),
+        chunks_(chunks),
         file_chunker_(chunks_, chunker_) {
+    record_.chunker = chunker_.params();
     record_.keyed_chunker = repo.derived_key(codec::kGearKeyInfo).has_value();
+    record_.chunks.clear();
+    record_.bytes = 0;
     file_chunker_.begin(record_.chunks);
   }
 
@@ -41,21 +45,20 @@ class RepoSink {
     record_.bytes += data.size();
   }
 
-  // Stores the rest, flushes every pack and index, then writes the record.
-  DumpRecord finish(DumpFormat format, std::int64_t end_us) {
+  // Stores the rest and flushes every pack and index; returns the record to
+  // write.
+  DumpRecord finish() {
     file_chunker_.end();
     chunks_.flush();
     record_.added_bytes = file_chunker_.added_bytes();
-    record_.format = format;
-    record_.end_us = end_us;
-    return write_dump_record(repo_, std::move(record_));
+    return std::move(record_);
   }
 
  private:
   repo::Repository& repo_;
   DumpRecord record_;
   codec::CdcChunker chunker_;
-  repo::ChunkStore chunks_;
+  repo::ChunkStore& chunks_;
   files::FileChunker file_chunker_;
 };
 
@@ -64,7 +67,11 @@ class RepoSink {
 class DumpSinks {
  public:
   DumpSinks(const std::vector<repo::Repository*>& repos, const DumpRecord& base) {
-    for (repo::Repository* repo : repos) sinks_.push_back(std::make_unique<RepoSink>(*repo, base));
+    for (repo::Repository* repo : repos) {
+      stores_.push_back(std::make_unique<repo::ChunkStore>(*repo));
+      repos_.push_back(repo);
+      sinks_.push_back(std::make_unique<RepoSink>(*repo, *stores_.back(), base));
+    }
   }
 
   void add(ByteView data) {
@@ -79,11 +86,18 @@ class DumpSinks {
   std::vector<DumpRecord> finish(std::int64_t end_us) {
     const DumpFormat format = head_ == kCustomMagic ? DumpFormat::kCustom : DumpFormat::kPlain;
     std::vector<DumpRecord> out;
-    for (auto& sink : sinks_) out.push_back(sink->finish(format, end_us));
+    for (std::size_t i = 0; i < sinks_.size(); ++i) {
+      DumpRecord record = sinks_[i]->finish();
+      record.format = format;
+      record.end_us = end_us;
+      out.push_back(write_dump_record(*repos_[i], std::move(record)));
+    }
     return out;
   }
 
  private:
+  std::vector<repo::Repository*> repos_;
+  std::vector<std::unique_ptr<repo::ChunkStore>> stores_;
   std::vector<std::unique_ptr<RepoSink>> sinks_;
   std::string head_;
   std::uint64_t bytes_ = 0;
@@ -159,7 +173,6 @@ DumpRecord base_record(const std::string& database, const std::string& tag, std:
   r.start_us = start_us;
   r.host = host_name();
   r.source = source;
-  r.chunker = dump_cdc_params();
   return r;
 }
 
@@ -191,6 +204,23 @@ std::vector<std::string> databases_to_dump(const std::string& conninfo) {
   pg::SqlConnection connection(conninfo, "walvault dump");
   return connection.column(
       "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname");
+}
+
+DumpRecord recut_dump(repo::ChunkStore& from, const DumpRecord& record, repo::Repository& to,
+                      repo::ChunkStore& to_chunks) {
+  const std::string who =
+      "dump " + dump_id(record) + " (" + record.database + "/" + record.label + ")";
+  RepoSink sink(to, to_chunks, record);
+  Bytes scratch;
+  for (std::size_t i = 0; i < record.chunks.size(); ++i) {
+    const std::optional<ByteView> data = from.read_view(record.chunks[i].id, scratch);
+    if (!data || data->size() != record.chunks[i].length)
+      throw Error(ErrorCode::kCorruption, who + ": chunk " + std::to_string(i) + " (" +
+                                              to_hex(record.chunks[i].id) +
+                                              (data ? ") has another length" : ") is missing"));
+    sink.add(*data);
+  }
+  return sink.finish();
 }
 
 DumpRecord import_dump(repo::Repository& repo, const std::string& database, std::int64_t time_us,

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "dump/dump_record.h"
+#include "repo/chunk_store.h"
 #include "repo/repository.h"
 
 namespace walvault::dump {
@@ -48,6 +49,16 @@ std::vector<DumpRecord> take_dump(const std::vector<repo::Repository*>& repos,
 // The databases `dump --all` dumps: every one that allows connections and is
 // not a template, by name.
 std::vector<std::string> databases_to_dump(const std::string& conninfo);
+
+// `repo sync`: `record`'s bytes read from `from` (every chunk verified against
+// its id) and cut again by `to`'s dump chunker (its own gear key) into
+// `to_chunks`, which is flushed. Returns the record `to` is to hold under the
+// same name: `to`'s chunks, chunker and added_bytes, the rest as `record`.
+// Re-cutting always (instead of copying chunks as they are when both
+// repositories name and cut alike) costs reading the dump once and gives the
+// same chunks in that case. Error(kCorruption) naming a missing or damaged chunk.
+DumpRecord recut_dump(repo::ChunkStore& from, const DumpRecord& record, repo::Repository& to,
+                      repo::ChunkStore& to_chunks);
 
 // `dump import`: the dump file read from `fd` (gzip detected by its magic
 // bytes and unpacked; custom format detected by pg_dump's "PGDMP" magic,

@@ -19,6 +19,8 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "dump/dump_record.h"
+#include "dump/take_dump.h"
 #include "files/resnapshot.h"
 #include "files/snapshot_record.h"
 #include "files/take_snapshot.h"
@@ -464,6 +466,46 @@ void copy_snapshots(repo::Repository& from, repo::Repository& to, const Snapshot
   }
 }
 
+// The dumps `from` has and `to` lacks (by record name), oldest first; a name
+// `to` uses for another dump (another start time or host) goes to skipped.
+std::vector<dump::DumpRecord> dumps_to_copy(repo::Repository& from, repo::Repository& to,
+                                            SyncReport& report) {
+  std::map<std::string, dump::DumpRecord> in_to;
+  for (auto& d : dump::list_dumps(to)) in_to.emplace(d.database + "/" + d.label, std::move(d));
+  std::vector<dump::DumpRecord> copy;
+  for (auto& d : dump::list_dumps(from)) {
+    const std::string name = d.database + "/" + d.label;
+    auto it = in_to.find(name);
+    if (it == in_to.end()) {
+      report.dumps.push_back(name);
+      copy.push_back(std::move(d));
+    } else if (it->second.start_us != d.start_us || it->second.host != d.host) {
+      report.skipped.push_back("dump " + name + ": " + report.to +
+                               " holds another dump under this name; not copied");
+    }
+  }
+  return copy;
+}
+
+void copy_dumps(repo::Repository& from, repo::Repository& to,
+                const std::vector<dump::DumpRecord>& dumps, SyncReport& report) {
+  report.dumps.clear();
+  if (dumps.empty()) return;
+  repo::ChunkStore from_chunks(from), to_chunks(to);
+  for (const dump::DumpRecord& d : dumps) {
+    const std::string name = d.database + "/" + d.label;
+    const dump::DumpRecord record = dump::recut_dump(from_chunks, d, to, to_chunks);
+    const auto record_bytes = put_sealed(to, repo::dump_object_name(d.database, d.label),
+                                         as_bytes(dump::dump_to_json(record)));
+    if (!record_bytes)
+      throw Error(ErrorCode::kConflict,
+                  "dump " + name + " appeared in " + report.to + " while it was being copied");
+    report.dumps.push_back(name);
+    report.bytes_added += record.added_bytes + *record_bytes;
+    report.chunks_read += d.chunks.size();
+  }
+}
+
 }  // namespace
 
 SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
@@ -505,6 +547,7 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
   report.cluster_bound = sync_cluster(from, to, options.dry_run);
   for (const auto* b : backups) report.backups.push_back(b->label);
   const SnapshotPlan snapshots = snapshots_to_copy(from, to, report);
+  const std::vector<dump::DumpRecord> dumps = dumps_to_copy(from, to, report);
   if (options.dry_run) return report;
 
   // WAL first, .history files before segments (a planner reading B sees a
@@ -531,15 +574,18 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
   segments_in_to.insert(report.wal_segments.begin(), report.wal_segments.end());
   copy_backups(from, to, backups, shared, segments_in_to, options, report);
   copy_snapshots(from, to, snapshots, report);
+  copy_dumps(from, to, dumps, report);
   return report;
 }
 
 std::string sync_report_text(const SyncReport& report) {
   std::string out;
-  const std::string counts = count_text(report.wal_segments.size(), "WAL segment", "WAL segments") +
-                             ", " + count_text(report.wal_files.size(), "file", "files") + ", " +
-                             count_text(report.backups.size(), "backup", "backups") + ", " +
-                             count_text(report.snapshots.size(), "snapshot", "snapshots");
+  const std::string counts =
+      count_text(report.wal_segments.size(), "WAL segment", "WAL segments") + ", " +
+      count_text(report.wal_files.size(), "file", "files") + ", " +
+      count_text(report.backups.size(), "backup", "backups") + ", " +
+      count_text(report.snapshots.size(), "snapshot", "snapshots") +
+      (report.dumps.empty() ? "" : ", " + count_text(report.dumps.size(), "dump", "dumps"));
   const std::string tail = report.nothing_copied() ? "; already in sync\n" : "\n";
   if (report.dry_run) {
     if (report.cluster_bound) out += "cluster (" + report.to + " has none yet)\n";
@@ -547,6 +593,7 @@ std::string sync_report_text(const SyncReport& report) {
     for (const auto& s : report.wal_segments) out += "wal segment " + s + "\n";
     for (const auto& b : report.backups) out += "backup " + b + "\n";
     for (const auto& n : report.snapshots) out += "snapshot " + n + "\n";
+    for (const auto& n : report.dumps) out += "dump " + n + "\n";
     return out + "dry run: would sync " + report.from + " -> " + report.to + ": " + counts + tail;
   }
   char mib[32];

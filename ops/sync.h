@@ -24,7 +24,10 @@
 //    name chunks alike, else every file cut again by B's keyed chunker and
 //    every tree rebuilt with B's ids), flushed, then the record under the
 //    same name, last. A B record of another snapshot under the name is
-//    skipped and named.
+//    skipped and named;
+//  - logical dumps: every dump whose record name B lacks, oldest first: its
+//    bytes read from A and cut again by B's dump chunker (dump/take_dump.h,
+//    recut_dump), flushed, then the record under the same name, last.
 //
 // Idempotent and resumable: a second run finds nothing to copy; a run that
 // stops half-way leaves at worst unreferenced packs, a segment without
@@ -54,6 +57,7 @@ struct SyncReport {
   std::vector<std::string> wal_files;     // .history, .backup, .partial
   std::vector<std::string> backups;       // labels
   std::vector<std::string> snapshots;     // file-volume snapshots, "<volume>/<label>"
+  std::vector<std::string> dumps;         // logical dumps, "<database>/<label>"
   std::uint64_t bytes_added = 0;          // stored bytes written into B
   std::uint64_t chunks_read = 0;          // chunks read from A
   std::uint64_t chunks_added = 0;         // chunks B did not have
@@ -64,7 +68,7 @@ struct SyncReport {
 
   bool nothing_copied() const {
     return !cluster_bound && wal_segments.empty() && wal_files.empty() && backups.empty() &&
-           snapshots.empty();
+           snapshots.empty() && dumps.empty();
   }
 };
 
@@ -80,7 +84,8 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
 // Dry run: one line per object to copy ("wal segment <name>", "wal file
 // <name>", "backup <label>", "snapshot <volume>/<label>"), then "dry run:
 // would sync A -> B: ...". Else the summary "synced A -> B: N WAL segments,
-// F files, K backups, S snapshots (X MiB added)",
+// F files, K backups, S snapshots[, D dumps] (X MiB added)" (dumps named
+// only when there are some),
 // with "; already in sync" when nothing was copied.
 std::string sync_report_text(const SyncReport& report);
 
