@@ -140,6 +140,11 @@ int run_expire(const MaintenanceArgs& m, const std::vector<repo::Repository*>& r
         entry.bytes = report.wal_bytes_removed;
         entry.extra["expired"] = report.removed;
         entry.extra["expired_snapshots"] = report.snapshots_removed;
+        if (report.dumps_considered) {
+          entry.detail += ", " + std::to_string(report.dumps_removed.size()) + " of " +
+                          std::to_string(report.dump_decisions.size()) + " dumps expired";
+          entry.extra["expired_dumps"] = report.dumps_removed;
+        }
       });
 }
 

@@ -94,7 +94,6 @@ class DumpTest : public ::testing::Test {
     pg = std::make_unique<PgCluster>(o);
     pg->init();
     pg->start();
-    pg->pgbench_init(5);
     for (const char* repo : {"repo1", "repo2"}) {
       auto r = walvault({"repo", "init", "--repo", dir.sub(repo)});
       ASSERT_EQ(r.status, 0) << r.err;
@@ -108,6 +107,7 @@ class DumpTest : public ::testing::Test {
 };
 
 TEST_F(DumpTest, RestoresDedupsAndSurvivesGc) {
+  pg->pgbench_init(10);  // a 100 MB dump: the day-2 change below is a few % of it
   // 1. Under load: a consistent snapshot.
   std::thread load([&] { pg->pgbench_run(4, 2); });
   std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -135,7 +135,7 @@ TEST_F(DumpTest, RestoresDedupsAndSurvivesGc) {
   // 3. Day 2: a small change (ten accounts updated across the table, a
   // thousand history rows and a new table), then a dump that stores a small
   // fraction of the first.
-  pg->sql("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid % 50000 = 1");
+  pg->sql("UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid % 100000 = 1");
   pg->sql(
       "INSERT INTO pgbench_history SELECT 1 + g % 5, 1 + g % 50, g, 0, "
       "'2026-01-02 00:00:00' FROM generate_series(1, 1000) g");
@@ -190,6 +190,7 @@ TEST_F(DumpTest, RestoresDedupsAndSurvivesGc) {
 }
 
 TEST_F(DumpTest, ImportsPlainSqlAndRefusesDamage) {
+  pg->pgbench_init(1);
   // An existing `pg_dump | gzip` file comes in and restores through psql.
   const std::string file = dir.sub("app.sql.gz");
   auto dumped = run_shell(pg_client_bin_dir() + "/pg_dump -h " + pg->socket_dir() + " -p " +
@@ -225,6 +226,17 @@ TEST_F(DumpTest, ImportsPlainSqlAndRefusesDamage) {
   auto verify = walvault(concat(repo1, {"verify"}));
   EXPECT_EQ(verify.status, 6);
   EXPECT_NE(verify.out.find("error: " + object), std::string::npos) << verify.out;
+
+  // --all: one custom dump per database that takes connections.
+  pg->sql("CREATE DATABASE shop");
+  pg->sql("CREATE TABLE orders AS SELECT g AS id FROM generate_series(1, 10) g", "shop");
+  auto dump_all = walvault(concat(repo2, {"dump", "--pg", conninfo(*pg), "--all"}));
+  ASSERT_EQ(dump_all.status, 0) << dump_all.err;
+  std::set<std::string> databases;
+  for (const auto& d : listed(repo2)) databases.insert(d["database"].get<std::string>());
+  EXPECT_EQ(databases, (std::set<std::string>{"postgres", "r_plain", "shop"}));
+  restore(repo2, *pg, "latest", "r_shop", {"--from-db", "shop"});
+  EXPECT_EQ(digest(*pg, "r_shop", "orders"), digest(*pg, "shop", "orders"));
 
   // A well-formed record crafted to name a chunk the repository lacks.
   auto repo = repo::Repository::open(store::open_store(dir.sub("repo2")), {});
