@@ -60,27 +60,41 @@ SqlConnection::~SqlConnection() {
   if (conn_) pg::libpq_api().finish(conn_);
 }
 
-std::vector<std::string> SqlConnection::row(const std::string& sql) {
+namespace {
+
+using Result = std::unique_ptr<PGresult, void (*)(PGresult*)>;
+
+// `sql`'s result; Error(kPostgres) with libpq's first line unless it returned rows.
+Result tuples(PGconn* conn, const std::string& sql) {
   const auto& api = pg::libpq_api();
-  std::unique_ptr<PGresult, void (*)(PGresult*)> res(api.exec(conn_, sql.c_str()), api.clear);
-  if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK || api.ntuples(res.get()) < 1) {
-    const std::string why = first_line(api.error_message(conn_));
-    throw Error(ErrorCode::kPostgres, why.empty() ? "query returned no row" : why);
-  }
+  Result res(api.exec(conn, sql.c_str()), api.clear);
+  if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK)
+    throw Error(ErrorCode::kPostgres, first_line(api.error_message(conn)));
+  return res;
+}
+
+// The value at (row, field), "" for NULL.
+std::string value(const PGresult* res, int row, int field) {
+  const auto& api = pg::libpq_api();
+  return api.get_is_null(res, row, field) ? "" : api.get_value(res, row, field);
+}
+
+}  // namespace
+
+std::vector<std::string> SqlConnection::row(const std::string& sql) {
+  const Result res = tuples(conn_, sql);
+  const auto& api = pg::libpq_api();
+  if (api.ntuples(res.get()) < 1) throw Error(ErrorCode::kPostgres, "query returned no row");
   std::vector<std::string> out;
-  for (int i = 0; i < api.nfields(res.get()); ++i)
-    out.push_back(api.get_is_null(res.get(), 0, i) ? "" : api.get_value(res.get(), 0, i));
+  for (int i = 0; i < api.nfields(res.get()); ++i) out.push_back(value(res.get(), 0, i));
   return out;
 }
 
 std::vector<std::string> SqlConnection::column(const std::string& sql) {
-  const auto& api = pg::libpq_api();
-  std::unique_ptr<PGresult, void (*)(PGresult*)> res(api.exec(conn_, sql.c_str()), api.clear);
-  if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK)
-    throw Error(ErrorCode::kPostgres, first_line(api.error_message(conn_)));
+  const Result res = tuples(conn_, sql);
   std::vector<std::string> out;
-  for (int i = 0; i < api.ntuples(res.get()); ++i)
-    out.push_back(api.get_is_null(res.get(), i, 0) ? "" : api.get_value(res.get(), i, 0));
+  for (int i = 0; i < pg::libpq_api().ntuples(res.get()); ++i)
+    out.push_back(value(res.get(), i, 0));
   return out;
 }
 

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 
 #include "core/error.h"
@@ -97,6 +100,54 @@ TEST(FindUser, UnknownIsNone) { EXPECT_FALSE(find_user("no-such-user-wv").has_va
 TEST(LastOutputLine, SkipsBlankLines) {
   EXPECT_EQ(last_output_line("first\nlast\n  \n\r\n"), "last");
   EXPECT_EQ(last_output_line(""), "");
+}
+
+// We read its stdout as it is written; its stderr comes back from wait().
+TEST(StreamingProgram, ReadsStdoutAndCollectsStderr) {
+  ProgramRun run;
+  run.argv = {"/bin/sh", "-c", "head -c 300000 /dev/zero; echo oops >&2; exit 3"};
+  StreamingProgram program(run, StreamingProgram::Pipe::kStdout);
+  std::size_t total = 0;
+  char buffer[65536];
+  for (ssize_t n; (n = ::read(program.fd(), buffer, sizeof buffer)) > 0;)
+    total += static_cast<std::size_t>(n);
+  const ProgramResult result = program.wait();
+  EXPECT_EQ(total, 300000u);
+  EXPECT_EQ(result.status, 3);
+  EXPECT_EQ(result.output, "oops\n");
+}
+
+// We feed its stdin; its stdout and stderr come back from wait(). A program
+// that stops reading early gives EPIPE (SIGPIPE ignored), not our death.
+TEST(StreamingProgram, FeedsStdinAndSeesAReaderThatStops) {
+  ProgramRun run;
+  run.argv = {"/bin/sh", "-c", "wc -c"};
+  {
+    StreamingProgram program(run, StreamingProgram::Pipe::kStdin);
+    const std::string data(100000, 'x');
+    ASSERT_EQ(::write(program.fd(), data.data(), data.size()), 100000);
+    const ProgramResult result = program.wait();
+    EXPECT_EQ(result.status, 0);
+    EXPECT_EQ(result.output, "100000\n");
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  run.argv = {"/bin/sh", "-c", "head -c 10 >/dev/null"};
+  StreamingProgram early(run, StreamingProgram::Pipe::kStdin);
+  const std::string block(1 << 20, 'y');
+  ssize_t n = 0;
+  for (int i = 0; i < 64 && n >= 0; ++i) n = ::write(early.fd(), block.data(), block.size());
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, EPIPE);
+  EXPECT_EQ(early.wait().status, 0);
+}
+
+// Not waited for: killed and reaped by the destructor.
+TEST(StreamingProgram, DestructorKillsAProgramNotWaitedFor) {
+  ProgramRun run;
+  run.argv = {"/bin/sleep", "30"};
+  const auto start = std::chrono::steady_clock::now();
+  { StreamingProgram program(run, StreamingProgram::Pipe::kStdin); }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 }  // namespace
