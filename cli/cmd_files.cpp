@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -216,9 +217,9 @@ struct FilesRestoreArgs {
   std::string to;
   std::vector<std::string> includes;
   bool delta = false;
-  // Twice the CPUs: a writer waits on the disk (large files go out with
-  // direct I/O) as much as it computes.
-  int parallel = 2 * default_parallelism();
+  // Four times the CPUs (4 to 16): a writer waits on the disk (large files
+  // go out with direct I/O) more than it computes.
+  int parallel = std::clamp(4 * default_parallelism(), 4, 16);
 };
 
 int run_files_restore(const Context& ctx, const FilesRestoreArgs& a) {
@@ -405,7 +406,8 @@ void register_files_transfer(CLI::App* files, Verbs& verbs) {
   restore->add_option("--to", r->to, "the directory to restore into (empty or new)")->required();
   restore->add_option("--include", r->includes, "only this path (repeatable)");
   restore->add_flag("--delta", r->delta, "bring an existing directory to the snapshot");
-  restore->add_option("--parallel", r->parallel, "threads writing files (default: twice the CPUs)")
+  restore
+      ->add_option("--parallel", r->parallel, "threads writing files (default: 4 x CPUs, 4 to 16)")
       ->check(CLI::Range(1, 64));
   verbs.push_back({restore, [r](const Context& ctx) { return run_files_restore(ctx, *r); }});
 
