@@ -100,6 +100,7 @@ class DumpTest : public ::testing::Test {
     }
   }
 
+ public:  // the tests' shared state (tests are subclasses: public as in a struct)
   TempDir dir{"wv-dump"};
   std::unique_ptr<PgCluster> pg;
   std::vector<std::string> repo1 = repo_flags(dir.sub("repo1"), dir.sub("spool"));
