@@ -12,6 +12,7 @@
 #include "core/time_util.h"
 #include "files/snapshot_record.h"
 #include "repo/layout.h"
+#include "repo/record_lookup.h"
 
 namespace walvault::dump {
 
@@ -157,40 +158,14 @@ std::vector<DumpRecord> list_dumps(repo::Repository& repo,
 
 DumpRecord find_dump(repo::Repository& repo, std::string_view spec,
                      const std::optional<std::string>& database) {
-  const std::string text(spec);
-  std::optional<std::string> db = database;
-  std::optional<std::int64_t> at_or_before;
-  if (const std::size_t at = text.find('@'); at != std::string::npos) {
-    db = text.substr(0, at);
-    at_or_before = parse_time_us(text.substr(at + 1));
-    if (!at_or_before)
-      throw Error(ErrorCode::kUsage, "dump " + printable_name(text) + ": not a time after '@'");
-  }
-  if (db) {
-    if (auto p = database_name_problem(*db))
-      throw Error(ErrorCode::kUsage, "database " + printable_name(*db) + ": " + *p);
-  }
-  const std::vector<DumpRecord> all = list_dumps(repo, db);
-  if (text == "latest" || at_or_before) {
-    for (auto it = all.rbegin(); it != all.rend(); ++it)
-      if (!at_or_before || it->start_us <= *at_or_before) return *it;
-    throw Error(ErrorCode::kNotFound,
-                "no dump" + (db ? " of database " + *db : std::string()) +
-                    (at_or_before ? " at or before " + text.substr(text.find('@') + 1) : ""));
-  }
-  if (text.size() < 4 || text.size() > 12 || !std::all_of(text.begin(), text.end(), [](char c) {
-        return std::isxdigit(static_cast<unsigned char>(c));
-      }))
-    throw Error(ErrorCode::kUsage,
-                "dump " + printable_name(text) +
-                    ": give an id (4 to 12 hex digits), latest, or DATABASE@TIME");
-  std::vector<const DumpRecord*> matches;
-  for (const DumpRecord& r : all)
-    if (dump_id(r).starts_with(text)) matches.push_back(&r);
-  if (matches.empty()) throw Error(ErrorCode::kNotFound, "no dump " + text);
-  if (matches.size() > 1)
-    throw Error(ErrorCode::kUsage, "dump id " + text + " is ambiguous; give more digits");
-  return *matches.front();
+  const repo::RecordKind<DumpRecord> kind{
+      "dump",
+      "database",
+      "DATABASE",
+      database_name_problem,
+      [&](const std::optional<std::string>& d) { return list_dumps(repo, d); },
+      dump_id};
+  return repo::find_record(kind, spec, database);
 }
 
 }  // namespace walvault::dump

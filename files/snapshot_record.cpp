@@ -10,6 +10,7 @@
 #include "core/relative_path.h"
 #include "core/time_util.h"
 #include "repo/layout.h"
+#include "repo/record_lookup.h"
 
 namespace walvault::files {
 
@@ -164,39 +165,14 @@ std::vector<SnapshotRecord> list_snapshots(repo::Repository& repo,
 
 SnapshotRecord find_snapshot(repo::Repository& repo, std::string_view spec,
                              const std::optional<std::string>& volume) {
-  const std::string text(spec);
-  std::optional<std::string> vol = volume;
-  std::optional<std::int64_t> at_or_before;
-  if (const std::size_t at = text.find('@'); at != std::string::npos) {
-    vol = text.substr(0, at);
-    at_or_before = parse_time_us(text.substr(at + 1));
-    if (!at_or_before)
-      throw Error(ErrorCode::kUsage, "snapshot " + printable_name(text) + ": not a time after '@'");
-  }
-  if (vol) {
-    if (auto p = volume_problem(*vol))
-      throw Error(ErrorCode::kUsage, "volume " + printable_name(*vol) + ": " + *p);
-  }
-  const std::vector<SnapshotRecord> all = list_snapshots(repo, vol);
-  if (text == "latest" || at_or_before) {
-    for (auto it = all.rbegin(); it != all.rend(); ++it)
-      if (!at_or_before || it->start_us <= *at_or_before) return *it;
-    throw Error(ErrorCode::kNotFound,
-                "no snapshot" + (vol ? " of volume " + *vol : std::string()) +
-                    (at_or_before ? " at or before " + text.substr(text.find('@') + 1) : ""));
-  }
-  if (text.size() < 4 || text.size() > 12 || !std::all_of(text.begin(), text.end(), [](char c) {
-        return std::isxdigit(static_cast<unsigned char>(c));
-      }))
-    throw Error(ErrorCode::kUsage, "snapshot " + printable_name(text) +
-                                       ": give an id (4 to 12 hex digits), latest, or VOLUME@TIME");
-  std::vector<const SnapshotRecord*> matches;
-  for (const SnapshotRecord& r : all)
-    if (snapshot_id(r).starts_with(text)) matches.push_back(&r);
-  if (matches.empty()) throw Error(ErrorCode::kNotFound, "no snapshot " + text);
-  if (matches.size() > 1)
-    throw Error(ErrorCode::kUsage, "snapshot id " + text + " is ambiguous; give more digits");
-  return *matches.front();
+  const repo::RecordKind<SnapshotRecord> kind{
+      "snapshot",
+      "volume",
+      "VOLUME",
+      volume_problem,
+      [&](const std::optional<std::string>& v) { return list_snapshots(repo, v); },
+      snapshot_id};
+  return repo::find_record(kind, spec, volume);
 }
 
 }  // namespace walvault::files
