@@ -3,8 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -21,38 +19,11 @@
 #include "core/parallel.h"
 #include "core/relative_path.h"
 #include "files/file_chunker.h"
+#include "files/identities.h"
 #include "files/names.h"
 
 namespace walvault::files {
 namespace {
-
-// uid/gid -> name, looked up once per id.
-class Identities {
- public:
-  const std::string& user(std::uint32_t uid) {
-    auto [it, fresh] = users_.try_emplace(uid);
-    if (fresh) {
-      struct passwd pw, *found = nullptr;
-      char buf[4096];
-      if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) it->second = found->pw_name;
-      if (it->second.size() > 255) it->second.clear();
-    }
-    return it->second;
-  }
-  const std::string& group(std::uint32_t gid) {
-    auto [it, fresh] = groups_.try_emplace(gid);
-    if (fresh) {
-      struct group gr, *found = nullptr;
-      char buf[4096];
-      if (getgrgid_r(gid, &gr, buf, sizeof buf, &found) == 0 && found) it->second = found->gr_name;
-      if (it->second.size() > 255) it->second.clear();
-    }
-    return it->second;
-  }
-
- private:
-  std::map<std::uint32_t, std::string> users_, groups_;
-};
 
 // The pool that seals file data for the walk, or none with parallel 1.
 std::unique_ptr<WorkerPool> sealing_pool(int parallel) {

@@ -2,8 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -13,9 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "core/contained_dir.h"
@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/relative_path.h"
+#include "files/identities.h"
 #include "files/names.h"
 #include "files/snapshot_backup.h"
 
@@ -85,6 +86,49 @@ class Selection {
   std::set<std::string> matched_;
 };
 
+// How open() creates a fresh file in the target's tree (Restore::creation).
+struct Creation {
+  bool plain = false;
+  uid_t euid = 0;
+  gid_t egid = 0;
+  mode_t umask_bits = 0777;
+};
+
+// This process's umask, read without changing it (umask(2) would, for every
+// thread), from /proc/self/status; none where that is not available.
+std::optional<mode_t> current_umask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.starts_with("Umask:")) {
+      try {
+        return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8) & 0777);
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  return std::nullopt;
+}
+
+// Whether files created below `target_fd` get the creating process's owner
+// and their open() mode less the umask: the target is not setgid (its new
+// directories, 0700 until done, then are not either) and has no default ACL.
+// Delta restores keep the directories they find, so they never count on it.
+Creation creation_rules(int target_fd, bool delta) {
+  Creation c;
+  const std::optional<mode_t> mask = current_umask();
+  struct stat st;
+  if (delta || !mask || fstat(target_fd, &st) != 0 || (st.st_mode & S_ISGID) != 0) return c;
+  if (fgetxattr(target_fd, "system.posix_acl_default", nullptr, 0) >= 0 ||
+      (errno != ENODATA && errno != ENOTSUP))
+    return c;
+  c.plain = true;
+  c.euid = geteuid();
+  c.egid = getegid();
+  c.umask_bits = *mask;
+  return c;
+}
+
 // What the walk and the file writers share. The walk alone touches
 // `selection` and `links`; writers count and warn under `mu`.
 struct Restore {
@@ -103,6 +147,11 @@ struct Restore {
   std::atomic<bool> direct{true};
   FirstError failure;                   // a directory's metadata that could not be set
   std::unique_ptr<WorkerPool> writers;  // none with parallel 1
+  Identities ids;                       // owner names -> ids here
+  // What a fresh file gets when it is created: when `plain`, its owner is
+  // (euid, egid) and its mode what open's mode leaves after `umask_bits`
+  // (no setgid directory, no default ACL in the target, not delta).
+  Creation creation;
 
   void warn(const std::string& rel, const std::string& what) {
     std::lock_guard lock(mu);
@@ -115,32 +164,40 @@ struct Restore {
   std::string temp_name() { return ".walvault-restore-" + std::to_string(++temp_counter); }
 };
 
-uid_t owner_uid(const Node& n) {
-  if (!n.user.empty()) {
-    struct passwd pw, *found = nullptr;
-    char buf[4096];
-    if (getpwnam_r(n.user.c_str(), &pw, buf, sizeof buf, &found) == 0 && found)
-      return found->pw_uid;
+uid_t owner_uid(Restore& r, const Node& n) { return r.ids.uid(n.user, n.uid); }
+gid_t owner_gid(Restore& r, const Node& n) { return r.ids.gid(n.group, n.gid); }
+
+// What creating a fresh regular file for `n` already settles: the mode to
+// create it with, and whether that mode and its owner are final. Special
+// bits always take an fchmod after the fchown (which clears them).
+struct Created {
+  mode_t mode = 0600;
+  bool owner_done = false;
+  bool mode_done = false;
+};
+
+Created created_file(Restore& r, const Node& n) {
+  Created c;
+  if (!r.creation.plain) return c;
+  c.owner_done = !r.options.restore_owner ||
+                 (owner_uid(r, n) == r.creation.euid && owner_gid(r, n) == r.creation.egid);
+  const mode_t mode = n.mode & 07777;
+  if ((mode & (07000 | r.creation.umask_bits)) == 0 && c.owner_done) {
+    c.mode = mode;
+    c.mode_done = true;
   }
-  return n.uid;
+  return c;
 }
 
-gid_t owner_gid(const Node& n) {
-  if (!n.group.empty()) {
-    struct group gr, *found = nullptr;
-    char buf[4096];
-    if (getgrnam_r(n.group.c_str(), &gr, buf, sizeof buf, &found) == 0 && found)
-      return found->gr_gid;
-  }
-  return n.gid;
-}
-
-// Owner, mode, extended attributes and times of an open file or directory.
-void set_metadata(Restore& r, int fd, const std::string& rel, const Node& n) {
+// Owner, mode, extended attributes and times of an open file or directory;
+// `done` says what its creation already set.
+void set_metadata(Restore& r, int fd, const std::string& rel, const Node& n,
+                  const Created& done = {}) {
   const std::string what = r.target.display(rel);
-  if (r.options.restore_owner && fchown(fd, owner_uid(n), owner_gid(n)) != 0)
+  if (r.options.restore_owner && !done.owner_done &&
+      fchown(fd, owner_uid(r, n), owner_gid(r, n)) != 0)
     throw_errno("chown " + what, errno);
-  if (fchmod(fd, n.mode) != 0) throw_errno("chmod " + what, errno);
+  if (!done.mode_done && fchmod(fd, n.mode) != 0) throw_errno("chmod " + what, errno);
   for (const Xattr& x : n.xattrs)
     if (fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
       if (errno == ENOTSUP || errno == EPERM)
@@ -157,7 +214,7 @@ void set_metadata_at(Restore& r, int dir_fd, const std::string& name, const std:
                      const Node& n) {
   const std::string what = r.target.display(rel);
   if (r.options.restore_owner &&
-      fchownat(dir_fd, name.c_str(), owner_uid(n), owner_gid(n), AT_SYMLINK_NOFOLLOW) != 0)
+      fchownat(dir_fd, name.c_str(), owner_uid(r, n), owner_gid(r, n), AT_SYMLINK_NOFOLLOW) != 0)
     throw_errno("chown " + what, errno);
   if (n.type != NodeType::kSymlink && fchmodat(dir_fd, name.c_str(), n.mode, 0) != 0)
     throw_errno("chmod " + what, errno);
@@ -335,11 +392,12 @@ void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n)
   }
   constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
   bool direct = direct_candidate(r, n);
-  UniqueFd fd(openat(dir_fd, temp.c_str(), kCreate | (direct ? O_DIRECT : 0), 0600));
+  const Created created = created_file(r, n);
+  UniqueFd fd(openat(dir_fd, temp.c_str(), kCreate | (direct ? O_DIRECT : 0), created.mode));
   if (fd.get() < 0 && direct && errno == EINVAL) {  // no direct I/O on this file system
     r.direct.store(false, std::memory_order_relaxed);
     direct = false;
-    fd = UniqueFd(openat(dir_fd, temp.c_str(), kCreate, 0600));
+    fd = UniqueFd(openat(dir_fd, temp.c_str(), kCreate, created.mode));
   }
   if (fd.get() < 0) throw_errno("create " + r.target.display(join_path(rel, temp)), errno);
   try {
@@ -354,7 +412,7 @@ void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n)
         throw_errno("size " + r.target.display(rel), errno);
       write_content(r, fd.get(), rel, n, false);
     }
-    set_metadata(r, fd.get(), rel, n);
+    set_metadata(r, fd.get(), rel, n, created);
     if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
       throw_errno("rename into " + r.target.display(rel), errno);
   } catch (...) {
@@ -489,9 +547,34 @@ void prune(Restore& r, int dir_fd, const std::string& rel, const Tree& tree) {
   }
 }
 
+// Files of one directory handed to a writer together: small files are
+// gathered up to kBatchBytes or kBatchFiles, so that writers take turns on
+// directories less often and the pool hands over fewer tasks.
+constexpr std::uint64_t kBatchBytes = 1u << 20;
+constexpr std::size_t kBatchFiles = 32;
+
+struct FileBatch {
+  std::vector<std::pair<std::string, const Node*>> files;  // (path, node)
+  std::uint64_t bytes = 0;
+};
+
+void submit_batch(Restore& r, const std::shared_ptr<OpenDir>& dir, FileBatch& batch) {
+  if (batch.files.empty()) return;
+  r.writers->submit([&r, dir, files = std::move(batch.files)] {
+    try {
+      for (const auto& [path, node] : files) restore_file(r, dir->fd.get(), path, *node);
+    } catch (...) {
+      r.aborted.store(true);
+      throw;
+    }
+  });
+  batch = FileBatch{};
+}
+
 void restore_directory(Restore& r, const std::shared_ptr<OpenDir>& dir) {
   const int dir_fd = dir->fd.get();
   if (dir->whole && r.options.delta) prune(r, dir_fd, dir->rel, dir->tree);
+  FileBatch batch;
   for (const Node& n : dir->tree.nodes) {
     const std::string path = join_path(dir->rel, n.name);
     const bool child_whole = dir->whole || r.selection.whole(path);
@@ -501,22 +584,20 @@ void restore_directory(Restore& r, const std::shared_ptr<OpenDir>& dir) {
         restore_subdirectory(r, dir, path, n, child_whole);
         break;
       case NodeType::kFile:
-        if (r.writers && n.nlink < 2)  // a link's first entry must be in place before the next
-          r.writers->submit([&r, dir, path, &n] {
-            try {
-              restore_file(r, dir->fd.get(), path, n);
-            } catch (...) {
-              r.aborted.store(true);
-              throw;
-            }
-          });
-        else
+        if (r.writers && n.nlink < 2) {  // a link's first entry must be in place before the next
+          batch.files.emplace_back(path, &n);
+          batch.bytes += n.size;
+          if (batch.bytes >= kBatchBytes || batch.files.size() >= kBatchFiles)
+            submit_batch(r, dir, batch);
+        } else {
           restore_file(r, dir_fd, path, n);
+        }
         break;
       default:
         restore_special(r, dir_fd, path, n);
     }
   }
+  if (r.writers) submit_batch(r, dir, batch);
 }
 
 bool is_empty_directory(int fd) {
@@ -546,6 +627,7 @@ void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
   if (!tree)
     throw Error(ErrorCode::kCorruption, "root tree " + to_hex(root) + " is not in the repository");
   Restore r{chunks, options, stats, dir, Selection(options.includes)};
+  r.creation = creation_rules(dir.fd(), options.delta);
   if (options.parallel > 1)
     r.writers = std::make_unique<WorkerPool>(options.parallel,
                                              2 * static_cast<std::size_t>(options.parallel));

@@ -7,7 +7,9 @@
 // planted in the target, is never followed. Files are written to a temporary
 // name and renamed into place; their mode, times, extended attributes and,
 // as root, owner (by name when the name exists here, else by id) are set
-// before the rename; directories get theirs after their entries. Holes of a
+// before the rename (a fresh file is created with its mode where the umask,
+// a setgid target or a default ACL do not change it, and its owner is not
+// set again when it is the restoring user's); directories get theirs after their entries. Holes of a
 // sparse file are left as holes. Entries of one snapshot that were hard
 // links to each other (equal st_dev and st_ino, link count > 1) are linked
 // again. Devices are created only as root (else skipped with a warning).
@@ -44,8 +46,9 @@ struct RestoreOptions {
   // target directory after everything else when the whole snapshot is restored.
   std::optional<Node> root_metadata;
   // Threads writing files: the walk creates directories, links and special
-  // files in order and hands each regular file (read its chunks, write,
-  // metadata, rename) to a pool of this many; a directory gets its metadata
+  // files in order and hands regular files (read their chunks, write,
+  // metadata, rename), a directory's small ones gathered into batches of up
+  // to 1 MiB or 32 files, to a pool of this many; a directory gets its metadata
   // once every file and subdirectory in it is done, set by whichever thread
   // finishes last, so the walk never waits for a directory's writers. Files
   // with hard links are restored by the walk itself. Fresh files of 1 MiB

@@ -54,7 +54,10 @@ std::string without_trailing_slashes(std::string path) {
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() { ::close(fd_); }
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void release() { fd_ = -1; }
   FileDescriptor(const FileDescriptor&) = delete;
   FileDescriptor& operator=(const FileDescriptor&) = delete;
 
@@ -164,11 +167,22 @@ PutResult PosixStore::put(const std::string& name, ByteView data) {
   return PutResult::kAlreadyExists;
 }
 
-std::optional<Bytes> PosixStore::get(const std::string& name, std::optional<Range> range) {
-  require_valid_object_name(name);
-  const std::string path = join(root_, name);
-  // O_NOFOLLOW: a symlink is not an object. O_NONBLOCK: never hang opening a
-  // FIFO someone left in the tree; regular files ignore it.
+// A regular file opened for reading, closed with the last holder.
+struct PosixStore::OpenObject {
+  explicit OpenObject(int f, std::uint64_t n) : fd(f), size(n) {}
+  ~OpenObject() { ::close(fd); }
+  OpenObject(const OpenObject&) = delete;
+  OpenObject& operator=(const OpenObject&) = delete;
+  int fd;
+  std::uint64_t size;
+};
+
+namespace {
+
+// Opens `path` for reading: none when it is absent or no regular file.
+// O_NOFOLLOW: a symlink is not an object. O_NONBLOCK: never hang opening a
+// FIFO someone left in the tree; regular files ignore it.
+std::optional<std::pair<int, std::uint64_t>> open_object(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     if (is_absent(errno) || errno == ELOOP) return std::nullopt;
@@ -178,10 +192,13 @@ std::optional<Bytes> PosixStore::get(const std::string& name, std::optional<Rang
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw_errno("stat " + path);
   if (!S_ISREG(st.st_mode)) return std::nullopt;
+  closer.release();
+  return std::make_pair(fd, static_cast<std::uint64_t>(st.st_size));
+}
 
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  const std::uint64_t offset = range ? range->offset : 0;
-  const std::uint64_t wanted = range ? range->length : size;
+// Up to `wanted` bytes of the open file `fd` of `size` bytes from `offset`.
+Bytes read_piece(int fd, std::uint64_t size, std::uint64_t offset, std::uint64_t wanted,
+                 const std::string& path) {
   const std::uint64_t length = offset >= size ? 0 : std::min(wanted, size - offset);
   Bytes out(length);
   std::size_t done = 0;
@@ -196,6 +213,45 @@ std::optional<Bytes> PosixStore::get(const std::string& name, std::optional<Rang
   }
   out.resize(done);
   return out;
+}
+
+}  // namespace
+
+std::shared_ptr<PosixStore::OpenObject> PosixStore::open_for_range(const std::string& path) {
+  {
+    std::lock_guard lock(open_mu_);
+    for (auto it = open_.begin(); it != open_.end(); ++it)
+      if (it->first == path) {
+        open_.splice(open_.begin(), open_, it);
+        return it->second;
+      }
+  }
+  const auto opened = open_object(path);
+  if (!opened) return nullptr;
+  auto object = std::make_shared<OpenObject>(opened->first, opened->second);
+  std::lock_guard lock(open_mu_);
+  open_.emplace_front(path, object);
+  if (open_.size() > kOpenObjects) open_.pop_back();
+  return object;
+}
+
+void PosixStore::forget_open(const std::string& path) {
+  std::lock_guard lock(open_mu_);
+  open_.remove_if([&](const auto& entry) { return entry.first == path; });
+}
+
+std::optional<Bytes> PosixStore::get(const std::string& name, std::optional<Range> range) {
+  require_valid_object_name(name);
+  const std::string path = join(root_, name);
+  if (range) {
+    const std::shared_ptr<OpenObject> object = open_for_range(path);
+    if (!object) return std::nullopt;
+    return read_piece(object->fd, object->size, range->offset, range->length, path);
+  }
+  const auto opened = open_object(path);
+  if (!opened) return std::nullopt;
+  FileDescriptor closer(opened->first);
+  return read_piece(opened->first, opened->second, 0, opened->second, path);
 }
 
 std::optional<ObjectInfo> PosixStore::stat(const std::string& name) {
@@ -242,6 +298,7 @@ std::vector<ObjectInfo> PosixStore::list(const std::string& prefix) {
 bool PosixStore::remove(const std::string& name) {
   require_valid_object_name(name);
   const std::string path = join(root_, name);
+  forget_open(path);
   if (::unlink(path.c_str()) != 0) {
     if (is_absent(errno) || errno == EISDIR) return false;
     throw_errno("remove " + path);

@@ -6,9 +6,21 @@
 // name (fails with EEXIST instead of overwriting), unlink temp, fsync the
 // directory. Temp files are named ".tmp.*" and are never listed; an
 // interrupted put leaves only such a file, which clean_temp_files() removes.
+//
+// Ranged gets (pieces of packs, read chunk by chunk by restores) keep the
+// object's descriptor open for the next piece: the last kOpenObjects objects
+// read that way stay open. Objects are written once and never rewritten in
+// place, so a kept descriptor reads what the name holds; remove() closes it.
+// After another process removed the object, a kept descriptor still reads
+// the bytes it had (an unlinked file), which are the ones callers verify.
 #pragma once
 
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "store/object_store.h"
 
@@ -36,7 +48,15 @@ class PosixStore final : public ObjectStore {
   }
 
  private:
+  struct OpenObject;
+  // The open object `path` (kept), or a fresh one; none when it is absent.
+  std::shared_ptr<OpenObject> open_for_range(const std::string& path);
+  void forget_open(const std::string& path);
+
+  static constexpr std::size_t kOpenObjects = 32;
   std::string root_;
+  std::mutex open_mu_;
+  std::list<std::pair<std::string, std::shared_ptr<OpenObject>>> open_;  // newest first
 };
 
 }  // namespace walvault::store

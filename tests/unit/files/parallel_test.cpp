@@ -125,6 +125,40 @@ TEST(ParallelRestoreTest, SameTreeAsTheSourceAndDeltaWritesNothing) {
   EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
 }
 
+// Fresh files are created with their final mode and owner where open()
+// gives them (the fchmod and fchown are skipped then): a umask that takes
+// bits away, or a setgid target whose group new files would inherit, must
+// still end in the recorded modes and owners.
+TEST(ParallelRestoreTest, ModesAndOwnersHoldUnderAStrictUmaskAndInASetgidTarget) {
+  if (geteuid() != 0) GTEST_SKIP() << "owners need root";
+  TempDir src("wv-files-src"), dst("wv-files-dst");
+  generate_tree(src.path());
+  write_bytes(src.sub("shared-notes.txt"), seeded_bytes(7, 5000));
+  ASSERT_EQ(chmod(src.sub("shared-notes.txt").c_str(), 0666), 0);
+  Store s;
+  SnapshotStats stats;
+  const repo::ChunkId root = s.snapshot(src.path(), std::nullopt, 3, stats);
+  std::vector<std::string> diffs;
+
+  const mode_t old_mask = umask(077);
+  RestoreStats strict;
+  restore_snapshot(*s.chunks, root, dst.sub("strict"), {.restore_owner = true, .parallel = 3},
+                   strict);
+  umask(old_mask);
+  compare_trees(src.path(), dst.sub("strict"), "", diffs);
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
+
+  ASSERT_EQ(mkdir(dst.sub("setgid").c_str(), 0755), 0);
+  ASSERT_EQ(chown(dst.sub("setgid").c_str(), 0, 4321), 0);
+  ASSERT_EQ(chmod(dst.sub("setgid").c_str(), 02775), 0);
+  RestoreStats inherited;
+  restore_snapshot(*s.chunks, root, dst.sub("setgid"), {.restore_owner = true, .parallel = 3},
+                   inherited);
+  diffs.clear();
+  compare_trees(src.path(), dst.sub("setgid"), "", diffs);
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
+}
+
 TEST(ParallelRestoreTest, AFailingWriterFailsTheRestore) {
   TempDir src("wv-files-src"), dst("wv-files-dst");
   for (int i = 0; i < 20; ++i)

@@ -147,6 +147,11 @@ TEST_P(StoreConformance, RangedGetsReturnTheSelectedBytes) {
   EXPECT_EQ(store_->get("ranged", Range{5000, 10}), Bytes{}) << "starts past the end";
   EXPECT_EQ(store_->get("ranged", Range{500, 0}), Bytes{}) << "zero length";
   EXPECT_EQ(store_->get("ranged", std::nullopt), data);
+  // A store may keep a ranged object open (PosixStore); removing it ends that.
+  ASSERT_TRUE(store_->remove("ranged"));
+  EXPECT_FALSE(store_->get("ranged", Range{0, 10}).has_value()) << "removed";
+  ASSERT_EQ(store_->put("ranged", part(0, 100)), PutResult::kCreated);
+  EXPECT_EQ(store_->get("ranged", Range{50, 100}), part(50, 50)) << "the new object's bytes";
 }
 
 TEST_P(StoreConformance, StatReportsNameAndSize) {
