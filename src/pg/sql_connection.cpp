@@ -42,6 +42,15 @@ std::string conninfo_quote(const std::string& name) {
   return out + "'";
 }
 
+std::string sql_identifier(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 SqlConnection::SqlConnection(const std::string& conninfo, const std::string& application_name) {
   const char* keys[] = {"dbname", "fallback_application_name", nullptr};
   const char* values[] = {conninfo.c_str(), application_name.c_str(), nullptr};
@@ -64,13 +73,25 @@ namespace {
 
 using Result = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 
-// `sql`'s result; Error(kPostgres) with libpq's first line unless it returned rows.
-Result tuples(PGconn* conn, const std::string& sql) {
+// `sql`'s result (with `params` bound to $1...; without any, `sql` may hold
+// several statements); Error(kPostgres) with libpq's first line unless its
+// status is `expected`.
+Result run(PGconn* conn, const std::string& sql, const std::vector<std::string>& params,
+           ExecStatusType expected) {
   const auto& api = pg::libpq_api();
-  Result res(api.exec(conn, sql.c_str()), api.clear);
-  if (!res || api.result_status(res.get()) != PGRES_TUPLES_OK)
+  std::vector<const char*> values;
+  for (const std::string& p : params) values.push_back(p.c_str());
+  Result res(params.empty() ? api.exec(conn, sql.c_str())
+                            : api.exec_params(conn, sql.c_str(), static_cast<int>(values.size()),
+                                              nullptr, values.data(), nullptr, nullptr, 0),
+             api.clear);
+  if (!res || api.result_status(res.get()) != expected)
     throw Error(ErrorCode::kPostgres, first_line(api.error_message(conn)));
   return res;
+}
+
+Result tuples(PGconn* conn, const std::string& sql, const std::vector<std::string>& params = {}) {
+  return run(conn, sql, params, PGRES_TUPLES_OK);
 }
 
 // The value at (row, field), "" for NULL.
@@ -81,8 +102,11 @@ std::string value(const PGresult* res, int row, int field) {
 
 }  // namespace
 
-std::vector<std::string> SqlConnection::row(const std::string& sql) {
-  const Result res = tuples(conn_, sql);
+std::vector<std::string> SqlConnection::row(const std::string& sql) { return row(sql, {}); }
+
+std::vector<std::string> SqlConnection::row(const std::string& sql,
+                                            const std::vector<std::string>& params) {
+  const Result res = tuples(conn_, sql, params);
   const auto& api = pg::libpq_api();
   if (api.ntuples(res.get()) < 1) throw Error(ErrorCode::kPostgres, "query returned no row");
   std::vector<std::string> out;
@@ -97,5 +121,7 @@ std::vector<std::string> SqlConnection::column(const std::string& sql) {
     out.push_back(value(res.get(), i, 0));
   return out;
 }
+
+void SqlConnection::execute(const std::string& sql) { run(conn_, sql, {}, PGRES_COMMAND_OK); }
 
 }  // namespace walvault::pg

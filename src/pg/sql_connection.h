@@ -23,6 +23,10 @@ std::map<std::string, std::string> conninfo_environment(const std::string& conni
 // `name` as a libpq conninfo value: single-quoted, \ and ' escaped.
 std::string conninfo_quote(const std::string& name);
 
+// `name` as an SQL identifier: double-quoted, '"' doubled (quote_ident's
+// rule, whatever the name holds).
+std::string sql_identifier(const std::string& name);
+
 class SqlConnection {
  public:
   // `conninfo` is a libpq connection string (or a database name). Throws
@@ -35,8 +39,14 @@ class SqlConnection {
   // First row of a query as strings ("" for NULL); throws Error(kPostgres)
   // with the server's message, or "query returned no row".
   std::vector<std::string> row(const std::string& sql);
+  // As row(), with $1, $2... in `sql` bound to `params` (text, never quoted
+  // into the statement).
+  std::vector<std::string> row(const std::string& sql, const std::vector<std::string>& params);
   // The first column of every row ("" for NULL); throws as row().
   std::vector<std::string> column(const std::string& sql);
+  // Runs a statement that returns no rows (CREATE DATABASE ...); throws
+  // Error(kPostgres) with the server's message when it fails.
+  void execute(const std::string& sql);
 
  private:
   PGconn* conn_ = nullptr;
