@@ -1,5 +1,6 @@
-// `dump [--db NAME | --all]`, `dump list`, `dump restore`, `dump import`:
-// logical dumps (dump/), in the same repositories as the backups.
+// `dump [--db NAME | --all] [--globals]`, `dump list`, `dump restore`,
+// `dump import`: logical dumps (dump/), in the same repositories as the
+// backups.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -25,7 +26,7 @@ namespace {
 
 struct DumpArgs {
   std::string pg, database, tag, pg_bin;
-  bool all = false;
+  bool all = false, globals = false;
 };
 
 std::string dump_line(const dump::DumpRecord& r) {
@@ -39,8 +40,9 @@ nlohmann::json dump_extra(const dump::DumpRecord& r) {
           {"bytes", r.bytes},       {"added_bytes", r.added_bytes}};
 }
 
-// One database's dump into every repository (one pg_dump), recorded in
-// each repository's history.
+// One database's dump (one pg_dump), or the globals' when `database` is
+// dump::kGlobalsDatabase (one pg_dumpall), into every repository, recorded
+// in each repository's history.
 void dump_one(const std::vector<repo::Repository*>& repos, const DumpArgs& a,
               const std::string& database) {
   repo::HistoryEntry entry = repo::start_history("dump");
@@ -49,8 +51,11 @@ void dump_one(const std::vector<repo::Repository*>& repos, const DumpArgs& a,
     for (repo::Repository* r : repos)
       locks.push_back(
           repo::RepoLock::acquire(*r, repo::LockMode::kShared, "dump", command_lock_options()));
-    const std::vector<dump::DumpRecord> records = dump::take_dump(
-        repos, {.conninfo = a.pg, .database = database, .tag = a.tag, .pg_bin = a.pg_bin});
+    const dump::TakeDumpOptions options{
+        .conninfo = a.pg, .database = database, .tag = a.tag, .pg_bin = a.pg_bin};
+    const std::vector<dump::DumpRecord> records = database == dump::kGlobalsDatabase
+                                                      ? dump::take_globals(repos, options)
+                                                      : dump::take_dump(repos, options);
     const dump::DumpRecord& first = records.front();
     entry.detail = dump_line(first);
     entry.bytes = first.added_bytes;
@@ -63,18 +68,22 @@ void dump_one(const std::vector<repo::Repository*>& repos, const DumpArgs& a,
 
 int run_dump(const Context& ctx, const DumpArgs& a) {
   if (a.pg.empty()) throw Error(ErrorCode::kUsage, "dump: give --pg (or WALVAULT_PG)");
-  if (a.all == !a.database.empty())
-    throw Error(ErrorCode::kUsage, "dump: give either --db NAME or --all");
+  if (a.all && !a.database.empty())
+    throw Error(ErrorCode::kUsage, "dump: give --db NAME or --all, not both");
+  if (!a.all && !a.globals && a.database.empty())
+    throw Error(ErrorCode::kUsage, "dump: give --db NAME, --all or --globals");
   auto opened = ctx.repos.open_all(KeyFallback::kNone);
   std::vector<repo::Repository*> repos;
   for (auto& r : opened) repos.push_back(r.get());
-  const std::vector<std::string> databases =
-      a.all ? dump::databases_to_dump(a.pg) : std::vector<std::string>{a.database};
+  std::vector<std::string> databases =
+      a.all ? dump::databases_to_dump(a.pg)
+            : (a.database.empty() ? std::vector<std::string>{} : std::vector{a.database});
   for (const std::string& db : databases) {
-    if (auto p = dump::database_name_problem(db))
-      throw Error(ErrorCode::kUsage,
-                  "database " + printable_name(db) + " cannot name dumps: it " + *p);
+    if (auto p = dump::dumpable_problem(db))
+      throw Error(ErrorCode::kUsage, "database " + printable_name(db) + " " + *p);
   }
+  // The globals first, as pg_dumpall orders them: roles before what they own.
+  if (a.all || a.globals) databases.insert(databases.begin(), dump::kGlobalsDatabase);
   for (const std::string& db : databases) dump_one(repos, a, db);
   return 0;
 }
@@ -118,6 +127,7 @@ int run_dump_list(const Context& ctx, const std::string& database, bool json) {
 struct DumpRestoreArgs {
   std::string dump, pg, database, from_database, pg_bin;
   std::vector<std::string> tables;
+  bool create = false;
 };
 
 // From the first repository that has the dump, under a shared lock (gc
@@ -138,17 +148,34 @@ int run_dump_restore(const Context& ctx, const DumpRestoreArgs& a) {
                    store::redact_location(location), refused);
     // "latest" is the newest dump of --from-db, else of the database restored into.
     const std::string of = a.from_database.empty() ? a.database : a.from_database;
+    if (a.dump == "latest" && of.empty())
+      throw Error(ErrorCode::kUsage, std::string("dump restore latest: give --from-db NAME (") +
+                                         dump::kGlobalsDatabase + " for the globals) or --db");
     record = dump::find_dump(*repo, a.dump, a.dump == "latest" ? std::optional(of) : std::nullopt);
     return true;
   });
   const std::int64_t t0 = now_unix_us();
-  const dump::RestoreDumpResult result = dump::restore_dump(
-      *repo, record,
-      {.conninfo = a.pg, .database = a.database, .tables = a.tables, .pg_bin = a.pg_bin});
+  const dump::RestoreDumpResult result = dump::restore_dump(*repo, record,
+                                                            {.conninfo = a.pg,
+                                                             .database = a.database,
+                                                             .create = a.create,
+                                                             .tables = a.tables,
+                                                             .pg_bin = a.pg_bin});
   std::cout << "restored dump " << dump::dump_id(record) << " of " << record.database << " ("
-            << record.label << ") into database " << a.database << " with " << result.program
-            << ": " << mib(result.bytes_sent) << " read, "
+            << record.label << ") into "
+            << (dump::is_globals(record)
+                    ? std::string("the server")
+                    : (result.created ? "new database " : "database ") + a.database)
+            << " with " << result.program << ": " << mib(result.bytes_sent) << " read, "
             << static_cast<double>((now_unix_us() - t0) / 100000) / 10.0 << " s\n";
+  if (!result.already_existed.empty()) {
+    std::cout << result.already_existed.size()
+              << " already existed and stayed (a role's attributes and password were set from "
+                 "the dump):";
+    for (std::size_t i = 0; i < result.already_existed.size(); ++i)
+      std::cout << (i ? ", " : " ") << result.already_existed[i];
+    std::cout << "\n";
+  }
   return 0;
 }
 
@@ -190,11 +217,14 @@ void register_dump_subcommands(CLI::App* dump, Verbs& verbs) {
                      return run_dump_list(ctx, *database, *json);
                    }});
 
-  CLI::App* restore = dump->add_subcommand("restore", "restore a dump into an existing database");
+  CLI::App* restore = dump->add_subcommand(
+      "restore", "restore a dump into a database (the globals: into the server)");
   auto r = std::make_shared<DumpRestoreArgs>();
   restore->add_option("dump", r->dump, "an id, latest, or DATABASE@TIME")->required();
-  restore->add_option("--db", r->database, "the database to restore into (it must exist)")
-      ->required();
+  restore->add_option("--db", r->database,
+                      "the database to restore into (it must exist, unless --create); not for "
+                      "the globals");
+  restore->add_flag("--create", r->create, "create the --db database (it must not exist)");
   restore->add_option("--from-db", r->from_database,
                       "with latest: the newest dump of this database (default: --db)");
   add_pg_option(restore, r->pg, "libpq connection string of the target server");
@@ -221,7 +251,11 @@ void register_dump(CLI::App& app, Verbs& verbs) {
   auto a = std::make_shared<DumpArgs>();
   add_pg_option(dump, a->pg, "libpq connection string of the server");
   dump->add_option("--db", a->database, "the database to dump");
-  dump->add_flag("--all", a->all, "every database that takes connections, one dump each");
+  dump->add_flag("--all", a->all,
+                 "the globals and every database that takes connections, one dump each");
+  dump->add_flag("--globals", a->globals,
+                 "the cluster's roles and tablespaces (pg_dumpall --globals-only), as dump " +
+                     std::string(dump::kGlobalsDatabase));
   dump->add_option("--tag", a->tag, "tag for retention policies");
   dump->add_option("--pg-bin", a->pg_bin, "directory of pg_dump (default: the server's major's)");
   verbs.push_back({dump, [a](const Context& ctx) { return run_dump(ctx, *a); }});

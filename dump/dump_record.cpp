@@ -67,6 +67,8 @@ std::string format_name(DumpFormat format) {
   return format == DumpFormat::kCustom ? kCustomName : kPlainName;
 }
 
+bool is_globals(const DumpRecord& r) { return r.database == kGlobalsDatabase; }
+
 std::string dump_id(const DumpRecord& r) {
   return to_hex(codec::sha256(as_bytes(repo::dump_object_name(r.database, r.label)))).substr(0, 12);
 }
@@ -107,8 +109,12 @@ DumpRecord dump_from_json(std::string_view text, const std::string& object) {
     r.host = j.at("host").get<std::string>();
     r.format = format_from(j.at("format").get<std::string>());
     r.source = j.at("source").get<std::string>();
-    if (r.source != "pg_dump" && r.source != "import")
+    if (r.source != "pg_dump" && r.source != "pg_dumpall" && r.source != "import")
       throw std::runtime_error("unknown source '" + r.source + "'");
+    if (is_globals(r) ? r.format != DumpFormat::kPlain || r.source == "pg_dump"
+                      : r.source == "pg_dumpall")
+      throw std::runtime_error("source " + r.source + " and format " + format_name(r.format) +
+                               " do not make a dump of " + r.database);
     r.file = j.at("file").get<std::string>();
     r.server_version = j.at("server_version").get<int>();
     r.bytes = j.at("bytes").get<std::uint64_t>();

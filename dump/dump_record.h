@@ -11,6 +11,12 @@
 // dump's id, what `dump restore` takes, is the first 12 hex digits of
 // SHA-256("dumps/<database>/<label>").
 //
+// The cluster's globals (roles, tablespaces: pg_dumpall --globals-only, or
+// an imported file of that SQL) are a dump like the others, of the reserved
+// database name kGlobalsDatabase: plain SQL, source "pg_dumpall" or
+// "import". `dump` never dumps a database of that name (it refuses it), so
+// the name means one thing in a repository.
+//
 // The chunk list is in the record itself (about 80 bytes of JSON per chunk,
 // ~0.12% of the dump at the dump chunker's 64 KiB average): one object to
 // write last, nothing for gc to pair up.
@@ -33,15 +39,19 @@ enum class DumpFormat {
   kPlain,   // SQL text: psql
 };
 
+// The database name a globals dump is recorded under (format.md, "Dump records").
+inline constexpr char kGlobalsDatabase[] = "pg_globals";
+
 struct DumpRecord {
-  std::string database;  // the name in the object name
+  std::string database;  // the name in the object name (kGlobalsDatabase: the globals)
   std::string label;
   std::string tag;
   std::int64_t start_us = 0;
   std::int64_t end_us = 0;
   std::string host;
   DumpFormat format = DumpFormat::kCustom;
-  // "pg_dump" (taken by `dump`) or "import" (`dump import`; `file` names it).
+  // "pg_dump" (taken by `dump`), "pg_dumpall" (a globals dump taken by
+  // `dump --globals`/`--all`) or "import" (`dump import`; `file` names it).
   std::string source;
   std::string file;
   int server_version = 0;         // server_version_num of the dumped server; 0: unknown (import)
@@ -54,13 +64,17 @@ struct DumpRecord {
 
 std::string format_name(DumpFormat format);
 
+// Whether `record` holds the cluster's globals (its database is kGlobalsDatabase).
+bool is_globals(const DumpRecord& record);
+
 std::string dump_id(const DumpRecord& record);
 
 std::string dump_to_json(const DumpRecord& record);
 // Throws Error(kCorruption) naming `object` when malformed: a field missing
-// or of the wrong type, a bad name, an unknown format, a chunk id that is not
-// 64 hex digits, a chunk of length 0 or longer than the chunker's maximum, or
-// lengths that do not add up to `bytes`.
+// or of the wrong type, a bad name, an unknown format or source, a globals
+// dump that is not plain SQL, source "pg_dumpall" under another database
+// name, a chunk id that is not 64 hex digits, a chunk of length 0 or longer than the chunker's
+// maximum, or lengths that do not add up to `bytes`.
 DumpRecord dump_from_json(std::string_view text, const std::string& object);
 
 // Writes the record create-only under the first free label for its start

@@ -6,18 +6,20 @@
 
 #include "core/error.h"
 #include "pg/server_control.h"
-#include "pg/sql_connection.h"
 
 namespace walvault::dump {
 
-int server_version(const std::string& conninfo) {
-  pg::SqlConnection connection(conninfo, "walvault dump");
-  const std::string text = connection.row("SELECT current_setting('server_version_num')").at(0);
+ServerFacts server_facts(pg::SqlConnection& connection) {
+  const std::vector<std::string> row =
+      connection.row("SELECT current_setting('server_version_num'), current_database()");
+  ServerFacts facts;
   try {
-    return std::stoi(text);
+    facts.version_num = std::stoi(row.at(0));
   } catch (const std::exception&) {
-    throw Error(ErrorCode::kPostgres, "the server's server_version_num is '" + text + "'");
+    throw Error(ErrorCode::kPostgres, "the server's server_version_num is '" + row.at(0) + "'");
   }
+  facts.database = row.at(1);
+  return facts;
 }
 
 std::string client_program(int server_version_num, const std::string& pg_bin,

@@ -7,12 +7,19 @@
 #include <vector>
 
 #include "core/process.h"
+#include "pg/sql_connection.h"
 
 namespace walvault::dump {
 
-// The server's server_version_num (150004 for 15.4), asked over `conninfo`.
-// Throws Error(kPostgres) when it cannot connect.
-int server_version(const std::string& conninfo);
+// What the dump commands ask a server before they run a program against it.
+struct ServerFacts {
+  int version_num = 0;   // server_version_num (150004 for 15.4)
+  std::string database;  // the database the connection is to (current_database())
+};
+
+// Asked over `connection`. Throws Error(kPostgres) when the server cannot
+// answer.
+ServerFacts server_facts(pg::SqlConnection& connection);
 
 // `name` (pg_dump, pg_restore, psql) of the server's major: in `pg_bin` when
 // given, else pg::server_bin_dir's default. Error(kNotFound) naming the

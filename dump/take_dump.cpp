@@ -66,7 +66,8 @@ class RepoSink {
 // first bytes.
 class DumpSinks {
  public:
-  DumpSinks(const std::vector<repo::Repository*>& repos, const DumpRecord& base) {
+  DumpSinks(const std::vector<repo::Repository*>& repos, const DumpRecord& base)
+      : globals_(is_globals(base)) {
     for (repo::Repository* repo : repos) {
       stores_.push_back(std::make_unique<repo::ChunkStore>(*repo));
       repos_.push_back(repo);
@@ -85,6 +86,10 @@ class DumpSinks {
 
   std::vector<DumpRecord> finish(std::int64_t end_us) {
     const DumpFormat format = head_ == kCustomMagic ? DumpFormat::kCustom : DumpFormat::kPlain;
+    if (globals_ && format == DumpFormat::kCustom)
+      throw Error(ErrorCode::kInvalidInput,
+                  std::string("the globals (") + kGlobalsDatabase +
+                      ") are SQL, pg_dumpall --globals-only's output, not a custom-format archive");
     std::vector<DumpRecord> out;
     for (std::size_t i = 0; i < sinks_.size(); ++i) {
       DumpRecord record = sinks_[i]->finish();
@@ -99,6 +104,7 @@ class DumpSinks {
   std::vector<repo::Repository*> repos_;
   std::vector<std::unique_ptr<repo::ChunkStore>> stores_;
   std::vector<std::unique_ptr<RepoSink>> sinks_;
+  bool globals_;
   std::string head_;
   std::uint64_t bytes_ = 0;
 };
@@ -176,28 +182,63 @@ DumpRecord base_record(const std::string& database, const std::string& tag, std:
   return r;
 }
 
+// The server's facts over a connection closed before the program starts.
+ServerFacts ask_server(const std::string& conninfo) {
+  pg::SqlConnection connection(conninfo, "walvault dump");
+  return server_facts(connection);
+}
+
+// One run of `argv` (pg_dump or pg_dumpall, handed the connection by its
+// environment) whose stdout is the dump `base` describes, into every
+// repository of `repos`. `what` names the run in errors.
+std::vector<DumpRecord> take_from_program(const std::vector<repo::Repository*>& repos,
+                                          const DumpRecord& base, std::vector<std::string> argv,
+                                          const std::string& conninfo, const std::string& what) {
+  DumpSinks sinks(repos, base);
+  StreamingProgram program(client_run(std::move(argv), conninfo), StreamingProgram::Pipe::kStdout);
+  read_all(program.fd(), what + "'s output", [&](ByteView data) { sinks.add(data); });
+  const ProgramResult result = program.wait();
+  if (result.status != 0)
+    throw Error(ErrorCode::kPostgres, what + " failed (exit " + std::to_string(result.status) +
+                                          "): " + failure_line(result.output));
+  if (sinks.bytes() == 0) throw Error(ErrorCode::kPostgres, what + " wrote nothing");
+  return sinks.finish(now_unix_us());
+}
+
 }  // namespace
+
+std::optional<std::string> dumpable_problem(const std::string& database) {
+  if (database == kGlobalsDatabase)
+    return std::string(
+        "is walvault's name for the cluster's roles and tablespaces (dump --globals)");
+  if (auto p = database_name_problem(database)) return "cannot name dumps: it " + *p;
+  return std::nullopt;
+}
 
 std::vector<DumpRecord> take_dump(const std::vector<repo::Repository*>& repos,
                                   const TakeDumpOptions& options) {
+  if (auto p = dumpable_problem(options.database))
+    throw Error(ErrorCode::kUsage, "database " + printable_name(options.database) + " " + *p);
   DumpRecord base = base_record(options.database, options.tag,
                                 options.start_us ? options.start_us : now_unix_us(), "pg_dump");
-  base.server_version = server_version(options.conninfo);
+  base.server_version = ask_server(options.conninfo).version_num;
   const std::string pg_dump = client_program(base.server_version, options.pg_bin, "pg_dump");
-  DumpSinks sinks(repos, base);
-  StreamingProgram program(client_run({pg_dump, "--format=custom", "--compress=0", "--no-password",
-                                       dbname_argument(options.database)},
-                                      options.conninfo),
-                           StreamingProgram::Pipe::kStdout);
-  read_all(program.fd(), "pg_dump's output", [&](ByteView data) { sinks.add(data); });
-  const ProgramResult result = program.wait();
-  if (result.status != 0)
-    throw Error(ErrorCode::kPostgres, "pg_dump of database " + options.database + " failed (exit " +
-                                          std::to_string(result.status) +
-                                          "): " + failure_line(result.output));
-  if (sinks.bytes() == 0)
-    throw Error(ErrorCode::kPostgres, "pg_dump of database " + options.database + " wrote nothing");
-  return sinks.finish(now_unix_us());
+  return take_from_program(repos, base,
+                           {pg_dump, "--format=custom", "--compress=0", "--no-password",
+                            dbname_argument(options.database)},
+                           options.conninfo, "pg_dump of database " + options.database);
+}
+
+std::vector<DumpRecord> take_globals(const std::vector<repo::Repository*>& repos,
+                                     const TakeDumpOptions& options) {
+  DumpRecord base = base_record(kGlobalsDatabase, options.tag,
+                                options.start_us ? options.start_us : now_unix_us(), "pg_dumpall");
+  const ServerFacts server = ask_server(options.conninfo);
+  base.server_version = server.version_num;
+  const std::string pg_dumpall = client_program(server.version_num, options.pg_bin, "pg_dumpall");
+  return take_from_program(
+      repos, base, {pg_dumpall, "--globals-only", "--no-password", "--database=" + server.database},
+      options.conninfo, "pg_dumpall --globals-only");
 }
 
 std::vector<std::string> databases_to_dump(const std::string& conninfo) {

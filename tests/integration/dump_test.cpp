@@ -6,7 +6,9 @@
 // day's dump after a small change stores a small fraction of the first;
 // gc keeps every dump restorable; an existing plain .sql.gz comes in with
 // `dump import` and restores through psql; a damaged or crafted record, or a
-// dump whose chunk is gone, is a one-line error with exit status 6.
+// dump whose chunk is gone, is a one-line error with exit status 6. The
+// cluster's globals: `dump --all` takes the roles too, and on a fresh
+// cluster they restore before a database restored with --create.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -246,7 +248,7 @@ TEST_F(DumpTest, ImportsPlainSqlAndRefusesDamage) {
   ASSERT_EQ(dump_all.status, 0) << dump_all.err;
   std::set<std::string> databases;
   for (const auto& d : listed(repo2)) databases.insert(d["database"].get<std::string>());
-  EXPECT_EQ(databases, (std::set<std::string>{"postgres", "r_plain", "shop"}));
+  EXPECT_EQ(databases, (std::set<std::string>{"pg_globals", "postgres", "r_plain", "shop"}));
   restore(repo2, *pg, "latest", "r_shop", {"--from-db", "shop"});
   EXPECT_EQ(digest(*pg, "r_shop", "orders"), digest(*pg, "shop", "orders"));
 
@@ -276,6 +278,115 @@ TEST_F(DumpTest, ImportsPlainSqlAndRefusesDamage) {
   auto verify2 = walvault(concat(repo2, {"verify"}));
   EXPECT_EQ(verify2.status, 6);
   EXPECT_NE(verify2.out.find("is not listed by any index"), std::string::npos) << verify2.out;
+}
+
+// The cluster's globals (roles) and `dump restore --create`, on a second,
+// fresh cluster: the role restored from `dump --all` logs in with its
+// password, then the database it owns restores with --create under a name
+// that needs quoting, row for row and with its owner. --create on an existing
+// database is a conflict (5) that changes nothing, a missing database
+// without it is not-found (4); restoring the globals again reports the roles
+// that exist and succeeds; a globals file with a broken statement fails (11)
+// naming it, after the statements around it ran (psql -f's way).
+TEST(DumpGlobalsTest, RestoresRolesThenCreatesTheDatabase) {
+  TempDir dir("wv-dump-globals");
+  PgCluster source(PgCluster::Options{}), fresh(PgCluster::Options{});
+  for (PgCluster* pg : {&source, &fresh}) {
+    pg->init();
+    pg->start();
+  }
+  const auto flags = repo_flags(dir.sub("repo"), dir.sub("spool"));
+  ASSERT_EQ(walvault({"repo", "init", "--repo", dir.sub("repo")}).status, 0);
+  source.sql("CREATE ROLE app_owner LOGIN PASSWORD 'app pw 1'");
+  source.sql("CREATE DATABASE shop OWNER app_owner");
+  source.sql(
+      "CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 1000) "
+      "g; ALTER TABLE orders OWNER TO app_owner",
+      "shop");
+
+  // `--all`: the globals first, then each database.
+  auto all = walvault(concat(flags, {"dump", "--pg", conninfo(source), "--all"}));
+  ASSERT_EQ(all.status, 0) << all.err;
+  EXPECT_TRUE(all.out.starts_with("dump ")) << all.out;
+  EXPECT_NE(all.out.find(" of pg_globals ("), std::string::npos) << all.out;
+  std::map<std::string, nlohmann::json> by_db;
+  for (const auto& d : listed(flags)) by_db[d["database"].get<std::string>()] = d;
+  ASSERT_EQ(by_db.size(), 3u) << "pg_globals, postgres, shop";
+  ASSERT_EQ(by_db.count("pg_globals"), 1u);
+  EXPECT_EQ(by_db["pg_globals"]["format"], "plain");
+  EXPECT_EQ(by_db["pg_globals"]["source"], "pg_dumpall");
+  ASSERT_EQ(by_db.count("shop"), 1u);
+  // `--globals` alone, and the reserved name refused as a database.
+  ASSERT_EQ(walvault(concat(flags, {"dump", "--pg", conninfo(source), "--globals"})).status, 0);
+  EXPECT_EQ(listed(flags).size(), 4u);
+  auto reserved = walvault(concat(flags, {"dump", "--pg", conninfo(source), "--db", "pg_globals"}));
+  EXPECT_EQ(reserved.status, 2) << reserved.err;
+  EXPECT_EQ(line_count(reserved.err), 1) << reserved.err;
+
+  // The globals into the fresh cluster: app_owner logs in with its password.
+  auto globals = walvault(
+      concat(flags, {"dump", "restore", by_db["pg_globals"]["id"], "--pg", conninfo(fresh)}));
+  ASSERT_EQ(globals.status, 0) << globals.out << globals.err;
+  EXPECT_NE(globals.out.find("already existed and stayed"), std::string::npos) << globals.out;
+  EXPECT_NE(globals.out.find("role \"postgres\""), std::string::npos) << globals.out;
+  const std::string hba = fresh.data_dir() + "/pg_hba.conf";
+  write_text(hba, "local all app_owner scram-sha-256\n" + read_text(hba));
+  fresh.sql("SELECT pg_reload_conf()");
+  auto login = [&](const std::string& password) {
+    return run({pg_client_bin_dir() + "/psql", "-XAtq", "-h", fresh.socket_dir(), "-p",
+                std::to_string(fresh.port()), "-U", "app_owner", "-d", "postgres", "-c",
+                "SELECT current_user"},
+               {{"PGPASSWORD", password}});
+  };
+  const CommandResult good = login("app pw 1");
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_EQ(good.out, "app_owner\n");
+  EXPECT_NE(login("wrong").status, 0) << "the password was not checked";
+
+  // The database, into a new one whose name needs quoting.
+  const std::string target = "shop \"copy\" o'k";
+  const std::vector<std::string> restore_shop = {"dump", "restore", by_db["shop"]["id"], "--db",
+                                                 target, "--pg",    conninfo(fresh)};
+  auto created = walvault(concat(flags, concat(restore_shop, {"--create"})));
+  ASSERT_EQ(created.status, 0) << created.err;
+  EXPECT_NE(created.out.find("into new database " + target), std::string::npos) << created.out;
+  EXPECT_EQ(digest(fresh, target, "orders"), digest(source, "shop", "orders"));
+  EXPECT_EQ(fresh.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'orders'", target),
+            "app_owner");
+
+  auto conflict = walvault(concat(flags, concat(restore_shop, {"--create"})));
+  EXPECT_EQ(conflict.status, 5) << conflict.err;
+  EXPECT_EQ(line_count(conflict.err), 1) << conflict.err;
+  EXPECT_NE(conflict.err.find("already exists"), std::string::npos) << conflict.err;
+  EXPECT_EQ(fresh.sql("SELECT count(*) FROM orders", target), "1000");
+  auto missing = walvault(concat(
+      flags, {"dump", "restore", by_db["shop"]["id"], "--db", "nowhere", "--pg", conninfo(fresh)}));
+  EXPECT_EQ(missing.status, 4) << missing.err;
+  EXPECT_EQ(line_count(missing.err), 1) << missing.err;
+  EXPECT_NE(missing.err.find("--create"), std::string::npos) << missing.err;
+
+  // Again: every role exists now; still a success that says so.
+  auto again = walvault(concat(
+      flags, {"dump", "restore", "latest", "--from-db", "pg_globals", "--pg", conninfo(fresh)}));
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("role \"app_owner\""), std::string::npos) << again.out;
+
+  // An imported globals file with a broken statement: the one-line error
+  // names it; the statements around it ran.
+  const std::string file = dir.sub("globals.sql");
+  write_text(file,
+             "CREATE ROLE imported_a;\nCREATE ROLE imported_b WITH NOSUCHOPTION;\n"
+             "CREATE ROLE imported_c;\n");
+  ASSERT_EQ(walvault(concat(flags, {"dump", "import", file, "--db", "pg_globals", "--time",
+                                    "2026-01-02 02:00:00"}))
+                .status,
+            0);
+  auto broken = walvault(concat(
+      flags, {"dump", "restore", "pg_globals@2026-01-02 03:00:00", "--pg", conninfo(fresh)}));
+  EXPECT_EQ(broken.status, 11) << broken.err;
+  EXPECT_EQ(line_count(broken.err), 1) << broken.err;
+  EXPECT_NE(broken.err.find("<stdin>:2:"), std::string::npos) << broken.err;
+  EXPECT_EQ(fresh.sql("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'imported_%'"), "2");
 }
 
 // [dump-retention] sections: expire removes exactly the dumps the policies

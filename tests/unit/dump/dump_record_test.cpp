@@ -113,6 +113,21 @@ TEST(DumpRecordTest, RefusesCraftedRecords) {
        }},
       {"chunker parameters out of range", [](nlohmann::json& j) { j["chunker"]["average"] = 3; }},
       {"a string for a number", [](nlohmann::json& j) { j["bytes"] = "40100"; }},
+      {"pg_dumpall's output under a database's name",
+       [](nlohmann::json& j) {
+         j["source"] = "pg_dumpall";
+         j["format"] = "plain";
+       }},
+      {"a custom-format globals dump",
+       [](nlohmann::json& j) {
+         j["database"] = kGlobalsDatabase;
+         j["source"] = "import";
+       }},
+      {"pg_dump's output as the globals",
+       [](nlohmann::json& j) {
+         j["database"] = kGlobalsDatabase;
+         j["format"] = "plain";
+       }},
   };
   for (const auto& [what, craft] : crafted) {
     nlohmann::json j = good;
@@ -126,6 +141,20 @@ TEST(DumpRecordTest, RefusesCraftedRecords) {
       EXPECT_NE(std::string(e.what()).find("dumps/app/x"), std::string::npos) << what;
     }
   }
+}
+
+// The globals: plain SQL under kGlobalsDatabase, from pg_dumpall or an import.
+TEST(DumpRecordTest, KeepsGlobalsDumps) {
+  Repo r;
+  DumpRecord g = record(kGlobalsDatabase, kT0);
+  g.format = DumpFormat::kPlain;
+  g.source = "pg_dumpall";
+  write_dump_record(*r.repo, g);
+  write_dump_record(*r.repo, record("app", kT0 + kHour));
+  const DumpRecord latest = find_dump(*r.repo, "latest", std::string(kGlobalsDatabase));
+  EXPECT_TRUE(is_globals(latest));
+  EXPECT_EQ(latest.source, "pg_dumpall");
+  EXPECT_FALSE(is_globals(find_dump(*r.repo, "latest")));
 }
 
 // A record stored under another dump's name is refused when listed.
