@@ -17,6 +17,7 @@ struct CheckArgs {
   std::string max_backup_age = "26h", max_wal_age = "15m", pg, archive_timeout = "60";
   std::vector<std::string> max_snapshot_age;  // DURATION, VOLUME=DURATION, VOLUME=off
   std::vector<std::string> max_dump_age;      // DURATION, DATABASE=DURATION, DATABASE=off
+  int max_disk_use = 80;                      // percent of the repository's file system
   bool json = false;
 };
 
@@ -31,6 +32,7 @@ int run_check(const Context& ctx, const CheckArgs& a) {
   options.max_wal_age = limit("--max-wal-age", a.max_wal_age);
   options.archive_timeout = parse_duration("--archive-timeout", a.archive_timeout);
   options.pg = a.pg;
+  options.disk_warn_percent = a.max_disk_use;
   for (const std::string& value : a.max_snapshot_age) ops::set_snapshot_age_limit(options, value);
   for (const std::string& value : a.max_dump_age) ops::set_dump_age_limit(options, value);
   ops::CheckResult result;
@@ -85,6 +87,11 @@ void register_monitor(CLI::App& app, Verbs& verbs) {
                    "database, DATABASE=off to leave one out (repeat)")
       ->type_name("[DATABASE=]DURATION")
       ->default_str("26h");
+  check
+      ->add_option("--max-disk-use", check_args->max_disk_use,
+                   "WARNING when a local repository's file system is fuller than this percent")
+      ->check(CLI::Range(1, 100))
+      ->default_str("80");
   check->add_option("--pg", check_args->pg,
                     "also force a WAL switch on this server and wait for it to be archived");
   check->add_option("--archive-timeout", check_args->archive_timeout, "how long to wait for it")

@@ -56,6 +56,18 @@ TEST(MonitorTest, CheckExitStatusesAndMetrics) {
   auto fresh = walvault(concat(flags, {"check", "--max-backup-age", "1000h"}));
   EXPECT_EQ(fresh.status, 0) << fresh.out << fresh.err;
   EXPECT_TRUE(fresh.out.starts_with("WALVAULT OK - last backup")) << fresh.out;
+  // The repository's file system against --max-disk-use: any used disk is
+  // over 1%, none is over 100%; the default (80) leaves this one alone
+  // unless the machine's disk is that full.
+  auto disk = walvault(
+      concat(flags, {"check", "--json", "--max-backup-age", "1000h", "--max-disk-use", "1"}));
+  EXPECT_EQ(disk.status, 1) << disk.out << disk.err;
+  EXPECT_NE(disk.out.find("repository disk"), std::string::npos) << disk.out;
+  auto roomy = walvault(
+      concat(flags, {"check", "--json", "--max-backup-age", "1000h", "--max-disk-use", "100"}));
+  EXPECT_EQ(roomy.out.find("repository disk"), std::string::npos) << roomy.out;
+  EXPECT_EQ(walvault(concat(flags, {"check", "--max-disk-use", "0"})).status, 2)
+      << "a percent outside 1..100 is a usage error";
   auto wal_critical =
       walvault(concat(flags, {"check", "--max-backup-age", "1000h", "--max-wal-age", "0s"}));
   EXPECT_EQ(wal_critical.status, 2) << wal_critical.out << wal_critical.err;
