@@ -1,4 +1,5 @@
-// `backup [--pg CONN | --from-tar -]` and `backup list [--json]`.
+// `backup [--pg CONN | --from-tar -]`, `backup --all` (a backup set,
+// cli/backup_set.h) and `backup list [--json]`.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include "basebackup/backup_record.h"
 #include "basebackup/take_backup.h"
+#include "cli/backup_set.h"
 #include "cli/command.h"
 #include "cli/history_scope.h"
 #include "core/error.h"
@@ -25,6 +27,7 @@ struct BackupArgs {
   int parallel = 2;
   int wal_timeout_s = 60;
   bool progress = false;
+  bool all = false;  // the backup set: the database and every [volume.NAME]
 };
 
 basebackup::BackupOptions backup_options(const BackupArgs& args) {
@@ -76,7 +79,8 @@ void describe_in_history(const basebackup::BackupRecord& r, repo::HistoryEntry& 
                  {"stored_bytes", r.stored_bytes}};
 }
 
-int run_backup(const Context& ctx, const BackupArgs& args) {
+// The database backup into every repository, and its line on stdout.
+basebackup::BackupRecord backup_database(const Context& ctx, const BackupArgs& args) {
   auto opened = ctx.repos.open_all(KeyFallback::kNone);
   std::vector<repo::Repository*> repos;
   for (auto& r : opened) repos.push_back(r.get());
@@ -100,7 +104,41 @@ int run_backup(const Context& ctx, const BackupArgs& args) {
             << r.new_chunk_count << " of " << r.chunk_count << " chunks new, "
             << static_cast<int>(r.duration_s * 10) / 10.0 << " s; WAL "
             << pg::format_lsn(r.start_lsn) << " .. " << pg::format_lsn(r.stop_lsn)
-            << " on timeline " << r.stop_timeline << "\n";
+            << " on timeline " << r.stop_timeline << "\n"
+            << std::flush;
+  return r;
+}
+
+// `backup --all`: the parts of the set the config file describes.
+int run_backup_set(const Context& ctx, const BackupArgs& args) {
+  if (!args.from_tar.empty())
+    throw Error(ErrorCode::kUsage, "backup --all takes the database over --pg, not --from-tar");
+  const ScheduleSettings settings = read_schedule_settings(ctx, "backup --all");
+  const std::int64_t start_us = now_unix_us();
+  std::vector<SetPart> parts;
+  if (settings.database)
+    parts.push_back({"backup", [&ctx, &args] {
+                       const basebackup::BackupRecord r = backup_database(ctx, args);
+                       return PartOutcome{r.label, r.label, r.logical_bytes, r.stored_bytes};
+                     }});
+  for (const ScheduledVolume& v : settings.volumes) {
+    FilesBackupArgs files_args;
+    files_args.volume = v.name;
+    files_args.paths = {v.path};
+    files_args.tag = args.tag;
+    files_args.start_us = start_us;
+    parts.push_back({"files backup --volume " + v.name + " " + v.path, [&ctx, files_args] {
+                       const files::SnapshotRecord r = backup_volume(ctx, files_args);
+                       return PartOutcome{files::snapshot_id(r), r.label, r.bytes, r.added_bytes};
+                     }});
+  }
+  take_backup_set(ctx, set_label(start_us), args.tag, start_us, parts);
+  return 0;
+}
+
+int run_backup(const Context& ctx, const BackupArgs& args) {
+  if (args.all) return run_backup_set(ctx, args);
+  backup_database(ctx, args);
   return 0;
 }
 
@@ -157,6 +195,9 @@ CLI::App& register_backup(CLI::App& app, Verbs& verbs, int parallel) {
       ->envname(env_name("wal-timeout"))
       ->check(CLI::Range(1, 86400))
       ->default_str("60");
+  backup->add_flag("--all", args->all,
+                   "a backup set: the database and a snapshot of every [volume.NAME] of the "
+                   "config file, under one label and --tag");
   backup->add_flag("--progress,!--no-progress", args->progress,
                    "progress line on stderr (default: when stderr is a terminal)");
   verbs.push_back({backup, [args](const Context& ctx) { return run_backup(ctx, *args); }});

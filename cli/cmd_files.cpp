@@ -11,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/backup_set.h"
 #include "cli/command.h"
 #include "cli/history_scope.h"
 #include "core/contained_dir.h"
@@ -28,26 +29,22 @@ namespace walvault::cli {
 
 namespace {
 
-struct FilesBackupArgs {
-  std::string volume, tag;
-  std::vector<std::string> paths, excludes;
-  bool one_file_system = false, force_reread = false;
-  int parallel = default_parallelism();
-};
-
 std::string snapshot_line(const files::SnapshotRecord& r) {
   return "snapshot " + files::snapshot_id(r) + " of " + r.volume + " (" + r.label +
          "): " + std::to_string(r.files) + " files, " + mib(r.bytes) + ", " + mib(r.added_bytes) +
          " new";
 }
 
-int run_files_backup(const Context& ctx, const FilesBackupArgs& a) {
+}  // namespace
+
+files::SnapshotRecord backup_volume(const Context& ctx, const FilesBackupArgs& a) {
   auto opened = ctx.repos.open_all(KeyFallback::kNone);
   std::vector<repo::Repository*> repos;
   for (auto& r : opened) repos.push_back(r.get());
   std::uint64_t unreadable = 0;
   // One start time for every repository: the same snapshot name in each.
-  const std::int64_t start_us = now_unix_us();
+  const std::int64_t start_us = a.start_us != 0 ? a.start_us : now_unix_us();
+  std::optional<files::SnapshotRecord> first;
   for (repo::Repository* repo : repos) {
     repo::HistoryEntry entry = repo::start_history("files-backup");
     run_recorded({repo}, entry, [&] {
@@ -56,9 +53,11 @@ int run_files_backup(const Context& ctx, const FilesBackupArgs& a) {
       files::SnapshotStats stats;
       files::TakeSnapshotOptions options{
           .volume = a.volume, .paths = a.paths, .tag = a.tag, .start_us = start_us};
-      options.walk = {a.excludes, a.one_file_system, a.force_reread, a.parallel};
+      options.walk = {a.excludes, a.one_file_system, a.force_reread,
+                      a.parallel > 0 ? a.parallel : default_parallelism()};
       lock->check_held();
       const files::SnapshotRecord r = files::take_snapshot(*repo, options, stats);
+      if (!first) first = r;
       for (const std::string& w : stats.warnings) spdlog::warn("files backup: {}", w);
       unreadable = std::max(unreadable, stats.unreadable);
       entry.detail = snapshot_line(r);
@@ -82,8 +81,10 @@ int run_files_backup(const Context& ctx, const FilesBackupArgs& a) {
   if (unreadable > 0)
     throw Error(ErrorCode::kPartial, "the snapshot is recorded, but " + std::to_string(unreadable) +
                                          " entries could not be read (named in the warnings)");
-  return 0;
+  return *first;
 }
+
+namespace {
 
 int run_files_list(const Context& ctx, const std::string& volume, bool json) {
   auto r = ctx.repos.open_first();
@@ -162,19 +163,10 @@ files::SnapshotRecord find(repo::Repository& r, const SnapshotArgs& a) {
       r, a.snapshot, a.volume.empty() ? std::nullopt : std::optional<std::string>(a.volume));
 }
 
-// A snapshot read from the first repository given that has it (as restore
-// and archive-get use several; ls, cat, restore, export, and diff for both): one that lacks it or
-// fails falls back to the next, with a warning when there are several.
-struct ServedSnapshot {
-  std::unique_ptr<repo::Repository> repo;
-  // With `lock_for`: a shared lock (declared after the repository: released
-  // before it closes), so gc cannot remove what is being read.
-  std::unique_ptr<repo::RepoLock> lock;
-  files::SnapshotRecord record;
-};
+}  // namespace
 
-ServedSnapshot first_with_snapshot(const Context& ctx, const SnapshotArgs& a,
-                                   const char* lock_for = nullptr) {
+ServedSnapshot first_with_snapshot(const Context& ctx, const std::string& spec,
+                                   const std::string& volume, const char* lock_for) {
   ServedSnapshot out;
   first_that_serves(ctx.repos.locations(), [&](const std::string& location) {
     out.lock.reset();
@@ -187,10 +179,18 @@ ServedSnapshot first_with_snapshot(const Context& ctx, const SnapshotArgs& a,
         spdlog::warn("repository {} does not take a lock ({}): reading without one",
                      store::redact_location(location), refused);
     }
-    out.record = find(*out.repo, a);
+    out.record = files::find_snapshot(
+        *out.repo, spec, volume.empty() ? std::nullopt : std::optional<std::string>(volume));
     return true;
   });
   return out;
+}
+
+namespace {
+
+ServedSnapshot first_with_snapshot(const Context& ctx, const SnapshotArgs& a,
+                                   const char* lock_for = nullptr) {
+  return cli::first_with_snapshot(ctx, a.snapshot, a.volume, lock_for);
 }
 
 int run_files_ls(const Context& ctx, const SnapshotArgs& a, const std::string& path, bool json) {
@@ -214,39 +214,43 @@ int run_files_ls(const Context& ctx, const SnapshotArgs& a, const std::string& p
 
 struct FilesRestoreArgs {
   SnapshotArgs snapshot;
-  std::string to;
-  std::vector<std::string> includes;
-  bool delta = false;
-  // Four times the CPUs (4 to 16): a writer waits on the disk (large files
-  // go out with direct I/O) more than it computes.
-  int parallel = std::clamp(4 * default_parallelism(), 4, 16);
+  VolumeRestoreOptions options;
 };
 
 int run_files_restore(const Context& ctx, const FilesRestoreArgs& a) {
   const ServedSnapshot served = first_with_snapshot(ctx, a.snapshot, "files restore");
+  restore_volume(served, a.options);
+  return 0;
+}
+
+}  // namespace
+
+files::RestoreStats restore_volume(const ServedSnapshot& served, const VolumeRestoreOptions& o) {
   const files::SnapshotRecord& s = served.record;
   repo::ChunkStore chunks(*served.repo);
   files::RestoreOptions options;
-  options.includes = a.includes;
-  options.delta = a.delta;
+  options.includes = o.includes;
+  options.delta = o.delta;
   options.restore_owner = ::geteuid() == 0;
   options.root_metadata = s.root_node;
-  options.parallel = a.parallel;
+  options.parallel = o.parallel > 0 ? o.parallel : std::clamp(4 * default_parallelism(), 4, 16);
   files::RestoreStats stats;
   const std::int64_t t0 = now_unix_us();
-  files::restore_snapshot(chunks, s.root, a.to, options, stats);
+  files::restore_snapshot(chunks, s.root, o.to, options, stats);
   for (const std::string& w : stats.warnings) spdlog::warn("files restore: {}", w);
   std::cout << "restored snapshot " << files::snapshot_id(s) << " of " << s.volume << " ("
-            << s.label << ") into " << a.to << ": " << stats.files << " files, "
+            << s.label << ") into " << o.to << ": " << stats.files << " files, "
             << mib(stats.written_bytes) << " written";
-  if (a.delta)
+  if (o.delta)
     std::cout << ", " << stats.unchanged_files << " files unchanged, " << stats.removed
               << " entries removed";
   std::cout << ", " << static_cast<double>((now_unix_us() - t0) / 100000) / 10.0 << " s";
   if (!options.restore_owner) std::cout << " (owners not restored: not root)";
   std::cout << "\n";
-  return 0;
+  return stats;
 }
+
+namespace {
 
 int run_files_cat(const Context& ctx, const SnapshotArgs& a, const std::string& path) {
   const ServedSnapshot served = first_with_snapshot(ctx, a);
@@ -403,11 +407,13 @@ void register_files_transfer(CLI::App* files, Verbs& verbs) {
   CLI::App* restore = files->add_subcommand("restore", "restore a snapshot into a directory");
   auto r = std::make_shared<FilesRestoreArgs>();
   add_snapshot_args(restore, r->snapshot);
-  restore->add_option("--to", r->to, "the directory to restore into (empty or new)")->required();
-  restore->add_option("--include", r->includes, "only this path (repeatable)");
-  restore->add_flag("--delta", r->delta, "bring an existing directory to the snapshot");
+  restore->add_option("--to", r->options.to, "the directory to restore into (empty or new)")
+      ->required();
+  restore->add_option("--include", r->options.includes, "only this path (repeatable)");
+  restore->add_flag("--delta", r->options.delta, "bring an existing directory to the snapshot");
   restore
-      ->add_option("--parallel", r->parallel, "threads writing files (default: 4 x CPUs, 4 to 16)")
+      ->add_option("--parallel", r->options.parallel,
+                   "threads writing files (default: 4 x CPUs, 4 to 16)")
       ->check(CLI::Range(1, 64));
   verbs.push_back({restore, [r](const Context& ctx) { return run_files_restore(ctx, *r); }});
 
@@ -446,7 +452,10 @@ void register_files(CLI::App& app, Verbs& verbs) {
       ->add_option("--parallel", b->parallel,
                    "threads compressing and storing while one reads (default: CPUs)")
       ->check(CLI::Range(1, 64));
-  verbs.push_back({backup, [b](const Context& ctx) { return run_files_backup(ctx, *b); }});
+  verbs.push_back({backup, [b](const Context& ctx) {
+                     backup_volume(ctx, *b);
+                     return 0;
+                   }});
 
   CLI::App* list = files->add_subcommand("list", "list snapshots");
   auto volume = std::make_shared<std::string>();

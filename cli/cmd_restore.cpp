@@ -1,10 +1,12 @@
 // `restore --pgdata DIR [--target-*] [--dry-run] [--delta]`: plan from the
 // first repository that can reach the target (repo_set.h), print the plan,
-// then write the backup and the recovery settings.
+// then write the backup and the recovery settings; `restore --all` also
+// restores every configured volume (a backup set, cli/backup_set.h).
 #include <iostream>
 
 #include "basebackup/restore_target.h"
 #include "basebackup/target_guard.h"
+#include "cli/backup_set.h"
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/time_util.h"
@@ -84,6 +86,89 @@ int run_restore(const Context& ctx, RestoreArgs a) {
   return 0;
 }
 
+// What `restore --all` restores besides the database.
+struct RestoreSetArgs {
+  bool all = false;
+  std::vector<std::string> volumes;  // NAME=DIR
+};
+
+// Refuses the options a set restore has no use for: its volumes are found
+// by time, and nothing is restored over what is there.
+void check_set_restore_options(RestoreArgs& a) {
+  if (!a.target_lsn.empty() || !a.target_xid.empty() || !a.target_name.empty() ||
+      a.target_immediate || !a.set.empty() || a.delta)
+    throw Error(ErrorCode::kUsage,
+                "restore --all restores to --target-time (or the latest): --target-lsn, "
+                "--target-xid, --target-name, --target-immediate, --set and --delta are "
+                "restore's alone");
+  if (a.target_time == "latest") a.target_time.clear();
+}
+
+// Each volume's snapshot, found before anything is written.
+std::vector<ServedSnapshot> find_volume_snapshots(const Context& ctx, const RestoreArgs& a,
+                                                  const std::vector<VolumeTarget>& targets) {
+  std::vector<ServedSnapshot> served;
+  for (const VolumeTarget& t : targets) {
+    served.push_back(
+        first_with_snapshot(ctx, a.target_time.empty() ? "latest" : t.volume + "@" + a.target_time,
+                            t.volume, "restore --all"));
+    const files::SnapshotRecord& s = served.back().record;
+    std::cout << "volume " << t.volume << ": snapshot " << files::snapshot_id(s) << " (" << s.label
+              << ", taken " << format_time_us(s.start_us) << " .. " << format_time_us(s.end_us)
+              << ", " << mib(s.bytes) << ") from " << served.back().repo->store().describe()
+              << " into " << t.dir << "\n";
+  }
+  return served;
+}
+
+int run_restore_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set) {
+  const std::int64_t t0 = now_unix_us();
+  check_set_restore_options(a);
+  if (a.restore_command.empty()) {
+    a.restore_command = archive_get_command(ctx.globals);
+    a.secret_only_in_environment = ctx.repos.secret_only_in_environment();
+  }
+  const ScheduleSettings settings = read_schedule_settings(ctx, "restore --all");
+  const basebackup::RestoreOptions options = restore_options(a);
+  basebackup::refuse_live_postmaster(options.pgdata);
+  const std::vector<VolumeTarget> targets = volume_targets(settings, set.volumes, options.pgdata);
+  // Every part is planned (the database's WAL reaches the target, each volume
+  // has its snapshot) before anything is written.
+  PlannedRestore planned = plan_from_repositories(ctx.repos.locations(), ctx.repos.opener(), a);
+  require_restore_command_unlocks(planned, a);
+  print_plan(planned);
+  std::cout << "database: from " << store::redact_location(planned.location) << " into "
+            << options.pgdata << "\n";
+  const std::vector<ServedSnapshot> served = find_volume_snapshots(ctx, a, targets);
+  if (a.dry_run) {
+    std::cout << "dry run: nothing written\n";
+    return 0;
+  }
+  basebackup::refuse_live_postmaster(options.pgdata);
+  const auto stats = restore_planned(planned, a, options);
+  const std::int64_t database_us = now_unix_us() - t0;
+  std::cout << "restored backup " << planned.plan.backup.label << " into " << options.pgdata << ": "
+            << stats.files << " files, " << mib(stats.bytes) << ", "
+            << static_cast<double>(database_us / 100000) / 10.0 << " s\n"
+            << std::flush;
+  for (std::size_t i = 0; i < served.size(); ++i) restore_volume(served[i], {.to = targets[i].dir});
+  std::cout << "restore --all complete: database from backup " << planned.plan.backup.label
+            << " to " << basebackup::describe_target(planned.target);
+  for (const ServedSnapshot& s : served)
+    std::cout << ", " << s.record.volume << " from snapshot " << files::snapshot_id(s.record)
+              << " (" << s.record.label << ")";
+  std::cout << ", " << static_cast<double>((now_unix_us() - t0) / 100000) / 10.0 << " s\n"
+            << "start PostgreSQL on " << options.pgdata
+            << " to replay the WAL (recovery.signal and restore_command are set)\n";
+  return 0;
+}
+
+int run_restore_or_set(const Context& ctx, const RestoreArgs& a, const RestoreSetArgs& set) {
+  if (set.all) return run_restore_set(ctx, a, set);
+  if (!set.volumes.empty()) throw Error(ErrorCode::kUsage, "--volume is restore --all's");
+  return run_restore(ctx, a);
+}
+
 void add_target_options(CLI::App& restore, RestoreArgs& a) {
   restore.add_option("--target-time", a.target_time,
                      "recover to this time ('2026-11-26 10:00:00+00')");
@@ -121,7 +206,15 @@ void register_restore(CLI::App& app, Verbs& verbs, int parallel) {
   restore->add_option("--parallel", a->parallel, "writer threads")->check(CLI::Range(1, 64));
   restore->add_option("--restore-command", a->restore_command,
                       "restore_command to write (default: this walvault's archive-get)");
-  verbs.push_back({restore, [a](const Context& ctx) { return run_restore(ctx, *a); }});
+  auto set = std::make_shared<RestoreSetArgs>();
+  restore->add_flag("--all", set->all,
+                    "the backup set: the database to --target-time (or the latest) and every "
+                    "[volume.NAME] to its newest snapshot at or before it");
+  restore->add_option("--volume", set->volumes,
+                      "NAME=DIR: with --all, restore volume NAME into DIR (an empty or new "
+                      "directory; default: its configured path) (repeatable)");
+  verbs.push_back(
+      {restore, [a, set](const Context& ctx) { return run_restore_or_set(ctx, *a, *set); }});
 }
 
 }  // namespace walvault::cli

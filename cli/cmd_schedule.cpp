@@ -17,7 +17,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <string_view>
 
+#include "cli/backup_set.h"
 #include "cli/command.h"
 #include "cli/schedule.h"
 #include "core/error.h"
@@ -46,19 +49,19 @@ struct NotifyArgs {
 };
 
 // The config file in use, absolute, which must exist: every job reads its
-// settings (and secrets) from it at run time.
+// settings (and secrets) from it at run time, a backup set its volumes.
 std::string required_config(const Context& ctx, const std::string& verb) {
   const std::string& config = ctx.globals.config;
   if (config.empty() || ::access(config.c_str(), R_OK) != 0)
     throw Error(ErrorCode::kUsage, verb + ": the config file " + printable_name(config) +
-                                       " cannot be read; the scheduled jobs take their "
-                                       "settings from it (--config)");
+                                       " cannot be read; " + verb +
+                                       " takes its settings from it (--config)");
   return absolute_location(config);
 }
 
 // The [schedule] and [volume.NAME] sections, read again from the file: the
 // app's parse keeps only what its options take.
-ScheduleSettings load_settings(const std::string& config) {
+ScheduleSettings parse_settings_file(const std::string& config) {
   std::ifstream in(config);
   if (!in) throw Error(ErrorCode::kIo, "reading " + config + ": " + std::strerror(errno));
   ScheduleSettings settings = schedule_from_config(CLI::ConfigINI().from_config(in));
@@ -74,6 +77,13 @@ ScheduleSettings load_settings(const std::string& config) {
                   "config file [schedule] notify-command: ';' and '#' start a comment in the "
                   "config file; put the command in a script and name the script");
   }
+  return settings;
+}
+
+// parse_settings_file, a warning when others can read the file, and the
+// schedule's user filled in.
+ScheduleSettings load_settings(const std::string& config) {
+  ScheduleSettings settings = parse_settings_file(config);
   struct stat st {};
   if (::stat(config.c_str(), &st) != 0) throw_errno("stat " + config);
   if ((st.st_mode & 077) != 0)
@@ -292,6 +302,17 @@ void append_cron_log(const ScheduleSettings& settings, const std::string& job,
   if (!out) throw Error(ErrorCode::kIo, "appending to " + path);
 }
 
+// " (why)" of a step's "walvault: error: why" line, "" without one: a
+// backup set's names the part that failed.
+std::string error_detail(const std::string& output) {
+  constexpr std::string_view kPrefix = "walvault: error: ";
+  std::string detail;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(kPrefix)) detail = " (" + line.substr(kPrefix.size()) + ")";
+  return detail;
+}
+
 int run_job(const Context& ctx, const ScheduleArgs& args) {
   const std::string config = required_config(ctx, "schedule run");
   ScheduleSettings settings = load_settings(config);
@@ -315,7 +336,7 @@ int run_job(const Context& ctx, const ScheduleArgs& args) {
                   (r.status == 0 ? "ok" : "failed with exit status " + std::to_string(r.status)) +
                   " after " + std::to_string((now_unix_us() - start) / 1000000) + " s\n";
     if (r.status != 0 && failed_status == 0) failed_status = r.status;
-    if (r.status != 0) failed += (failed.empty() ? "" : ", ") + shown;
+    if (r.status != 0) failed += (failed.empty() ? "" : ", ") + shown + error_detail(r.output);
   }
   std::cout << transcript << std::flush;
   if (args.cron)
@@ -367,6 +388,10 @@ void add_target_options(CLI::App& command, ScheduleArgs& args) {
 }
 
 }  // namespace
+
+ScheduleSettings read_schedule_settings(const Context& ctx, const std::string& verb) {
+  return parse_settings_file(required_config(ctx, verb));
+}
 
 void register_schedule(CLI::App& app, Verbs& verbs) {
   auto args = std::make_shared<ScheduleArgs>();

@@ -316,9 +316,8 @@ UnitFile cron_file(const ScheduleSettings& settings, const UnitContext& context)
 std::vector<JobStep> job_steps(const ScheduleSettings& settings, const std::string& job) {
   std::vector<JobStep> steps;
   if (job == "backup") {
-    if (settings.database) steps.push_back({{"backup"}, false});
-    for (const ScheduledVolume& v : settings.volumes)
-      steps.push_back({{"files", "backup", "--volume", v.name, v.path}, false});
+    if (settings.database || !settings.volumes.empty())
+      steps.push_back({{"backup", "--all"}, false});
     if (settings.retention) steps.push_back({{"expire"}, true});
     steps.push_back({{"gc"}, true});
   } else if (job == "verify") {

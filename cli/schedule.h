@@ -5,8 +5,9 @@
 //
 // Three jobs, each `walvault --config C schedule run JOB` under a unit (or a
 // cron line) of its own, as the schedule's user:
-//   backup  the database backup, a `files backup` of every [volume.NAME]
-//           path, then expire and gc (skipped when a part failed)
+//   backup  the backup set (`backup --all`: the database backup and a
+//           snapshot of every [volume.NAME] path), then expire and gc
+//           (skipped when a part failed)
 //   verify  `verify` (with --read-data when verify-read-data = yes)
 //   drill   `drill` (its options from the config's [drill] section)
 // Every option of those commands comes from the config file (CLI11 reads a
@@ -20,8 +21,9 @@
 //   backup = daily 02:00   when: `daily HH:MM`, `weekly DAY HH:MM` (DAY: mon
 //   verify = weekly sun 04:00 .. sun), `monthly N HH:MM` (N: 1..28) or `off`
 //   drill = monthly 1 05:00
-//   database = yes         whether the backup job takes a database backup
-//                          (its options: the config's [backup] section)
+//   database = yes         whether a backup set (`backup --all`, the backup
+//                          job) takes a database backup (its options: the
+//                          config's [backup] section)
 //   verify-read-data = no
 //   notify-command = ...   run by /bin/sh when a job fails; its stdin: one
 //                          summary line, then the failing run's last lines
@@ -117,9 +119,10 @@ std::vector<UnitFile> systemd_units(const ScheduleSettings& settings, const Unit
 UnitFile cron_file(const ScheduleSettings& settings, const UnitContext& context);
 
 // The argv (after the binary) of the commands job `job` runs, in order.
-// For backup: backup (when database), `files backup` per volume, then the
-// maintenance steps expire (when the config has retention rules; expire
-// refuses to run without any) and gc, marked by `maintenance`.
+// For backup: the backup set, `backup --all` (the database when database =
+// yes, and every volume; cli/backup_set.h), then the maintenance steps
+// expire (when the config has retention rules; expire refuses to run without
+// any) and gc, marked by `maintenance`.
 struct JobStep {
   std::vector<std::string> args;
   bool maintenance = false;  // skipped once a step before it failed

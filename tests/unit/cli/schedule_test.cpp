@@ -188,20 +188,22 @@ TEST(ScheduleUnits, CronFileHasOneLinePerJobAsTheUser) {
                                             "0 5 1 * *" + run + "drill --cron"}));
 }
 
-TEST(ScheduleSteps, BackupTakesTheDatabaseAndEachVolumeThenExpiresAndCollects) {
+TEST(ScheduleSteps, BackupTakesTheSetThenExpiresAndCollects) {
   ScheduleSettings s = settings_of("[volume.app]\npath = /srv/app\n");
   s.retention = true;
   const std::vector<JobStep> steps = job_steps(s, "backup");
-  ASSERT_EQ(steps.size(), 4u);
-  EXPECT_EQ(steps[0].args, std::vector<std::string>{"backup"});
-  EXPECT_EQ(steps[1].args,
-            (std::vector<std::string>{"files", "backup", "--volume", "app", "/srv/app"}));
-  EXPECT_EQ(steps[2].args, std::vector<std::string>{"expire"});
-  EXPECT_TRUE(steps[2].maintenance);
-  EXPECT_EQ(steps[3].args, std::vector<std::string>{"gc"});
+  ASSERT_EQ(steps.size(), 3u);
+  // The database and every volume: backup --all (its parts: backup_set_test).
+  EXPECT_EQ(steps[0].args, (std::vector<std::string>{"backup", "--all"}));
+  EXPECT_FALSE(steps[0].maintenance);
+  EXPECT_EQ(steps[1].args, std::vector<std::string>{"expire"});
+  EXPECT_TRUE(steps[1].maintenance);
+  EXPECT_EQ(steps[2].args, std::vector<std::string>{"gc"});
   s.retention = false;  // expire refuses to run without rules
   s.database = false;
   EXPECT_EQ(job_steps(s, "backup").size(), 2u);
+  s.volumes.clear();  // nothing to back up: only gc
+  EXPECT_EQ(job_steps(s, "backup").size(), 1u);
   s.verify_read_data = true;
   EXPECT_EQ(job_steps(s, "verify").at(0).args, (std::vector<std::string>{"verify", "--read-data"}));
   EXPECT_EQ(testing::error_code_of([&] { job_steps(s, "reboot"); }), ErrorCode::kUsage);
