@@ -26,28 +26,45 @@ std::optional<std::uint32_t> lookup_gid(const std::string& name) {
 
 }  // namespace
 
-std::string Identities::user(std::uint32_t uid) {
-  std::lock_guard lock(mu_);
-  auto [it, fresh] = user_names_.try_emplace(uid);
+namespace {
+
+std::optional<std::string> lookup_user(std::uint32_t uid) {
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return found->pw_name;
+  return std::nullopt;
+}
+
+std::optional<std::string> lookup_group(std::uint32_t gid) {
+  struct group gr, *found = nullptr;
+  char buf[4096];
+  if (getgrgid_r(gid, &gr, buf, sizeof buf, &found) == 0 && found) return found->gr_name;
+  return std::nullopt;
+}
+
+// The name of `id` in `names`, looked up with `lookup` the first time; ""
+// for none (or one too long to record).
+template <typename Lookup>
+std::string cached_name(std::map<std::uint32_t, std::string>& names, std::uint32_t id,
+                        Lookup lookup) {
+  auto [it, fresh] = names.try_emplace(id);
   if (fresh) {
-    struct passwd pw, *found = nullptr;
-    char buf[4096];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) it->second = found->pw_name;
+    it->second = lookup(id).value_or("");
     if (it->second.size() > kMaxName) it->second.clear();
   }
   return it->second;
 }
 
+}  // namespace
+
+std::string Identities::user(std::uint32_t uid) {
+  std::lock_guard lock(mu_);
+  return cached_name(user_names_, uid, lookup_user);
+}
+
 std::string Identities::group(std::uint32_t gid) {
   std::lock_guard lock(mu_);
-  auto [it, fresh] = group_names_.try_emplace(gid);
-  if (fresh) {
-    struct group gr, *found = nullptr;
-    char buf[4096];
-    if (getgrgid_r(gid, &gr, buf, sizeof buf, &found) == 0 && found) it->second = found->gr_name;
-    if (it->second.size() > kMaxName) it->second.clear();
-  }
-  return it->second;
+  return cached_name(group_names_, gid, lookup_group);
 }
 
 namespace {
