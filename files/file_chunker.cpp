@@ -61,16 +61,31 @@ void FileChunker::submit_batch() {
   auto frames = std::make_shared<std::vector<std::shared_ptr<Frame>>>(std::move(batch_));
   batch_.clear();
   batch_bytes_ = 0;
+  // Consecutive frames (small files, one after another in the walk) are
+  // sealed together, up to repo::kFrameBytes: one zstd frame compresses
+  // them as one stream and one envelope's overhead serves them all.
   sealers_->submit([&chunks = chunks_, frames, counter = added_bytes_] {
+    std::vector<ByteView> views;
+    std::vector<repo::ChunkId> ids;
+    std::size_t bytes = 0;
+    auto seal = [&] {
+      if (views.empty()) return;
+      for (const repo::AddResult& a : chunks.add_group(views, ids)) *counter += a.stored_bytes;
+      views.clear();
+      ids.clear();
+      bytes = 0;
+    };
     for (const auto& f : *frames) {
-      std::vector<ByteView> views;
+      if (bytes + f->data.size() > repo::kFrameBytes) seal();
       std::size_t at = 0;
-      for (std::uint32_t len : f->lengths) {
-        views.push_back(ByteView(f->data).subspan(at, len));
-        at += len;
+      for (std::size_t i = 0; i < f->lengths.size(); ++i) {
+        views.push_back(ByteView(f->data).subspan(at, f->lengths[i]));
+        ids.push_back(f->ids[i]);
+        at += f->lengths[i];
       }
-      for (const repo::AddResult& a : chunks.add_group(views, f->ids)) *counter += a.stored_bytes;
+      bytes += f->data.size();
     }
+    seal();
   });
 }
 
