@@ -127,9 +127,25 @@ constexpr std::size_t kMaxReason = 4096;
 
 }  // namespace
 
-BlockMapBuilder::BlockMapBuilder(int pg_major, Lsn segment_start) {
+constexpr std::size_t kRecentSlots = 4096;
+
+BlockMapBuilder::BlockMapBuilder(int pg_major, Lsn segment_start) : recent_(kRecentSlots) {
   map_.pg_major = pg_major;
   map_.segment_start = segment_start;
+}
+
+bool record_needs_main_data(std::uint8_t rmid) {
+  return rmid == kRmXact || rmid == kRmSmgr || rmid == kRmDbase || rmid == kRmTblspc ||
+         rmid == kRmRelmap;
+}
+
+bool BlockMapBuilder::seen_recently(const RelFork& fork, std::uint32_t block) {
+  const std::uint32_t hash =
+      (fork.rel * 0x9E3779B1u) ^ (block * 0x85EBCA77u) ^ (fork.db * 0xC2B2AE3Du) ^ fork.fork;
+  RecentRef& slot = recent_[(hash ^ (hash >> 16)) & (kRecentSlots - 1)];
+  if (slot.used && slot.block == block && slot.fork == fork) return true;
+  slot = {fork, block, true};
+  return false;
 }
 
 Attribution BlockMapBuilder::attribute_record(Lsn lsn, ByteView record, std::string& reason) {
@@ -147,17 +163,19 @@ Attribution BlockMapBuilder::attribute_record(Lsn lsn, ByteView record, std::str
   }
   const std::size_t mark = refs_.size();
   bool bad_fork = false;
-  const auto layout =
-      detail::walk_record_body(record.subspan(kRecordHeaderSize), tot_len - kRecordHeaderSize,
-                               map_.pg_major, [&](const detail::BlockRefHeader& ref) {
-                                 if (ref.fork > kMaxFork) bad_fork = true;
-                                 refs_.push_back({{ref.spc, ref.db, ref.rel, ref.fork},
-                                                  ref.block,
-                                                  seq_++,
-                                                  ref.will_init || ref.image_applied});
-                               });
+  const auto layout = detail::walk_record_body(
+      record.subspan(kRecordHeaderSize), tot_len - kRecordHeaderSize, map_.pg_major,
+      [&](const detail::BlockRefHeader& ref) {
+        if (ref.fork > kMaxFork) bad_fork = true;
+        const RelFork fork{ref.spc, ref.db, ref.rel, ref.fork};
+        if (seen_recently(fork, ref.block)) return;
+        refs_.push_back({fork, ref.block, seq_++, ref.will_init || ref.image_applied});
+      });
+  // Drops this record's references; the recent table may name them, so it
+  // is forgotten too (rare: only records that fail or need more bytes).
   auto undo = [&](Attribution result) {
     refs_.resize(mark);
+    std::fill(recent_.begin(), recent_.end(), RecentRef{});
     return result;
   };
   if (bad_fork) {
@@ -168,8 +186,7 @@ Attribution BlockMapBuilder::attribute_record(Lsn lsn, ByteView record, std::str
     reason = at_lsn(lsn) + ": block headers do not add up";
     return undo(Attribution::kFailed);
   }
-  const bool needs_main = rmid == kRmXact || rmid == kRmSmgr || rmid == kRmDbase ||
-                          rmid == kRmTblspc || rmid == kRmRelmap;
+  const bool needs_main = record_needs_main_data(rmid);
   if (layout.status == detail::BodyStatus::kNeedMore) return undo(Attribution::kNeedMore);
   if (!needs_main) return Attribution::kDone;
   const std::uint64_t main_start = kRecordHeaderSize + layout.main_offset;

@@ -131,6 +131,11 @@ struct BlockMap {
   }
 };
 
+// True for the resource managers whose records' main data a map needs
+// (transaction, storage, database, tablespace, relation map): their whole
+// record must be given to attribute_record(), not only its first bytes.
+bool record_needs_main_data(std::uint8_t rmid);
+
 // What attribute_record() made of one record.
 enum class Attribution {
   kDone,      // references and events added
@@ -160,6 +165,11 @@ class BlockMapBuilder {
     std::uint32_t seq;  // order of the reference, for `no_read` of the first
     bool no_read;
   };
+  // True when (fork, block) was referenced recently: a later reference can
+  // never change the first one's no_read, so it need not be kept. A small
+  // direct-mapped table; busy segments reference the same few blocks again
+  // and again, and this keeps the vector to sort short.
+  bool seen_recently(const RelFork& fork, std::uint32_t block);
   Attribution attribute_main(Lsn lsn, std::uint8_t rmid, std::uint8_t info, ByteView main,
                              std::string& reason);
   void add_event(MapEvent event) { map_.events.push_back(event); }
@@ -167,6 +177,12 @@ class BlockMapBuilder {
   BlockMap map_;
   std::vector<Ref> refs_;
   std::uint32_t seq_ = 0;
+  struct RecentRef {
+    RelFork fork;
+    std::uint32_t block = 0;
+    bool used = false;
+  };
+  std::vector<RecentRef> recent_;
 };
 
 // Attributes `previous.head` with `next.tail` (the segment right after it on

@@ -413,7 +413,10 @@ class SegmentDecoder {
       attribute(lsn, ByteView(data_ + record.start, tot_len), true);
       return;
     }
-    const Bytes prefix = gather(record.start, std::min<std::size_t>(tot_len, kHeaderPrefix));
+    const std::size_t want = record_needs_main_data(record.rmid())
+                                 ? tot_len
+                                 : std::min<std::size_t>(tot_len, kHeaderPrefix);
+    const Bytes prefix = gather(record.start, want);
     if (attribute(lsn, prefix, prefix.size() == tot_len) == Attribution::kNeedMore)
       attribute(lsn, gather(record.start, tot_len), true);
   }
