@@ -54,7 +54,9 @@ void plan_backups(repo::Repository& repo, const ExpireOptions& options, std::int
       const auto file = repo::wal_file_of_object(info.name);
       if (!file || file->kind == pg::WalFileKind::kHistory) continue;
       if (pg::segment_number(*file, seg_size) >= *first_needed) continue;
-      const bool meta = info.name.starts_with(repo::kMetaPrefix);
+      // A block map goes with its metadata and is not a WAL file of its own.
+      const bool meta =
+          info.name.starts_with(repo::kMetaPrefix) || info.name.starts_with(repo::kBlockMapPrefix);
       (meta ? removals.wal_meta : removals.wal_data).push_back(info.name);
       report.wal_bytes_removed += info.size;
       if (!meta) ++report.wal_files_removed;

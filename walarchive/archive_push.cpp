@@ -86,12 +86,22 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
     return store_whole(repo, object, name.name, data);
   }
 
-  // Hash, then decode, on another thread while this one compresses.
+  // Hash, then decode and store the block map, on another thread while this
+  // one compresses and stores the segment.
   std::promise<std::uint64_t> hash_promise;
   std::shared_future<std::uint64_t> hash = hash_promise.get_future().share();
   auto summary = std::async(std::launch::async, [&] {
-    hash_promise.set_value(codec::xxh3_64(data));
-    return pg::summarize_segment(data, header);
+    const std::uint64_t xxh3 = codec::xxh3_64(data);
+    hash_promise.set_value(xxh3);
+    pg::BlockMap map;
+    pg::SegmentSummary result = pg::summarize_segment(data, header, map);
+    map.segment_xxh3 = xxh3;
+    // Stored before the metadata, alongside the segment: a segment that counts
+    // as archived has its map (unless an older walvault pushed it). A map
+    // already there is kept; readers trust a map only when its segment_xxh3 is
+    // the metadata's (a conflicting push may have stored one here).
+    repo.put_object(repo::block_map_object_name(name.name), pg::encode_block_map(map));
+    return result;
   });
   repo::SegmentMeta meta;
   meta.name = name.name;

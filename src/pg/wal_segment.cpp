@@ -16,7 +16,13 @@
 //     record being read was abandoned by a crash; reading restarts on that page.
 // Only transaction-end and restore-point records are decoded beyond their
 // header (block headers skipped to find the main data), which keeps the pass
-// close to CRC speed and limits the exposure to rmgr-specific layouts.
+// close to CRC speed and limits the exposure to rmgr-specific layouts. With a
+// block map wanted, every valid record's block headers are read too (from the
+// mapped bytes when the record is on one page, else from a copy of its first
+// bytes), plus the main data of the few file-level record kinds
+// (block_map.cpp); the record crossing the segment's end keeps its first
+// bytes as the map's head, the continuation that starts it its first bytes
+// as the map's tail.
 //
 // Transaction ids: first_xact_xid/last_xact_xid report the record's xl_xid.
 // For COMMIT/ABORT that is the transaction's own xid; for COMMIT PREPARED and
@@ -36,6 +42,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "pg/record_body.h"
 
 namespace walvault::pg {
 namespace {
@@ -64,33 +71,7 @@ constexpr std::uint8_t kXactCommit = 0x00;
 constexpr std::uint8_t kXactAbort = 0x20;
 constexpr std::uint8_t kXactCommitPrepared = 0x30;
 constexpr std::uint8_t kXactAbortPrepared = 0x40;
-constexpr std::uint8_t kXactHasInfo = 0x80;        // XLOG_XACT_HAS_INFO
 constexpr std::size_t kRestorePointNameSize = 64;  // MAXFNAMELEN
-
-// xl_xact_xinfo flags (xact.h) and the sizes of the fields they announce.
-constexpr std::uint32_t kXinfoHasDbInfo = 1u << 0;
-constexpr std::uint32_t kXinfoHasSubxacts = 1u << 1;
-constexpr std::uint32_t kXinfoHasRelFileLocators = 1u << 2;
-constexpr std::uint32_t kXinfoHasInvals = 1u << 3;
-constexpr std::uint32_t kXinfoHasTwoPhase = 1u << 4;
-constexpr std::uint32_t kXinfoHasDroppedStats = 1u << 8;  // PostgreSQL 15+
-constexpr std::size_t kDbInfoSize = 8;                    // dbId, tsId
-constexpr std::size_t kInvalMessageSize = 16;             // SharedInvalidationMessage
-constexpr std::size_t kStatsItemSizePg15 = 12;            // kind, dboid, objoid
-constexpr std::size_t kStatsItemSizePg18 = 16;            // kind, dboid, objid_lo, objid_hi
-
-// Record body fragment ids (xlogrecord.h).
-constexpr std::uint8_t kMaxBlockId = 32;
-constexpr std::uint8_t kBlockIdDataShort = 255;
-constexpr std::uint8_t kBlockIdDataLong = 254;
-constexpr std::uint8_t kBlockIdOrigin = 253;
-constexpr std::uint8_t kBlockIdToplevelXid = 252;  // PostgreSQL 14+
-constexpr std::uint8_t kBlockHasImage = 0x10;
-constexpr std::uint8_t kBlockSameRel = 0x80;
-constexpr std::uint8_t kImageHasHole = 0x01;
-constexpr std::uint8_t kImageCompressedPg13 = 0x02;                // BKPIMAGE_IS_COMPRESSED, 13-14
-constexpr std::uint8_t kImageCompressedPg15 = 0x04 | 0x08 | 0x10;  // PGLZ | LZ4 | ZSTD, 15+
-constexpr std::size_t kRelFileLocatorSize = 12;
 
 constexpr std::uint32_t kMinPageSize = 1024;
 constexpr std::uint32_t kMaxPageSize = 65536;
@@ -130,59 +111,10 @@ std::string hex_u16(std::uint16_t v) {
 
 // Returns the main data of a record body (the bytes after the 24-byte header),
 // or std::nullopt when the fragment headers do not add up to the body length.
-// The main data is always the last fragment of a record.
 std::optional<ByteView> find_main_data(ByteView body, int pg_major) {
-  const std::uint8_t compressed_mask = pg_major >= 15 ? kImageCompressedPg15 : kImageCompressedPg13;
-  std::size_t pos = 0;
-  std::uint64_t payload = 0;  // block data + main data announced so far
-  std::uint64_t main_len = 0;
-  // Consumes n header bytes; false when the body is too short.
-  auto take = [&](std::size_t n, const std::uint8_t*& at) {
-    if (body.size() - pos < n) return false;
-    at = body.data() + pos;
-    pos += n;
-    return true;
-  };
-  const std::uint8_t* at = nullptr;
-  while (body.size() - pos > payload) {
-    if (!take(1, at)) return std::nullopt;
-    const std::uint8_t id = *at;
-    if (id == kBlockIdDataShort) {
-      if (!take(1, at)) return std::nullopt;
-      main_len = *at;
-      payload += main_len;
-      break;
-    }
-    if (id == kBlockIdDataLong) {
-      if (!take(4, at)) return std::nullopt;
-      main_len = load_le<std::uint32_t>(at);
-      payload += main_len;
-      break;
-    }
-    if (id == kBlockIdOrigin) {
-      if (!take(2, at)) return std::nullopt;
-    } else if (id == kBlockIdToplevelXid && pg_major >= 14) {
-      if (!take(4, at)) return std::nullopt;
-    } else if (id <= kMaxBlockId) {
-      if (!take(3, at)) return std::nullopt;
-      const std::uint8_t fork_flags = at[0];
-      payload += load_le<std::uint16_t>(at + 1);
-      if (fork_flags & kBlockHasImage) {
-        if (!take(5, at)) return std::nullopt;
-        payload += load_le<std::uint16_t>(at);
-        const std::uint8_t bimg_info = at[4];
-        if ((bimg_info & kImageHasHole) && (bimg_info & compressed_mask)) {
-          if (!take(2, at)) return std::nullopt;  // hole_length
-        }
-      }
-      if (!(fork_flags & kBlockSameRel) && !take(kRelFileLocatorSize, at)) return std::nullopt;
-      if (!take(4, at)) return std::nullopt;  // block number
-    } else {
-      return std::nullopt;
-    }
-  }
-  if (body.size() - pos != payload) return std::nullopt;
-  return body.subspan(body.size() - main_len);
+  const auto layout = detail::walk_record_body(body, body.size(), pg_major, [](const auto&) {});
+  if (layout.status != detail::BodyStatus::kOk) return std::nullopt;
+  return body.subspan(layout.main_offset);
 }
 
 // The prepared transaction's xid in the main data of a COMMIT PREPARED or
@@ -190,33 +122,8 @@ std::optional<ByteView> find_main_data(ByteView body, int pg_major) {
 // precede it), or std::nullopt when the fields do not add up.
 std::optional<std::uint32_t> prepared_xid(ByteView main, std::uint8_t info, bool commit,
                                           int pg_major) {
-  std::uint64_t pos = sizeof(std::int64_t);  // xact_time
-  auto u32_at = [&](std::uint64_t at) -> std::optional<std::uint32_t> {
-    if (at + 4 > main.size()) return std::nullopt;
-    return load_le<std::uint32_t>(main.data() + at);
-  };
-  if (!(info & kXactHasInfo)) return std::nullopt;  // no xinfo: no two-phase field
-  auto xinfo = u32_at(pos);
-  if (!xinfo) return std::nullopt;
-  pos += 4;
-  // A counted array: u32 count, then count items of `item` bytes.
-  auto skip_array = [&](std::size_t item) {
-    auto n = u32_at(pos);
-    if (!n || *n > 0x7FFFFFFFu) return false;
-    pos += 4 + static_cast<std::uint64_t>(*n) * item;
-    return pos <= main.size();
-  };
-  if (*xinfo & kXinfoHasDbInfo) pos += kDbInfoSize;  // bounds: the next u32_at checks
-  if ((*xinfo & kXinfoHasSubxacts) && !skip_array(sizeof(std::uint32_t))) return std::nullopt;
-  if ((*xinfo & kXinfoHasRelFileLocators) && !skip_array(kRelFileLocatorSize)) return std::nullopt;
-  if (pg_major >= 15 && (*xinfo & kXinfoHasDroppedStats) &&
-      !skip_array(pg_major >= 18 ? kStatsItemSizePg18 : kStatsItemSizePg15)) {
-    return std::nullopt;
-  }
-  // Only commit records carry invalidation messages (ParseAbortRecord has none).
-  if (commit && (*xinfo & kXinfoHasInvals) && !skip_array(kInvalMessageSize)) return std::nullopt;
-  if (!(*xinfo & kXinfoHasTwoPhase)) return std::nullopt;
-  return u32_at(pos);
+  const auto fields = detail::parse_xact_end(main, info, commit, pg_major);
+  return fields ? fields->twophase_xid : std::nullopt;
 }
 
 // One record as read from the segment.
@@ -228,6 +135,9 @@ struct Record {
   // Set by an invalid read: the record's header is complete, its prev-link
   // right, but its data runs past the end of the segment.
   bool runs_off_end = false;
+  // Set by an invalid read that ran past the end of the segment, whether or
+  // not the header was complete (the block map keeps such a record's head).
+  bool reached_end = false;
 
   std::uint32_t tot_len() const { return load_le<std::uint32_t>(header.data()); }
   std::uint32_t xid() const { return load_le<std::uint32_t>(header.data() + 4); }
@@ -258,8 +168,9 @@ struct Record {
 
 class SegmentDecoder {
  public:
-  SegmentDecoder(ByteView segment, const SegmentHeader& header)
-      : data_(segment.data()),
+  SegmentDecoder(ByteView segment, const SegmentHeader& header, BlockMapBuilder* map)
+      : map_(map),
+        data_(segment.data()),
         header_(header),
         page_size_(header.page_size),
         pg_major_(pg_major_for_page_magic(header.magic).value_or(0)) {
@@ -281,9 +192,16 @@ class SegmentDecoder {
   enum class ReadStatus { kOk, kInvalid, kOverwritten };
 
   void decode() {
-    if (limit_ == 0 || pg_major_ == 0) return;
+    if (limit_ == 0 || pg_major_ == 0) return map_incomplete("the segment has no readable pages");
+    if (map_) note_first_page();
     auto first = first_record_offset();
-    if (!first) return;
+    if (!first) {
+      // Either one record continues through every page, or a page is bad.
+      for (std::size_t index = 0; index * page_size_ < limit_; ++index)
+        if (!page_header(index))
+          return map_incomplete("page " + std::to_string(index) + " is invalid");
+      return;
+    }
     std::size_t offset = *first;
     // Start of the previous record (null: unknown, for the first). A pointer,
     // not std::optional: GCC's -Wmaybe-uninitialized misreads the optional here.
@@ -294,7 +212,10 @@ class SegmentDecoder {
         // The previous record ended exactly at a page end: the next one starts
         // after this page's header, and the page must not claim a continuation.
         auto page = page_header(offset / page_size_);
-        if (!page || (page->info & kFirstIsContRecord)) break;
+        if (!page || (page->info & kFirstIsContRecord)) {
+          map_incomplete("decoding stopped at " + format_lsn(lsn_at(offset)) + ": bad page");
+          break;
+        }
         offset += page->size();
       }
       Record record;
@@ -306,9 +227,14 @@ class SegmentDecoder {
       }
       if (status == ReadStatus::kInvalid) {
         note_crossing(record);
+        if (map_) map_crossing(record);
         break;
       }
-      if (!account(record)) break;
+      if (!account(record)) {
+        map_incomplete("decoding stopped at " + format_lsn(lsn_at(offset)) + ": malformed record");
+        break;
+      }
+      if (map_) map_record(record);
       if (record.is_switch()) {
         summary_.has_switch = true;
         break;
@@ -395,7 +321,8 @@ class SegmentDecoder {
       const std::size_t page_start = pos;
       auto page = page_header(page_start / page_size_);
       if (!page) {
-        record.runs_off_end = page_start >= limit_ && prev_ok;
+        record.reached_end = page_start >= limit_;
+        record.runs_off_end = record.reached_end && prev_ok;
         return ReadStatus::kInvalid;  // includes running past the segment end
       }
       if (page->info & kFirstIsOverwriteContRecord) {
@@ -415,6 +342,102 @@ class SegmentDecoder {
     if (crc != record.crc()) return ReadStatus::kInvalid;
     record.body = scratch_;
     return ReadStatus::kOk;
+  }
+
+  // --- block map (only with a builder) ---
+
+  void map_incomplete(const std::string& reason) {
+    if (map_) map_->map().mark_incomplete(reason);
+  }
+
+  // Up to `max` bytes of record data from `offset` on, skipping the page
+  // headers of the pages it continues on; `available` is how many bytes there
+  // are up to the end of the segment's whole pages (or a bad page).
+  Bytes gather(std::size_t offset, std::size_t max, std::size_t* available = nullptr) const {
+    Bytes out;
+    std::size_t total = 0;
+    while (offset < limit_) {
+      if (offset % page_size_ == 0) {
+        auto page = page_header(offset / page_size_);
+        if (!page) break;
+        offset += page->size();
+      }
+      const std::size_t page_end = (offset / page_size_ + 1) * page_size_;
+      const std::size_t n = page_end - offset;
+      if (out.size() < max) {
+        const std::size_t copy = std::min(n, max - out.size());
+        out.insert(out.end(), data_ + offset, data_ + offset + copy);
+      }
+      total += n;
+      if (!available && out.size() >= max) break;
+      offset = page_end;
+    }
+    if (available) *available = total;
+    return out;
+  }
+
+  // The first page: a continuation's first bytes (the previous segment's map
+  // needs them), or the mark that the continued record was abandoned.
+  void note_first_page() {
+    auto page = page_header(0);
+    if (!page) return;
+    map_->map().starts_with_overwrite = (page->info & kFirstIsOverwriteContRecord) != 0;
+    if (!(page->info & kFirstIsContRecord)) return;
+    TailFragment tail;
+    tail.rem_len = page->rem_len;
+    tail.bytes = gather(page->size(), std::min<std::size_t>(page->rem_len, kFragmentCap));
+    map_->map().tail = std::move(tail);
+  }
+
+  // Attributes a record from its bytes (all of them when `whole`); a
+  // failure marks the map incomplete. Returns kNeedMore only for a prefix.
+  Attribution attribute(Lsn lsn, ByteView bytes, bool whole) {
+    std::string reason;
+    Attribution result = map_->attribute_record(lsn, bytes, reason);
+    if (result == Attribution::kNeedMore && whole) {
+      reason = "record at " + format_lsn(lsn) + ": block headers do not add up";
+      result = Attribution::kFailed;
+    }
+    if (result == Attribution::kFailed) map_->map().mark_incomplete(reason);
+    return result;
+  }
+
+  // A valid record: its own bytes when they are on one page, else a copy of
+  // its first bytes (block headers fit in kHeaderPrefix), and of all of them
+  // when its main data is needed too.
+  void map_record(const Record& record) {
+    constexpr std::size_t kHeaderPrefix = kRecordHeaderSize + 1024;
+    const Lsn lsn = lsn_at(record.start);
+    const std::uint32_t tot_len = record.tot_len();
+    if (record.end - record.start == tot_len) {
+      attribute(lsn, ByteView(data_ + record.start, tot_len), true);
+      return;
+    }
+    const std::size_t want = record_needs_main_data(record.rmid())
+                                 ? tot_len
+                                 : std::min<std::size_t>(tot_len, kHeaderPrefix);
+    const Bytes prefix = gather(record.start, want);
+    if (attribute(lsn, prefix, prefix.size() == tot_len) == Attribution::kNeedMore)
+      attribute(lsn, gather(record.start, tot_len), true);
+  }
+
+  // The record that runs off the segment's end: attributed now when its first
+  // bytes suffice, else kept as the map's head for the next segment's tail.
+  void map_crossing(const Record& record) {
+    HeadFragment head;
+    head.lsn = lsn_at(record.start);
+    std::size_t available = 0;
+    head.bytes = gather(record.start, kFragmentCap, &available);
+    head.available = static_cast<std::uint32_t>(available);
+    const bool header_here = available >= kRecordHeaderSize;
+    if (!record.reached_end || (header_here && !record.runs_off_end)) {
+      map_incomplete("decoding stopped at " + format_lsn(head.lsn) +
+                     ": invalid record before the end of the segment");
+      return;
+    }
+    head.tot_len = record.tot_len();
+    if (attribute(head.lsn, head.bytes, false) == Attribution::kNeedMore)
+      map_->map().head = std::move(head);
   }
 
   // Adds a valid record to the summary; false when a record we decode turns
@@ -447,6 +470,7 @@ class SegmentDecoder {
     return true;
   }
 
+  BlockMapBuilder* map_;  // null: no block map wanted
   const std::uint8_t* data_;
   const SegmentHeader& header_;
   const std::uint32_t page_size_;
@@ -539,7 +563,14 @@ SegmentHeader check_segment_header(ByteView segment, const WalFileName& name) {
 }
 
 SegmentSummary summarize_segment(ByteView segment, const SegmentHeader& header) {
-  return SegmentDecoder(segment, header).run();
+  return SegmentDecoder(segment, header, nullptr).run();
+}
+
+SegmentSummary summarize_segment(ByteView segment, const SegmentHeader& header, BlockMap& map) {
+  BlockMapBuilder builder(header.pg_major, header.page_address);
+  SegmentSummary summary = SegmentDecoder(segment, header, &builder).run();
+  map = builder.finish();
+  return summary;
 }
 
 }  // namespace walvault::pg

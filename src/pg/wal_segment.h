@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "pg/block_map.h"
 #include "pg/wal_name.h"
 #include "pg/xid_set.h"
 
@@ -96,6 +97,10 @@ struct SegmentSummary {
 // fragment headers do not add up) or at the end of the data after a switch;
 // never throws on record content and never reads outside `segment`.
 SegmentSummary summarize_segment(ByteView segment, const SegmentHeader& header);
+// The same, and in the same pass the segment's block map (pg/block_map.h):
+// complete, or marked incomplete with the reason (including a decode that
+// stopped before the end of the segment's data without an XLOG_SWITCH).
+SegmentSummary summarize_segment(ByteView segment, const SegmentHeader& header, BlockMap& map);
 
 // CRC-32C (Castagnoli), as PostgreSQL's pg_crc32c: init 0xFFFFFFFF, final xor.
 std::uint32_t crc32c_update(std::uint32_t crc, ByteView data);

@@ -11,9 +11,9 @@ namespace walvault::repo {
 
 namespace {
 
-constexpr std::array<std::string_view, 11> kPrefixes = {
-    kKeysPrefix,   kSegmentPrefix, kMetaPrefix, kWalFilePrefix,  kPackPrefix, kIndexPrefix,
-    kBackupPrefix, kHistoryPrefix, kLockPrefix, kSnapshotPrefix, kDumpPrefix};
+constexpr std::array<std::string_view, 12> kPrefixes = {
+    kKeysPrefix,  kSegmentPrefix, kMetaPrefix,    kBlockMapPrefix, kWalFilePrefix,  kPackPrefix,
+    kIndexPrefix, kBackupPrefix,  kHistoryPrefix, kLockPrefix,     kSnapshotPrefix, kDumpPrefix};
 
 // `object` without `prefix`; std::nullopt when it does not start with it.
 std::optional<std::string_view> after(std::string_view object, std::string_view prefix) {
@@ -38,7 +38,7 @@ std::string stamp16(std::int64_t us) {
   return stamp;
 }
 
-// The segment a wal/seg or wal/meta object is named after, when `object` is
+// The segment a wal/seg, wal/meta or wal/map object is named after, when `object` is
 // exactly the name `build` gives it.
 std::optional<pg::WalFileName> parse_segment_under(std::string_view object,
                                                    std::string (*build)(const std::string&)) {
@@ -83,6 +83,10 @@ std::string meta_object_name(const std::string& segment_name) {
   return kMetaPrefix + segment_name.substr(0, 16) + "/" + segment_name;
 }
 
+std::string block_map_object_name(const std::string& segment_name) {
+  return kBlockMapPrefix + segment_name.substr(0, 16) + "/" + segment_name;
+}
+
 std::string file_object_name(const std::string& file_name) { return kWalFilePrefix + file_name; }
 
 std::string data_object_name(const pg::WalFileName& name) {
@@ -96,6 +100,10 @@ std::optional<pg::WalFileName> parse_segment_object(std::string_view object) {
 
 std::optional<pg::WalFileName> parse_meta_object(std::string_view object) {
   return parse_segment_under(object, meta_object_name);
+}
+
+std::optional<pg::WalFileName> parse_block_map_object(std::string_view object) {
+  return parse_segment_under(object, block_map_object_name);
 }
 
 std::optional<std::string> parse_wal_file_object(std::string_view object) {

@@ -8,6 +8,7 @@
 //   keys/file-<16 hex>                            repository.h: a key-file wrap
 //   wal/seg/<tli+log, 16 hex>/<segment name>      wal_objects.h: a segment's bytes
 //   wal/meta/<tli+log, 16 hex>/<segment name>     wal_objects.h: its metadata (archived)
+//   wal/map/<tli+log, 16 hex>/<segment name>      wal_objects.h: its block map (pg/block_map.h)
 //   wal/file/<file name>                          .history, .backup, .partial
 //   packs/<first 2 hex of id>/<pack id, 64 hex>   chunk_store.h: chunk envelopes
 //   index/<index id, 64 hex>                      chunk_store.h: the chunks of one pack
@@ -46,9 +47,10 @@ inline constexpr char kClusterObject[] = "cluster";
 
 // Prefixes, each ending in '/'; list(prefix) enumerates one class of objects.
 inline constexpr char kKeysPrefix[] = "keys/";
-inline constexpr char kWalPrefix[] = "wal/";  // the three below
+inline constexpr char kWalPrefix[] = "wal/";  // the four below
 inline constexpr char kSegmentPrefix[] = "wal/seg/";
 inline constexpr char kMetaPrefix[] = "wal/meta/";
+inline constexpr char kBlockMapPrefix[] = "wal/map/";
 inline constexpr char kWalFilePrefix[] = "wal/file/";
 inline constexpr char kPackPrefix[] = "packs/";
 inline constexpr char kIndexPrefix[] = "index/";
@@ -78,15 +80,17 @@ bool is_unencrypted_object(std::string_view name);
 // WAL. The directory part is the segment name's first 16 hex (timeline+log).
 std::string segment_object_name(const std::string& segment_name);
 std::string meta_object_name(const std::string& segment_name);
+std::string block_map_object_name(const std::string& segment_name);
 std::string file_object_name(const std::string& file_name);
 // The object that holds the bytes of any archivable file name.
 std::string data_object_name(const pg::WalFileName& name);
 // The segment a canonical wal/seg/... (wal/meta/...) name is named after.
 std::optional<pg::WalFileName> parse_segment_object(std::string_view object);
 std::optional<pg::WalFileName> parse_meta_object(std::string_view object);
+std::optional<pg::WalFileName> parse_block_map_object(std::string_view object);
 // The file name after wal/file/ (not checked as a WAL file name; non-empty).
 std::optional<std::string> parse_wal_file_object(std::string_view object);
-// The WAL file any wal/seg, wal/meta or wal/file object holds, by its last
+// The WAL file any wal/seg, wal/meta, wal/map or wal/file object holds, by its last
 // component; std::nullopt when that is no WAL file name.
 std::optional<pg::WalFileName> wal_file_of_object(std::string_view object);
 

@@ -179,6 +179,14 @@ SegmentMeta meta_from_json(std::string_view text, const std::string& object) {
   }
 }
 
+std::optional<pg::BlockMap> read_block_map(repo::Repository& repo,
+                                           const std::string& segment_name) {
+  const std::string object = block_map_object_name(segment_name);
+  auto bytes = repo.get_object(object);
+  if (!bytes) return std::nullopt;
+  return pg::decode_block_map(*bytes, object);
+}
+
 std::optional<SegmentMeta> read_meta(repo::Repository& repo, const std::string& segment_name) {
   std::string object = meta_object_name(segment_name);
   auto bytes = repo.get_object(object);

@@ -5,6 +5,10 @@
 //                                               after the segment: a segment
 //                                               counts as archived only once
 //                                               its metadata exists
+//   wal/map/<tli+log, 16 hex>/<segment name>    its block map (pg/block_map.h),
+//                                               written before the metadata;
+//                                               absent for segments pushed by
+//                                               a walvault older than maps
 //   wal/file/<name>                             .history, .backup, .partial
 // Grouping by timeline+log keeps one "directory" to at most 256 segments of
 // 16 MiB, and lets a planner list a timeline without listing everything.
@@ -41,6 +45,11 @@ struct SegmentMeta {
 std::string meta_to_json(const SegmentMeta& meta);
 // Throws Error(kCorruption) naming `object` when the JSON is not a SegmentMeta.
 SegmentMeta meta_from_json(std::string_view text, const std::string& object);
+
+// The block map stored for a segment; std::nullopt when there is none (a
+// segment pushed before block maps existed, or not archived). Throws
+// Error(kCorruption) when the object does not decode.
+std::optional<pg::BlockMap> read_block_map(repo::Repository& repo, const std::string& segment_name);
 
 std::optional<SegmentMeta> read_meta(repo::Repository& repo, const std::string& segment_name);
 // Every segment's metadata, sorted by name (timeline, then position).

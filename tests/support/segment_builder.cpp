@@ -60,8 +60,11 @@ void SegmentBuilder::write(const std::uint8_t* data, std::size_t size, bool cont
 }
 
 void SegmentBuilder::leading_continuation(std::uint32_t length) {
+  leading_continuation(Bytes(length, 0xA5));
+}
+
+void SegmentBuilder::leading_continuation(const Bytes& tail) {
   if (pos_ != 0) throw std::logic_error("leading_continuation must come first");
-  Bytes tail(length, 0xA5);
   write(tail.data(), tail.size(), true);
 }
 

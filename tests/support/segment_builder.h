@@ -43,6 +43,8 @@ class SegmentBuilder {
   // Must come first if used: the segment opens with the last `length` bytes of
   // a record that began in the previous segment.
   void leading_continuation(std::uint32_t length);
+  // The same with the continuation's actual bytes (the rest of a record).
+  void leading_continuation(const Bytes& tail);
 
   // Appends a record (header + `body`) at the next 8-byte boundary and returns
   // its LSN. Bytes past the segment end are dropped (a record running off the

@@ -15,7 +15,10 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <set>
 #include <sstream>
+#include <tuple>
 
 #include "pg/wal_segment.h"
 #include "support/pg_cluster.h"
@@ -81,6 +84,29 @@ std::vector<DumpRecord> waldump(const PgCluster& cluster, const std::string& pat
     out.push_back({rmgr, tot_len, xid, static_cast<Lsn>(hi) << 32 | lo, line.substr(desc_at)});
   }
   return out;
+}
+
+// The block references pg_waldump lists (", blkref #N: rel S/D/R [fork F] blk B"),
+// as (spc, db, rel, fork) -> blocks.
+using BlockSet =
+    std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t, int, std::uint32_t>>;
+void add_blkrefs(std::string_view desc, BlockSet& out) {
+  static const std::map<std::string, int> forks = {{"main", 0}, {"fsm", 1}, {"vm", 2}, {"init", 3}};
+  for (std::size_t at = desc.find("blkref #"); at != std::string_view::npos;
+       at = desc.find("blkref #", at + 1)) {
+    unsigned spc = 0, db = 0, rel = 0, blk = 0;
+    char fork[16] = {};
+    const std::string rest(desc.substr(at, 120));
+    if (std::sscanf(rest.c_str(), "blkref #%*u: rel %u/%u/%u fork %15s blk %u", &spc, &db, &rel,
+                    fork, &blk) == 5) {
+      out.emplace(spc, db, rel, forks.at(fork), blk);
+    } else if (std::sscanf(rest.c_str(), "blkref #%*u: rel %u/%u/%u blk %u", &spc, &db, &rel,
+                           &blk) == 4) {
+      out.emplace(spc, db, rel, 0, blk);
+    } else {
+      ADD_FAILURE() << "unparsed block reference: " << rest;
+    }
+  }
 }
 
 // End of a record that starts at `lsn` inside a segment: its bytes skip the
@@ -170,7 +196,10 @@ struct CrosscheckTotals {
   std::uint64_t xid_set_bytes = 0;  // encoded commit + abort sets, all segments
   std::uint64_t max_xid_set_bytes = 0;
   double max_decode_ms = 0;
+  double max_decode_with_map_ms = 0;  // summarize_segment building the block map too
   std::uint64_t records_in_slowest = 0;
+  std::uint64_t mapped_blocks = 0;  // distinct blocks in the maps, all segments
+  std::uint64_t map_bytes = 0;      // encoded maps (before the envelope), all segments
 };
 
 // Compares every completed segment in the cluster's pg_wal.
@@ -215,6 +244,31 @@ CrosscheckTotals crosscheck(PgCluster& cluster, std::int64_t not_before_us) {
     }
 
     const std::vector<DumpRecord> dump = waldump(cluster, path);
+    // The block map: complete, and every block pg_waldump names is in it. It
+    // may hold more only for the record running into the next segment, which
+    // pg_waldump does not print (at most 33 block references).
+    BlockMap map;
+    double map_ms = 1e9;
+    for (int run = 0; run < 3; ++run) {
+      const auto started = std::chrono::steady_clock::now();
+      summarize_segment(bytes, header, map);
+      map_ms = std::min(map_ms, std::chrono::duration<double, std::milli>(
+                                    std::chrono::steady_clock::now() - started)
+                                    .count());
+    }
+    totals.max_decode_with_map_ms = std::max(totals.max_decode_with_map_ms, map_ms);
+    EXPECT_TRUE(map.complete) << map.incomplete_reason;
+    BlockSet theirs_blocks, ours_blocks;
+    for (const DumpRecord& r : dump) add_blkrefs(r.desc, theirs_blocks);
+    for (const ForkBlocks& g : map.blocks)
+      for (const ChangedBlock& b : g.blocks)
+        ours_blocks.emplace(g.fork.spc, g.fork.db, g.fork.rel, g.fork.fork, b.block);
+    std::size_t missing = 0;
+    for (const auto& b : theirs_blocks) missing += !ours_blocks.contains(b);
+    EXPECT_EQ(missing, 0u) << "blocks pg_waldump names that the map lacks";
+    EXPECT_LE(ours_blocks.size(), theirs_blocks.size() + 33);
+    totals.mapped_blocks += ours_blocks.size();
+    totals.map_bytes += encode_block_map(map).size();
     std::vector<std::uint32_t> subxacts;
     const SegmentSummary theirs = summary_from_dump(dump, header.page_size, subxacts);
     EXPECT_GT(theirs.records, 0u);
@@ -349,9 +403,10 @@ TEST(WaldumpCrosscheck, SixteenMiBSegmentsUnderPgbench) {
   const CrosscheckTotals totals = crosscheck(cluster, started_us);
   std::cout << "[ info     ] 16 MiB: " << totals.segments << " segments, " << totals.commits
             << " commits, " << totals.aborts << " aborts; slowest decode " << totals.max_decode_ms
-            << " ms (" << totals.records_in_slowest << " records); xid sets "
-            << totals.xid_set_bytes << " bytes in all, at most " << totals.max_xid_set_bytes
-            << " per segment\n";
+            << " ms (" << totals.records_in_slowest << " records), with block map "
+            << totals.max_decode_with_map_ms << " ms; block maps " << totals.mapped_blocks
+            << " blocks in " << totals.map_bytes << " bytes; xid sets " << totals.xid_set_bytes
+            << " bytes in all, at most " << totals.max_xid_set_bytes << " per segment\n";
   ::testing::Test::RecordProperty("max_decode_ms", std::to_string(totals.max_decode_ms));
   EXPECT_GE(totals.segments, 3);
   EXPECT_GE(totals.commits, 1000u);
