@@ -62,8 +62,9 @@ void FileChunker::submit_batch() {
   batch_.clear();
   batch_bytes_ = 0;
   // Consecutive frames (small files, one after another in the walk) are
-  // sealed together, up to repo::kFrameBytes: one zstd frame compresses
-  // them as one stream and one envelope's overhead serves them all.
+  // sealed together, up to kBatchBytes: one zstd frame compresses them as
+  // one stream and one envelope's overhead serves them all, while a restore
+  // of one of them still opens at most 1 MiB (a larger frame goes alone).
   sealers_->submit([&chunks = chunks_, frames, counter = added_bytes_] {
     std::vector<ByteView> views;
     std::vector<repo::ChunkId> ids;
@@ -76,7 +77,7 @@ void FileChunker::submit_batch() {
       bytes = 0;
     };
     for (const auto& f : *frames) {
-      if (bytes + f->data.size() > repo::kFrameBytes) seal();
+      if (bytes + f->data.size() > kBatchBytes) seal();
       std::size_t at = 0;
       for (std::size_t i = 0; i < f->lengths.size(); ++i) {
         views.push_back(ByteView(f->data).subspan(at, f->lengths[i]));

@@ -9,7 +9,7 @@
 // built at once), and each frame that holds a chunk the store lacks is
 // copied into a task on the pool, which compresses, encrypts and packs it;
 // a task's frames that follow each other (small files) are sealed as one
-// envelope, up to repo::kFrameBytes, so they compress as one stream.
+// envelope, up to 1 MiB, so they compress as one stream.
 // The pool's bounded queue is the backpressure: at most its capacity plus
 // its workers frames are in flight. Either way the chunks and their ids are
 // the same; only the thread that seals differs.

@@ -551,7 +551,7 @@ void prune(Restore& r, int dir_fd, const std::string& rel, const Tree& tree) {
 // gathered up to kBatchBytes or kBatchFiles, so that writers take turns on
 // directories less often and the pool hands over fewer tasks.
 constexpr std::uint64_t kBatchBytes = 1u << 20;
-constexpr std::size_t kBatchFiles = 32;
+constexpr std::size_t kBatchFiles = 64;
 
 struct FileBatch {
   std::vector<std::pair<std::string, const Node*>> files;  // (path, node)

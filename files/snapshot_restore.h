@@ -48,7 +48,7 @@ struct RestoreOptions {
   // Threads writing files: the walk creates directories, links and special
   // files in order and hands regular files (read their chunks, write,
   // metadata, rename), a directory's small ones gathered into batches of up
-  // to 1 MiB or 32 files, to a pool of this many; a directory gets its metadata
+  // to 1 MiB or 64 files, to a pool of this many; a directory gets its metadata
   // once every file and subdirectory in it is done, set by whichever thread
   // finishes last, so the walk never waits for a directory's writers. Files
   // with hard links are restored by the walk itself. Fresh files of 1 MiB
