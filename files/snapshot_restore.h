@@ -9,10 +9,10 @@
 // as root, owner (by name when the name exists here, else by id) are set
 // before the rename (a fresh file is created with its mode where the umask,
 // a setgid target or a default ACL do not change it, and its owner is not
-// set again when it is the restoring user's); directories get theirs after their entries. Holes of a
-// sparse file are left as holes. Entries of one snapshot that were hard
-// links to each other (equal st_dev and st_ino, link count > 1) are linked
-// again. Devices are created only as root (else skipped with a warning).
+// set again when it is the restoring user's); directories get theirs after their entries. Holes of
+// a sparse file are left as holes. Entries of one snapshot that were hard links to each other
+// (equal st_dev and st_ino, link count > 1) are linked again. Devices are created only as root
+// (else skipped with a warning).
 //
 // Without `delta` the target must be empty or absent. With it, the target is
 // brought to the snapshot: entries the snapshot lacks are removed (without

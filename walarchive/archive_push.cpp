@@ -68,6 +68,20 @@ FileResult store_whole(repo::Repository& repo, const std::string& object, const 
   return result;
 }
 
+// What the decoder thread of a push returns: the segment's summary, and
+// whether it stored the segment's block map (rather than finding one).
+struct Summarized {
+  pg::SegmentSummary summary;
+  bool map_created = false;
+};
+
+// The segment and then its metadata, once the decoder thread (`summary`)
+// has its summary; `hash` is the segment's XXH3 from that thread.
+FileResult store_segment(repo::Repository& repo, const pg::WalFileName& name,
+                         const pg::SegmentHeader& header, ByteView data, const std::string& object,
+                         const std::shared_future<std::uint64_t>& hash,
+                         const std::shared_future<Summarized>& summary);
+
 FileResult push_file(repo::Repository& repo, const std::string& path) {
   pg::WalFileName name = parse_name_or_throw(path);
   const MappedFile input = read_input(path);
@@ -90,19 +104,38 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
   // one compresses and stores the segment.
   std::promise<std::uint64_t> hash_promise;
   std::shared_future<std::uint64_t> hash = hash_promise.get_future().share();
-  auto summary = std::async(std::launch::async, [&] {
+  const std::string map_object = repo::block_map_object_name(name.name);
+  std::shared_future<Summarized> summary = std::async(std::launch::async, [&] {
     const std::uint64_t xxh3 = codec::xxh3_64(data);
     hash_promise.set_value(xxh3);
     pg::BlockMap map;
-    pg::SegmentSummary result = pg::summarize_segment(data, header, map);
+    Summarized result{pg::summarize_segment(data, header, map), false};
     map.segment_xxh3 = xxh3;
     // Stored before the metadata, alongside the segment: a segment that counts
     // as archived has its map (unless an older walvault pushed it). A map
     // already there is kept; readers trust a map only when its segment_xxh3 is
     // the metadata's (a conflicting push may have stored one here).
-    repo.put_object(repo::block_map_object_name(name.name), pg::encode_block_map(map));
+    result.map_created =
+        repo.put_object(map_object, pg::encode_block_map(map)) == store::PutResult::kCreated;
     return result;
   });
+  try {
+    return store_segment(repo, name, header, data, object, hash, summary);
+  } catch (...) {
+    // Nothing of a push that failed stays behind (a full disk, a conflict):
+    // the map this call stored goes again, once its thread is done.
+    try {
+      if (summary.get().map_created) repo.store().remove(map_object);
+    } catch (...) {  // the push's own error is the one to report
+    }
+    throw;
+  }
+}
+
+FileResult store_segment(repo::Repository& repo, const pg::WalFileName& name,
+                         const pg::SegmentHeader& header, ByteView data, const std::string& object,
+                         const std::shared_future<std::uint64_t>& hash,
+                         const std::shared_future<Summarized>& summary) {
   repo::SegmentMeta meta;
   meta.name = name.name;
   meta.timeline = name.timeline;
@@ -123,7 +156,7 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
     check_identical(repo, object, name.name, data);
     outcome = PushOutcome::kAlreadyArchived;
   }
-  meta.summary = summary.get();
+  meta.summary = summary.get().summary;
   // The metadata makes the segment visible to planners; written last.
   repo.put_object(repo::meta_object_name(name.name), as_bytes(repo::meta_to_json(meta)));
   return {outcome, meta.xxh3};
