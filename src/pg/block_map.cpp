@@ -33,11 +33,6 @@ enum Rmgr : std::uint8_t {
   kRmMaxBuiltin = 21,  // RM_LOGICALMSG_ID
 };
 
-constexpr std::uint8_t kXactOpMask = 0x70;
-constexpr std::uint8_t kXactCommit = 0x00;
-constexpr std::uint8_t kXactAbort = 0x20;
-constexpr std::uint8_t kXactCommitPrepared = 0x30;
-constexpr std::uint8_t kXactAbortPrepared = 0x40;
 constexpr std::uint8_t kSmgrCreate = 0x10;
 constexpr std::uint8_t kSmgrTruncate = 0x20;
 constexpr std::uint8_t kTblspcCreate = 0x00;
@@ -215,9 +210,10 @@ Attribution BlockMapBuilder::attribute_main(Lsn lsn, std::uint8_t rmid, std::uin
   const std::uint8_t* p = main.data();
   switch (rmid) {
     case kRmXact: {
-      const std::uint8_t xop = info & kXactOpMask;
-      const bool commit = xop == kXactCommit || xop == kXactCommitPrepared;
-      if (!commit && xop != kXactAbort && xop != kXactAbortPrepared) return Attribution::kDone;
+      const std::uint8_t xop = info & detail::kXactOpMask;
+      const bool commit = xop == detail::kXactCommit || xop == detail::kXactCommitPrepared;
+      if (!commit && xop != detail::kXactAbort && xop != detail::kXactAbortPrepared)
+        return Attribution::kDone;
       const auto fields = detail::parse_xact_end(main, info, commit, map_.pg_major);
       if (!fields) {
         reason = at_lsn(lsn) + ": transaction end record whose fields do not add up";

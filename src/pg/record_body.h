@@ -63,6 +63,14 @@ std::optional<XactEndFields> parse_xact_end(ByteView main, std::uint8_t info, bo
 
 // --- implementation of the template ---
 
+// Transaction-end record kinds (xl_info & kXactOpMask of RM_XACT_ID records, xact.h),
+// read by the segment summary and the block maps.
+inline constexpr std::uint8_t kXactOpMask = 0x70;
+inline constexpr std::uint8_t kXactCommit = 0x00;
+inline constexpr std::uint8_t kXactAbort = 0x20;
+inline constexpr std::uint8_t kXactCommitPrepared = 0x30;
+inline constexpr std::uint8_t kXactAbortPrepared = 0x40;
+
 inline constexpr std::uint8_t kMaxBlockId = 32;
 inline constexpr std::uint8_t kBlockIdDataShort = 255;
 inline constexpr std::uint8_t kBlockIdDataLong = 254;

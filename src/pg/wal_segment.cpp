@@ -66,11 +66,6 @@ constexpr std::uint8_t kRmXact = 1;
 constexpr std::uint8_t kXlogOpMask = 0xF0;
 constexpr std::uint8_t kXlogSwitch = 0x40;
 constexpr std::uint8_t kXlogRestorePoint = 0x70;
-constexpr std::uint8_t kXactOpMask = 0x70;
-constexpr std::uint8_t kXactCommit = 0x00;
-constexpr std::uint8_t kXactAbort = 0x20;
-constexpr std::uint8_t kXactCommitPrepared = 0x30;
-constexpr std::uint8_t kXactAbortPrepared = 0x40;
 constexpr std::size_t kRestorePointNameSize = 64;  // MAXFNAMELEN
 
 constexpr std::uint32_t kMinPageSize = 1024;
@@ -148,17 +143,17 @@ struct Record {
 
   bool is_xact_end() const {
     if (rmid() != kRmXact) return false;
-    const std::uint8_t op = info() & kXactOpMask;
-    return op == kXactCommit || op == kXactAbort || op == kXactCommitPrepared ||
-           op == kXactAbortPrepared;
+    const std::uint8_t op = info() & detail::kXactOpMask;
+    return op == detail::kXactCommit || op == detail::kXactAbort ||
+           op == detail::kXactCommitPrepared || op == detail::kXactAbortPrepared;
   }
   bool is_commit() const {
-    const std::uint8_t op = info() & kXactOpMask;
-    return op == kXactCommit || op == kXactCommitPrepared;
+    const std::uint8_t op = info() & detail::kXactOpMask;
+    return op == detail::kXactCommit || op == detail::kXactCommitPrepared;
   }
   bool is_prepared_end() const {
-    const std::uint8_t op = info() & kXactOpMask;
-    return op == kXactCommitPrepared || op == kXactAbortPrepared;
+    const std::uint8_t op = info() & detail::kXactOpMask;
+    return op == detail::kXactCommitPrepared || op == detail::kXactAbortPrepared;
   }
   bool is_restore_point() const {
     return rmid() == kRmXlog && (info() & kXlogOpMask) == kXlogRestorePoint;
