@@ -12,6 +12,9 @@ FaultStore::FaultStore(std::shared_ptr<ObjectStore> inner, FaultPlan plan)
 PutResult FaultStore::put(const std::string& name, ByteView data) {
   require_valid_object_name(name);
   const std::uint64_t n = ++puts_;
+  if (!plan_.fail_puts_under.empty() && name.starts_with(plan_.fail_puts_under))
+    throw Error(ErrorCode::kIo,
+                "put " + name + ": injected I/O error (under " + plan_.fail_puts_under + ")");
   if (plan_.fail_puts_from != 0 && n >= plan_.fail_puts_from) {
     throw Error(ErrorCode::kIo,
                 "put " + name + ": injected I/O error (put #" + std::to_string(n) + ")");

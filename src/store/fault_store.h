@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "store/store_wrapper.h"
 
@@ -22,6 +23,9 @@ struct FaultPlan {
   std::uint64_t fail_puts_from = 0;
   // Every get() fails.
   bool fail_gets = false;
+  // Every put() of a name that starts with this fails ("": none); unlike a
+  // count, independent of the order concurrent puts arrive in.
+  std::string fail_puts_under;
 };
 
 class FaultStore final : public StoreWrapper {

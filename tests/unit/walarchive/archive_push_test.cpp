@@ -94,9 +94,10 @@ TEST(ArchivePush, StoreFullFailsAndLeavesNothingVisible) {
 TEST(ArchivePush, FailureBeforeMetadataIsNotArchivedAndRetrySucceeds) {
   Fixture f;
   std::string path = f.write_segment(3);
-  // put #1 binds the cluster, #2 stores the segment, #3 (metadata) fails.
+  // The cluster is bound and the segment and its block map stored (on two
+  // threads, in either order); the metadata's put fails.
   store::FaultPlan plan;
-  plan.fail_puts_from = 3;
+  plan.fail_puts_under = repo::kMetaPrefix;
   auto faulty = std::make_shared<store::FaultStore>(f.inner, plan);
   auto failing = f.open(faulty);
   EXPECT_THROW(push(*failing, path), Error);
