@@ -19,13 +19,12 @@
 namespace walvault::pg {
 namespace {
 
-constexpr std::size_t kRecordHeaderSize = 24;
-constexpr std::uint8_t kInfoOpMask = 0xF0;  // ~XLR_INFO_MASK
+using detail::kInfoOpMask;
+using detail::kRecordHeaderSize;
+using detail::kRmXact;
 
-// Resource manager ids (rmgrlist.h, the same for 13-18).
+// The other resource manager ids (rmgrlist.h, the same for 13-18).
 enum Rmgr : std::uint8_t {
-  kRmXlog = 0,
-  kRmXact = 1,
   kRmSmgr = 2,
   kRmDbase = 4,
   kRmTblspc = 5,

@@ -63,6 +63,13 @@ std::optional<XactEndFields> parse_xact_end(ByteView main, std::uint8_t info, bo
 
 // --- implementation of the template ---
 
+// XLogRecord's fixed header, the resource managers both decoders look at
+// (rmgrlist.h, the same for 13-18) and the part of xl_info they own.
+inline constexpr std::size_t kRecordHeaderSize = 24;
+inline constexpr std::uint8_t kRmXlog = 0;
+inline constexpr std::uint8_t kRmXact = 1;
+inline constexpr std::uint8_t kInfoOpMask = 0xF0;  // ~XLR_INFO_MASK
+
 // Transaction-end record kinds (xl_info & kXactOpMask of RM_XACT_ID records, xact.h),
 // read by the segment summary and the block maps.
 inline constexpr std::uint8_t kXactOpMask = 0x70;

@@ -56,14 +56,13 @@ constexpr std::uint16_t kFirstIsOverwriteContRecord = 0x0008;
 constexpr std::uint16_t kAllPageFlags = 0x000F;  // XLP_ALL_FLAGS
 
 // XLogRecord.
-constexpr std::size_t kRecordHeaderSize = 24;
+using detail::kRecordHeaderSize;
 constexpr std::size_t kRecordCrcOffset = 20;
 constexpr std::uint64_t kMaxAlign = 8;
 
-// Resource managers and the opcodes we look at.
-constexpr std::uint8_t kRmXlog = 0;
-constexpr std::uint8_t kRmXact = 1;
-constexpr std::uint8_t kXlogOpMask = 0xF0;
+// The XLOG opcodes we look at.
+using detail::kRmXact;
+using detail::kRmXlog;
 constexpr std::uint8_t kXlogSwitch = 0x40;
 constexpr std::uint8_t kXlogRestorePoint = 0x70;
 constexpr std::size_t kRestorePointNameSize = 64;  // MAXFNAMELEN
@@ -156,9 +155,11 @@ struct Record {
     return op == detail::kXactCommitPrepared || op == detail::kXactAbortPrepared;
   }
   bool is_restore_point() const {
-    return rmid() == kRmXlog && (info() & kXlogOpMask) == kXlogRestorePoint;
+    return rmid() == kRmXlog && (info() & detail::kInfoOpMask) == kXlogRestorePoint;
   }
-  bool is_switch() const { return rmid() == kRmXlog && (info() & kXlogOpMask) == kXlogSwitch; }
+  bool is_switch() const {
+    return rmid() == kRmXlog && (info() & detail::kInfoOpMask) == kXlogSwitch;
+  }
 };
 
 class SegmentDecoder {
