@@ -80,7 +80,32 @@ struct Summarized {
 FileResult store_segment(repo::Repository& repo, const pg::WalFileName& name,
                          const pg::SegmentHeader& header, ByteView data, const std::string& object,
                          const std::shared_future<std::uint64_t>& hash,
-                         const std::shared_future<Summarized>& summary);
+                         const std::shared_future<Summarized>& summary) {
+  repo::SegmentMeta meta;
+  meta.name = name.name;
+  meta.timeline = name.timeline;
+  meta.segno = pg::segment_number(name, header.segment_size);
+  meta.size = data.size();
+  meta.pg_major = header.pg_major;
+  meta.system_id = header.system_id;
+  meta.archived_us = now_unix_us();
+
+  PushOutcome outcome = PushOutcome::kStored;
+  repo::Repository::PutOptions put_options;
+  put_options.plaintext_xxh3 = [&hash] { return hash.get(); };
+  const store::PutResult put = repo.put_object(object, data, put_options);
+  meta.xxh3 = hash.get();
+  if (put == store::PutResult::kAlreadyExists) {
+    auto existing = repo::read_meta(repo, name.name);
+    if (existing && existing->xxh3 != meta.xxh3) throw conflict(name.name);
+    check_identical(repo, object, name.name, data);
+    outcome = PushOutcome::kAlreadyArchived;
+  }
+  meta.summary = summary.get().summary;
+  // The metadata makes the segment visible to planners; written last.
+  repo.put_object(repo::meta_object_name(name.name), as_bytes(repo::meta_to_json(meta)));
+  return {outcome, meta.xxh3};
+}
 
 FileResult push_file(repo::Repository& repo, const std::string& path) {
   pg::WalFileName name = parse_name_or_throw(path);
@@ -130,36 +155,6 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
     }
     throw;
   }
-}
-
-FileResult store_segment(repo::Repository& repo, const pg::WalFileName& name,
-                         const pg::SegmentHeader& header, ByteView data, const std::string& object,
-                         const std::shared_future<std::uint64_t>& hash,
-                         const std::shared_future<Summarized>& summary) {
-  repo::SegmentMeta meta;
-  meta.name = name.name;
-  meta.timeline = name.timeline;
-  meta.segno = pg::segment_number(name, header.segment_size);
-  meta.size = data.size();
-  meta.pg_major = header.pg_major;
-  meta.system_id = header.system_id;
-  meta.archived_us = now_unix_us();
-
-  PushOutcome outcome = PushOutcome::kStored;
-  repo::Repository::PutOptions put_options;
-  put_options.plaintext_xxh3 = [&hash] { return hash.get(); };
-  const store::PutResult put = repo.put_object(object, data, put_options);
-  meta.xxh3 = hash.get();
-  if (put == store::PutResult::kAlreadyExists) {
-    auto existing = repo::read_meta(repo, name.name);
-    if (existing && existing->xxh3 != meta.xxh3) throw conflict(name.name);
-    check_identical(repo, object, name.name, data);
-    outcome = PushOutcome::kAlreadyArchived;
-  }
-  meta.summary = summary.get().summary;
-  // The metadata makes the segment visible to planners; written last.
-  repo.put_object(repo::meta_object_name(name.name), as_bytes(repo::meta_to_json(meta)));
-  return {outcome, meta.xxh3};
 }
 
 std::string status_file(const std::string& spool_dir, const std::string& segment) {
