@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/buffer_pool.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/relative_path.h"
@@ -71,14 +72,14 @@ class Collector : public pg::BackupSink {
  public:
   Collector(const std::vector<repo::Repository*>& repos, const BackupOptions& options)
       : progress_(options.progress),
-        pool_(std::max(1, options.parallel),
-              2 * static_cast<std::size_t>(std::max(1, options.parallel))) {
-    chunk_size_ = repos.front()->config().chunk_size;
+        chunk_size_(repos.front()->config().chunk_size),
+        buffers_(group_bytes(chunk_size_), group_buffers(options.parallel)),
+        pool_(std::max(1, options.parallel), buffers_.count()) {
     for (auto* r : repos) {
       if (r->config().chunk_size != chunk_size_)
         throw Error(ErrorCode::kUsage,
                     "the repositories use different chunk sizes; back up to each separately");
-      targets_.push_back({r, std::make_unique<repo::ChunkStore>(*r), {}});
+      targets_.push_back({r, std::make_unique<repo::ChunkStore>(*r, pack_options()), {}});
     }
   }
 
@@ -128,7 +129,6 @@ class Collector : public pg::BackupSink {
     for (auto& t : targets_) t.entries.push_back(e);
     in_file_ = e.type == EntryType::kFile;
     chunk_index_ = 0;
-    buffer_.clear();
     keep_text_ =
         tablespace_.empty() && (entry.path == "backup_label" || entry.path == "tablespace_map" ||
                                 entry.path == "backup_manifest" || entry.path == "PG_VERSION" ||
@@ -140,16 +140,19 @@ class Collector : public pg::BackupSink {
   }
   void on_tar_entry_data(ByteView data) override {
     if (keep_text_) text_.append(as_chars(data));
+    if (!in_file_) return;  // only regular files have content
     while (!data.empty()) {
-      if (buffer_.capacity() < chunk_size_) buffer_.reserve(chunk_size_);
-      const std::size_t take = std::min<std::size_t>(chunk_size_ - buffer_.size(), data.size());
-      buffer_.insert(buffer_.end(), data.begin(), data.begin() + take);
+      if (!group_.buffer) group_.buffer = buffers_.acquire();  // waits for a free one
+      const std::size_t take =
+          std::min<std::size_t>(chunk_size_ - (group_.used - chunk_start_), data.size());
+      std::memcpy(group_.buffer.data() + group_.used, data.data(), take);
+      group_.used += take;
       data = data.subspan(take);
-      if (buffer_.size() == chunk_size_) submit_chunk();
+      if (group_.used - chunk_start_ == chunk_size_) end_chunk();
     }
   }
   void on_tar_entry_end() override {
-    if (in_file_ && !buffer_.empty()) submit_chunk();
+    if (in_file_ && group_.used > chunk_start_) end_chunk();
     submit_group();
     if (keep_text_) {
       if (path_ == "backup_label") backup_label_ = text_;
@@ -191,28 +194,62 @@ class Collector : public pg::BackupSink {
 
  private:
   // Consecutive chunks of a file go to the workers in groups of up to
-  // kGroupBytes, so the new ones among them are compressed as one zstd frame
-  // (ChunkStore::add_group); dedup stays per chunk.
-  void submit_chunk() {
-    std::vector<repo::ChunkId*> slots;
-    for (auto& t : targets_) slots.push_back(&t.entries.back().chunks[chunk_index_]);
+  // kFrameBytes (rounded up to whole chunks), each group in one buffer of
+  // buffers_, back to back, so the new ones among them are compressed as one
+  // zstd frame where they lie (ChunkStore::add_group); dedup stays per chunk.
+  struct Piece {
+    std::size_t offset = 0, length = 0;  // in the group's buffer
+    std::vector<repo::ChunkId*> slots;   // per target: where the chunk's id goes
+  };
+  struct Group {
+    BufferPool::Buffer buffer;
+    std::size_t used = 0;
+    std::vector<Piece> pieces;
+  };
+
+  static std::size_t group_bytes(std::uint32_t chunk_size) {
+    const std::uint64_t chunks = (kGroupBytes + chunk_size - 1) / chunk_size;
+    return static_cast<std::size_t>(chunks * chunk_size);
+  }
+  // The budget: a group sealing on every worker, as many waiting in the pool's
+  // queue, and the one the stream fills.
+  static std::size_t group_buffers(int parallel) {
+    return 2 * static_cast<std::size_t>(std::max(1, parallel)) + 1;
+  }
+  // Per repository one pack filling while the one before is written: the
+  // writer (a direct write and fsync of 32 MiB, or an upload) is not slower
+  // than the workers filling the next, so a deeper queue buys no speed, only
+  // memory (docs/decisions.md, "A backup's memory budget").
+  static repo::ChunkStore::Options pack_options() {
+    repo::ChunkStore::Options o;
+    o.max_unwritten_packs = 1;
+    return o;
+  }
+
+  void end_chunk() {
+    Piece piece{chunk_start_, group_.used - chunk_start_, {}};
+    for (auto& t : targets_) piece.slots.push_back(&t.entries.back().chunks[chunk_index_]);
+    group_.pieces.push_back(std::move(piece));
     ++chunk_index_;
     ++chunk_refs_;
-    group_.push_back({std::move(buffer_), std::move(slots)});
-    buffer_ = Bytes();
-    if (group_.size() * chunk_size_ >= kGroupBytes) submit_group();
+    chunk_start_ = group_.used;
+    if (group_.used == buffers_.buffer_bytes()) submit_group();
   }
+  // Hands the group to the workers; its buffer goes back to buffers_ when the
+  // task is done (or dropped after a failure).
   void submit_group() {
-    if (group_.empty()) return;
-    auto group = std::make_shared<std::vector<Piece>>(std::move(group_));
-    group_.clear();
+    if (group_.pieces.empty()) return;  // a buffer without chunks stays for the next file
+    auto group = std::make_shared<Group>(std::move(group_));
+    group_ = Group();
+    chunk_start_ = 0;
     pool_.submit([this, group] {
       std::vector<ByteView> views;
-      for (const auto& piece : *group) views.emplace_back(piece.data);
+      for (const auto& piece : group->pieces)
+        views.emplace_back(group->buffer.data() + piece.offset, piece.length);
       for (std::size_t i = 0; i < targets_.size(); ++i) {
         const auto results = targets_[i].chunks->add_group(views);
         for (std::size_t c = 0; c < results.size(); ++c) {
-          *(*group)[c].slots[i] = results[c].id;
+          *group->pieces[c].slots[i] = results[c].id;
           if (results[c].stored) new_chunks_[i] += 1;
           stored_bytes_[i] += results[c].stored_bytes;
         }
@@ -220,12 +257,7 @@ class Collector : public pg::BackupSink {
     });
   }
 
-  struct Piece {
-    Bytes data;
-    std::vector<repo::ChunkId*> slots;  // per target: where the chunk's id goes
-  };
   static constexpr std::uint64_t kGroupBytes = repo::kFrameBytes;
-  std::vector<Piece> group_;
 
   Progress progress_;
   EntryNameCheck names_{ErrorCode::kInvalidInput, "backup stream"};
@@ -234,17 +266,22 @@ class Collector : public pg::BackupSink {
   std::string tablespace_;
   bool in_file_ = false, keep_text_ = false;
   std::size_t chunk_index_ = 0;
-  Bytes buffer_;
+  // The group buffers: the stream blocks in acquire() while every one is
+  // filled or in the workers' hands, so what the backup holds between the
+  // server and the chunk stores is at most count x group_bytes. Declared
+  // before every holder of a buffer (group_, pool_'s tasks).
+  BufferPool buffers_;
+  Group group_;
+  std::size_t chunk_start_ = 0;  // of the chunk being filled, in group_'s buffer
   std::string path_, text_, backup_label_, tablespace_map_, manifest_, pg_version_, pg_control_;
   std::vector<TablespaceInfo> tablespaces_;
   std::uint64_t logical_bytes_ = 0, file_count_ = 0, chunk_refs_ = 0;
   std::array<std::atomic<std::uint64_t>, 16> new_chunks_{}, stored_bytes_{};
   pg::Lsn start_lsn_ = 0;
   pg::TimeLineId start_timeline_ = 0;
-  // The chunk jobs, between the stream and the chunk stores: a bounded queue
-  // of capacity 2 x workers, so the thread reading the server's stream
-  // blocks and memory stays at most 3 x workers jobs (a job: up to 4 MiB of
-  // chunks). Last: destroyed (its threads joined) before what its jobs use.
+  // The chunk jobs, between the stream and the chunk stores; its queue holds
+  // every group buffers_ can give out, so it is buffers_ that blocks the
+  // stream. Last: destroyed (its threads joined) before what its jobs use.
   WorkerPool pool_;
 };
 

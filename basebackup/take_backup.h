@@ -4,10 +4,13 @@
 // Every regular file is cut into fixed, page-aligned chunks of the
 // repository's chunk size; a worker pool hashes, compresses and encrypts them
 // into each repository's chunk store, so the server's stream is never held up
-// by one core and memory stays bounded (a few chunks per worker plus one pack
-// per repository) whatever the database size. After the stream ends the
-// backup waits until the WAL up to its stop LSN is archived in every
-// repository, then writes the file list and, last, the record.
+// by one core. Memory is a fixed budget whatever the database size
+// (docs/decisions.md, "A backup's memory budget"): 2 x parallel + 1 group
+// buffers of 4 MiB (core/buffer_pool.h; the stream waits for a free one),
+// and per repository two pack buffers (one filling, one being written).
+// After the stream ends the backup waits until the WAL up to its stop LSN is
+// archived in every repository, then writes the file list and, last, the
+// record.
 #pragma once
 
 #include <chrono>

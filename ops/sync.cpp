@@ -24,6 +24,7 @@
 #include "files/resnapshot.h"
 #include "files/snapshot_record.h"
 #include "files/take_snapshot.h"
+#include "pg/block_map.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/wal_objects.h"
@@ -130,8 +131,27 @@ class InOrder {
   bool aborted_ = false;
 };
 
+// Copies the block map of the segment `meta` describes, if `from` has one,
+// checked to decode and to be that segment's map (pg/block_map.h); returns the
+// bytes stored. A map that does not fit its segment is corruption in `from`:
+// copying it would make B trust it.
+std::uint64_t copy_block_map(repo::Repository& from, repo::Repository& to,
+                             const repo::SegmentMeta& meta) {
+  const std::string object = repo::block_map_object_name(meta.name);
+  const auto plaintext = from.get_object(object);
+  if (!plaintext) return 0;  // pushed before block maps existed
+  const pg::BlockMap map = pg::decode_block_map(*plaintext, object);
+  if (map.segment_xxh3 != meta.xxh3)
+    throw Error(ErrorCode::kCorruption, object + " in " + from.store().describe() +
+                                            ": made from other bytes than its segment (XXH3 " +
+                                            repo::format_xxh3(map.segment_xxh3) + ", the " +
+                                            "segment's " + repo::format_xxh3(meta.xxh3) + ")");
+  return put_or_compare(to, object, *plaintext);
+}
+
 // Copies one segment whose metadata `to` lacks: the segment, checked against
-// the metadata, then (in its turn) the metadata, which makes it archived.
+// the metadata, and its block map, then (in its turn) the metadata, which
+// makes it archived.
 // False when the source lost it since it was listed, or another copy failed.
 bool copy_segment(repo::Repository& from, repo::Repository& to, const std::string& name,
                   std::size_t turn, InOrder& order, std::atomic<std::uint64_t>& bytes) {
@@ -153,6 +173,7 @@ bool copy_segment(repo::Repository& from, repo::Repository& to, const std::strin
         throw Error(ErrorCode::kCorruption, seg_object + " in " + from.store().describe() +
                                                 ": size or XXH3 differs from its metadata");
       bytes += put_or_compare(to, seg_object, *data);
+      bytes += copy_block_map(from, to, meta);
     }
     if (!order.wait_turn(turn)) return false;
     // The first metadata stays when another writer got there first.

@@ -12,9 +12,11 @@
 //    another cluster (system identifier, segment size) is refused with
 //    Error(kClusterMismatch) before anything is written;
 //  - WAL: every `wal/file/*` object B lacks; every segment whose metadata B
-//    lacks: the segment (checked against A's metadata), then the metadata,
-//    as archive-push writes them. A segment object B already has must hold
-//    identical bytes (else Error(kConflict), nothing overwritten);
+//    lacks: the segment (checked against A's metadata) and its block map when
+//    A has one (it must decode and carry the segment's XXH3, else
+//    Error(kCorruption)), then the metadata, as archive-push writes them. A
+//    segment or map object B already has must hold identical bytes (else
+//    Error(kConflict), nothing overwritten);
 //  - backups: every backup whose record B lacks, oldest first, after the WAL
 //    (so B has each backup's stop segment before its record): the chunks B
 //    lacks go through B's chunk store (dedup against everything B holds),

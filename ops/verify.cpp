@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "dump/dump_record.h"
 #include "ops/verify_snapshots.h"
+#include "pg/block_map.h"
 #include "pg/wal_name.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
@@ -93,6 +94,9 @@ class Verifier {
   }
   void warning(const std::string& object, const std::string& message) {
     report_.warnings.push_back({object, message});
+  }
+  void note(const std::string& object, const std::string& message) {
+    report_.notes.push_back({object, message});
   }
 
   // Runs `fn`; a content error it throws becomes an error of `object`
@@ -523,6 +527,38 @@ class Verifier {
         });
     }
     check_continuity(view);
+    check_block_maps(size);
+  }
+
+  // Every block map decodes and is the map of the segment its name says
+  // (its first LSN; with read_data, the XXH3 its segment's metadata records).
+  // An incomplete map is a fact, not damage: readers then read everything.
+  void check_block_maps(std::uint32_t size) {
+    for (const auto& info : objects_under(repo::kBlockMapPrefix)) {
+      const auto name = repo::parse_block_map_object(info.name);
+      if (!name) {
+        warning(info.name, "not a block map name");
+        continue;
+      }
+      const auto bytes = get(info.name);
+      if (!bytes) continue;
+      report_.bytes_read += options_.read_data ? info.size : 0;
+      std::optional<pg::BlockMap> map;
+      if (!guarded(info.name, [&] { map = pg::decode_block_map(*bytes, info.name); })) continue;
+      ++report_.block_maps;
+      const pg::Lsn start = pg::segment_number(*name, size) * size;
+      const auto recorded = meta_xxh3_.find(name->name);
+      if (map->segment_start != start)
+        error(info.name, "starts at " + pg::format_lsn(map->segment_start) + ", its segment at " +
+                             pg::format_lsn(start));
+      else if (recorded != meta_xxh3_.end() && recorded->second != map->segment_xxh3)
+        error(info.name, "made from other bytes than its segment (XXH3 " +
+                             repo::format_xxh3(map->segment_xxh3) + ", the metadata's " +
+                             repo::format_xxh3(recorded->second) + ")");
+      else if (!map->complete)
+        note(info.name,
+             "incomplete (" + map->incomplete_reason + "): backups and restores do not rely on it");
+    }
   }
 
   void read_segment(const std::string& name, std::uint64_t stored_size) {
@@ -539,6 +575,7 @@ class Verifier {
     if (!data) return;
     report_.bytes_read += stored_size;
     if (!meta) return;
+    meta_xxh3_[name] = meta->xxh3;
     if (data->size() != meta->size)
       error(seg_object, std::to_string(data->size()) + " bytes, but its metadata says " +
                             std::to_string(meta->size));
@@ -626,6 +663,8 @@ class Verifier {
   VerifyReport report_;
   std::vector<store::ObjectInfo> listing_;  // the whole repository, by name
   std::uint32_t cluster_segment_size_ = 0;
+  // Segment name -> the XXH3 its metadata records (read_data: metadata read).
+  std::map<std::string, std::uint64_t> meta_xxh3_;
   std::vector<std::string> index_names_;
   std::unordered_map<ChunkId, repo::ChunkLocation, repo::ChunkIdHash> chunk_loc_;  // first index's
   std::map<ChunkId, std::vector<PackRef>> pack_refs_;       // pack -> its chunks
@@ -655,6 +694,7 @@ std::string verify_report_text(const VerifyReport& report) {
   std::string out;
   for (const auto& p : report.errors) out += "error: " + p.object + ": " + p.message + "\n";
   for (const auto& p : report.warnings) out += "warning: " + p.object + ": " + p.message + "\n";
+  for (const auto& p : report.notes) out += "info: " + p.object + ": " + p.message + "\n";
   out += "verify: " + count_text(report.backups, "backup", "backups") + ", " +
          count_text(report.snapshots, "snapshot", "snapshots") + ", " +
          count_text(report.dumps, "dump", "dumps") + ", " +
@@ -675,9 +715,11 @@ std::string verify_report_json(const VerifyReport& report) {
                               {"packs", report.packs},
                               {"indexes", report.indexes},
                               {"wal_segments", report.wal_segments},
+                              {"block_maps", report.block_maps},
                               {"bytes_read", report.bytes_read},
                               {"errors", problems_json(report.errors)},
-                              {"warnings", problems_json(report.warnings)}};
+                              {"warnings", problems_json(report.warnings)},
+                              {"notes", problems_json(report.notes)}};
   return out.dump(1) + "\n";
 }
 

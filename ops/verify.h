@@ -15,7 +15,11 @@
 //    timeline whose history holds a backup, every segment from each such
 //    backup's start segment to the last archived segment of that history
 //    (and each backup's stop segment) is archived, as the restore planner
-//    (backup/restore_plan.h) would read them.
+//    (backup/restore_plan.h) would read them;
+//  - block maps (pg/block_map.h): every `wal/map/*` object decodes and starts
+//    where its segment does (with `read_data`, also carries the XXH3 of its
+//    segment's metadata); one that does not is an error. An incomplete map
+//    is a note (information): backups and restores do not rely on it.
 // Warnings, not errors: a pack no index lists (an interrupted backup leaves
 // one), a file list without a record, a segment object without metadata (an
 // interrupted push), an object whose name walvault does not write (one
@@ -55,6 +59,7 @@ struct VerifyOptions {
 struct VerifyReport {
   std::vector<Problem> errors;
   std::vector<Problem> warnings;
+  std::vector<Problem> notes;  // information, neither error nor warning
   bool read_data = false;
   std::uint64_t backups = 0;       // backups with a record
   std::uint64_t snapshots = 0;     // file-volume snapshot records that decode
@@ -63,6 +68,7 @@ struct VerifyReport {
   std::uint64_t packs = 0;         // pack objects listed
   std::uint64_t indexes = 0;       // index objects listed
   std::uint64_t wal_segments = 0;  // segments with metadata
+  std::uint64_t block_maps = 0;    // block maps that decode
   std::uint64_t bytes_read = 0;    // stored bytes read in full (read_data)
 
   bool ok() const { return errors.empty(); }
@@ -70,13 +76,14 @@ struct VerifyReport {
 
 VerifyReport verify_repository(repo::Repository& repo, const VerifyOptions& options);
 
-// "error: <object>: <message>" and "warning: ..." lines, then the summary
-// "verify: N backups, S snapshots, D dumps, M chunks, K WAL segments checked; E errors,
+// "error: <object>: <message>", "warning: ..." and "info: ..." lines, then the
+// summary "verify: N backups, S snapshots, D dumps, M chunks, K WAL segments checked; E errors,
 // W warnings".
 std::string verify_report_text(const VerifyReport& report);
 // {"ok", "read_data", "backups", "snapshots", "dumps", "chunks", "packs", "indexes",
 // "wal_segments",
-//  "bytes_read", "errors": [{"object", "message"}], "warnings": [...]}
+//  "block_maps", "bytes_read", "errors": [{"object", "message"}], "warnings": [...],
+//  "notes": [...]}
 std::string verify_report_json(const VerifyReport& report);
 
 }  // namespace walvault::ops

@@ -1,5 +1,6 @@
 #include "repo/chunk_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -18,6 +19,10 @@ constexpr std::size_t kIndexEntrySizeV1 = 32 + 32 + 8 + 4;
 constexpr std::size_t kIndexEntrySize = kIndexEntrySizeV1 + 8 + 4 + 4;
 // Threads reading index objects when a store opens.
 constexpr std::size_t kIndexLoaders = 16;
+// Room a pack buffer has beyond pack_target_bytes: the envelope of one frame
+// of kFrameBytes, incompressible, with its header and tag. A pack is queued
+// once it reaches the target, so it always has room for such an envelope.
+constexpr std::size_t kFrameSlack = kFrameBytes + (64u << 10);
 
 ChunkId to_chunk_id(const codec::Digest& digest) {
   ChunkId id;
@@ -172,7 +177,12 @@ std::vector<AddResult> ChunkStore::add_group(const std::vector<ByteView>& plaint
   }
   results[fresh.front()].stored_bytes = sealed.size();
   std::unique_lock lock(mu_);
-  if (pack_.empty()) pack_.reserve(options_.pack_target_bytes + sealed.size());
+  // A pack never grows past its reservation (a vector would double it, and
+  // the doubled buffer would live on as a spare): one the envelope does not
+  // fit goes first.
+  if (!pack_.empty() && pack_.size() + sealed.size() > pack_.capacity()) queue_pack(lock);
+  if (pack_.capacity() < sealed.size())
+    pack_.reserve(std::max<std::size_t>(options_.pack_target_bytes + kFrameSlack, sealed.size()));
   for (auto& e : entries) {
     e.offset = pack_.size();
     pending_.push_back(e);
@@ -193,7 +203,8 @@ void ChunkStore::flush() {
 
 void ChunkStore::queue_pack(std::unique_lock<std::mutex>& lock) {
   queue_changed_.wait(lock, [&] {
-    return static_cast<int>(queue_.size()) < options_.max_queued_packs || write_error_;
+    return static_cast<int>(queue_.size()) + writing_ < std::max(1, options_.max_unwritten_packs) ||
+           write_error_;
   });
   if (write_error_) std::rethrow_exception(write_error_);
   queue_.push_back({std::move(pack_), std::move(pending_)});

@@ -88,10 +88,11 @@ class ChunkStore {
  public:
   struct Options {
     std::uint64_t pack_target_bytes = 32u << 20;  // a pack is written once this full
-    // Full packs waiting for the writer thread before add() blocks: bounds
-    // memory to (2 + this) packs while store I/O (fsync, upload) overlaps
-    // with sealing.
-    int max_queued_packs = 2;
+    // Full packs handed to the writer thread and not yet written (queued or
+    // being written) before add() blocks: memory holds at most this + 1
+    // pack buffers (the one filling), while store I/O (fsync, upload)
+    // overlaps with sealing. At least 1.
+    int max_unwritten_packs = 3;
     // Index entries placing a chunk in a pack for which this returns true
     // are ignored at open, so add() stores those chunks again: gc repacks
     // the live chunks of mostly-garbage packs this way.

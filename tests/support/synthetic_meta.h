@@ -10,6 +10,7 @@
 
 #include "codec/crypto.h"
 #include "core/bytes.h"
+#include "pg/block_map.h"
 #include "pg/wal_name.h"
 #include "repo/cluster.h"
 #include "repo/wal_objects.h"
@@ -55,6 +56,19 @@ inline void put_synthetic_segment(repo::Repository& repo, repo::SegmentMeta m, c
   m.xxh3 = codec::xxh3_64(data);
   repo.put_object(repo::segment_object_name(m.name), data);
   repo.put_object(repo::meta_object_name(m.name), as_bytes(repo::meta_to_json(m)));
+}
+
+// A complete block map of the segment `m` names, made from `data` (its
+// bytes as put_synthetic_segment stores them): one changed block. Store it
+// with repo.put_object(repo::block_map_object_name(m.name), encode_block_map(...)).
+inline pg::BlockMap synthetic_block_map(const repo::SegmentMeta& m, std::uint32_t segment_size,
+                                        const Bytes& data) {
+  pg::BlockMap map;
+  map.pg_major = 15;
+  map.segment_start = m.segno * segment_size;
+  map.segment_xxh3 = codec::xxh3_64(data);
+  map.blocks.push_back({{1663, 5, 16384, 0}, {{static_cast<std::uint32_t>(m.segno), false}}});
+  return map;
 }
 
 }  // namespace walvault::testing

@@ -281,6 +281,50 @@ TEST(Verify, SegmentDataMissingOrDamaged) {
   EXPECT_EQ(count_problems(data.errors, seg7), 1u) << all_text(data);
 }
 
+TEST(Verify, BlockMapsDecodeOrAreNamedAndIncompleteOnesAreNotes) {
+  SyntheticRepo r;
+  auto map_of = [](std::uint64_t segno) {
+    const repo::SegmentMeta m = walvault::testing::synthetic_segment_meta(1, segno, kSegSize, kT0);
+    return walvault::testing::synthetic_block_map(
+        m, kSegSize, pattern(1000 + static_cast<std::uint32_t>(segno), 4096));
+  };
+  auto put_map = [&](std::uint64_t segno, const Bytes& plaintext) {
+    r.repo->put_object(repo::block_map_object_name(seg_name(segno)), plaintext);
+  };
+  put_map(4, pg::encode_block_map(map_of(4)));
+  pg::BlockMap incomplete = map_of(5);
+  incomplete.mark_incomplete("test: an unknown record");
+  put_map(5, pg::encode_block_map(incomplete));
+  Bytes crafted = pg::encode_block_map(map_of(6));
+  crafted.pop_back();  // truncated: no tail flag
+  put_map(6, crafted);
+  put_map(7, pg::encode_block_map(map_of(4)));  // segment 4's map under 7's name
+  pg::BlockMap other_bytes = map_of(8);
+  other_bytes.segment_xxh3 ^= 1;
+  put_map(8, pg::encode_block_map(other_bytes));
+  const auto map_object = [](std::uint64_t segno) {
+    return repo::block_map_object_name(seg_name(segno));
+  };
+
+  const VerifyReport structure = r.verify(false);
+  EXPECT_EQ(structure.errors.size(), 2u) << all_text(structure);
+  EXPECT_EQ(count_problems(structure.errors, map_object(6)), 1u) << all_text(structure);
+  EXPECT_EQ(count_problems(structure.errors, map_object(7)), 1u) << all_text(structure);
+  EXPECT_TRUE(structure.warnings.empty()) << all_text(structure);
+  ASSERT_EQ(structure.notes.size(), 1u) << all_text(structure);
+  EXPECT_EQ(structure.notes[0].object, map_object(5));
+  EXPECT_TRUE(contains(all_text(structure), "info: " + map_object(5) +
+                                                ": incomplete (test: an "
+                                                "unknown record)"))
+      << all_text(structure);
+  EXPECT_EQ(structure.block_maps, 4u);  // 4, 5, 7, 8 decode
+
+  // Reading data compares each map's XXH3 with its segment's metadata.
+  const VerifyReport data = r.verify(true);
+  EXPECT_EQ(data.errors.size(), 3u) << all_text(data);
+  EXPECT_EQ(count_problems(data.errors, map_object(8)), 1u) << all_text(data);
+}
+
 TEST(Verify, OrphanPackIsAWarning) {
   SyntheticRepo r;
   const Bytes orphan = r.repo->seal_object(pattern(99, 1000));

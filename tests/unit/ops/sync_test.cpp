@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "ops/sync.h"
 #include "ops/verify.h"
+#include "pg/block_map.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/wal_objects.h"
@@ -78,12 +79,19 @@ struct MemRepo {
     walvault::testing::bind_synthetic_cluster(*repo, kSegSize, system_id);
   }
 
-  // 4 KiB of data and its metadata (the checks do not depend on the size).
+  // 4 KiB of data, its block map (but segment 2: none, as pushed before maps;
+  // segment 5: an incomplete one) and its metadata, in archive-push's order
+  // (the checks do not depend on the size).
   void add_segment(std::uint64_t segno) {
     const Bytes data = pattern(1000 + static_cast<std::uint32_t>(segno), 4096);
     repo::SegmentMeta m = walvault::testing::synthetic_segment_meta(
         1, segno, kSegSize, kT0 + static_cast<std::int64_t>(segno) * kMinute);
     m.archived_us = kT0 + static_cast<std::int64_t>(segno) * kMinute + 1000;
+    if (segno != 2) {
+      pg::BlockMap map = walvault::testing::synthetic_block_map(m, kSegSize, data);
+      if (segno == 5) map.mark_incomplete("test: an unknown record");
+      repo->put_object(repo::block_map_object_name(m.name), pg::encode_block_map(map));
+    }
     walvault::testing::put_synthetic_segment(*repo, m, data);
   }
 
@@ -179,7 +187,7 @@ VerifyReport verify(repo::Repository& r) { return verify_repository(r, VerifyOpt
 // B holds the same WAL objects and backups as A: the same plaintexts, and
 // file lists whose chunks (under B's ids) hold A's chunks' content.
 void expect_same_content(MemRepo& a, MemRepo& b) {
-  for (const std::string prefix : {"wal/seg/", "wal/meta/", "wal/file/"}) {
+  for (const std::string prefix : {"wal/seg/", "wal/meta/", "wal/map/", "wal/file/"}) {
     const auto names = names_under(a, prefix);
     EXPECT_EQ(names, names_under(b, prefix)) << prefix;
     for (const auto& n : names) EXPECT_EQ(a.repo->get_object(n), b.repo->get_object(n)) << n;
@@ -426,6 +434,52 @@ TEST(Sync, SegmentWithOtherBytesIsAConflictAndKept) {
   // Segments are made visible in order: nothing after the conflict.
   EXPECT_FALSE(b.mem->stat(repo::meta_object_name(seg_name(6))));
   EXPECT_TRUE(b.mem->stat(repo::meta_object_name(seg_name(4))));
+}
+
+TEST(Sync, BlockMapsArriveBeforeTheirMetadataAndIncompleteOnesAreNoted) {
+  MemRepo a, b;
+  a.fill();
+  run_sync(a, *b.repo);
+  for (std::uint64_t s = 1; s <= 10; ++s) {
+    SCOPED_TRACE(seg_name(s));
+    const auto map = repo::read_block_map(*b.repo, seg_name(s));
+    ASSERT_EQ(map.has_value(), s != 2);  // segment 2 has none in A
+    if (!map) continue;
+    EXPECT_EQ(map->complete, s != 5);
+    EXPECT_EQ(map->segment_start, lsn_at(s));
+  }
+  const VerifyReport report = verify(*b.repo);
+  EXPECT_TRUE(report.ok()) << verify_report_text(report);
+  EXPECT_EQ(report.block_maps, 9u);
+  ASSERT_EQ(report.notes.size(), 1u) << verify_report_text(report);
+  EXPECT_EQ(report.notes[0].object, repo::block_map_object_name(seg_name(5)));
+}
+
+TEST(Sync, ABlockMapOfOtherBytesIsCorruptionAndItsSegmentStaysUnarchived) {
+  for (const bool undecodable : {false, true}) {
+    SCOPED_TRACE(undecodable ? "undecodable" : "another segment's bytes");
+    MemRepo a, b;
+    a.fill();
+    const std::string object = repo::block_map_object_name(seg_name(5));
+    ASSERT_TRUE(a.mem->remove(object));
+    if (undecodable) {
+      a.repo->put_object(object, as_bytes(std::string("WVBM not a block map")));
+    } else {
+      pg::BlockMap map = *repo::read_block_map(*a.repo, seg_name(4));
+      map.segment_start = lsn_at(5);
+      a.repo->put_object(object, pg::encode_block_map(map));
+    }
+    try {
+      run_sync(a, *b.repo, false, 1);
+      ADD_FAILURE() << "sync copied a block map that is not its segment's";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+      EXPECT_NE(std::string(e.what()).find(object), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(b.mem->stat(object));
+    EXPECT_FALSE(b.mem->stat(repo::meta_object_name(seg_name(5))));
+    EXPECT_TRUE(b.mem->stat(repo::meta_object_name(seg_name(4))));
+  }
 }
 
 TEST(Sync, ALabelTheTargetUsesForAnotherBackupIsSkippedAndNamed) {
