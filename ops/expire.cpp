@@ -14,6 +14,7 @@
 #include "files/snapshot_record.h"
 #include "pg/wal_name.h"
 #include "repo/layout.h"
+#include "repo/wal_catalogue.h"
 
 namespace walvault::ops {
 
@@ -116,7 +117,9 @@ ExpireReport expire_backups(repo::Repository& repo, const ExpireOptions& options
   // A backup stops existing with its record; its file list and pin follow.
   repo.store().remove_many(removals.records);
   repo.store().remove_many(removals.rest);
-  // A segment stops being archived with its metadata; its data follows.
+  // A segment stops being archived with its metadata; its data follows. The
+  // catalogues that list it go first, so none names a removed segment.
+  repo::remove_catalogued_segments(repo, removals.wal_meta);
   repo.store().remove_many(removals.wal_meta);
   repo.store().remove_many(removals.wal_data);
   // A snapshot is its record; its trees and chunks are gc's.

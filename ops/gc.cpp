@@ -19,6 +19,7 @@
 #include "files/snapshot_record.h"
 #include "repo/chunk_store.h"
 #include "repo/layout.h"
+#include "repo/wal_catalogue.h"
 
 namespace walvault::ops {
 
@@ -347,7 +348,15 @@ class Collector {
 
 GcReport collect_garbage(repo::Repository& repo, const GcOptions& options,
                          const repo::RepoLock* lock) {
-  return Collector(repo, options, lock).run();
+  GcReport report = Collector(repo, options, lock).run();
+  if (!options.dry_run) {
+    // WAL catalogues (repo/wal_catalogue.h): gc is the maintenance step
+    // schedule runs, so planning stays a few reads however much WAL arrives.
+    const repo::CompactReport compacted = repo::compact_wal(repo);
+    report.wal_catalogues_written = compacted.catalogues_written;
+    report.wal_catalogues_removed = compacted.catalogues_removed;
+  }
+  return report;
 }
 
 std::string gc_report_text(const GcReport& r) {
@@ -375,6 +384,9 @@ std::string gc_report_text(const GcReport& r) {
       static_cast<unsigned long long>(r.young_kept), mib(r.pack_bytes_after).c_str(),
       r.dedup_ratio(), mib(r.logical_bytes).c_str());
   out = buf;
+  if (r.wal_catalogues_written || r.wal_catalogues_removed)
+    out += "WAL catalogues: " + std::to_string(r.wal_catalogues_written) + " written, " +
+           std::to_string(r.wal_catalogues_removed) + " removed\n";
   for (const std::string& w : r.warnings) out += "warning: " + w + "\n";
   return out;
 }
@@ -401,6 +413,8 @@ std::string gc_report_json(const GcReport& r) {
   j["pack_bytes_after"] = r.pack_bytes_after;
   j["logical_bytes"] = r.logical_bytes;
   j["dedup_ratio"] = r.dedup_ratio();
+  j["wal_catalogues_written"] = r.wal_catalogues_written;
+  j["wal_catalogues_removed"] = r.wal_catalogues_removed;
   j["warnings"] = r.warnings;
   return j.dump(2) + "\n";
 }

@@ -50,7 +50,9 @@ struct GcReport {
   std::uint64_t file_lists_removed = 0;  // backups/<label>/files without a record
   std::uint64_t leftovers_removed = 0;   // interrupted writes (temp files, multipart uploads)
   std::uint64_t pack_bytes_after = 0;
-  std::uint64_t logical_bytes = 0;  // sum of the kept backups' sizes
+  std::uint64_t logical_bytes = 0;           // sum of the kept backups' sizes
+  std::uint64_t wal_catalogues_written = 0;  // repo::compact_wal, after the chunks
+  std::uint64_t wal_catalogues_removed = 0;
   std::vector<std::string> warnings;
 
   // Bytes freed: removed minus written.

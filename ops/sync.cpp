@@ -27,6 +27,7 @@
 #include "pg/block_map.h"
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
+#include "repo/wal_catalogue.h"
 #include "repo/wal_objects.h"
 
 namespace walvault::ops {
@@ -591,6 +592,8 @@ SyncReport sync_repositories(repo::Repository& from, repo::Repository& to,
     return copy_segment(from, to, report.wal_segments[i], i, order, bytes);
   });
   report.bytes_added = bytes;
+  // B's catalogues are B's own (its id key names them): regenerated, not copied.
+  if (!report.wal_segments.empty()) repo::compact_wal(to);
   std::set<std::string> segments_in_to = to_segments;
   segments_in_to.insert(report.wal_segments.begin(), report.wal_segments.end());
   copy_backups(from, to, backups, shared, segments_in_to, options, report);

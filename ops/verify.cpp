@@ -20,6 +20,7 @@
 #include "repo/cluster.h"
 #include "repo/history.h"
 #include "repo/layout.h"
+#include "repo/wal_catalogue.h"
 #include "repo/wal_objects.h"
 
 namespace walvault::ops {
@@ -84,6 +85,7 @@ class Verifier {
     snapshots_.name_damaged_files(damaged_chunks_);
     name_damaged_dumps();
     check_wal();
+    check_wal_catalogues();
     if (options_.read_data) read_small_objects();
     return std::move(report_);
   }
@@ -466,6 +468,19 @@ class Verifier {
     for (const auto& b : backups_)
       if (pg::is_valid_segment_size(b.wal_segment_size)) return b.wal_segment_size;
     return kDefaultSegmentSize;
+  }
+
+  // Each catalogue against the metadata and block maps it lists
+  // (repo/wal_catalogue.h): planning trusts a full one without listing.
+  void check_wal_catalogues() {
+    for (const auto& info : objects_under(repo::kCataloguePrefix)) {
+      if (!repo::parse_catalogue_object(info.name)) {
+        warning(info.name, "not a WAL catalogue name");
+        continue;
+      }
+      for (const std::string& problem : repo::check_catalogue(repo_, info.name))
+        error(info.name, problem);
+    }
   }
 
   void check_wal() {

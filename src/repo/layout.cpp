@@ -11,9 +11,10 @@ namespace walvault::repo {
 
 namespace {
 
-constexpr std::array<std::string_view, 12> kPrefixes = {
-    kKeysPrefix,  kSegmentPrefix, kMetaPrefix,    kBlockMapPrefix, kWalFilePrefix,  kPackPrefix,
-    kIndexPrefix, kBackupPrefix,  kHistoryPrefix, kLockPrefix,     kSnapshotPrefix, kDumpPrefix};
+constexpr std::array<std::string_view, 13> kPrefixes = {
+    kKeysPrefix,      kSegmentPrefix,  kMetaPrefix,  kBlockMapPrefix, kWalFilePrefix,
+    kCataloguePrefix, kPackPrefix,     kIndexPrefix, kBackupPrefix,   kHistoryPrefix,
+    kLockPrefix,      kSnapshotPrefix, kDumpPrefix};
 
 // `object` without `prefix`; std::nullopt when it does not start with it.
 std::optional<std::string_view> after(std::string_view object, std::string_view prefix) {
@@ -115,6 +116,21 @@ std::optional<std::string> parse_wal_file_object(std::string_view object) {
 std::optional<pg::WalFileName> wal_file_of_object(std::string_view object) {
   if (!object.starts_with(kWalPrefix)) return std::nullopt;
   return pg::parse_wal_file_name(object.substr(object.rfind('/') + 1));
+}
+
+std::string catalogue_object_name(std::string_view directory, const ChunkId& content_id) {
+  return kCataloguePrefix + std::string(directory) + "/" + to_hex(content_id);
+}
+
+std::optional<CatalogueObject> parse_catalogue_object(std::string_view object) {
+  const auto rest = after(object, kCataloguePrefix);
+  if (!rest || rest->size() != 16 + 1 + 64 || (*rest)[16] != '/') return std::nullopt;
+  const std::string_view directory = rest->substr(0, 16);
+  if (directory.find_first_not_of("0123456789ABCDEF") != std::string_view::npos)
+    return std::nullopt;
+  const auto id = parse_content_id(rest->substr(17));
+  if (!id || catalogue_object_name(directory, *id) != object) return std::nullopt;
+  return CatalogueObject{std::string(directory), *id};
 }
 
 std::string pack_object_name(const ChunkId& pack_id) {

@@ -10,6 +10,7 @@
 //   wal/meta/<tli+log, 16 hex>/<segment name>     wal_objects.h: its metadata (archived)
 //   wal/map/<tli+log, 16 hex>/<segment name>      wal_objects.h: its block map (pg/block_map.h)
 //   wal/file/<file name>                          .history, .backup, .partial
+//   wal/cat/<tli+log, 16 hex>/<content id, 64 hex>  wal_catalogue.h: a log directory's metadata
 //   packs/<first 2 hex of id>/<pack id, 64 hex>   chunk_store.h: chunk envelopes
 //   index/<index id, 64 hex>                      chunk_store.h: the chunks of one pack
 //   backups/<label>/files                         basebackup/backup_record.h: file list
@@ -47,11 +48,12 @@ inline constexpr char kClusterObject[] = "cluster";
 
 // Prefixes, each ending in '/'; list(prefix) enumerates one class of objects.
 inline constexpr char kKeysPrefix[] = "keys/";
-inline constexpr char kWalPrefix[] = "wal/";  // the four below
+inline constexpr char kWalPrefix[] = "wal/";  // the five below
 inline constexpr char kSegmentPrefix[] = "wal/seg/";
 inline constexpr char kMetaPrefix[] = "wal/meta/";
 inline constexpr char kBlockMapPrefix[] = "wal/map/";
 inline constexpr char kWalFilePrefix[] = "wal/file/";
+inline constexpr char kCataloguePrefix[] = "wal/cat/";
 inline constexpr char kPackPrefix[] = "packs/";
 inline constexpr char kIndexPrefix[] = "index/";
 inline constexpr char kBackupPrefix[] = "backups/";
@@ -93,6 +95,15 @@ std::optional<std::string> parse_wal_file_object(std::string_view object);
 // The WAL file any wal/seg, wal/meta, wal/map or wal/file object holds, by its last
 // component; std::nullopt when that is no WAL file name.
 std::optional<pg::WalFileName> wal_file_of_object(std::string_view object);
+
+// WAL catalogues: wal/cat/<directory>/<content id> (lower-case hex), where
+// the directory is a segment name's first 16 hex digits (timeline+log).
+std::string catalogue_object_name(std::string_view directory, const ChunkId& content_id);
+struct CatalogueObject {
+  std::string directory;  // 16 upper-case hex digits, as in segment names
+  ChunkId content_id{};
+};
+std::optional<CatalogueObject> parse_catalogue_object(std::string_view object);
 
 // Chunks: packs/<2 hex>/<64 hex>, index/<64 hex> (lower-case hex).
 std::string pack_object_name(const ChunkId& pack_id);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "repo/wal_catalogue.h"
 
 namespace walvault::repo {
 
@@ -195,13 +196,7 @@ std::optional<SegmentMeta> read_meta(repo::Repository& repo, const std::string& 
 }
 
 std::vector<SegmentMeta> read_all_meta(repo::Repository& repo) {
-  std::vector<SegmentMeta> out;
-  for (const auto& info : repo.store().list(kMetaPrefix)) {
-    auto bytes = repo.get_object(info.name);
-    if (!bytes) continue;  // removed between list and get (expire)
-    out.push_back(meta_from_json(as_chars(*bytes), info.name));
-  }
-  return out;
+  return read_catalogued_meta(repo);
 }
 
 }  // namespace walvault::repo

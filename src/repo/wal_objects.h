@@ -10,6 +10,8 @@
 //                                               absent for segments pushed by
 //                                               a walvault older than maps
 //   wal/file/<name>                             .history, .backup, .partial
+//   wal/cat/<tli+log, 16 hex>/<content id>      a catalogue of a log directory's
+//                                               metadata (wal_catalogue.h)
 // Grouping by timeline+log keeps one "directory" to at most 256 segments of
 // 16 MiB, and lets a planner list a timeline without listing everything.
 #pragma once
@@ -52,7 +54,9 @@ SegmentMeta meta_from_json(std::string_view text, const std::string& object);
 std::optional<pg::BlockMap> read_block_map(repo::Repository& repo, const std::string& segment_name);
 
 std::optional<SegmentMeta> read_meta(repo::Repository& repo, const std::string& segment_name);
-// Every segment's metadata, sorted by name (timeline, then position).
+// Every segment's metadata, sorted by name (timeline, then position): the
+// WAL catalogues where they cover a log directory, the wal/meta/ objects for
+// the rest, read in parallel (wal_catalogue.h, read_catalogued_meta).
 std::vector<SegmentMeta> read_all_meta(repo::Repository& repo);
 
 }  // namespace walvault::repo

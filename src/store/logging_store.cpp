@@ -22,6 +22,9 @@ std::string outcome(const std::optional<ObjectInfo>& info) {
 std::string outcome(const std::vector<ObjectInfo>& objects) {
   return std::to_string(objects.size()) + " objects";
 }
+std::string outcome(const std::vector<std::string>& directories) {
+  return std::to_string(directories.size()) + " directories";
+}
 std::string outcome(bool removed) { return removed ? "removed" : "not found"; }
 std::string outcome(std::size_t count) { return std::to_string(count) + " removed"; }
 
@@ -68,6 +71,11 @@ std::optional<ObjectInfo> LoggingStore::stat(const std::string& name) {
 
 std::vector<ObjectInfo> LoggingStore::list(const std::string& prefix) {
   return logged(*this, "list " + prefix + "*", [&] { return StoreWrapper::list(prefix); });
+}
+
+std::vector<std::string> LoggingStore::list_directories(const std::string& prefix) {
+  return logged(*this, "list directories " + prefix + "*",
+                [&] { return StoreWrapper::list_directories(prefix); });
 }
 
 bool LoggingStore::remove(const std::string& name) {

@@ -24,6 +24,7 @@ class LoggingStore final : public StoreWrapper {
   std::optional<Bytes> get(const std::string& name, std::optional<Range> range) override;
   std::optional<ObjectInfo> stat(const std::string& name) override;
   std::vector<ObjectInfo> list(const std::string& prefix) override;
+  std::vector<std::string> list_directories(const std::string& prefix) override;
   bool remove(const std::string& name) override;
   std::size_t remove_many(const std::vector<std::string>& names) override;
   std::size_t clean_leftovers(std::chrono::seconds min_age) override;

@@ -1,5 +1,7 @@
 #include "store/object_store.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace walvault::store {
@@ -46,6 +48,19 @@ std::size_t ObjectStore::remove_many(const std::vector<std::string>& names) {
     if (remove(name)) ++removed;  // a repeated name is gone the second time
   }
   return removed;
+}
+
+std::vector<std::string> ObjectStore::list_directories(const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const ObjectInfo& info : list(prefix)) {
+    const std::string_view rest = std::string_view(info.name).substr(prefix.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) continue;
+    // One directory's names are contiguous, but "A-1/" sorts before "A/".
+    if (out.empty() || out.back() != rest.substr(0, slash)) out.emplace_back(rest.substr(0, slash));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace walvault::store

@@ -22,6 +22,10 @@ std::vector<ObjectInfo> StoreWrapper::list(const std::string& prefix) {
   return inner_->list(prefix);
 }
 
+std::vector<std::string> StoreWrapper::list_directories(const std::string& prefix) {
+  return inner_->list_directories(prefix);
+}
+
 bool StoreWrapper::remove(const std::string& name) { return inner_->remove(name); }
 
 std::size_t StoreWrapper::remove_many(const std::vector<std::string>& names) {

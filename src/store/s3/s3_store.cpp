@@ -763,32 +763,17 @@ std::optional<ObjectInfo> S3Store::stat(const std::string& name) {
   return ObjectInfo{name, response.content_length};
 }
 
-std::vector<ObjectInfo> S3Store::list(const std::string& prefix) {
-  const std::string store_prefix = options_.prefix.empty() ? "" : options_.prefix + "/";
-  const std::string key_prefix = store_prefix + prefix;
-  std::vector<ObjectInfo> out;
+void S3Store::list_pages(const std::string& key_prefix, bool by_directory,
+                         const std::function<void(std::string_view xml)>& on_page) {
   std::string token;
   do {
     Params query = {{"list-type", "2"}, {"prefix", key_prefix}};
+    if (by_directory) query.emplace_back("delimiter", "/");
     if (!token.empty()) query.emplace_back("continuation-token", token);
     const Response response = send(Request{"GET", "", query, {}, {}, options_.request_timeout});
     if (!response.ok()) fail("list", key_prefix, response);
     const std::string_view xml = as_chars(response.body);
-    for (auto at = xml.find("<Contents>"); at != std::string_view::npos;
-         at = xml.find("<Contents>", at + 1)) {
-      const auto end = xml.find("</Contents>", at);
-      const std::string_view entry = xml.substr(at, end == std::string_view::npos ? end : end - at);
-      const std::string key = xml_text(entry, "Key");
-      if (!key.starts_with(store_prefix)) continue;
-      std::string name = key.substr(store_prefix.size());
-      // Keys walvault did not write (e.g. "dir/" markers from other tools) are not objects here.
-      if (!is_valid_object_name(name)) continue;
-      // LastModified is ISO 8601 UTC ("2026-11-26T14:00:00.000Z").
-      const auto modified = parse_time_us(xml_text(entry, "LastModified"));
-      out.push_back(ObjectInfo{std::move(name),
-                               std::strtoull(xml_text(entry, "Size").c_str(), nullptr, 10),
-                               modified.value_or(0)});
-    }
+    on_page(xml);
     token.clear();
     if (xml_text(xml, "IsTruncated") == "true") {
       token = xml_text(xml, "NextContinuationToken");
@@ -799,8 +784,56 @@ std::vector<ObjectInfo> S3Store::list(const std::string& prefix) {
     }
   } while (!token.empty());
   bucket_seen_.store(true);
+}
+
+namespace {
+
+// Calls `fn` with the text of every <tag>...</tag> element of `xml`.
+template <typename Fn>
+void for_each_element(std::string_view xml, std::string_view tag, Fn fn) {
+  const std::string open = "<" + std::string(tag) + ">", close = "</" + std::string(tag) + ">";
+  for (auto at = xml.find(open); at != std::string_view::npos; at = xml.find(open, at + 1)) {
+    const auto end = xml.find(close, at);
+    fn(xml.substr(at, end == std::string_view::npos ? end : end - at));
+  }
+}
+
+}  // namespace
+
+std::vector<ObjectInfo> S3Store::list(const std::string& prefix) {
+  const std::string store_prefix = options_.prefix.empty() ? "" : options_.prefix + "/";
+  std::vector<ObjectInfo> out;
+  list_pages(store_prefix + prefix, false, [&](std::string_view xml) {
+    for_each_element(xml, "Contents", [&](std::string_view entry) {
+      const std::string key = xml_text(entry, "Key");
+      if (!key.starts_with(store_prefix)) return;
+      std::string name = key.substr(store_prefix.size());
+      // Keys walvault did not write (e.g. "dir/" markers from other tools) are not objects here.
+      if (!is_valid_object_name(name)) return;
+      // LastModified is ISO 8601 UTC ("2026-11-26T14:00:00.000Z").
+      const auto modified = parse_time_us(xml_text(entry, "LastModified"));
+      out.push_back(ObjectInfo{std::move(name),
+                               std::strtoull(xml_text(entry, "Size").c_str(), nullptr, 10),
+                               modified.value_or(0)});
+    });
+  });
   std::sort(out.begin(), out.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<std::string> S3Store::list_directories(const std::string& prefix) {
+  const std::string key_prefix = (options_.prefix.empty() ? "" : options_.prefix + "/") + prefix;
+  std::vector<std::string> out;
+  list_pages(key_prefix, true, [&](std::string_view xml) {
+    for_each_element(xml, "CommonPrefixes", [&](std::string_view entry) {
+      const std::string common = xml_text(entry, "Prefix");
+      if (!common.starts_with(key_prefix) || !common.ends_with('/')) return;
+      std::string name = common.substr(key_prefix.size(), common.size() - key_prefix.size() - 1);
+      if (is_valid_object_name(prefix + name)) out.push_back(std::move(name));
+    });
+  });
+  std::sort(out.begin(), out.end());
   return out;
 }
 

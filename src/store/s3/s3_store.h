@@ -44,6 +44,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -112,6 +113,8 @@ class S3Store : public ObjectStore {
   std::optional<Bytes> get(const std::string& name, std::optional<Range> range) override;
   std::optional<ObjectInfo> stat(const std::string& name) override;
   std::vector<ObjectInfo> list(const std::string& prefix) override;
+  // One ListObjectsV2 with delimiter "/" per 1,000 directories.
+  std::vector<std::string> list_directories(const std::string& prefix) override;
   bool remove(const std::string& name) override;
   std::size_t remove_many(const std::vector<std::string>& names) override;
   Capabilities capabilities() const override {
@@ -129,6 +132,10 @@ class S3Store : public ObjectStore {
   // AbortIncompleteMultipartUpload removes them). Tests check that a failed
   // put() leaves none.
   std::vector<std::string> list_multipart_uploads();
+  // Every page of ListObjectsV2 under `key_prefix` (with delimiter "/" when
+  // `by_directory`), handed to `on_page` as the response's XML.
+  void list_pages(const std::string& key_prefix, bool by_directory,
+                  const std::function<void(std::string_view xml)>& on_page);
   // Aborts the multipart uploads under the prefix initiated at least
   // `min_age` ago (a concurrent put() may own a younger one).
   std::size_t clean_leftovers(std::chrono::seconds min_age) override;

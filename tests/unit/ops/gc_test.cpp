@@ -21,6 +21,7 @@
 #include "repo/chunk_store.h"
 #include "repo/cluster.h"
 #include "repo/lock.h"
+#include "repo/wal_catalogue.h"
 #include "repo/wal_objects.h"
 #include "store/mem_store.h"
 #include "support/pg_cluster.h"
@@ -188,6 +189,29 @@ TEST(Expire, RemovesExpiredBackupsAndOnlyTheWalNoRetainedBackupNeeds) {
   // The chunks stay until gc.
   EXPECT_TRUE(f.restorable("b2", {1, 3}));
   EXPECT_TRUE(verify_repository(*f.repo, {}).ok());
+}
+
+// gc writes the WAL catalogue; expire rewrites it before removing metadata,
+// so it never lists a removed segment (verify and planning agree).
+TEST(Expire, KeepsWalCataloguesTruthful) {
+  Fixture f;
+  f.make_backup("b1", {1, 2}, 3, f.now - 3 * kDay);
+  f.make_backup("b2", {1, 3}, 6, f.now - 2 * kDay);
+  f.make_backup("b3", {1, 4}, 9, f.now - 1 * kDay);
+  EXPECT_EQ(f.gc().wal_catalogues_written, 1u);  // segments 1..12: one log directory
+  ExpireOptions o;
+  o.rules = keep_last(2);
+  o.now_us = f.now;
+  expire_backups(*f.repo, o, nullptr);
+  const auto catalogues = f.store->list(repo::kCataloguePrefix);
+  ASSERT_EQ(catalogues.size(), 1u);
+  EXPECT_EQ(repo::check_catalogue(*f.repo, catalogues[0].name), std::vector<std::string>{});
+  std::vector<std::string> planned, expected;
+  for (const auto& m : repo::read_all_meta(*f.repo)) planned.push_back(m.name);
+  for (std::uint64_t s = 6; s <= 12; ++s) expected.push_back(pg::segment_file_name(1, s, kSegSize));
+  EXPECT_EQ(planned, expected);
+  EXPECT_TRUE(verify_repository(*f.repo, {}).ok());
+  EXPECT_EQ(f.gc().wal_catalogues_written, 0u);  // already truthful
 }
 
 TEST(Expire, PinnedBackupsAndTheirWalStay) {

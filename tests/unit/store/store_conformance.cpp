@@ -211,6 +211,18 @@ TEST_P(StoreConformance, ListUsesPlainStringPrefixesAndSortsByName) {
   }
 }
 
+TEST_P(StoreConformance, ListDirectoriesNamesTheComponentsWithObjectsBelow) {
+  for (const std::string name : {"wal/meta/B/x", "wal/meta/A/y", "wal/meta/A/z", "wal/meta/A-1/q",
+                                 "wal/meta/top", "wal/meta/C/d/e", "walrus/D/f"})
+    ASSERT_EQ(store_->put(name, pattern(1, 1)), PutResult::kCreated) << name;
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(store_->list_directories("wal/meta/"), (Names{"A", "A-1", "B", "C"}));
+  EXPECT_EQ(store_->list_directories("wal/"), (Names{"meta"}));
+  EXPECT_EQ(store_->list_directories("wal/meta/C/"), (Names{"d"}));
+  EXPECT_TRUE(store_->list_directories("nothing/").empty());
+  EXPECT_TRUE(store_->list_directories("wal/meta/A/").empty());
+}
+
 TEST_P(StoreConformance, ListReportsWhenEachObjectWasWritten) {
   // gc's grace period trusts these times: an object just written must not
   // look old. The store's clock may differ a little from ours (S3).
