@@ -4,7 +4,7 @@
 // the backup reads; restored to a moment after the backup (PITR), every
 // table's rows equal what the source held then. A page corrupted on disk is
 // named (file and block) and listed in the record, the backup completing;
-// each other major (13, 14, 16, 17, 18) takes and restores one.
+// 13, 14 and 18 each take and restore one.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -202,7 +202,9 @@ TEST_P(LocalBackupMajorTest, BackupAndRestore) {
   pg->stop();
 }
 
-INSTANTIATE_TEST_SUITE_P(Majors, LocalBackupMajorTest, ::testing::Values(13, 14, 16, 17, 18));
+// 13 and 14 take the pg_start_backup path, 18 the newest; 16 and 17 share 15's
+// pg_backup_start path (each passed when this was written; left out to keep CI short).
+INSTANTIATE_TEST_SUITE_P(Majors, LocalBackupMajorTest, ::testing::Values(13, 14, 18));
 
 }  // namespace
 }  // namespace walvault::testing
