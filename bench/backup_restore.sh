@@ -253,7 +253,7 @@ echo "churn: $CHURNED pgbench_accounts rows updated ($CHURN_MODE) in $(secs_sinc
 
 backup_round 2 incr
 rm -rf "$W/pgbb"
-echo "second backups done: walvault ${WV_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
+echo "second backups done: walvault ${WV_B2_T} s, walvault --local ${WL_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
 as "${WVG[@]}" backup list > "$L/wv-backup-list.txt" 2>&1 || true
 as "${BR[@]}" info > "$L/br-info.txt" 2>&1 || true
 
