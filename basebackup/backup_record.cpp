@@ -146,6 +146,7 @@ std::string record_to_json(const BackupRecord& r) {
       {"new_chunk_count", r.new_chunk_count},
       {"duration_s", r.duration_s},
   };
+  if (!r.page_errors.empty()) j["page_errors"] = r.page_errors;
   return j.dump(1) + "\n";
 }
 
@@ -177,6 +178,8 @@ BackupRecord record_from_json(std::string_view text, const std::string& object) 
     r.chunk_count = j.at("chunk_count").get<std::uint64_t>();
     r.new_chunk_count = j.at("new_chunk_count").get<std::uint64_t>();
     r.duration_s = j.at("duration_s").get<double>();
+    if (j.contains("page_errors"))
+      r.page_errors = j.at("page_errors").get<std::vector<std::string>>();
     if (r.chunk_size == 0) throw std::runtime_error("chunk_size is 0");
     return r;
   } catch (const std::exception& e) {

@@ -52,7 +52,7 @@ struct TablespaceInfo {
 struct BackupRecord {
   std::string label;   // "20261126-115100" (UTC start time; "-2", "-3"... on a clash)
   std::string tag;     // empty = untagged
-  std::string source;  // "replication" or "tar"
+  std::string source;  // "replication", "tar" or "local"
   pg::Lsn start_lsn = 0, stop_lsn = 0;
   pg::TimeLineId start_timeline = 0, stop_timeline = 0;
   std::int64_t start_time_us = 0;  // UTC µs, client clock
@@ -70,6 +70,10 @@ struct BackupRecord {
   std::uint64_t chunk_count = 0;    // chunk references
   std::uint64_t new_chunk_count = 0;
   double duration_s = 0;
+  // Pages whose checksum failed while a local backup read them, as
+  // "<tablespace oid>:<path> block <n>" (no oid for the data directory);
+  // the backup is complete all the same (WAL replay does not repair them).
+  std::vector<std::string> page_errors;
 };
 
 struct BackupFiles {

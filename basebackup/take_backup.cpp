@@ -164,6 +164,37 @@ class Collector : public pg::BackupSink {
     in_file_ = false;
   }
   void on_archive_end() override {}
+  // A regular file whose bytes `read` supplies on the workers, a group of
+  // chunks at a time (a local backup reads the data directory itself,
+  // basebackup/local_backup.h). Listed now, as on_tar_entry_begin lists it.
+  void on_file_read_by_workers(const pg::TarEntry& entry, const BackupPipeline::RangeReader& read) {
+    on_tar_entry_begin(entry);
+    in_file_ = false;
+    const std::size_t count = targets_.front().entries.back().chunks.size();
+    const std::size_t per_group = std::max<std::size_t>(1, kGroupBytes / chunk_size_);
+    for (std::size_t first = 0; first < count; first += per_group) {
+      const std::size_t n = std::min(per_group, count - first);
+      std::vector<std::vector<repo::ChunkId*>> slots(n);
+      for (std::size_t c = 0; c < n; ++c)
+        for (auto& t : targets_) slots[c].push_back(&t.entries.back().chunks[first + c]);
+      const std::uint64_t offset = std::uint64_t{first} * chunk_size_;
+      const auto length = static_cast<std::size_t>(
+          std::min<std::uint64_t>(std::uint64_t{n} * chunk_size_, entry.size - offset));
+      pool_.submit([this, read, offset, length, slots = std::move(slots)] {
+        Bytes data;
+        read(offset, length, data);
+        std::vector<ByteView> views;
+        for (std::size_t at = 0; at < data.size(); at += chunk_size_)
+          views.emplace_back(
+              ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
+        store_views(views, slots);
+      });
+    }
+    chunk_index_ = count;
+    chunk_refs_ += count;
+  }
+  // Waits until the workers have stored every chunk submitted so far.
+  void wait_for_workers() { pool_.wait(); }
   void on_manifest_data(ByteView data) override { manifest_.append(as_chars(data)); }
   void on_progress(std::uint64_t bytes_done) override { progress_.update(bytes_done); }
   void on_end(pg::Lsn, pg::TimeLineId) override {}
@@ -244,17 +275,26 @@ class Collector : public pg::BackupSink {
     chunk_start_ = 0;
     pool_.submit([this, group] {
       std::vector<ByteView> views;
-      for (const auto& piece : group->pieces)
+      std::vector<std::vector<repo::ChunkId*>> slots;
+      for (const auto& piece : group->pieces) {
         views.emplace_back(group->buffer.data() + piece.offset, piece.length);
-      for (std::size_t i = 0; i < targets_.size(); ++i) {
-        const auto results = targets_[i].chunks->add_group(views);
-        for (std::size_t c = 0; c < results.size(); ++c) {
-          *group->pieces[c].slots[i] = results[c].id;
-          if (results[c].stored) new_chunks_[i] += 1;
-          stored_bytes_[i] += results[c].stored_bytes;
-        }
+        slots.push_back(piece.slots);
       }
+      store_views(views, slots);
     });
+  }
+  // On a worker: the chunks into every repository's store, their ids into
+  // the slots (per chunk, per target).
+  void store_views(const std::vector<ByteView>& views,
+                   const std::vector<std::vector<repo::ChunkId*>>& slots) {
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      const auto results = targets_[i].chunks->add_group(views);
+      for (std::size_t c = 0; c < results.size(); ++c) {
+        *slots[c][i] = results[c].id;
+        if (results[c].stored) new_chunks_[i] += 1;
+        stored_bytes_[i] += results[c].stored_bytes;
+      }
+    }
   }
 
   static constexpr std::uint64_t kGroupBytes = repo::kFrameBytes;
@@ -405,6 +445,46 @@ class TarToCollector : public pg::TarEntrySink {
 }  // namespace
 
 std::string backup_label_for(std::int64_t unix_us) { return compact_utc_label(unix_us); }
+
+struct BackupPipeline::Impl {
+  Impl(const std::vector<repo::Repository*>& repos, const BackupOptions& options)
+      : collector(repos, options) {}
+  Collector collector;
+};
+
+BackupPipeline::BackupPipeline(const std::vector<repo::Repository*>& repos,
+                               const BackupOptions& options)
+    : repos_(repos) {
+  check_repos(repos);
+  impl_ = std::make_unique<Impl>(repos, options);
+}
+
+BackupPipeline::~BackupPipeline() = default;
+
+void BackupPipeline::bind_cluster(std::uint64_t system_id, std::uint32_t segment_size,
+                                  int pg_major) {
+  for (auto* r : repos_) check_cluster(*r, system_id, segment_size, pg_major);
+}
+
+pg::BackupSink& BackupPipeline::sink() { return impl_->collector; }
+
+void BackupPipeline::add_file(const pg::TarEntry& entry, RangeReader read) {
+  impl_->collector.on_file_read_by_workers(entry, read);
+}
+
+void BackupPipeline::wait_for_workers() { impl_->collector.wait_for_workers(); }
+
+BackupRecord BackupPipeline::commit(BackupRecord record, const BackupOptions& options) {
+  Collector& c = impl_->collector;
+  c.finish();
+  record.stop_time_us = now_unix_us();
+  wait_for_wal(repos_,
+               stop_segment_name(record.stop_lsn, record.stop_timeline, record.wal_segment_size),
+               options.wal_timeout);
+  fill_common(record, c);
+  record.duration_s = (now_unix_us() - record.start_time_us) / 1e6;
+  return write_backup(c, record, options);
+}
 
 BackupRecord take_backup(const std::vector<repo::Repository*>& repos,
                          const BackupOptions& options) {

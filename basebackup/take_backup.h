@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,46 @@ BackupRecord take_backup(const std::vector<repo::Repository*>& repos, const Back
 // the stream, else from the backup history file in the archive.
 BackupRecord ingest_tar(const std::vector<repo::Repository*>& repos, int fd,
                         const BackupOptions& options);
+
+// The same pipeline (chunking, worker pool, chunk stores, file lists and
+// records) for a source that walks the data directory itself
+// (basebackup/local_backup.h). Entries arrive as from a stream, through
+// sink(); a large file can instead be listed with add_file, whose reader
+// the workers call for a group of chunks at a time, so reading runs on
+// `options.parallel` threads.
+class BackupPipeline {
+ public:
+  // On a worker thread: fills `out` with the file's `length` bytes at
+  // `offset` (exactly that many; a file that shrank is padded with zeros).
+  // Throwing aborts the backup.
+  using RangeReader = std::function<void(std::uint64_t offset, std::size_t length, Bytes& out)>;
+
+  BackupPipeline(const std::vector<repo::Repository*>& repos, const BackupOptions& options);
+  ~BackupPipeline();
+  BackupPipeline(const BackupPipeline&) = delete;
+  BackupPipeline& operator=(const BackupPipeline&) = delete;
+
+  // Binds every repository to the cluster; Error(kClusterMismatch) when one
+  // archives another.
+  void bind_cluster(std::uint64_t system_id, std::uint32_t segment_size, int pg_major);
+  // on_start, then per archive on_archive_begin and its entries (file data
+  // through on_tar_entry_data); on_manifest_data and on_end are not used.
+  pg::BackupSink& sink();
+  // A regular file of `entry.size` bytes in the current archive.
+  void add_file(const pg::TarEntry& entry, RangeReader read);
+  // Returns when every chunk handed over so far is stored (rethrows a
+  // worker's failure).
+  void wait_for_workers();
+  // Stores what is pending, waits for the WAL up to `record.stop_lsn` to be
+  // archived in every repository, then writes the file lists and records;
+  // the counts, label and duration are filled in here.
+  BackupRecord commit(BackupRecord record, const BackupOptions& options);
+
+ private:
+  struct Impl;
+  std::vector<repo::Repository*> repos_;
+  std::unique_ptr<Impl> impl_;
+};
 
 // A label for a backup starting at `unix_us`: "YYYYMMDD-HHMMSS" (UTC).
 std::string backup_label_for(std::int64_t unix_us);

@@ -7,6 +7,9 @@
 # Sizes (env): SCALE=100 (pgbench), RANDOM_MB=1024 (table of random base64 text),
 # CHURN_PCT=5 (pgbench_accounts rows updated between the two backups),
 # PITR_WAL_MB=1024 (WAL generated after the backups and replayed by PITR).
+# The "wv --local" column: walvault backup --local (the data directory read on
+# this host) into a repository of its own, which archive_command also feeds.
+# CHECKSUMS=0 (1: initdb --data-checksums; local backups then verify pages).
 # Other knobs: PARALLEL=2 (walvault --parallel, pgBackRest process-max),
 # CHURN_MODE=spread|range, PGBR_ASYNC_GET=1 (pgBackRest archive-get async during
 # PITR; 0: synchronous), DROP_CACHES=0 (1: drop the page cache before each timed
@@ -31,6 +34,7 @@ DROP_CACHES=${DROP_CACHES:-0}
 KEEP=${KEEP:-0}
 CHUNK_SIZE=${CHUNK_SIZE:-}
 SETTLE_S=${SETTLE_S:-30}
+CHECKSUMS=${CHECKSUMS:-0}
 if [ -n "${1:-}" ]; then WALVAULT="$1/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
 cd "$(dirname "$0")/.."
@@ -54,6 +58,7 @@ cp "$WALVAULT" "$W/bin/walvault"; chmod 755 "$W/bin/walvault"
 WV="$W/bin/walvault"
 WVR="$W/wv-repo"; BRR="$W/pgbr-repo"
 WVG=("$WV" --repo "$WVR" --spool-path "$W/wv-spool")  # walvault with its global options
+WVLR="$W/wv-local-repo"; WVLG=("$WV" --repo "$WVLR" --spool-path "$W/wv-spool")  # --local's
 cd "$W"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
@@ -128,7 +133,8 @@ echo "walvault: $WALVAULT ($(sha256sum "$WV" | cut -c1-12)); $(pgbackrest versio
      "$("$PGBIN/postgres" --version)"
 
 # 1. Source cluster; archive_command pushes to both repositories.
-run_logged "$L/initdb.log" "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust
+run_logged "$L/initdb.log" "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust \
+  $([ "$CHECKSUMS" = 1 ] && echo --data-checksums)
 cat > "$W/pgbackrest.conf" <<CONF
 [global]
 repo1-path=$BRR
@@ -156,11 +162,13 @@ port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$W'
 archive_mode = on
-archive_command = '${WVG[*]} archive-push %p && ${BR[*]} archive-push %p'
+archive_command = '$WV --repo $WVR --repo $WVLR --spool-path $W/wv-spool archive-push %p && ${BR[*]} archive-push %p'
 max_wal_size = '4GB'
 autovacuum = off    # the two backups of each tool see the same pages
 CONF
 run_logged "$L/repo-init.log" "${WVG[@]}" repo init --compress-level 1 \
+  ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"}
+run_logged "$L/repo-init-local.log" "${WVLG[@]}" repo init --compress-level 1 \
   ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"}
 as "$PGBIN/pg_ctl" -D "$DATA" -l "$L/source.log" -w start >/dev/null
 RUNNING+=("$DATA")
@@ -218,12 +226,19 @@ backup_round() {
   printf -v "BR_B${n}_B" '%s' "$(( $(br_backup_bytes) - before ))"
 
   prepare_backup
+  timed "WL_B${n}_T" "$L/wv-local-backup$n.log" "${WVLG[@]}" backup --local --pgdata "$DATA" \
+    --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
+  printf -v "WL_B${n}_B" '%s' "$(( $(dir_bytes "$WVLR") - $(dir_bytes "$WVLR/wal") - before_local ))"
+  before_local=$(( $(dir_bytes "$WVLR") - $(dir_bytes "$WVLR/wal") ))
+
+  prepare_backup
   timed "BB_B${n}_T" "$L/pgbb$n.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/$n"
   printf -v "BB_B${n}_B" '%s' "$(dir_bytes "$W/pgbb/$n")"
 }
 
+before_local=0
 backup_round 1 full
-echo "full backups done: walvault ${WV_B1_T} s, pgBackRest ${BR_B1_T} s, pg_basebackup ${BB_B1_T} s"
+echo "full backups done: walvault ${WV_B1_T} s, walvault --local ${WL_B1_T} s, pgBackRest ${BR_B1_T} s, pg_basebackup ${BB_B1_T} s"
 
 # 4. Churn, then the second backups (pgBackRest incremental).
 t0=$(now_ns)
@@ -238,7 +253,7 @@ echo "churn: $CHURNED pgbench_accounts rows updated ($CHURN_MODE) in $(secs_sinc
 
 backup_round 2 incr
 rm -rf "$W/pgbb"
-echo "second backups done: walvault ${WV_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
+echo "second backups done: walvault ${WV_B2_T} s, walvault --local ${WL_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
 as "${WVG[@]}" backup list > "$L/wv-backup-list.txt" 2>&1 || true
 as "${BR[@]}" info > "$L/br-info.txt" 2>&1 || true
 
@@ -370,20 +385,22 @@ echo "PITR done: walvault ${WV_P_T1} + ${WV_P_T2} s (restore ${WV_P_RESTORE_T1} 
 # 7. Report.
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 ratio() { [ "$1" != - ] && [ "$2" != - ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }' || echo -; }
-row() {  # label walvault pgBackRest pg_basebackup unit(s|B)
-  local f=("$2" "$3" "$4") i
-  for i in 0 1 2; do
+row() {  # label walvault pgBackRest pg_basebackup unit(s|B) [walvault --local]
+  local f=("$2" "$3" "$4" "${6:--}") i
+  for i in 0 1 2 3; do
     if [ "${f[$i]}" = - ]; then continue; fi
     if [ "$5" = B ]; then f[i]=$(mib "${f[i]}"); else f[i]="${f[i]} s"; fi
   done
-  printf '%-40s %14s %14s %14s %10s %10s\n' "$1" "${f[0]}" "${f[1]}" "${f[2]}" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")"
+  printf '%-40s %14s %14s %14s %10s %10s %14s %10s\n' "$1" "${f[0]}" "${f[1]}" "${f[2]}" \
+    "$(ratio "$2" "$3")" "$(ratio "$2" "$4")" "${f[3]}" "$(ratio "${6:--}" "$4")"
 }
 echo
-printf '%-40s %14s %14s %14s %10s %10s\n' "metric" "walvault" "pgBackRest" "pg_basebackup" "wv/pgBR" "wv/pgbb"
-row "full backup, wall time" "$WV_B1_T" "$BR_B1_T" "$BB_B1_T" s
-row "full backup, repository bytes" "$WV_B1_B" "$BR_B1_B" "$BB_B1_B" B
-row "2nd backup after churn, wall time" "$WV_B2_T" "$BR_B2_T" "$BB_B2_T" s
-row "2nd backup after churn, bytes added" "$WV_B2_B" "$BR_B2_B" "$BB_B2_B" B
+printf '%-40s %14s %14s %14s %10s %10s %14s %10s\n' "metric" "walvault" "pgBackRest" "pg_basebackup" \
+  "wv/pgBR" "wv/pgbb" "wv --local" "local/pgbb"
+row "full backup, wall time" "$WV_B1_T" "$BR_B1_T" "$BB_B1_T" s "$WL_B1_T"
+row "full backup, repository bytes" "$WV_B1_B" "$BR_B1_B" "$BB_B1_B" B "$WL_B1_B"
+row "2nd backup after churn, wall time" "$WV_B2_T" "$BR_B2_T" "$BB_B2_T" s "$WL_B2_T"
+row "2nd backup after churn, bytes added" "$WV_B2_B" "$BR_B2_B" "$BB_B2_B" B "$WL_B2_B"
 row "restore (files only), wall time, mean" "$WV_R_T" "$BR_R_T" - s
 row "PITR: restore start to writable, mean" "$WV_P_T" "$BR_P_T" - s
 row "  restore command done at" "$WV_P_RESTORE_T" "$BR_P_RESTORE_T" - s
@@ -400,6 +417,7 @@ verdict() { if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a <= b) }'; then echo "PA
 echo
 echo "bar:"
 verdict "backup no slower than pg_basebackup ($WV_B1_T s vs $BB_B1_T s)" "$WV_B1_T" "$BB_B1_T"
+verdict "local full backup at most 0.5x pg_basebackup's ($WL_B1_T s vs 0.5 x $BB_B1_T s)" "$WL_B1_T" "$(awk -v b="$BB_B1_T" 'BEGIN { print 0.5 * b }')"
 verdict "restore at most 0.6x pgBackRest's ($WV_R_T s vs 0.6 x $BR_R_T s)" "$WV_R_T" "$(awk -v b="$BR_R_T" 'BEGIN { print 0.6 * b }')"
 verdict "PITR at most 0.6x pgBackRest's ($WV_P_T s vs 0.6 x $BR_P_T s)" "$WV_P_T" "$(awk -v b="$BR_P_T" 'BEGIN { print 0.6 * b }')"
 [ "$PITR_OK" = 1 ] || echo "FAIL  a PITR restore did not stop at the target (see the checks above)"

@@ -1,4 +1,4 @@
-// `backup [--pg CONN | --from-tar -]`, `backup --all` (a backup set,
+// `backup [--pg CONN | --from-tar - | --local --pgdata DIR]`, `backup --all` (a backup set,
 // cli/backup_set.h) and `backup list [--json]`.
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "basebackup/backup_record.h"
+#include "basebackup/local_backup.h"
 #include "basebackup/take_backup.h"
 #include "cli/backup_set.h"
 #include "cli/command.h"
@@ -22,6 +23,8 @@ namespace {
 struct BackupArgs {
   std::string pg;        // conninfo
   std::string from_tar;  // "-" or a file; empty: replication protocol
+  bool local = false;    // read the data directory itself (basebackup/local_backup.h)
+  std::string pgdata;    // with --local
   std::string tag;
   std::string checkpoint = "fast";
   int parallel = 2;
@@ -47,10 +50,19 @@ basebackup::BackupOptions backup_options(const BackupArgs& args) {
   return options;
 }
 
-// The backup itself: a tar stream (--from-tar) or the replication protocol.
+// The backup itself: a tar stream (--from-tar), the data directory
+// (--local) or the replication protocol.
 basebackup::BackupRecord take_or_ingest(const std::vector<repo::Repository*>& repos,
                                         const BackupArgs& args,
                                         const basebackup::BackupOptions& options) {
+  if (args.local) {
+    if (!args.from_tar.empty())
+      throw Error(ErrorCode::kUsage, "backup: --local and --from-tar exclude each other");
+    if (args.pgdata.empty())
+      throw Error(ErrorCode::kUsage, "backup --local needs --pgdata (the server's data directory)");
+    return basebackup::take_local_backup(repos, args.pgdata, options);
+  }
+  if (!args.pgdata.empty()) throw Error(ErrorCode::kUsage, "backup: --pgdata is for --local");
   if (args.from_tar.empty()) return basebackup::take_backup(repos, options);
   int fd = 0;
   if (args.from_tar != "-") {
@@ -99,6 +111,9 @@ basebackup::BackupRecord backup_database(const Context& ctx, const BackupArgs& a
     r = take_or_ingest(repos, args, options);
     describe_in_history(r, entry);
   });
+  if (!r.page_errors.empty())
+    std::cout << "backup " << r.label << ": " << r.page_errors.size()
+              << " page(s) failed their checksum (warnings above; listed in backup list --json)\n";
   std::cout << "backup " << r.label << " complete: " << r.file_count << " files, "
             << mib(r.logical_bytes) << ", " << mib(r.stored_bytes) << " new in the repository, "
             << r.new_chunk_count << " of " << r.chunk_count << " chunks new, "
@@ -186,6 +201,10 @@ CLI::App& register_backup(CLI::App& app, Verbs& verbs, int parallel) {
       ->envname(env_name("pg"));
   backup->add_option("--from-tar", args->from_tar,
                      "ingest a pg_basebackup tar stream ('-' for stdin) instead");
+  backup->add_flag("--local", args->local,
+                   "read the data directory on this host (--pgdata) between pg_backup_start and "
+                   "pg_backup_stop over an SQL connection (--pg), verifying page checksums");
+  backup->add_option("--pgdata", args->pgdata, "the server's data directory, with --local");
   backup->add_option("--tag", args->tag, "tag for retention policies");
   backup->add_option("--checkpoint", args->checkpoint, "fast or spread")->default_str("fast");
   backup->add_option("--parallel", args->parallel, "worker threads")->check(CLI::Range(1, 64));
