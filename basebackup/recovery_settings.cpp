@@ -6,18 +6,17 @@ namespace walvault::basebackup {
 
 RecoverySettings recovery_settings(const RecoveryTarget& t, pg::TimeLineId timeline,
                                    const RecoveryCommand& command, int pg_version_num,
-                                   bool cold_cache) {
+                                   RecoveryPrefetch prefetch) {
   using K = RecoveryTarget::Kind;
   RecoverySettings s;
   s.push_back({"restore_command", command.restore_command});
   // The restore already synced every file (syncfs); PostgreSQL 14+ can then
   // skip its own fsync of every file before redo (docs/decisions.md).
   if (pg_version_num >= 140000) s.push_back({"recovery_init_sync_method", "syncfs"});
-  // After a direct-I/O restore nothing is cached, and PostgreSQL 15+'s WAL
-  // prefetcher reads from disk blocks that full-page images still ahead in
-  // the WAL will overwrite (840 MB for 1 GB of pgbench WAL; replay 1.5x
-  // slower). docs/decisions.md.
-  if (pg_version_num >= 150000 && cold_cache) s.push_back({"recovery_prefetch", "off"});
+  // Chosen from the block maps (warmup.h, recovery_prefetch_choice;
+  // docs/decisions.md, "PITR warm-up from block maps").
+  if (pg_version_num >= 150000 && prefetch != RecoveryPrefetch::kDefault)
+    s.push_back({"recovery_prefetch", prefetch == RecoveryPrefetch::kOn ? "on" : "off"});
   switch (t.kind) {
     case K::kEnd:
       break;

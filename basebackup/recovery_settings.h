@@ -24,14 +24,19 @@ struct RecoveryCommand {
   std::string target_action = "pause";  // pause, promote, shutdown (with a target)
 };
 
+// What to write as recovery_prefetch (PostgreSQL 15+): nothing (the
+// server's default, try), off or on. The restore decides it from the block
+// maps (warmup.h, recovery_prefetch_choice).
+enum class RecoveryPrefetch { kDefault, kOff, kOn };
+
 // restore_command; recovery_init_sync_method = syncfs from PostgreSQL 14
 // (`pg_version_num` >= 140000: the restore already synced every file);
-// recovery_prefetch = off from 15 after a `cold_cache` (direct I/O) restore;
+// recovery_prefetch from 15 as `prefetch` says (nothing for kDefault);
 // the recovery_target_* line of `target`; recovery_target_timeline (`timeline`
 // when the target names one, else latest); recovery_target_action unless the
 // target is the end of the archive. In that order (docs/decisions.md).
 RecoverySettings recovery_settings(const RecoveryTarget& target, pg::TimeLineId timeline,
                                    const RecoveryCommand& command, int pg_version_num,
-                                   bool cold_cache);
+                                   RecoveryPrefetch prefetch);
 
 }  // namespace walvault::basebackup

@@ -121,8 +121,10 @@ std::size_t pread_some(int fd, std::uint8_t* data, std::size_t size, std::uint64
 // A file to fill: its chunks are handed out in ranges of about kJobBytes.
 struct FileWork {
   const FileEntry* entry;
-  const ContainedDir* root;     // the archive's root; entry->path is below it
-  std::string path;             // root + "/" + entry->path, for messages
+  const ContainedDir* root;  // the archive's root; entry->path is below it
+  std::string path;          // root + "/" + entry->path, for messages
+  // Chunks to write through the page cache (ascending), or nullptr.
+  const std::vector<std::uint32_t>* hot = nullptr;
   std::size_t next_chunk = 0;   // first chunk not handed out yet
   std::size_t chunks_done = 0;  // written (or kept) and range writeback started
   int writers = 0;              // workers holding a range of this file
@@ -244,6 +246,7 @@ struct FileFill {
         chunk_size(size),
         delta(options.delta),
         direct(options.direct_io && !options.delta),
+        warm_by_write(options.warm_mode == WarmMode::kWrite),
         queue(work, size) {}
 
   // Chunk c of e, read through `data` (a view into it or into this thread's
@@ -283,6 +286,7 @@ struct FileFill {
   // size is not a whole block, --delta, and file systems that refuse O_DIRECT
   // go through the page cache.
   std::atomic<bool> direct;
+  const bool warm_by_write;
   std::atomic<std::uint64_t> written{0}, kept{0};
   JobQueue queue;
   Syncer syncer;
@@ -365,7 +369,8 @@ class RangeWriter {
       if (!chunk) continue;
       wrote = true;
       const std::uint64_t offset = std::uint64_t{c} * fill_.chunk_size;
-      if (direct_fd >= 0 && offset % kDirectAlign == 0 && chunk->size() % kDirectAlign == 0) {
+      if (direct_fd >= 0 && offset % kDirectAlign == 0 && chunk->size() % kDirectAlign == 0 &&
+          !write_hot(*job.file, c)) {
         if (gathered &&
             (gathered_offset + gathered != offset || gathered + chunk->size() > io_->capacity()))
           flush();
@@ -379,6 +384,13 @@ class RangeWriter {
     }
     flush();
     return wrote;
+  }
+
+  // True when chunk c of `file` is one redo will read and the warm-up writes
+  // it through the page cache, so it is still cached when PostgreSQL starts.
+  bool write_hot(const FileWork& file, std::size_t c) const {
+    return fill_.warm_by_write && file.hot &&
+           std::binary_search(file.hot->begin(), file.hot->end(), static_cast<std::uint32_t>(c));
   }
 
   FileFill& fill_;
@@ -605,6 +617,7 @@ class RestoreWriter {
     create_tree();
     link_tablespaces();
     write_files();
+    if (options_.warm_mode == WarmMode::kFadvise) read_ahead_hot();
     set_mtimes(dirs_, files_);
     if (options_.delta) prune();
     write_restore_files();
@@ -669,7 +682,8 @@ class RestoreWriter {
   // completes.
   void write_files() {
     std::vector<FileWork> work;
-    for (const auto& e : files_.entries) {
+    for (std::size_t i = 0; i < files_.entries.size(); ++i) {
+      const FileEntry& e = files_.entries[i];
       if (e.type != EntryType::kFile) continue;
       ++stats_.files;
       stats_.bytes += e.size;
@@ -678,7 +692,9 @@ class RestoreWriter {
         continue;
       }
       const ContainedDir& root = dirs_.at(e.tablespace);
-      work.push_back({&e, &root, root.display(e.path)});
+      const auto hot = options_.hot_chunks.find(i);
+      work.push_back({&e, &root, root.display(e.path),
+                      hot != options_.hot_chunks.end() ? &hot->second : nullptr});
     }
     chunks_.emplace(repo_);
     FileFill fill(*chunks_, record_.chunk_size, work, options_);
@@ -707,6 +723,23 @@ class RestoreWriter {
     stats_.direct_io = fill.direct;
     stats_.chunks_written = fill.written;
     stats_.chunks_kept = fill.kept;
+  }
+
+  // WarmMode::kFadvise: the hot chunks, written and durable, are read back
+  // into the page cache by the kernel (asynchronous readahead) while the
+  // restore finishes and PostgreSQL starts.
+  void read_ahead_hot() {
+    const std::uint64_t chunk_size = record_.chunk_size;
+    for (const auto& [index, chunks] : options_.hot_chunks) {
+      if (index >= files_.entries.size() || chunks.empty()) continue;
+      const FileEntry& e = files_.entries[index];
+      const UniqueFd fd = dirs_.at(e.tablespace).open_file(e.path, O_RDONLY);
+      for (const std::uint32_t c : chunks) {
+        // A hint: a failure costs time, not data.
+        (void)::posix_fadvise(fd.get(), static_cast<off_t>(c * chunk_size),
+                              static_cast<off_t>(chunk_size), POSIX_FADV_WILLNEED);
+      }
+    }
   }
 
   // Creates the files one by one and hands each to the writers at once, so

@@ -35,7 +35,13 @@ struct RestoreStats {
   std::uint64_t chunks_kept = 0;     // --delta: chunks already correct on disk
   std::uint64_t files_removed = 0;   // --delta: files not in the backup
   bool direct_io = false;            // relation data went around the page cache
+  std::string warm_up;               // the caller's warm-up summary (warmup.h); "" when off
 };
+
+// How restore makes RestoreOptions::hot_chunks hot: written through the page
+// cache (kWrite), or written like the rest and then read ahead
+// (posix_fadvise WILLNEED, kFadvise) once every file is durable.
+enum class WarmMode { kWrite, kFadvise };
 
 struct RestoreOptions {
   std::string pgdata;
@@ -45,6 +51,11 @@ struct RestoreOptions {
   // delta); false: everything through the page cache.
   bool direct_io = true;
   std::map<std::string, std::string> tablespace_map;  // old location -> new location
+  // Chunks redo will read (basebackup/warmup.h): BackupFiles::entries index
+  // -> ascending chunk indexes, left in the page cache as `warm_mode` says.
+  // Only how they are written changes, never what.
+  std::map<std::size_t, std::vector<std::uint32_t>> hot_chunks;
+  WarmMode warm_mode = WarmMode::kWrite;
   // Called once everything but global/pg_control is written and durable, with
   // the stats so far; the caller writes its recovery settings here, so that a
   // restore killed at any point leaves either no pg_control or a complete

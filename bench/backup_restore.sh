@@ -19,6 +19,11 @@
 # (seconds of quiet after the data load and after the PITR WAL, before the
 # timed backups and restores: this virtual disk keeps writing back for a while
 # after a burst, and the first timed runs paid for it).
+# WAL_SHAPE=fpi (default: the PITR WAL is PITR_WAL_MB of pgbench, most of it
+# full-page images) or few-fpi (the source runs with shared_buffers = 512MB and
+# max_wal_size = 4GB and the PITR WAL is 30 s of unthrottled pgbench: few
+# full-page images, so redo reads the pages it changes); WARM_UP=write
+# (walvault restore --warm-up: write, fadvise or off).
 # Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
 # Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
 # the postgres user) or as an unprivileged user that can run PostgreSQL.
@@ -35,6 +40,9 @@ KEEP=${KEEP:-0}
 CHUNK_SIZE=${CHUNK_SIZE:-}
 SETTLE_S=${SETTLE_S:-30}
 CHECKSUMS=${CHECKSUMS:-0}
+WAL_SHAPE=${WAL_SHAPE:-fpi}
+WARM_UP=${WARM_UP:-write}
+case "$WAL_SHAPE" in fpi|few-fpi) ;; *) echo "WAL_SHAPE: fpi or few-fpi, not '$WAL_SHAPE'" >&2; exit 2 ;; esac
 if [ -n "${1:-}" ]; then WALVAULT="$1/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
 cd "$(dirname "$0")/.."
@@ -166,6 +174,8 @@ archive_command = '$WV --repo $WVR --repo $WVLR --spool-path $W/wv-spool archive
 max_wal_size = '4GB'
 autovacuum = off    # the two backups of each tool see the same pages
 CONF
+# The few-FPI shape: pages stay in shared buffers between checkpoints.
+[ "$WAL_SHAPE" = few-fpi ] && echo "shared_buffers = '512MB'" >> "$DATA/postgresql.conf"
 run_logged "$L/repo-init.log" "${WVG[@]}" repo init --compress-level 1 \
   ${CHUNK_SIZE:+--chunk-size "$CHUNK_SIZE"}
 run_logged "$L/repo-init-local.log" "${WVLG[@]}" repo init --compress-level 1 \
@@ -261,9 +271,13 @@ as "${BR[@]}" info > "$L/br-info.txt" 2>&1 || true
 #    marker rows, a little more WAL after it, everything archived, then stop.
 t0=$(now_ns)
 LSN0=$(psqlq "select pg_current_wal_lsn()")
-while [ "$(psqlq "select pg_wal_lsn_diff(pg_current_wal_lsn(), '$LSN0') < $PITR_WAL_MB::numeric * 1048576")" = t ]; do
-  pgbench_ -n -c 2 -j 2 -T 2 >>"$L/pgbench-pitr.log" 2>&1 || die "pgbench (see $L/pgbench-pitr.log)"
-done
+if [ "$WAL_SHAPE" = few-fpi ]; then
+  pgbench_ -n -c 2 -j 2 -T 30 >>"$L/pgbench-pitr.log" 2>&1 || die "pgbench (see $L/pgbench-pitr.log)"
+else
+  while [ "$(psqlq "select pg_wal_lsn_diff(pg_current_wal_lsn(), '$LSN0') < $PITR_WAL_MB::numeric * 1048576")" = t ]; do
+    pgbench_ -n -c 2 -j 2 -T 2 >>"$L/pgbench-pitr.log" 2>&1 || die "pgbench (see $L/pgbench-pitr.log)"
+  done
+fi
 psqlq "insert into pitr_marker(x) values ('before')" >/dev/null
 sleep 1
 TARGET=$(psqlq "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
@@ -277,6 +291,7 @@ as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
 RUNNING=()
 awk -v b="$PITR_WAL_BYTES" -v s="$(secs_since "$t0")" -v t="$TARGET" 'BEGIN {
   printf "PITR WAL: %.0f MiB after the second backups, target time %s, made and archived in %s s\n", b / 1048576, t, s }'
+echo "PITR WAL shape: $WAL_SHAPE; walvault restore --warm-up $WARM_UP"
 
 settle
 
@@ -353,8 +368,11 @@ wv_pitr() {  # run number
   fresh_dir; drop_caches
   t0=$(now_ns)
   run_logged "$L/wv-pitr-restore-$1.log" "${TIMEV[@]}" -o "$L/wv-pitr-restore.time" \
-    "${WVG[@]}" restore --pgdata "$RD" --parallel "$PARALLEL" --target-time "$TARGET" --target-action promote
+    "${WVG[@]}" restore --pgdata "$RD" --parallel "$PARALLEL" --target-time "$TARGET" --target-action promote \
+    --warm-up "$WARM_UP"
   printf -v "WV_P_RESTORE_T$1" %s "$(secs_since "$t0")"
+  echo "  walvault PITR $1 $(grep -h '^warm-up' "$L/wv-pitr-restore-$1.log" || echo 'warm-up: -');" \
+       "$(grep -h '^recovery_prefetch' "$RD/postgresql.auto.conf" || echo 'recovery_prefetch: default')"
   restored_conf "$RD"
   start_until_writable "$RD" "$L/wv-pitr-server-$1.log"
   printf -v "WV_P_T$1" %s "$(secs_since "$t0")"

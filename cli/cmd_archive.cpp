@@ -26,21 +26,6 @@ struct GetArgs {
   int prefetch = 8;
 };
 
-// The local spool for one repository, or "" when it cannot be used
-// (batching and prefetch are then off; correctness does not depend on them).
-std::string spool_dir(const Globals& g, const repo::Repository& r, const char* purpose) {
-  std::string base = g.spool_path.empty() ? kDefaultSpool : g.spool_path;
-  std::string dir = base + "/" + r.config().repo_id + "/" + purpose;
-  try {
-    make_dirs(dir);
-  } catch (const Error& e) {
-    spdlog::info("spool unavailable, batching/prefetch off: {}", e.what());
-    return "";
-  }
-  if (::access(dir.c_str(), W_OK) != 0) return "";
-  return dir;
-}
-
 // Exit 0 means durable in every repository: each is pushed in turn and the
 // first failure fails the call (PostgreSQL retries the whole file).
 int run_push(const Context& ctx, const PushArgs& a) {

@@ -54,7 +54,8 @@ void print_plan(const PlannedRestore& planned) {
 }
 
 int run_restore(const Context& ctx, RestoreArgs a) {
-  if (a.restore_command.empty()) {
+  const bool own_restore_command = a.restore_command.empty();
+  if (own_restore_command) {
     a.restore_command = archive_get_command(ctx.globals);
     a.secret_only_in_environment = ctx.repos.secret_only_in_environment();
   }
@@ -75,12 +76,14 @@ int run_restore(const Context& ctx, RestoreArgs a) {
     std::cout << "dry run: nothing written\n";
     return 0;
   }
+  if (own_restore_command) a.prestage_spool = spool_dir(ctx.globals, *planned.repo, "get");
   const auto stats = restore_planned(planned, a, options);
   std::cout << "restored backup " << b.label << " into " << options.pgdata << ": " << stats.files
             << " files, " << mib(stats.bytes) << ", " << stats.chunks_written << " chunks written";
   if (a.delta)
     std::cout << ", " << stats.chunks_kept << " chunks kept, " << stats.files_removed
               << " paths removed";
+  if (!stats.warm_up.empty()) std::cout << "\n" << stats.warm_up;
   std::cout << "\nstart PostgreSQL on " << options.pgdata
             << " to replay the WAL (recovery.signal and restore_command are set)\n";
   return 0;
@@ -203,6 +206,11 @@ void register_restore(CLI::App& app, Verbs& verbs, int parallel) {
                       "OLD=NEW tablespace location (repeatable)");
   restore->add_flag("--no-direct-io", a->no_direct_io,
                     "write through the page cache (default: O_DIRECT where possible)");
+  restore
+      ->add_option("--warm-up", a->warm_up,
+                   "leave the blocks redo will read (block maps) in the page cache: write "
+                   "them through it, fadvise (read ahead after writing) or off")
+      ->check(CLI::IsMember({"write", "fadvise", "off"}));
   restore->add_option("--parallel", a->parallel, "writer threads")->check(CLI::Range(1, 64));
   restore->add_option("--restore-command", a->restore_command,
                       "restore_command to write (default: this walvault's archive-get)");

@@ -5,6 +5,11 @@
 
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
+
+#include "core/error.h"
+#include "core/file_util.h"
+
 namespace walvault::cli {
 
 std::string mib(std::uint64_t bytes) {
@@ -31,6 +36,19 @@ std::string this_binary() {
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   return n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : "walvault";
+}
+
+std::string spool_dir(const Globals& g, const repo::Repository& r, const char* purpose) {
+  std::string base = g.spool_path.empty() ? kDefaultSpool : g.spool_path;
+  std::string dir = base + "/" + r.config().repo_id + "/" + purpose;
+  try {
+    make_dirs(dir);
+  } catch (const Error& e) {
+    spdlog::info("spool unavailable, batching/prefetch/pre-staging off: {}", e.what());
+    return "";
+  }
+  if (::access(dir.c_str(), W_OK) != 0) return "";
+  return dir;
 }
 
 std::string archive_get_command(const Globals& g) {

@@ -81,6 +81,11 @@ std::string mib(std::uint64_t bytes);
 // secrets themselves), every path absolute. Restore and drill write it.
 std::string archive_get_command(const Globals& globals);
 
+// The local spool of `purpose` ("push", "get") for one repository, created;
+// "" when it cannot be used (batching, prefetch and pre-staging are then
+// off; correctness does not depend on them).
+std::string spool_dir(const Globals& globals, const repo::Repository& repo, const char* purpose);
+
 // One argument quoted for /bin/sh when it needs it.
 std::string shell_quote(const std::string& arg);
 

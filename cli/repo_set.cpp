@@ -2,14 +2,18 @@
 
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
+#include <algorithm>
 #include <cstdlib>
+
+#include <spdlog/spdlog.h>
 
 #include "basebackup/recovery_settings.h"
 #include "basebackup/restore_target.h"
+#include "basebackup/warmup.h"
 #include "core/file_util.h"
+#include "core/parallel.h"
 #include "store/object_store.h"
+#include "walarchive/prefetch.h"
 
 namespace walvault::cli {
 
@@ -167,22 +171,61 @@ void require_restore_command_unlocks(const PlannedRestore& p, const RestoreArgs&
                   "--passphrase-file (or, to restore, --restore-command)");
 }
 
+namespace {
+
+// Segments pre-staged for the restored server's first restore_command calls.
+constexpr std::size_t kPrestageSegments = 8;
+
+void prestage_first_segments(repo::Repository& repo, const basebackup::RestorePlan& plan,
+                             const std::string& spool) {
+  const auto& all = plan.wal_segments;
+  const std::vector<std::string> first(all.begin(),
+                                       all.begin() + std::min(all.size(), kPrestageSegments));
+  try {
+    const int n = walarchive::prestage(repo, first, spool);
+    spdlog::info("restore: pre-staged {} WAL segments in {}", n, spool);
+  } catch (const Error& e) {  // an optimisation: archive-get fetches what is missing
+    spdlog::info("restore: pre-staging WAL stopped: {}", e.what());
+  }
+}
+
+}  // namespace
+
 basebackup::RestoreStats restore_planned(PlannedRestore& p, const RestoreArgs& a,
                                          const basebackup::RestoreOptions& options) {
   const auto& b = p.plan.backup;
   const basebackup::BackupFiles files = basebackup::read_files(*p.repo, b.label);
+  basebackup::RestoreOptions with_settings = options;
+  // The blocks redo will read, from the block maps (warmup.h).
+  basebackup::WarmUp warm;
+  if (a.warm_up == "off") {
+    warm.problems.push_back("warm-up off (--warm-up off)");
+  } else {
+    warm = basebackup::plan_warm_up(*p.repo, p.plan, files, basebackup::default_warm_up_budget());
+    with_settings.hot_chunks = warm.chunks;
+    with_settings.warm_mode =
+        a.warm_up == "fadvise" ? basebackup::WarmMode::kFadvise : basebackup::WarmMode::kWrite;
+  }
   // The recovery settings go in before pg_control: a restore killed between
   // the two must not leave a directory that starts without them.
-  basebackup::RestoreOptions with_settings = options;
   with_settings.before_pg_control = [&](const basebackup::RestoreStats& so_far) {
     auto settings = basebackup::recovery_settings(
         p.target, p.plan.target_timeline,
         {.restore_command = a.restore_command, .target_action = a.target_action}, b.pg_version_num,
-        so_far.direct_io);
+        basebackup::recovery_prefetch_choice(warm, so_far.direct_io));
     settings.insert(settings.end(), a.extra_settings.begin(), a.extra_settings.end());
     basebackup::write_recovery_settings(options.pgdata, settings);
   };
-  return basebackup::restore_files(*p.repo, b, files, with_settings);
+  basebackup::RestoreStats stats;
+  {
+    WorkerPool prestager(1, 1);
+    if (!a.prestage_spool.empty())
+      prestager.submit([&] { prestage_first_segments(*p.repo, p.plan, a.prestage_spool); });
+    stats = basebackup::restore_files(*p.repo, b, files, with_settings);
+    prestager.wait();
+  }
+  if (a.warm_up != "off") stats.warm_up = warm.summary();
+  return stats;
 }
 
 }  // namespace walvault::cli

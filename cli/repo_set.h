@@ -130,6 +130,13 @@ struct RestoreArgs {
   bool delta = false;
   bool force = false;  // --delta into a data directory of another cluster
   bool no_direct_io = false;
+  // write, fadvise or off: how the blocks redo will read are made hot
+  // (basebackup/warmup.h, RestoreOptions::warm_mode).
+  std::string warm_up = "write";
+  // archive-get's spool for the planned repository when restore_command is
+  // walvault's own: the first WAL segments are fetched there while the files
+  // are written ("": no pre-staging).
+  std::string prestage_spool;
   std::vector<std::string> tablespace_map;  // OLD=NEW
   int parallel = 2;
   std::string restore_command;  // written as restore_command (archive-get call)

@@ -55,6 +55,14 @@ GetOutcome archive_get(repo::Repository& repo, const std::string& file_name,
   return GetOutcome::kRestored;
 }
 
+bool fetch_to_spool(repo::Repository& repo, const std::string& segment,
+                    const std::string& spool_dir) {
+  auto bytes = repo.get_object(repo::segment_object_name(segment));
+  if (!bytes) return false;
+  write_file_atomic(spool_dir + "/" + segment, *bytes, 0600, Overwrite::kYes, Durability::kNone);
+  return true;
+}
+
 int prefetch(repo::Repository& repo, const std::string& file_name, int count,
              const std::string& spool_dir) {
   pg::WalFileName name = parse_or_throw(file_name);
@@ -86,11 +94,8 @@ int prefetch(repo::Repository& repo, const std::string& file_name, int count,
 
   int fetched = 0;
   for (const auto& seg : window) {
-    const std::string path = spool_dir + "/" + seg;
-    if (::access(path.c_str(), F_OK) == 0) continue;
-    auto bytes = repo.get_object(repo::segment_object_name(seg));
-    if (!bytes) break;  // end of the archive
-    write_file_atomic(path, *bytes, 0600, Overwrite::kYes, Durability::kNone);
+    if (::access((spool_dir + "/" + seg).c_str(), F_OK) == 0) continue;
+    if (!fetch_to_spool(repo, seg, spool_dir)) break;  // end of the archive
     ++fetched;
   }
   ::close(lock_fd);

@@ -37,4 +37,10 @@ GetOutcome archive_get(repo::Repository& repo, const std::string& file_name,
 int prefetch(repo::Repository& repo, const std::string& file_name, int count,
              const std::string& spool_dir);
 
+// Fetches one segment (verified) into `spool_dir` under its name, written
+// atomically; false when the repository does not hold it. The one way
+// segments enter the spool (prefetch, and restore's pre-staging, prefetch.h).
+bool fetch_to_spool(repo::Repository& repo, const std::string& segment,
+                    const std::string& spool_dir);
+
 }  // namespace walvault::walarchive

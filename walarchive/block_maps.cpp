@@ -1,8 +1,10 @@
 #include "walarchive/block_maps.h"
 
+#include <algorithm>
 #include <map>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "repo/wal_objects.h"
 
 namespace walvault::walarchive {
@@ -115,10 +117,11 @@ ChangedBlocks read_changed_blocks(repo::Repository& repo, const BlockMapQuery& q
   }
   const std::uint64_t first = query.start_lsn / query.segment_size;
   const std::uint64_t last = (query.end_lsn - 1) / query.segment_size;
-  std::vector<SegmentMaps> range;
-  for (std::uint64_t segno = first; segno <= last; ++segno)
-    range.push_back(
-        read_segment_maps(repo, pg::segment_file_name(query.timeline, segno, query.segment_size)));
+  std::vector<SegmentMaps> range(last - first + 1);
+  parallel_for(range.size(), std::max(1, query.parallel), [&](std::size_t i) {
+    range[i] = read_segment_maps(
+        repo, pg::segment_file_name(query.timeline, first + i, query.segment_size));
+  });
   std::optional<SegmentMaps> after;
   const auto& tail = range.back().map;
   if (tail && tail->head && tail->head->lsn < query.end_lsn)

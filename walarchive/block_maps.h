@@ -23,7 +23,8 @@
 //     (SLRUs, pg_filenode.map except through kRelationMapUpdated, ...) are
 //     not described at all.
 //
-// Cost: two GETs per segment (metadata and map), one after another.
+// Cost: two GETs per segment (metadata and map), segments read by up to
+// `parallel` threads at once.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +43,7 @@ struct BlockMapQuery {
   pg::Lsn start_lsn = 0;
   pg::Lsn end_lsn = 0;  // exclusive; > start_lsn
   std::uint32_t segment_size = 0;
+  int parallel = 8;  // segments read at once (requests in flight; >= 1)
 };
 
 struct ChangedBlocks {

@@ -267,9 +267,9 @@ TEST_F(BackupRestoreTest, TargetTimeChoosesTheBackupAndStopsBetweenMarkers) {
     EXPECT_EQ(chosen_backup(r.out), c.backup) << r.out;
     EXPECT_NE(r.out.find("restored backup " + c.backup + " into " + dir + ": "), std::string::npos)
         << r.out;
-    // Written with direct I/O, so the WAL prefetcher is off for the replay.
-    EXPECT_EQ(auto_conf_settings(dir).find("\nrecovery_prefetch = 'off'\n") != std::string::npos,
-              takes_direct_io(work_.path()))
+    // The block maps are complete and every block redo touches was left
+    // hot: the WAL prefetcher is off for the replay (basebackup/warmup.h).
+    EXPECT_NE(auto_conf_settings(dir).find("\nrecovery_prefetch = 'off'\n"), std::string::npos)
         << auto_conf_settings(dir);
     auto pg = start_restored(dir);
     EXPECT_EQ(marker_ids(*pg), c.rows);
@@ -452,11 +452,11 @@ TEST_F(BackupRestoreTest, DeltaRewritesOnlyWhatDiffers) {
   EXPECT_FALSE(fs::exists(a + "/base/stray"));
   EXPECT_FALSE(fs::exists(a + "/stray_dir"));
   expect_same_tree(a, b);
-  // --delta read the whole directory and wrote through the page cache: the
-  // WAL prefetcher stays on. The fresh restore wrote around it.
-  EXPECT_EQ(auto_conf_settings(a).find("recovery_prefetch"), std::string::npos);
-  EXPECT_EQ(auto_conf_settings(b).find("recovery_prefetch = 'off'") != std::string::npos,
-            takes_direct_io(work_.path()));
+  // Both left every block redo touches hot (--delta read or wrote every chunk
+  // through the page cache, the fresh restore wrote those chunks through it),
+  // and the block maps say so: the WAL prefetcher is off in both.
+  EXPECT_NE(auto_conf_settings(a).find("recovery_prefetch = 'off'"), std::string::npos);
+  EXPECT_NE(auto_conf_settings(b).find("recovery_prefetch = 'off'"), std::string::npos);
 }
 
 TEST_F(BackupRestoreTest, CorruptChunkFailsNamingThePackAndLeavesNoPgControl) {
@@ -699,9 +699,10 @@ TEST_P(OtherMajorRestoreTest, RestoreToATimeBetweenMarkers) {
   } else {
     EXPECT_EQ(check_backup_manifest(dir), std::vector<std::string>{});
   }
-  // recovery_prefetch exists from 15 on; 13 and 14 would refuse to start with it.
-  EXPECT_EQ(auto_conf_settings(dir).find("recovery_prefetch") != std::string::npos,
-            major >= 15 && takes_direct_io(work.path()))
+  // recovery_prefetch exists from 15 on; 13 and 14 would refuse to start with
+  // it. Every major's block maps are complete (block_map_test.cpp), so 15+
+  // gets it (off: every block redo touches is hot).
+  EXPECT_EQ(auto_conf_settings(dir).find("recovery_prefetch") != std::string::npos, major >= 15)
       << auto_conf_settings(dir);
   auto restored = start_restored(dir, major);
   EXPECT_EQ(marker_ids(*restored), ids({1, 2}));
