@@ -129,6 +129,13 @@ Creation creation_rules(int target_fd, bool delta) {
   return c;
 }
 
+// How a fresh file gets its name once written (naming_rule): it is created
+// unnamed (O_TMPFILE) and linked under its name, by its descriptor
+// (AT_EMPTY_PATH; before Linux 6.10 only with CAP_DAC_READ_SEARCH) or by its
+// /proc/self/fd path; or it is created under a temporary name and renamed.
+// Either way a half-written file never carries its real name.
+enum class Naming { kTempName, kLinkDescriptor, kLinkProcPath };
+
 // What the walk and the file writers share. The walk alone touches
 // `selection` and `links`; writers count and warn under `mu`.
 struct Restore {
@@ -152,6 +159,7 @@ struct Restore {
   // (euid, egid) and its mode what open's mode leaves after `umask_bits`
   // (no setgid directory, no default ACL in the target, not delta).
   Creation creation;
+  Naming naming = Naming::kTempName;
 
   void warn(const std::string& rel, const std::string& what) {
     std::lock_guard lock(mu);
@@ -368,55 +376,119 @@ bool link_to_earlier(Restore& r, int dir_fd, const std::string& temp, const Node
   return linkat(slot->dir.get(), slot->name.c_str(), dir_fd, temp.c_str(), 0) == 0;
 }
 
+// Links the unnamed file `fd` as `name` in `dir_fd`, the way `naming` says.
+int link_unnamed(Naming naming, int fd, int dir_fd, const char* name) {
+  if (naming == Naming::kLinkDescriptor) return linkat(fd, "", dir_fd, name, AT_EMPTY_PATH);
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  return linkat(AT_FDCWD, path.c_str(), dir_fd, name, AT_SYMLINK_FOLLOW);
+}
+
+// How fresh files below `target_fd` get their names: unnamed and linked where
+// the file system makes unnamed files (O_TMPFILE) and one of the two ways to
+// link them works here (tried once, on a probe file linked and removed in
+// the target, which is empty then); else temporary names. Delta restores
+// replace names that exist, which only rename does.
+Naming naming_rule(int target_fd, bool delta) {
+  if (delta) return Naming::kTempName;
+  const std::string probe = ".walvault-restore-probe-" + std::to_string(getpid());
+  for (const Naming way : {Naming::kLinkDescriptor, Naming::kLinkProcPath}) {
+    UniqueFd fd(openat(target_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return Naming::kTempName;
+    if (link_unnamed(way, fd.get(), target_fd, probe.c_str()) == 0) {
+      if (unlinkat(target_fd, probe.c_str(), 0) != 0) throw_errno("remove " + probe, errno);
+      return way;
+    }
+  }
+  return Naming::kTempName;
+}
+
+// A fresh regular file being written: unnamed until published, or under the
+// temporary name `temp`.
+struct NewFile {
+  UniqueFd fd;
+  std::string temp;  // empty when unnamed
+};
+
+// Creates the file `rel` will be, with `mode`; `direct` asks for O_DIRECT and
+// is cleared when the file system refuses it.
+NewFile create_new_file(Restore& r, int dir_fd, const std::string& rel, mode_t mode, bool& direct) {
+  NewFile f;
+  const bool unnamed = r.naming != Naming::kTempName;
+  if (!unnamed) f.temp = r.temp_name();
+  const auto open_it = [&](int extra) {
+    return unnamed ? openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC | extra, mode)
+                   : openat(dir_fd, f.temp.c_str(),
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | extra, mode);
+  };
+  f.fd = UniqueFd(open_it(direct ? O_DIRECT : 0));
+  if (f.fd.get() < 0 && direct && errno == EINVAL) {  // no direct I/O on this file system
+    r.direct.store(false, std::memory_order_relaxed);
+    direct = false;
+    f.fd = UniqueFd(open_it(0));
+  }
+  if (f.fd.get() < 0) throw_errno("create " + r.target.display(join_path(rel, f.temp)), errno);
+  return f;
+}
+
+// Gives the written file `f` its name `n.name`.
+void publish(Restore& r, int dir_fd, const NewFile& f, const std::string& rel, const Node& n) {
+  if (f.temp.empty()) {
+    if (link_unnamed(r.naming, f.fd.get(), dir_fd, n.name.c_str()) != 0)
+      throw_errno("link into " + r.target.display(rel), errno);
+  } else if (renameat(dir_fd, f.temp.c_str(), dir_fd, n.name.c_str()) != 0) {
+    throw_errno("rename into " + r.target.display(rel), errno);
+  }
+}
+
+// Delta: rewrites only the chunks of an existing file that differ, when it is
+// a plain file of the recorded size; false when it is not.
+bool update_in_place(Restore& r, int dir_fd, const std::string& rel, const Node& n) {
+  struct stat st;
+  if (fstatat(dir_fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<std::uint64_t>(st.st_size) != n.size || st.st_nlink != 1 ||
+      n.extents.size() != (n.size > 0 ? 1u : 0u))
+    return false;
+  UniqueFd fd(openat(dir_fd, n.name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) throw_errno("open " + r.target.display(rel), errno);
+  if (write_content(r, fd.get(), rel, n, true) == 0) r.count(&RestoreStats::unchanged_files);
+  set_metadata(r, fd.get(), rel, n);
+  if (n.nlink > 1) r.links.emplace(std::make_pair(n.device, n.inode), rel);
+  return true;
+}
+
 void restore_file(Restore& r, int dir_fd, const std::string& rel, const Node& n) {
   r.count(&RestoreStats::files);
   if (r.options.delta) {
-    struct stat st;
-    if (fstatat(dir_fd, n.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-        static_cast<std::uint64_t>(st.st_size) == n.size && st.st_nlink == 1 &&
-        n.extents.size() == (n.size > 0 ? 1u : 0u)) {
-      UniqueFd fd(openat(dir_fd, n.name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
-      if (fd.get() < 0) throw_errno("open " + r.target.display(rel), errno);
-      if (write_content(r, fd.get(), rel, n, true) == 0) r.count(&RestoreStats::unchanged_files);
-      set_metadata(r, fd.get(), rel, n);
-      if (n.nlink > 1) r.links.emplace(std::make_pair(n.device, n.inode), rel);
-      return;
-    }
+    if (update_in_place(r, dir_fd, rel, n)) return;
     clear_directory_in_the_way(r, dir_fd, n.name, rel);
   }
-  const std::string temp = r.temp_name();
-  if (link_to_earlier(r, dir_fd, temp, n)) {
-    if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
-      throw_errno("rename into " + r.target.display(rel), errno);
-    return;
+  if (n.nlink > 1) {
+    const std::string temp = r.temp_name();
+    if (link_to_earlier(r, dir_fd, temp, n)) {
+      if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
+        throw_errno("rename into " + r.target.display(rel), errno);
+      return;
+    }
   }
-  constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
   bool direct = direct_candidate(r, n);
   const Created created = created_file(r, n);
-  UniqueFd fd(openat(dir_fd, temp.c_str(), kCreate | (direct ? O_DIRECT : 0), created.mode));
-  if (fd.get() < 0 && direct && errno == EINVAL) {  // no direct I/O on this file system
-    r.direct.store(false, std::memory_order_relaxed);
-    direct = false;
-    fd = UniqueFd(openat(dir_fd, temp.c_str(), kCreate, created.mode));
-  }
-  if (fd.get() < 0) throw_errno("create " + r.target.display(join_path(rel, temp)), errno);
+  const NewFile f = create_new_file(r, dir_fd, rel, created.mode, direct);
   try {
     if (direct) {
-      write_content_direct(r, fd.get(), rel, n);
+      write_content_direct(r, f.fd.get(), rel, n);
     } else {
       // Written bytes set the size, except a hole at the end (sparse).
       const bool hole_at_end = n.extents.empty()
                                    ? n.size > 0
                                    : n.extents.back().offset + n.extents.back().length < n.size;
-      if (hole_at_end && ftruncate(fd.get(), static_cast<off_t>(n.size)) != 0)
+      if (hole_at_end && ftruncate(f.fd.get(), static_cast<off_t>(n.size)) != 0)
         throw_errno("size " + r.target.display(rel), errno);
-      write_content(r, fd.get(), rel, n, false);
+      write_content(r, f.fd.get(), rel, n, false);
     }
-    set_metadata(r, fd.get(), rel, n, created);
-    if (renameat(dir_fd, temp.c_str(), dir_fd, n.name.c_str()) != 0)
-      throw_errno("rename into " + r.target.display(rel), errno);
+    set_metadata(r, f.fd.get(), rel, n, created);
+    publish(r, dir_fd, f, rel, n);
   } catch (...) {
-    unlinkat(dir_fd, temp.c_str(), 0);
+    if (!f.temp.empty()) unlinkat(dir_fd, f.temp.c_str(), 0);
     throw;
   }
   if (n.nlink > 1) r.links.emplace(std::make_pair(n.device, n.inode), rel);
@@ -628,6 +700,7 @@ void restore_snapshot(repo::ChunkStore& chunks, const repo::ChunkId& root,
     throw Error(ErrorCode::kCorruption, "root tree " + to_hex(root) + " is not in the repository");
   Restore r{chunks, options, stats, dir, Selection(options.includes)};
   r.creation = creation_rules(dir.fd(), options.delta);
+  r.naming = naming_rule(dir.fd(), options.delta);
   if (options.parallel > 1)
     r.writers = std::make_unique<WorkerPool>(options.parallel,
                                              2 * static_cast<std::size_t>(options.parallel));

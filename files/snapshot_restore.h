@@ -4,15 +4,17 @@
 // one checked component (decode_tree), and every file, link and directory is
 // created relative to a directory descriptor that was itself opened with
 // O_NOFOLLOW below the target, so a symbolic link, whether in the snapshot or
-// planted in the target, is never followed. Files are written to a temporary
-// name and renamed into place; their mode, times, extended attributes and,
-// as root, owner (by name when the name exists here, else by id) are set
-// before the rename (a fresh file is created with its mode where the umask,
-// a setgid target or a default ACL do not change it, and its owner is not
-// set again when it is the restoring user's); directories get theirs after their entries. Holes of
-// a sparse file are left as holes. Entries of one snapshot that were hard links to each other
-// (equal st_dev and st_ino, link count > 1) are linked again. Devices are created only as root
-// (else skipped with a warning).
+// planted in the target, is never followed. A file never carries its name
+// before it is whole: it is written unnamed (O_TMPFILE) and linked under its
+// name where the file system and the process allow it (probed once), else
+// written to a temporary name and renamed into place (always with `delta`);
+// its mode, times, extended attributes and, as root, owner (by name when the
+// name exists here, else by id) are set before that (a fresh file is created with its mode where
+// the umask, a setgid target or a default ACL do not change it, and its owner is not set again when
+// it is the restoring user's); directories get theirs after their entries. Holes of a sparse file
+// are left as holes. Entries of one snapshot that were hard links to each other (equal st_dev and
+// st_ino, link count > 1) are linked again. Devices are created only as root (else skipped with a
+// warning).
 //
 // Without `delta` the target must be empty or absent. With it, the target is
 // brought to the snapshot: entries the snapshot lacks are removed (without
@@ -47,7 +49,7 @@ struct RestoreOptions {
   std::optional<Node> root_metadata;
   // Threads writing files: the walk creates directories, links and special
   // files in order and hands regular files (read their chunks, write,
-  // metadata, rename), a directory's small ones gathered into batches of up
+  // metadata, link or rename), a directory's small ones gathered into batches of up
   // to 1 MiB or 64 files, to a pool of this many; a directory gets its metadata
   // once every file and subdirectory in it is done, set by whichever thread
   // finishes last, so the walk never waits for a directory's writers. Files

@@ -3,7 +3,9 @@
 // chunk ids, the same restored tree, metadata included (a directory's mtime
 // is set after its files are renamed in), hard links linked again, and a
 // delta restore that finds nothing to write.
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -199,6 +201,54 @@ TEST(ParallelRestoreTest, ModesAndOwnersHoldUnderAStrictUmaskAndInASetgidTarget)
                    inherited);
   diffs.clear();
   compare_trees(src.path(), dst.sub("setgid"), "", diffs);
+  EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
+}
+
+// A fresh file is written unnamed and linked under its name where the file
+// system allows it; linking by descriptor takes a capability that only root
+// has, so an unprivileged restore must name its files another way. Run as
+// nobody, the restore still gives every file its name, content and
+// metadata, and leaves no other name behind.
+TEST(ParallelRestoreTest, AnUnprivilegedRestoreNamesEveryFile) {
+  if (geteuid() != 0) GTEST_SKIP() << "switching to another user needs root";
+  constexpr uid_t kNobody = 65534;
+  TempDir src("wv-files-src"), dst("wv-files-dst");
+  ASSERT_EQ(mkdir(src.sub("sub").c_str(), 0750), 0);
+  for (int i = 0; i < 40; ++i)
+    write_bytes(src.sub((i % 2 ? "sub/f" : "f") + std::to_string(i)),
+                seeded_bytes(static_cast<std::uint64_t>(i), i == 7 ? (3u << 20) + 11 : 300u * i));
+  ASSERT_EQ(symlink("sub/f1", src.sub("link").c_str()), 0);
+  ASSERT_EQ(chmod(src.sub("f4").c_str(), 0440), 0);
+  for (const char* p : {"", "sub", "link", "f4"})
+    ASSERT_EQ(lchown(src.sub(p).c_str(), kNobody, kNobody), 0);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_EQ(chown(src.sub((i % 2 ? "sub/f" : "f") + std::to_string(i)).c_str(), kNobody, kNobody),
+              0);
+  Store s;
+  SnapshotStats stats;
+  const repo::ChunkId root = s.snapshot(src.path(), std::nullopt, 1, stats);
+  ASSERT_EQ(chown(dst.path().c_str(), kNobody, kNobody), 0);
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int status = 0;
+    if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) _exit(90);
+    try {
+      RestoreStats rs;
+      restore_snapshot(*s.chunks, root, dst.sub("out"), {.restore_owner = true, .parallel = 3}, rs);
+      status = rs.files == 40 ? 0 : 91;
+    } catch (...) {
+      status = 92;
+    }
+    _exit(status);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "90: could not switch users, 91: a file missing, 92: failed";
+  std::vector<std::string> diffs;
+  compare_trees(src.path(), dst.sub("out"), "", diffs);
   EXPECT_TRUE(diffs.empty()) << diffs.size() << " differences, first: " << diffs.front();
 }
 
