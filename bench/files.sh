@@ -9,7 +9,8 @@
 # random files), SMALL_FILES=200000 (the small-file tree for peak RSS; 0 skips
 # it), TOOLS="walvault walvault-enc restic borg tar", KEEP=0 (1: keep the work
 # directory), WORK=/tmp (where the work directory goes), SETTLE=65 (seconds
-# between the churn and the restores: see there).
+# between the churn and the restores: see there), RESTORE_SETTLE=30 (seconds
+# of quiet before each restore after the first), KEEP=1 also keeps the restored trees.
 # Steps, each tool in turn on the same tree: first backup, unchanged second
 # backup, churn (5% of files modified, 4 KiB inserted in the middle of the
 # three large CSVs, new files, 2% deleted) then a third backup, a full restore
@@ -30,6 +31,7 @@ TOOLS=${TOOLS:-walvault walvault-enc restic borg tar}
 KEEP=${KEEP:-0}
 WORK=${WORK:-/tmp}
 SETTLE=${SETTLE:-65}
+RESTORE_SETTLE=${RESTORE_SETTLE:-30}
 if [ -n "${1:-}" ]; then WALVAULT="$1/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
 cd "$(dirname "$0")/.."
@@ -236,7 +238,12 @@ SRC_BYTES=$(dir_bytes "$SRC")
 # measured the order of the tools. Restores start once those deletes aged.
 sync
 sleep "$SETTLE"
+first_restore=1
 for tool in $TOOLS; do
+  # The virtual disk keeps writing back for a while after a burst (2 GB just
+  # restored and synced): each tool after the first starts once it is quiet.
+  [ "$first_restore" = 1 ] || sleep "$RESTORE_SETTLE"
+  first_restore=0
   mkdir "$W/restore/$tool"
   timed "$tool-r" "restore_$tool" "$W/repo-$tool" "$W/restore/$tool"
   t0=$(now_ns); sync; T[$tool-rs]=$(awk -v a="${T[$tool-r]}" -v b="$(secs_since "$t0")" 'BEGIN { printf "%.2f", a + b }')
@@ -246,7 +253,7 @@ done
 # Restored trees are removed only now: for a minute after a mass delete, ext4
 # scans past the freed inodes on every create, which would fall on whichever
 # tool restored next (benchmarks.md, backup/restore session 3).
-rm -rf "$W/restore"
+[ "$KEEP" = 1 ] || rm -rf "$W/restore"
 if [ "$SMALL_FILES" -gt 0 ]; then
   make_small_tree
   find "$SMALL" -type f -exec cat {} + >/dev/null
