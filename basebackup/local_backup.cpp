@@ -226,7 +226,13 @@ class Walker {
     root_ = root;
     tablespace_ = tablespace;
     skip_ = &skip;
-    walk_dir(top);
+    // Below `root`, nothing is reached through a symbolic link: directories
+    // are opened O_NOFOLLOW relative to their parent's descriptor, so a link
+    // swapped in for a directory while we walk (by whoever owns the data
+    // directory) is never followed.
+    const ContainedDir archive(root);
+    const UniqueFd fd = archive.open_dir(top.empty() ? "." : top);
+    walk_dir(fd.get(), top);
   }
 
   void add_directory(const std::string& rel, const struct stat& st) {
@@ -240,15 +246,14 @@ class Walker {
   }
 
  private:
-  void walk_dir(const std::string& dir) {
+  void walk_dir(int dir_fd, const std::string& dir) {
     const std::string abs = dir.empty() ? root_ : root_ + "/" + dir;
     std::vector<std::string> names;
     {
-      DIR* d = ::opendir(abs.c_str());
-      if (d == nullptr) {
-        if (errno == ENOENT && !dir.empty()) return;  // dropped while we walked
-        throw_errno("backup --local: listing " + abs);
-      }
+      UniqueFd copy(::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      DIR* d = copy.get() >= 0 ? ::fdopendir(copy.get()) : nullptr;
+      if (d == nullptr) throw_errno("backup --local: listing " + abs);
+      (void)copy.release();  // closedir closes it
       while (const dirent* de = ::readdir(d)) {
         const std::string_view n = de->d_name;
         if (n != "." && n != "..") names.emplace_back(n);
@@ -263,7 +268,7 @@ class Walker {
     for (const std::string& name : names) {
       const std::string rel = dir.empty() ? name : dir + "/" + name;
       struct stat st;
-      if (::lstat((root_ + "/" + rel).c_str(), &st) != 0) {
+      if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;
         throw_errno("backup --local: " + root_ + "/" + rel);
       }
@@ -277,9 +282,17 @@ class Walker {
           add_directory("pg_wal/archive_status", st);
           continue;
         }
-        if (rule == EntryRule::kKeep && !skip_->count(root_ + "/" + rel)) walk_dir(rel);
+        if (rule == EntryRule::kKeep && !skip_->count(root_ + "/" + rel)) {
+          const UniqueFd sub(
+              ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+          if (sub.get() < 0) {
+            if (errno == ENOENT) continue;  // dropped while we walked
+            throw_errno("backup --local: opening " + root_ + "/" + rel);
+          }
+          walk_dir(sub.get(), rel);
+        }
       } else if (S_ISREG(st.st_mode)) {
-        add_file(rel, st);
+        add_file(dir_fd, name, rel, st);
       } else {
         spdlog::warn("backup --local: skipping {}/{}: not a regular file or directory", root_, rel);
       }
@@ -294,9 +307,10 @@ class Walker {
     return tablespace_.empty() ? parent == "base" : parent.find('/') == std::string::npos;
   }
 
-  void add_file(const std::string& rel, const struct stat& st) {
+  void add_file(int dir_fd, const std::string& name, const std::string& rel,
+                const struct stat& st) {
     auto f = std::make_shared<OpenFile>();
-    f->fd = UniqueFd(::open((root_ + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    f->fd = UniqueFd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (f->fd.get() < 0) {
       if (errno == ENOENT) return;  // vanished: WAL replay recreates what it needs
       throw_errno("backup --local: opening " + root_ + "/" + rel);

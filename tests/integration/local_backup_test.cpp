@@ -34,18 +34,7 @@ std::map<std::string, std::string> table_digests(PgCluster& pg,
 // start_archiving_cluster's server, initialised with data checksums.
 std::unique_ptr<PgCluster> start_checksummed_cluster(const std::string& archive_command,
                                                      int major = 15) {
-  PgCluster::Options o;
-  o.major = major;
-  o.initdb_args = {"--data-checksums"};
-  o.settings = {{"archive_mode", "on"},
-                {"archive_command", archive_command},
-                {"wal_keep_size", "'4GB'"},
-                {"max_wal_size", "'4GB'"},
-                {"checkpoint_timeout", "'1h'"}};
-  auto pg = std::make_unique<PgCluster>(o);
-  pg->init();
-  pg->start();
-  return pg;
+  return start_archiving_cluster(archive_command, major, {"--data-checksums"});
 }
 
 CommandResult local_backup(const std::vector<std::string>& flags, PgCluster& pg,

@@ -70,11 +70,14 @@ inline std::string archive_push_command(const std::vector<std::string>& flags, i
 }
 
 // A started server of `major` archiving with `archive_command`, keeping its
-// WAL and never checkpointing on its own during a test.
-inline std::unique_ptr<PgCluster> start_archiving_cluster(const std::string& archive_command,
-                                                          int major = 15) {
+// WAL and never checkpointing on its own during a test; `initdb_args` go to
+// initdb (e.g. --data-checksums).
+inline std::unique_ptr<PgCluster> start_archiving_cluster(
+    const std::string& archive_command, int major = 15,
+    std::vector<std::string> initdb_args = {}) {
   PgCluster::Options o;
   o.major = major;
+  o.initdb_args = std::move(initdb_args);
   o.settings = {{"archive_mode", "on"},
                 {"archive_command", archive_command},
                 {"wal_keep_size", "'4GB'"},
