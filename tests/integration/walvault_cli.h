@@ -73,8 +73,7 @@ inline std::string archive_push_command(const std::vector<std::string>& flags, i
 // WAL and never checkpointing on its own during a test; `initdb_args` go to
 // initdb (e.g. --data-checksums).
 inline std::unique_ptr<PgCluster> start_archiving_cluster(
-    const std::string& archive_command, int major = 15,
-    std::vector<std::string> initdb_args = {}) {
+    const std::string& archive_command, int major = 15, std::vector<std::string> initdb_args = {}) {
   PgCluster::Options o;
   o.major = major;
   o.initdb_args = std::move(initdb_args);
