@@ -141,7 +141,7 @@ void FileChunker::cut_and_store(bool at_end) {
     at += len;
   }
   flush_group();
-  std::memmove(buffer_.data(), buffer_.data() + at, filled_ - at);
+  if (filled_ > at) std::memmove(buffer_.data(), buffer_.data() + at, filled_ - at);
   filled_ -= at;
 }
 
