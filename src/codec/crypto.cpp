@@ -263,7 +263,13 @@ bool aes_gcm_open_append(const Key& key, ByteView sealed, ByteView aad, Bytes& o
   return true;
 }
 
-std::uint64_t xxh3_64(ByteView data) { return XXH3_64bits(data.data(), data.size()); }
+// Defined in xxh3_avx2.cpp, compiled for AVX2.
+std::uint64_t xxh3_64_avx2(const void* data, std::size_t size);
+
+std::uint64_t xxh3_64(ByteView data) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2 ? xxh3_64_avx2(data.data(), data.size()) : XXH3_64bits(data.data(), data.size());
+}
 
 bool equal_ct(ByteView a, ByteView b) {
   // Lengths are public (they are visible in object sizes); only the contents

@@ -5,6 +5,7 @@
 #include "codec/crypto.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <string>
@@ -195,6 +196,26 @@ TEST(AesGcm, OpenAppendKeepsExistingBytesAndRestoresOnFailure) {
 TEST(Xxh3, KnownAnswer) {
   EXPECT_EQ(xxh3_64({}), 0x2D06800538D394C2ull);
   EXPECT_NE(xxh3_64(as_bytes("a")), xxh3_64(as_bytes("b")));
+}
+
+// xxh3_64 runs an AVX2 build where the processor has it: the digest must be
+// the reference library's for every length class of XXH3 (0, 1-3, 4-8,
+// 9-16, 17-128, 129-240, long with and without a partial stripe/block).
+TEST(Xxh3, EqualsTheReferenceLibraryAtEveryLength) {
+  Bytes data((4u << 20) + 77);
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (auto& b : data) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    b = static_cast<std::uint8_t>(x);
+  }
+  for (std::size_t n : {0u, 1u, 3u, 4u, 8u, 9u, 16u, 17u, 128u, 129u, 240u, 241u, 1000u, 1024u,
+                        4099u, 65536u, 1048589u, static_cast<unsigned>(data.size())}) {
+    for (std::size_t offset : {0u, 1u, 7u}) {
+      if (offset + n > data.size()) continue;
+      const ByteView view(data.data() + offset, n);
+      EXPECT_EQ(xxh3_64(view), XXH3_64bits(view.data(), view.size())) << n << " at " << offset;
+    }
+  }
 }
 
 TEST(EqualCt, ComparesContentAndLength) {
