@@ -59,7 +59,8 @@ BackupRecord ingest_tar(const std::vector<repo::Repository*>& repos, int fd,
 // `options.parallel` threads.
 class BackupPipeline {
  public:
-  // On a worker thread: fills `out` with the file's `length` bytes at
+  // On a worker thread: fills `out` (the worker's buffer, which may hold an
+  // earlier group: resize it) with the file's `length` bytes at
   // `offset` (exactly that many; a file that shrank is padded with zeros).
   // Throwing aborts the backup.
   using RangeReader = std::function<void(std::uint64_t offset, std::size_t length, Bytes& out)>;
