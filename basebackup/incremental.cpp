@@ -90,6 +90,15 @@ std::string base_problem(const BackupRecord& b, const IncrementalFacts& now) {
   return {};
 }
 
+// A label as walvault writes them ("20261126-115100-2"): anything else in a
+// record (it can be forged) never becomes an object name here.
+bool plain_label(const std::string& label) {
+  return !label.empty() && label.size() <= 64 && label != "." && label != ".." &&
+         label.find_first_not_of(
+             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+             "._-") == std::string::npos;
+}
+
 }  // namespace
 
 std::optional<RelationFile> parse_relation_file(const std::string& tablespace,
@@ -131,7 +140,8 @@ BaseChoice choose_base(const std::vector<BackupRecord>& records, const Increment
   const BackupRecord* newest = nullptr;            // on this timeline, before S2
   const BackupRecord* newest_elsewhere = nullptr;  // on another timeline
   for (const BackupRecord& b : records) {
-    if (b.system_id != now.system_id || b.start_lsn >= now.start_lsn) continue;
+    if (b.system_id != now.system_id || b.start_lsn >= now.start_lsn || !plain_label(b.label))
+      continue;
     const bool here = b.start_timeline == now.timeline;
     const BackupRecord*& slot = here ? newest : newest_elsewhere;
     if (!slot || b.start_lsn > slot->start_lsn ||

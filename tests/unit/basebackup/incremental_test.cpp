@@ -266,6 +266,11 @@ TEST(Incremental, ChoosesTheNewestUsableBase) {
                                                                .chunk_size = kChunk,
                                                                .pg_major = 15});
   EXPECT_NE(timeline.reason.find("timeline changed"), std::string::npos) << timeline.reason;
+  // A forged label never becomes an object name.
+  EXPECT_EQ(
+      choose_base({record("b", 0x8000), record("../../x", 0x9000), record("a/b", 0x9100)}, now)
+          .record->label,
+      "b");
   BackupRecord overlapping = record("d", 0x9000);
   overlapping.stop_lsn = 0x20000;
   EXPECT_FALSE(choose_base({overlapping}, now).record);
