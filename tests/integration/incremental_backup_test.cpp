@@ -260,6 +260,13 @@ TEST(IncrementalBackupTest, RemovedBlockMapMakesTheNextBackupReadEverything) {
   ASSERT_EQ(b3.status, 0) << b3.err;
   EXPECT_NE(b3.out.find("map-based incremental from " + backup_label_of(b2.out)), std::string::npos)
       << b3.out;
+  // The config file's key, as the flag.
+  const std::string config = work.sub("walvault.conf");
+  write_text(config, "[backup]\nfull-read = true\n");
+  give_to_test_user(config);
+  auto b4 = local_backup(concat({"--config", config}, flags), *pg);
+  ASSERT_EQ(b4.status, 0) << b4.err;
+  EXPECT_NE(b4.out.find("read every file whole: --full-read"), std::string::npos) << b4.out;
   pg->stop();
 }
 
