@@ -147,6 +147,9 @@ std::string record_to_json(const BackupRecord& r) {
       {"duration_s", r.duration_s},
   };
   if (!r.page_errors.empty()) j["page_errors"] = r.page_errors;
+  if (r.source == "local") j["read_bytes"] = r.read_bytes;
+  if (!r.incremental_from.empty()) j["incremental_from"] = r.incremental_from;
+  if (!r.full_read_reason.empty()) j["full_read_reason"] = r.full_read_reason;
   return j.dump(1) + "\n";
 }
 
@@ -180,6 +183,12 @@ BackupRecord record_from_json(std::string_view text, const std::string& object) 
     r.duration_s = j.at("duration_s").get<double>();
     if (j.contains("page_errors"))
       r.page_errors = j.at("page_errors").get<std::vector<std::string>>();
+    r.read_bytes =
+        j.contains("read_bytes") ? j.at("read_bytes").get<std::uint64_t>() : r.logical_bytes;
+    if (j.contains("incremental_from"))
+      r.incremental_from = j.at("incremental_from").get<std::string>();
+    if (j.contains("full_read_reason"))
+      r.full_read_reason = j.at("full_read_reason").get<std::string>();
     if (r.chunk_size == 0) throw std::runtime_error("chunk_size is 0");
     return r;
   } catch (const std::exception& e) {

@@ -74,6 +74,14 @@ struct BackupRecord {
   // "<tablespace oid>:<path> block <n>" (no oid for the data directory);
   // the backup is complete all the same (WAL replay does not repair them).
   std::vector<std::string> page_errors;
+  // File content read from the source (a map-based incremental reads less
+  // than logical_bytes); written for local backups, logical_bytes otherwise.
+  std::uint64_t read_bytes = 0;
+  // A local backup: the label of the previous backup whose chunks it took
+  // over (map-based incremental), or empty with full_read_reason saying why
+  // it read every file whole ("no previous backup", "--full-read", ...).
+  std::string incremental_from;
+  std::string full_read_reason;
 };
 
 struct BackupFiles {

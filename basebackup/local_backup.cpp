@@ -11,14 +11,18 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "basebackup/incremental.h"
 #include "core/contained_dir.h"
 #include "core/error.h"
 #include "core/time_util.h"
 #include "pg/page_checksum.h"
 #include "pg/sql_connection.h"
+#include "repo/wal_objects.h"
+#include "walarchive/block_maps.h"
 
 namespace walvault::basebackup {
 
@@ -102,6 +106,7 @@ struct ServerInfo {
   std::string catalog_version;
   std::uint32_t segment_size = 0;
   bool data_checksums = false;
+  RelationGeometry geometry;  // BLCKSZ, RELSEG_SIZE
 };
 
 ServerInfo query_server(pg::SqlConnection& sql) {
@@ -122,6 +127,11 @@ ServerInfo query_server(pg::SqlConnection& sql) {
   info.segment_size = static_cast<std::uint32_t>(
       std::stoul(sql.row("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'").at(0)));
   info.data_checksums = sql.row("SHOW data_checksums").at(0) == "on";
+  const auto sizes = sql.row(
+      "SELECT (SELECT setting FROM pg_settings WHERE name = 'block_size'), "
+      "(SELECT setting FROM pg_settings WHERE name = 'segment_size')");
+  info.geometry.block_size = static_cast<std::uint32_t>(std::stoul(sizes.at(0)));
+  info.geometry.blocks_per_segment = static_cast<std::uint32_t>(std::stoul(sizes.at(1)));
   return info;
 }
 
@@ -214,8 +224,10 @@ void verify_pages(const OpenFile& f, std::uint8_t* data, std::size_t length, std
 // directory) into the pipeline.
 class Walker {
  public:
-  Walker(BackupPipeline& pipeline, ReadContext& ctx, bool verify)
-      : pipeline_(pipeline), ctx_(ctx), verify_(verify) {}
+  Walker(BackupPipeline& pipeline, ReadContext& ctx, bool verify, const IncrementalPlanner* planner)
+      : pipeline_(pipeline), ctx_(ctx), verify_(verify), planner_(planner) {}
+
+  std::uint64_t files_taken_over() const { return files_taken_over_; }
 
   // `root` is the archive's root on disk; `tablespace` its oid ("" for the
   // data directory); `skip` absolute directories not to enter (tablespaces
@@ -326,17 +338,28 @@ class Walker {
     e.mtime = now.st_mtime;
     e.size = static_cast<std::uint64_t>(now.st_size);
     ReadContext& ctx = ctx_;
-    pipeline_.add_file(e, [f, &ctx](std::uint64_t offset, std::size_t length, Bytes& out) {
+    auto reader = [f, &ctx](std::uint64_t offset, std::size_t length, Bytes& out) {
       out.resize(length);
       const std::size_t got = read_at(*f, out.data(), length, offset);
       std::fill(out.begin() + static_cast<std::ptrdiff_t>(got), out.end(), 0);  // it shrank
       if (f->segment) verify_pages(*f, out.data(), got, offset, ctx);
-    });
+    };
+    if (planner_ != nullptr) {
+      const FilePlan plan = planner_->plan(tablespace_, rel, e.size);
+      if (!plan.whole) {
+        pipeline_.add_file_reusing(e, reader, plan.read, plan.previous);
+        ++files_taken_over_;
+        return;
+      }
+    }
+    pipeline_.add_file(e, reader);
   }
 
   BackupPipeline& pipeline_;
   ReadContext& ctx_;
   bool verify_;
+  const IncrementalPlanner* planner_;
+  std::uint64_t files_taken_over_ = 0;
   std::string root_, tablespace_;
   const std::set<std::string>* skip_ = nullptr;
 };
@@ -429,6 +452,96 @@ std::string tablespace_version_dir(const ServerInfo& info) {
   return "PG_" + std::to_string(info.version_num / 10000) + "_" + info.catalog_version;
 }
 
+// What a map-based incremental builds on: the previous backup's file list
+// per repository and the planner over the maps of [S1, S2); or why every
+// file is read whole.
+struct IncrementalSetup {
+  std::string reason;  // empty: `planner` is set
+  std::string base_label;
+  std::vector<BackupFiles> previous;  // per repository (the planner points into it)
+  std::unique_ptr<IncrementalPlanner> planner;
+};
+
+// Waits (bounded by --wal-timeout) until the segment holding the byte before
+// `start_lsn` is archived in `repo` with its block map (archive-push writes
+// the map before the metadata), switching the server to a new segment first
+// when it is not. Returns the problem, or "".
+std::string wait_for_start_segment(repo::Repository& repo, pg::SqlConnection& sql,
+                                   const std::string& segment, std::chrono::milliseconds timeout) {
+  if (repo::read_meta(repo, segment)) return {};
+  try {
+    (void)sql.row("SELECT pg_switch_wal()");
+  } catch (const Error& e) {
+    return std::string("pg_switch_wal() failed: ") + e.what();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!repo::read_meta(repo, segment)) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return "segment " + segment + ", holding this backup's start, was not archived within " +
+             std::to_string(timeout.count() / 1000) + " s";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return {};
+}
+
+// Chooses the previous backup, reads its file lists and the block maps of
+// [S1, S2). Any failure is a reason to read everything, never an error.
+void prepare_incremental(IncrementalSetup& out, const std::vector<repo::Repository*>& repos,
+                         pg::SqlConnection& sql, const ServerInfo& info,
+                         const IncrementalFacts& now, const BackupOptions& options) {
+  if (options.full_read) {
+    out.reason = "--full-read";
+    return;
+  }
+  try {
+    const BaseChoice choice = choose_base(list_backups(*repos.front()), now);
+    if (!choice.record) {
+      out.reason = choice.reason;
+      return;
+    }
+    const BackupRecord& base = *choice.record;
+    for (std::size_t i = 0; i < repos.size(); ++i) {
+      const auto record = read_record(*repos[i], base.label);
+      if (!record || record->start_lsn != base.start_lsn || record->system_id != base.system_id) {
+        out.reason = "previous backup " + base.label + " is not in repository " +
+                     std::to_string(i + 1) + " of --repo";
+        return;
+      }
+      out.previous.push_back(read_files(*repos[i], base.label));
+      check_file_list(*record, out.previous.back());
+    }
+    const std::string segment = pg::segment_file_name(
+        now.timeline, (now.start_lsn - 1) / now.segment_size, now.segment_size);
+    out.reason = wait_for_start_segment(*repos.front(), sql, segment, options.wal_timeout);
+    if (!out.reason.empty()) return;
+    const walarchive::ChangedBlocks changed =
+        walarchive::read_changed_blocks(*repos.front(), {.timeline = now.timeline,
+                                                         .start_lsn = base.start_lsn,
+                                                         .end_lsn = now.start_lsn,
+                                                         .segment_size = now.segment_size});
+    if (!changed.complete()) {
+      out.reason = "block map missing or incomplete: " + changed.problems.front();
+      if (changed.problems.size() > 1)
+        out.reason += " (and " + std::to_string(changed.problems.size() - 1) + " more)";
+      return;
+    }
+    std::vector<const BackupFiles*> lists;
+    for (const BackupFiles& f : out.previous) lists.push_back(&f);
+    auto planner =
+        std::make_unique<IncrementalPlanner>(changed, lists, now.chunk_size, info.geometry);
+    if (!planner->refusal().empty()) {
+      out.reason = planner->refusal();
+      return;
+    }
+    out.planner = std::move(planner);
+    out.base_label = base.label;
+    spdlog::info("backup --local: map-based from {} ({} segments of WAL, {} relation forks named)",
+                 base.label, changed.segments, changed.blocks.size());
+  } catch (const Error& e) {
+    out.reason = std::string("the previous backup cannot be used: ") + e.what();
+  }
+}
+
 }  // namespace
 
 BackupRecord take_local_backup(const std::vector<repo::Repository*>& repos,
@@ -450,7 +563,20 @@ BackupRecord take_local_backup(const std::vector<repo::Repository*>& repos,
   std::set<std::string> inside;  // tablespaces located inside the data directory
   for (const auto& t : tablespaces) inside.insert(t.path);
 
-  Walker walker(pipeline, ctx, info.data_checksums);
+  IncrementalFacts now;
+  now.system_id = info.system_id;
+  now.timeline = static_cast<pg::TimeLineId>(
+      std::stoul(sql.row("SELECT timeline_id FROM pg_control_checkpoint()").at(0)));
+  now.start_lsn = ctx.start_lsn;
+  now.segment_size = info.segment_size;
+  now.chunk_size = repos.front()->config().chunk_size;
+  now.pg_major = info.version_num / 10000;
+  IncrementalSetup incremental;
+  prepare_incremental(incremental, repos, sql, info, now, options);
+  if (!incremental.reason.empty())
+    spdlog::info("backup --local: reading every file whole: {}", incremental.reason);
+
+  Walker walker(pipeline, ctx, info.data_checksums, incremental.planner.get());
   const std::string version_dir = tablespace_version_dir(info);
   for (const auto& t : tablespaces) {
     const std::string oid = std::to_string(*t.oid);
@@ -501,6 +627,8 @@ BackupRecord take_local_backup(const std::vector<repo::Repository*>& repos,
   r.system_id = info.system_id;
   r.wal_segment_size = info.segment_size;
   r.page_errors = ctx.errors.take();
+  r.incremental_from = incremental.base_label;
+  r.full_read_reason = incremental.reason;
   if (!r.page_errors.empty())
     spdlog::warn("backup --local: {} page(s) failed their checksum (listed in the backup record)",
                  r.page_errors.size());

@@ -136,6 +136,7 @@ class Collector : public pg::BackupSink {
     text_.clear();
     path_ = entry.path;
     logical_bytes_ += e.size;
+    read_bytes_ += e.size;
     ++file_count_;
   }
   void on_tar_entry_data(ByteView data) override {
@@ -171,31 +172,50 @@ class Collector : public pg::BackupSink {
     on_tar_entry_begin(entry);
     in_file_ = false;
     const std::size_t count = targets_.front().entries.back().chunks.size();
-    const std::size_t per_group = std::max<std::size_t>(1, kGroupBytes / chunk_size_);
-    for (std::size_t first = 0; first < count; first += per_group) {
-      const std::size_t n = std::min(per_group, count - first);
-      std::vector<std::vector<repo::ChunkId*>> slots(n);
-      for (std::size_t c = 0; c < n; ++c)
-        for (auto& t : targets_) slots[c].push_back(&t.entries.back().chunks[first + c]);
-      const std::uint64_t offset = std::uint64_t{first} * chunk_size_;
-      const auto length = static_cast<std::size_t>(
-          std::min<std::uint64_t>(std::uint64_t{n} * chunk_size_, entry.size - offset));
-      pool_.submit([this, read, offset, length, slots = std::move(slots)] {
-        // One group buffer per worker, kept: a fresh one per group cost a
-        // zero-fill of every byte read (resize) and, for glibc's large
-        // blocks, fresh pages from the kernel.
-        thread_local Bytes data;
-        read(offset, length, data);
-        std::vector<ByteView> views;
-        for (std::size_t at = 0; at < data.size(); at += chunk_size_)
-          views.emplace_back(
-              ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
-        store_views(views, slots);
-      });
-    }
+    submit_reads(entry, read, 0, count);
     chunk_index_ = count;
     chunk_refs_ += count;
   }
+  // As on_file_read_by_workers, reading only `read_chunks` and taking the
+  // other chunks' ids over from `previous` (BackupPipeline::add_file_reusing).
+  std::uint64_t on_file_reusing(const pg::TarEntry& entry, const BackupPipeline::RangeReader& read,
+                                const std::vector<std::uint32_t>& read_chunks,
+                                const std::vector<const FileEntry*>& previous) {
+    if (previous.size() != targets_.size())
+      throw Error(ErrorCode::kInvalidInput, "backup: a previous entry per repository is needed");
+    on_tar_entry_begin(entry);
+    in_file_ = false;
+    const std::size_t count = targets_.front().entries.back().chunks.size();
+    std::vector<bool> must_read(count, false);
+    for (const std::uint32_t c : read_chunks)
+      if (c < count) must_read[c] = true;
+    for (std::size_t c = 0; c < count; ++c) {
+      for (std::size_t t = 0; t < targets_.size() && !must_read[c]; ++t)
+        if (c >= previous[t]->chunks.size() ||
+            !targets_[t].chunks->contains(previous[t]->chunks[c]))
+          must_read[c] = true;
+      if (must_read[c]) continue;
+      for (std::size_t t = 0; t < targets_.size(); ++t)
+        targets_[t].entries.back().chunks[c] = previous[t]->chunks[c];
+    }
+    std::uint64_t bytes = 0;
+    for (std::size_t first = 0; first < count;) {
+      if (!must_read[first]) {
+        ++first;
+        continue;
+      }
+      std::size_t end = first;
+      while (end < count && must_read[end]) ++end;
+      bytes += submit_reads(entry, read, first, end);
+      first = end;
+    }
+    read_bytes_ -= entry.size;  // on_tar_entry_begin counted the whole file
+    read_bytes_ += bytes;
+    chunk_index_ = count;
+    chunk_refs_ += count;
+    return bytes;
+  }
+  std::uint64_t read_bytes() const { return read_bytes_; }
   // Waits until the workers have stored every chunk submitted so far.
   void wait_for_workers() { pool_.wait(); }
   void on_manifest_data(ByteView data) override { manifest_.append(as_chars(data)); }
@@ -300,6 +320,37 @@ class Collector : public pg::BackupSink {
     }
   }
 
+  // Hands chunks [first, end) of the current file to the workers, a group
+  // at a time, read by `read`; returns their bytes.
+  std::uint64_t submit_reads(const pg::TarEntry& entry, const BackupPipeline::RangeReader& read,
+                             std::size_t first, std::size_t end) {
+    const std::size_t per_group = std::max<std::size_t>(1, kGroupBytes / chunk_size_);
+    std::uint64_t bytes = 0;
+    for (; first < end; first += per_group) {
+      const std::size_t n = std::min(per_group, end - first);
+      std::vector<std::vector<repo::ChunkId*>> slots(n);
+      for (std::size_t c = 0; c < n; ++c)
+        for (auto& t : targets_) slots[c].push_back(&t.entries.back().chunks[first + c]);
+      const std::uint64_t offset = std::uint64_t{first} * chunk_size_;
+      const auto length = static_cast<std::size_t>(
+          std::min<std::uint64_t>(std::uint64_t{n} * chunk_size_, entry.size - offset));
+      bytes += length;
+      pool_.submit([this, read, offset, length, slots = std::move(slots)] {
+        // One group buffer per worker, kept: a fresh one per group cost a
+        // zero-fill of every byte read (resize) and, for glibc's large
+        // blocks, fresh pages from the kernel.
+        thread_local Bytes data;
+        read(offset, length, data);
+        std::vector<ByteView> views;
+        for (std::size_t at = 0; at < data.size(); at += chunk_size_)
+          views.emplace_back(
+              ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
+        store_views(views, slots);
+      });
+    }
+    return bytes;
+  }
+
   static constexpr std::uint64_t kGroupBytes = repo::kFrameBytes;
 
   Progress progress_;
@@ -318,7 +369,7 @@ class Collector : public pg::BackupSink {
   std::size_t chunk_start_ = 0;  // of the chunk being filled, in group_'s buffer
   std::string path_, text_, backup_label_, tablespace_map_, manifest_, pg_version_, pg_control_;
   std::vector<TablespaceInfo> tablespaces_;
-  std::uint64_t logical_bytes_ = 0, file_count_ = 0, chunk_refs_ = 0;
+  std::uint64_t logical_bytes_ = 0, file_count_ = 0, chunk_refs_ = 0, read_bytes_ = 0;
   std::array<std::atomic<std::uint64_t>, 16> new_chunks_{}, stored_bytes_{};
   pg::Lsn start_lsn_ = 0;
   pg::TimeLineId start_timeline_ = 0;
@@ -425,6 +476,7 @@ void fill_common(BackupRecord& r, Collector& c) {
   r.tablespaces = c.tablespaces();
   r.file_count = c.file_count();
   r.logical_bytes = c.logical_bytes();
+  r.read_bytes = c.read_bytes();
   r.chunk_count = c.chunk_refs();
 }
 
@@ -474,6 +526,14 @@ pg::BackupSink& BackupPipeline::sink() { return impl_->collector; }
 void BackupPipeline::add_file(const pg::TarEntry& entry, RangeReader read) {
   impl_->collector.on_file_read_by_workers(entry, read);
 }
+
+std::uint64_t BackupPipeline::add_file_reusing(const pg::TarEntry& entry, RangeReader read,
+                                               const std::vector<std::uint32_t>& read_chunks,
+                                               const std::vector<const FileEntry*>& previous) {
+  return impl_->collector.on_file_reusing(entry, read, read_chunks, previous);
+}
+
+std::uint64_t BackupPipeline::read_bytes() const { return impl_->collector.read_bytes(); }
 
 void BackupPipeline::wait_for_workers() { impl_->collector.wait_for_workers(); }
 

@@ -33,6 +33,9 @@ struct BackupOptions {
   std::chrono::milliseconds wal_timeout{60000};  // wait for the stop segment to be archived
   pg::CheckpointMode checkpoint = pg::CheckpointMode::kFast;
   bool progress = false;  // a progress line on stderr (a terminal)
+  // backup --local: read every file whole instead of building on the
+  // previous backup through the block maps (basebackup/incremental.h).
+  bool full_read = false;
   // Called right before the file lists and records are written (after the
   // WAL wait); throwing aborts the backup unlisted. The CLI checks that its
   // repository locks are still held (repo/lock.h).
@@ -78,6 +81,19 @@ class BackupPipeline {
   pg::BackupSink& sink();
   // A regular file of `entry.size` bytes in the current archive.
   void add_file(const pg::TarEntry& entry, RangeReader read);
+  // The map-based incremental's entry point (basebackup/incremental.h): as
+  // add_file, but only the chunks `read_chunks` names (ascending indexes)
+  // are read; every other chunk slot of repository i takes
+  // previous[i]->chunks[slot], the previous backup's chunk for the same
+  // path and offset (fixed chunks of one chunk size: the same blocks), as a
+  // dedup hit does: counted as a reference, not as new. A chunk whose id a
+  // repository's chunk store does not list (a file list can be forged) is
+  // read instead. Returns the bytes handed to `read`.
+  std::uint64_t add_file_reusing(const pg::TarEntry& entry, RangeReader read,
+                                 const std::vector<std::uint32_t>& read_chunks,
+                                 const std::vector<const FileEntry*>& previous);
+  // File content read from the source so far (whole files and chunks).
+  std::uint64_t read_bytes() const;
   // Returns when every chunk handed over so far is stored (rethrows a
   // worker's failure).
   void wait_for_workers();

@@ -21,17 +21,6 @@ namespace {
 constexpr std::uint32_t kDefaultTablespace = 1663;  // DEFAULTTABLESPACE_OID
 constexpr std::uint32_t kGlobalTablespace = 1664;   // GLOBALTABLESPACE_OID
 
-// The key of a backup file in locate_block()'s terms: a tablespace's files
-// lose their version directory (its name carries the catalog version).
-std::string file_key(const FileEntry& e) {
-  if (e.tablespace.empty()) return "/" + e.path;
-  const auto slash = e.path.find('/');
-  if (slash == std::string::npos) return {};
-  return e.tablespace + "/" + e.path.substr(slash + 1);
-}
-
-std::string location_key(const BlockLocation& l) { return l.tablespace + "/" + l.path; }
-
 // How many blocks of one chunk redo touches, and how many of them it reads.
 struct BlockCount {
   std::uint64_t touched = 0;
@@ -79,7 +68,8 @@ std::vector<Candidate> candidate_chunks(const std::vector<pg::ForkBlocks>& block
                                         const BackupFiles& files, std::uint32_t chunk_size) {
   std::unordered_map<std::string, std::size_t> by_key;
   for (std::size_t i = 0; i < files.entries.size(); ++i)
-    if (files.entries[i].type == EntryType::kFile) by_key.emplace(file_key(files.entries[i]), i);
+    if (files.entries[i].type == EntryType::kFile)
+      by_key.emplace(location_key(files.entries[i]), i);
   ChunkCounts counts;
   std::string last_key;
   std::size_t last_entry = 0;
@@ -148,7 +138,23 @@ std::string mib_text(std::uint64_t bytes) {
 
 }  // namespace
 
+// A tablespace's files lose their version directory (its name carries the
+// catalog version).
+std::string location_key(const FileEntry& e) {
+  if (e.tablespace.empty()) return "/" + e.path;
+  const auto slash = e.path.find('/');
+  if (slash == std::string::npos) return {};
+  return e.tablespace + "/" + e.path.substr(slash + 1);
+}
+
+std::string location_key(const BlockLocation& l) { return l.tablespace + "/" + l.path; }
+
 BlockLocation locate_block(const pg::RelFork& fork, std::uint32_t block) {
+  return locate_block(fork, block, RelationGeometry{});
+}
+
+BlockLocation locate_block(const pg::RelFork& fork, std::uint32_t block,
+                           const RelationGeometry& geometry) {
   static constexpr const char* kForkSuffix[] = {"", "_fsm", "_vm", "_init"};
   BlockLocation out;
   const std::string rel = std::to_string(fork.rel);
@@ -161,9 +167,10 @@ BlockLocation locate_block(const pg::RelFork& fork, std::uint32_t block) {
     out.path = std::to_string(fork.db) + "/" + rel;
   }
   if (fork.fork < 4) out.path += kForkSuffix[fork.fork];
-  const std::uint32_t segment = block / kBlocksPerSegmentFile;
+  const std::uint32_t per_segment = std::max<std::uint32_t>(1, geometry.blocks_per_segment);
+  const std::uint32_t segment = block / per_segment;
   if (segment > 0) out.path += "." + std::to_string(segment);
-  out.offset = std::uint64_t{block % kBlocksPerSegmentFile} * kRelationBlockSize;
+  out.offset = std::uint64_t{block % per_segment} * geometry.block_size;
   return out;
 }
 

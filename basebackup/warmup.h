@@ -58,6 +58,24 @@ struct BlockLocation {
 // segment files ".1", ".2", ... every kBlocksPerSegmentFile blocks.
 BlockLocation locate_block(const pg::RelFork& fork, std::uint32_t block);
 
+// A cluster's BLCKSZ and RELSEG_SIZE (pg_settings block_size and
+// segment_size), for the callers that must not assume the defaults (the
+// map-based incremental backup, incremental.h).
+struct RelationGeometry {
+  std::uint32_t block_size = kRelationBlockSize;
+  std::uint32_t blocks_per_segment = kBlocksPerSegmentFile;
+};
+// As above with `geometry`'s sizes.
+BlockLocation locate_block(const pg::RelFork& fork, std::uint32_t block,
+                           const RelationGeometry& geometry);
+
+// The key of a backup file and of a block location in the same terms, for
+// lookups: "/<path>" for the data directory, "<spc>/<path below the
+// tablespace's version directory>" for a tablespace ("" when the entry has
+// no such directory).
+std::string location_key(const BlockLocation& location);
+std::string location_key(const FileEntry& entry);
+
 struct WarmUp {
   // BackupFiles::entries index -> ascending chunk indexes to make hot.
   std::map<std::size_t, std::vector<std::uint32_t>> chunks;

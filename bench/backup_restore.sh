@@ -8,7 +8,9 @@
 # CHURN_PCT=5 (pgbench_accounts rows updated between the two backups),
 # PITR_WAL_MB=1024 (WAL generated after the backups and replayed by PITR).
 # The "wv --local" column: walvault backup --local (the data directory read on
-# this host) into a repository of its own, which archive_command also feeds.
+# this host) into a repository of its own, which archive_command also feeds;
+# its second backup is the map-based incremental (reads only the chunks the
+# block maps name; the line says why when it read everything).
 # CHECKSUMS=0 (1: initdb --data-checksums; local backups then verify pages).
 # Other knobs: PARALLEL=2 (walvault --parallel, pgBackRest process-max),
 # CHURN_MODE=spread|range, PGBR_ASYNC_GET=1 (pgBackRest archive-get async during
@@ -240,6 +242,8 @@ backup_round() {
     --pg "host=$W port=$PORT user=postgres" --parallel "$PARALLEL" --no-progress
   printf -v "WL_B${n}_B" '%s' "$(( $(dir_bytes "$WVLR") - $(dir_bytes "$WVLR/wal") - before_local ))"
   before_local=$(( $(dir_bytes "$WVLR") - $(dir_bytes "$WVLR/wal") ))
+  # What the local backup read: the map-based incremental's line, or why it read everything.
+  printf -v "WL_B${n}_HOW" '%s' "$(grep -m1 -E 'map-based incremental from|read every file whole' "$L/wv-local-backup$n.log" | sed 's/^backup [^:]*: //' || true)"
 
   prepare_backup
   timed "BB_B${n}_T" "$L/pgbb$n.log" "$PGBIN/pg_basebackup" "${PGBB_OPTS[@]}" -D "$W/pgbb/$n"
@@ -264,6 +268,7 @@ echo "churn: $CHURNED pgbench_accounts rows updated ($CHURN_MODE) in $(secs_sinc
 backup_round 2 incr
 rm -rf "$W/pgbb"
 echo "second backups done: walvault ${WV_B2_T} s, walvault --local ${WL_B2_T} s, pgBackRest ${BR_B2_T} s, pg_basebackup ${BB_B2_T} s"
+echo "walvault --local 2nd backup: ${WL_B2_HOW:-?}"
 as "${WVG[@]}" backup list > "$L/wv-backup-list.txt" 2>&1 || true
 as "${BR[@]}" info > "$L/br-info.txt" 2>&1 || true
 
@@ -440,3 +445,6 @@ verdict "restore at most 0.6x pgBackRest's ($WV_R_T s vs 0.6 x $BR_R_T s)" "$WV_
 verdict "PITR at most 0.6x pgBackRest's ($WV_P_T s vs 0.6 x $BR_P_T s)" "$WV_P_T" "$(awk -v b="$BR_P_T" 'BEGIN { print 0.6 * b }')"
 [ "$PITR_OK" = 1 ] || echo "FAIL  a PITR restore did not stop at the target (see the checks above)"
 verdict "2nd-backup growth no more than pgBackRest's incr ($(mib "$WV_B2_B") vs $(mib "$BR_B2_B"))" "$WV_B2_B" "$BR_B2_B"
+echo "(walvault --local 2nd backup: ${WL_B2_HOW:-?})"
+verdict "local 2nd backup (map-based) at most 0.25x pgBackRest's incr ($WL_B2_T s vs 0.25 x $BR_B2_T s)" "$WL_B2_T" "$(awk -v b="$BR_B2_T" 'BEGIN { print 0.25 * b }')"
+verdict "local 2nd backup bytes no more than pgBackRest's incr ($(mib "$WL_B2_B") vs $(mib "$BR_B2_B"))" "$WL_B2_B" "$BR_B2_B"

@@ -30,7 +30,8 @@ struct BackupArgs {
   int parallel = 2;
   int wal_timeout_s = 60;
   bool progress = false;
-  bool all = false;  // the backup set: the database and every [volume.NAME]
+  bool full_read = false;  // --local: no map-based incremental
+  bool all = false;        // the backup set: the database and every [volume.NAME]
 };
 
 basebackup::BackupOptions backup_options(const BackupArgs& args) {
@@ -40,6 +41,7 @@ basebackup::BackupOptions backup_options(const BackupArgs& args) {
   options.parallel = args.parallel;
   options.wal_timeout = std::chrono::milliseconds(std::int64_t{args.wal_timeout_s} * 1000);
   options.progress = args.progress;
+  options.full_read = args.full_read;
   if (args.checkpoint == "fast")
     options.checkpoint = pg::CheckpointMode::kFast;
   else if (args.checkpoint == "spread")
@@ -114,6 +116,11 @@ basebackup::BackupRecord backup_database(const Context& ctx, const BackupArgs& a
   if (!r.page_errors.empty())
     std::cout << "backup " << r.label << ": " << r.page_errors.size()
               << " page(s) failed their checksum (warnings above; listed in backup list --json)\n";
+  if (r.source == "local" && !r.full_read_reason.empty())
+    std::cout << "backup " << r.label << ": read every file whole: " << r.full_read_reason << "\n";
+  else if (r.source == "local")
+    std::cout << "backup " << r.label << ": map-based incremental from " << r.incremental_from
+              << ": read " << mib(r.read_bytes) << " of " << mib(r.logical_bytes) << "\n";
   std::cout << "backup " << r.label << " complete: " << r.file_count << " files, "
             << mib(r.logical_bytes) << ", " << mib(r.stored_bytes) << " new in the repository, "
             << r.new_chunk_count << " of " << r.chunk_count << " chunks new, "
@@ -205,6 +212,9 @@ CLI::App& register_backup(CLI::App& app, Verbs& verbs, int parallel) {
                    "read the data directory on this host (--pgdata) between pg_backup_start and "
                    "pg_backup_stop over an SQL connection (--pg), verifying page checksums");
   backup->add_option("--pgdata", args->pgdata, "the server's data directory, with --local");
+  backup->add_flag("--full-read", args->full_read,
+                   "with --local: read every file whole instead of only the chunks the block "
+                   "maps name as changed since the previous backup");
   backup->add_option("--tag", args->tag, "tag for retention policies");
   backup->add_option("--checkpoint", args->checkpoint, "fast or spread")->default_str("fast");
   backup->add_option("--parallel", args->parallel, "worker threads")->check(CLI::Range(1, 64));
