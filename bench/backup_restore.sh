@@ -24,6 +24,10 @@
 # max_wal_size = 4GB and the PITR WAL is 30 s of unthrottled pgbench: few
 # full-page images, so redo reads the pages it changes); WARM_UP=write
 # (walvault restore --warm-up: write, fadvise or off).
+# Each PITR run prints where its seconds went (server log with log_checkpoints:
+# redo, WAL rate, segments restored, the end-of-recovery checkpoint; the
+# startup process's CPU, run-queue wait and storage reads from /proc), and
+# after the four runs what one restore_command call costs for each tool.
 # Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
 # Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
 # the postgres user) or as an unprivileged user that can run PostgreSQL.
