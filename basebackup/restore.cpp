@@ -35,6 +35,8 @@ namespace {
 constexpr char kPgControl[] = "global/pg_control";
 // A job writes this many bytes of one file (whole chunks, at least one).
 constexpr std::uint64_t kJobBytes = 16u << 20;
+// The warm-up's buffered writes, in pieces of this size (write_buffered).
+constexpr std::size_t kHotWritePiece = 16u << 10;
 
 bool is_empty_dir(const std::string& path) {
   DIR* d = ::opendir(path.c_str());
@@ -379,11 +381,25 @@ class RangeWriter {
         gathered += chunk->size();
       } else {
         flush();
-        pwrite_all(fd, chunk->data(), chunk->size(), offset, "restore: writing " + path);
+        write_buffered(fd, *chunk, offset, write_hot(*job.file, c), path);
       }
     }
     flush();
     return wrote;
+  }
+
+  // A chunk through the page cache; a hot one in pieces of
+  // kHotWritePiece, so the cache holds it in small folios: the kernel sizes
+  // a folio by the write that creates it, and each 8 KiB write PostgreSQL
+  // later makes into a large folio walks all of that folio's blocks
+  // (ext4_block_write_begin: most of replay's system time in the fpi bench
+  // with 4 MiB writes; docs/decisions.md, "PITR: where the seconds go").
+  static void write_buffered(int fd, ByteView chunk, std::uint64_t offset, bool hot,
+                             const std::string& path) {
+    const std::size_t piece = hot ? kHotWritePiece : chunk.size();
+    for (std::size_t done = 0; done < chunk.size(); done += piece)
+      pwrite_all(fd, chunk.data() + done, std::min(piece, chunk.size() - done), offset + done,
+                 "restore: writing " + path);
   }
 
   // True when chunk c of `file` is one redo will read and the warm-up writes

@@ -192,6 +192,11 @@ WarmUp choose_warm_chunks(const std::vector<pg::ForkBlocks>& blocks, const Backu
   if (chunk_size == 0) return out;
   std::vector<Candidate> candidates = candidate_chunks(blocks, files, chunk_size);
   // Most blocks redo reads first, then most blocks it writes; ties in file order.
+  // A chunk holding no block redo reads is not chosen at all: redo rebuilds
+  // those pages from images (or initialises them) and PostgreSQL writes them
+  // back in 8 KiB pieces, which need nothing cached; a page cache filled by
+  // large writes made each of those writes walk a large folio (decisions.md,
+  // "PITR: where the seconds go").
   std::stable_sort(
       candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
         return std::tie(a.count.reads, a.count.touched) > std::tie(b.count.reads, b.count.touched);
@@ -200,7 +205,7 @@ WarmUp choose_warm_chunks(const std::vector<pg::ForkBlocks>& blocks, const Backu
     out.touched_blocks += c.count.touched;
     out.read_blocks += c.count.reads;
     const std::uint64_t bytes = chunk_bytes(files.entries[c.entry], c.chunk, chunk_size);
-    if (out.bytes + bytes > budget) continue;
+    if (c.count.reads == 0 || out.bytes + bytes > budget) continue;
     out.bytes += bytes;
     out.hot_blocks += c.count.touched;
     out.hot_read_blocks += c.count.reads;
@@ -252,7 +257,8 @@ std::uint64_t default_warm_up_budget() {
 
 RecoveryPrefetch recovery_prefetch_choice(const WarmUp& warm, bool cold_cache) {
   if (warm.complete())
-    return warm.hot_blocks == warm.touched_blocks ? RecoveryPrefetch::kOff : RecoveryPrefetch::kOn;
+    return warm.hot_read_blocks == warm.read_blocks ? RecoveryPrefetch::kOff
+                                                    : RecoveryPrefetch::kOn;
   return cold_cache ? RecoveryPrefetch::kOff : RecoveryPrefetch::kDefault;
 }
 

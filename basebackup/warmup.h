@@ -21,8 +21,11 @@
 //     incomplete is not known: its blocks are not warmed (what the other
 //     segments say still is), `problems` names it, and
 //     recovery_prefetch_choice() falls back to the rule without maps.
-//   * At most `budget` bytes of chunks are chosen, those holding the most
-//     blocks redo reads first, then those holding the most it changes.
+//   * Only chunks holding a block redo reads (ChangedBlock::no_read false)
+//     are chosen, at most `budget` bytes of them, those holding the most
+//     such blocks first, then those holding the most it changes. A chunk
+//     whose blocks redo only writes (full-page images, initialised pages)
+//     is left to PostgreSQL's own 8 KiB writes.
 #pragma once
 
 #include <cstdint>
@@ -110,7 +113,8 @@ WarmUp plan_warm_up(repo::Repository& repo, const RestorePlan& plan, const Backu
 std::uint64_t default_warm_up_budget();
 
 // recovery_prefetch from what the maps say: with complete maps, off when
-// every block redo touches is hot (nothing left to prefetch), on otherwise
+// every block redo reads is hot (nothing left to prefetch: PostgreSQL's
+// prefetcher skips blocks with an image or WILL_INIT anyway), on otherwise
 // (reads redo would wait for one by one); without complete maps, the rule
 // without them: off after a direct-I/O restore (`cold_cache`), else the
 // server's default.

@@ -26,6 +26,10 @@
 # max_wal_size = 4GB and the PITR WAL is 30 s of unthrottled pgbench: few
 # full-page images, so redo reads the pages it changes); WARM_UP=write
 # (walvault restore --warm-up: write, fadvise or off).
+# Each PITR run prints where its seconds went (server log with log_checkpoints:
+# redo, WAL rate, segments restored, the end-of-recovery checkpoint; the
+# startup process's CPU, run-queue wait and storage reads from /proc), and
+# after the four runs what one restore_command call costs for each tool.
 # Smoke test: SCALE=5 RANDOM_MB=50 PITR_WAL_MB=64 bench/backup_restore.sh
 # Must run as root (it runs every PostgreSQL, pgBackRest and walvault process as
 # the postgres user) or as an unprivileged user that can run PostgreSQL.
@@ -347,6 +351,53 @@ log_at() {
 pitr_phases() {
   echo "$(log_at "$1" 'redo starts at' "$2") $(log_at "$1" 'redo done at' "$2")"
 }
+# An LSN (X/Y) as a number of bytes.
+lsn_bytes() { local hi=${1%/*} lo=${1#*/}; echo $(( (16#$hi << 32) + 16#$lo )); }
+# One line of where a PITR's seconds went, from the server log (log_checkpoints
+# is on by default in 15) and the startup process's I/O counters (sampled by
+# sample_startup_io): t0 (ns), server log, I/O sample file.
+pitr_detail() {
+  local t0=$1 log=$2 io=$3 lsn0 lsn1 redo0 redo1 mib rate segs first last ck0 ck1 ckline ready usage
+  lsn0=$(grep -m1 -o 'redo starts at [0-9A-F]*/[0-9A-F]*' "$log" | awk '{ print $4 }') || true
+  lsn1=$(grep -m1 -o 'redo done at [0-9A-F]*/[0-9A-F]*' "$log" | awk '{ print $4 }') || true
+  redo0=$(log_at "$t0" 'redo starts at' "$log"); redo1=$(log_at "$t0" 'redo done at' "$log")
+  mib=-; rate=-
+  if [ -n "$lsn0" ] && [ -n "$lsn1" ] && [ "$redo0" != - ] && [ "$redo1" != - ]; then
+    mib=$(awk -v b="$(( $(lsn_bytes "$lsn1") - $(lsn_bytes "$lsn0") ))" 'BEGIN { printf "%.0f", b / 1048576 }')
+    rate=$(awk -v m="$mib" -v a="$redo0" -v b="$redo1" 'BEGIN { if (b > a) printf "%.0f", m / (b - a); else print "-" }')
+  fi
+  segs=$(grep -c 'restored log file "[0-9A-F]\{24\}"' "$log" || true)
+  first=$(log_at "$t0" 'restored log file "[0-9A-F]\{24\}"' "$log")
+  last=$(grep 'restored log file "[0-9A-F]\{24\}"' "$log" | tail -n1 | cut -c1-27)
+  [ -n "$last" ] && last=$(awk -v a="$t0" -v b="$(date -d "$last" +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') || last=-
+  usage=$(grep -m1 -o 'redo done at .*elapsed: [0-9.]* s' "$log" | sed 's/.*system usage: //') || true
+  ck0=$(log_at "$t0" 'checkpoint starting: end-of-recovery' "$log")
+  ck1=$(log_at "$t0" 'checkpoint complete' "$log")
+  ckline=$(grep -m1 -o 'checkpoint complete: wrote [0-9]* buffers.*total=[0-9.]* s' "$log" |
+           sed -E 's/checkpoint complete: wrote ([0-9]+) buffers.*write=([0-9.]+) s, sync=([0-9.]+) s, total=([0-9.]+) s/\1 buffers, write \2 s, sync \3 s, total \4 s/') || true
+  ready=$(log_at "$t0" 'ready to accept connections' "$log")
+  echo "    server log (s from restore start): redo $redo0 -> $redo1 ($mib MiB of WAL, $rate MiB/s; PG: ${usage:--})"
+  echo "    WAL segments restored: $segs, first at $first, last at $last; end-of-recovery checkpoint $ck0 -> $ck1 (${ckline:--}); ready $ready"
+  [ -s "$io" ] && awk '/^read_bytes/ { r = $2 } /^rchar/ { c = $2 } /^schedstat/ { on = $2; wait = $3 } END {
+    printf "    startup process: on CPU %.2f s, runnable but waiting for a CPU %.2f s (the rest of its life it slept: restore_command, I/O, fsync);", on / 1e9, wait / 1e9
+    printf " read %.1f MiB from storage (with the restore_command children it reaped), %.1f MiB by read calls\n", r / 1048576, c / 1048576 }' "$io"
+  return 0
+}
+# Samples /proc/PID/io of the server's startup process until it exits (the
+# last sample is at most 50 ms old). Background job: data dir, output file.
+sample_startup_io() {
+  local d=$1 out=$2 pm= pid= n=0
+  while [ -z "$pm" ] && [ $n -lt 600 ]; do pm=$(head -n1 "$d/postmaster.pid" 2>/dev/null) || true; n=$((n + 1)); sleep 0.02; done
+  [ -n "$pm" ] || return 0
+  n=0
+  while [ -z "$pid" ] && [ -d "/proc/$pm" ] && [ $n -lt 1000 ]; do
+    pid=$(pgrep -P "$pm" -f 'postgres: startup' | head -n1) || true; n=$((n + 1)); sleep 0.01
+  done
+  [ -n "$pid" ] || return 0
+  while { cat "/proc/$pid/io" && awk '{ print "schedstat", $1, $2 }' "/proc/$pid/schedstat"; } > "$out.tmp" 2>/dev/null &&
+        grep -q schedstat "$out.tmp"; do mv "$out.tmp" "$out"; sleep 0.05; done
+  rm -f "$out.tmp"
+}
 
 # The two tools run in the order A B B A and each figure is the mean of its
 # two runs: this virtual disk's durable write speed drifts during a run (and
@@ -379,9 +430,13 @@ wv_pitr() {  # run number
   echo "  walvault PITR $1 $(grep -h '^warm-up' "$L/wv-pitr-restore-$1.log" || echo 'warm-up: -');" \
        "$(grep -h '^recovery_prefetch' "$RD/postgresql.auto.conf" || echo 'recovery_prefetch: default')"
   restored_conf "$RD"
+  sample_startup_io "$RD" "$L/wv-pitr-io-$1" & local sampler=$!
   start_until_writable "$RD" "$L/wv-pitr-server-$1.log"
   printf -v "WV_P_T$1" %s "$(secs_since "$t0")"
+  wait "$sampler" || true
   read -r WV_P_REDO0 WV_P_REDO1 <<<"$(pitr_phases "$t0" "$L/wv-pitr-server-$1.log")"
+  echo "  walvault PITR $1: restore command done at $(eval echo "\$WV_P_RESTORE_T$1") s, writable at $(eval echo "\$WV_P_T$1") s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  pitr_detail "$t0" "$L/wv-pitr-server-$1.log" "$L/wv-pitr-io-$1"
   WV_P_RSS=$(peak_rss_mib "$L/wv-pitr-restore.time")
   check_and_stop "$RD" walvault
 }
@@ -392,12 +447,49 @@ br_pitr() {
     --target-action=promote restore
   printf -v "BR_P_RESTORE_T$1" %s "$(secs_since "$t0")"
   restored_conf "$RD"
+  sample_startup_io "$RD" "$L/br-pitr-io-$1" & local sampler=$!
   start_until_writable "$RD" "$L/br-pitr-server-$1.log"
   printf -v "BR_P_T$1" %s "$(secs_since "$t0")"
+  wait "$sampler" || true
   read -r BR_P_REDO0 BR_P_REDO1 <<<"$(pitr_phases "$t0" "$L/br-pitr-server-$1.log")"
+  echo "  pgBackRest PITR $1: restore command done at $(eval echo "\$BR_P_RESTORE_T$1") s, writable at $(eval echo "\$BR_P_T$1") s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  pitr_detail "$t0" "$L/br-pitr-server-$1.log" "$L/br-pitr-io-$1"
   check_and_stop "$RD" pgBackRest
 }
 wv_pitr 1; br_pitr 1; br_pitr 2; wv_pitr 2
+
+# What one restore_command call costs, as PostgreSQL runs it (/bin/sh -c, one
+# process per WAL file), on segments the PITR replayed: walvault archive-get
+# from its repository (--prefetch 0) and from its spool (filled by the call
+# before, as the prefetcher does), pgBackRest archive-get synchronous and
+# async (from its spool queue). Milliseconds per call, mean of 8.
+restore_command_cost() {
+  local segs out="$W/rc-cost" d="$W/rc-dest"
+  mapfile -t segs < <(grep -o 'restored log file "[0-9A-F]\{24\}"' "$L/wv-pitr-server-2.log" | cut -d'"' -f2 | head -n 18)
+  [ "${#segs[@]}" -ge 18 ] || { echo "restore_command cost: fewer than 18 segments replayed, skipped"; return 0; }
+  as mkdir -p "$d"
+  # calls CMD-PREFIX SEGMENTS...: mean ms of "sh -c 'CMD-PREFIX SEG DEST'"
+  calls() {
+    local pre=$1; shift
+    as bash -c 'pre=$1; d=$2; shift 2; tot=0; n=0
+      for s in "$@"; do t0=$(date +%s%N); sh -c "$pre $s $d/$s" >/dev/null 2>&1 || echo "failed: $pre $s" >&2
+        tot=$((tot + $(date +%s%N) - t0)); n=$((n + 1)); rm -f "$d/$s"; done
+      awk -v t="$tot" -v n="$n" "BEGIN { printf \"%.1f\", t / n / 1e6 }"' _ "$pre" "$d" "$@"
+  }
+  local wv="${WVG[*]} archive-get" br="${BR[*]} --pg1-path=$DATA archive-get"
+  local wv_repo wv_spool br_sync br_async
+  wv_repo=$(calls "$wv --prefetch 0" "${segs[@]:0:8}")
+  as rm -rf "$W/wv-spool"/*/get
+  calls "$wv" "${segs[8]}" >/dev/null; sleep 3
+  wv_spool=$(calls "$wv" "${segs[@]:9:8}")
+  br_sync=$(calls "$br --archive-async=n" "${segs[@]:0:8}")
+  calls "$br --archive-async=y" "${segs[8]}" >/dev/null; sleep 3
+  br_async=$(calls "$br --archive-async=y" "${segs[@]:9:8}")
+  echo "restore_command cost per call (ms, mean of 8; load average $(cut -d' ' -f1-3 /proc/loadavg)):" \
+       "walvault from the repository $wv_repo, from its spool $wv_spool;" \
+       "pgBackRest synchronous $br_sync, async from its spool $br_async"
+}
+restore_command_cost
 rm -rf "$W/restore"
 WV_P_T=$(mean2 "$WV_P_T1" "$WV_P_T2"); BR_P_T=$(mean2 "$BR_P_T1" "$BR_P_T2")
 WV_P_RESTORE_T=$(mean2 "$WV_P_RESTORE_T1" "$WV_P_RESTORE_T2")

@@ -36,10 +36,35 @@ void setup_logging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
-// Every verb, in the order of --help.
-Verbs register_verbs(CLI::App& app) {
-  const int parallel = default_parallelism();
+// The verb a command line names: the first word that is not an option or a
+// global option's value (every global option but --help and --version takes
+// one). Empty when there is none, or --help/--version comes first.
+std::string named_verb(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "--version") return "";
+    if (arg.rfind("-", 0) != 0) return arg;
+    if (arg.find('=') == std::string::npos) ++i;  // its value
+  }
+  return "";
+}
+
+// Every verb, in the order of --help; for archive-push and archive-get only
+// that verb. PostgreSQL runs those once per WAL file, so their start-up is on
+// recovery's and archiving's critical path, and building the whole command
+// tree (every verb's options) was a measurable part of a call
+// (docs/decisions.md, "PITR: where the seconds go").
+Verbs register_verbs(CLI::App& app, const std::string& verb) {
   Verbs verbs;
+  if (verb == "archive-get") {
+    register_archive_get(app, verbs);
+    return verbs;
+  }
+  const int parallel = default_parallelism();
+  if (verb == "archive-push") {
+    register_archive_push(app, verbs, parallel);
+    return verbs;
+  }
   register_repo(app, verbs);
   register_archive_push(app, verbs, parallel);
   register_archive_get(app, verbs);
@@ -112,8 +137,12 @@ void finish_globals(const CLI::App& app, Globals& g, const ConfigSections& secti
     g.repos.locations = std::move(from_config);  // --repo and WALVAULT_REPO come first
 }
 
-int run(int argc, char** argv) {
-  codec::initialize_crypto();
+namespace {
+
+// Builds the command line's parser with `verb`'s verbs (register_verbs) and
+// runs it. A parse error with the verb-only tree (a word read as the verb
+// that was an option's value after all) is retried with every verb.
+int parse_and_run(int argc, char** argv, const std::string& verb) {
   CLI::App app{"walvault: PostgreSQL WAL archiving, backup and point-in-time recovery"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("walvault ") + WALVAULT_VERSION);
@@ -126,20 +155,29 @@ int run(int argc, char** argv) {
   auto sections = std::make_shared<ConfigSections>();
   Globals globals;
   register_globals(app, globals, sections);
-  const Verbs verbs = register_verbs(app);
-
-  if (const std::string refused = store_flag_error(argc, argv); !refused.empty()) {
-    std::cerr << "walvault: error: " << refused << " (see --help)\n";
-    return exit_status(ErrorCode::kUsage);
-  }
+  const Verbs verbs = register_verbs(app, verb);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (!verb.empty()) return parse_and_run(argc, argv, "");
     std::cerr << "walvault: error: " << e.what() << " (see --help)\n";
     return exit_status(ErrorCode::kUsage);
   }
   return run_parsed(app, globals, *sections, verbs);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  codec::initialize_crypto();
+  if (const std::string refused = store_flag_error(argc, argv); !refused.empty()) {
+    std::cerr << "walvault: error: " << refused << " (see --help)\n";
+    return exit_status(ErrorCode::kUsage);
+  }
+  std::string verb = named_verb(argc, argv);
+  if (verb != "archive-get" && verb != "archive-push") verb.clear();
+  return parse_and_run(argc, argv, verb);
 }
 
 }  // namespace walvault::cli

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/process_heap.h"
 #include "pg/wal_name.h"
 #include "repo/cluster.h"
 #include "repo/wal_objects.h"
@@ -48,6 +49,9 @@ GetOutcome archive_get(repo::Repository& repo, const std::string& file_name,
       take_from_spool(options.spool_dir + "/" + name.name, destination))
     return GetOutcome::kRestored;
 
+  // A 16 MiB segment is read into fresh memory: huge pages make its first
+  // touch cheap (main() leaves this to here for archive-get, see main.cpp).
+  prepare_process_heap();
   auto bytes = repo.get_object(repo::data_object_name(name));
   if (!bytes) return GetOutcome::kNotFound;
   // PostgreSQL re-fetches after a crash, so the copy needs to be whole, not durable.

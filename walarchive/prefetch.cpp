@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/process_heap.h"
 #include "walarchive/archive_get.h"
 
 namespace walvault::walarchive {
@@ -28,6 +29,7 @@ void start_prefetch_process(repo::Repository& repo, const std::string& file_name
   }
   int status = 0;
   try {
+    prepare_process_heap();  // archive-get's main() left it to the fetches
     prefetch(repo, file_name, count, spool_dir);
   } catch (...) {
     status = 1;  // the foreground call fetches for itself on a miss

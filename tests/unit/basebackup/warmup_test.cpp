@@ -69,16 +69,33 @@ TEST(WarmUp, ChoosesChunksOfBlocksRedoTouches) {
   EXPECT_EQ(w.read_blocks, 8u);
   EXPECT_EQ(w.touched_blocks, 9u);
   EXPECT_EQ(w.hot_read_blocks, 8u);
-  EXPECT_EQ(w.hot_blocks, 9u);
-  // Chunks 0 (blocks 0, 1), 1 (block 200, an image: written, not read) and 2
-  // (block 300) of the first file; chunk 1 of ".1" (blocks 130, 131).
-  EXPECT_EQ(w.chunks.at(0), (std::vector<std::uint32_t>{0, 1, 2}));
+  EXPECT_EQ(w.hot_blocks, 8u);
+  // Chunks 0 (blocks 0, 1) and 2 (block 300) of the first file, not chunk 1
+  // (block 200, an image: written, not read); chunk 1 of ".1" (blocks 130, 131).
+  EXPECT_EQ(w.chunks.at(0), (std::vector<std::uint32_t>{0, 2}));
   EXPECT_EQ(w.chunks.at(1), (std::vector<std::uint32_t>{1}));
   EXPECT_EQ(w.chunks.at(2), (std::vector<std::uint32_t>{0}));
   EXPECT_EQ(w.chunks.at(3), (std::vector<std::uint32_t>{0}));
   // The visibility map of a relation with changed blocks: whole.
   EXPECT_EQ(w.chunks.at(4), (std::vector<std::uint32_t>{0}));
-  EXPECT_EQ(w.bytes, 5 * kChunk + 2 * 8192);
+  EXPECT_EQ(w.bytes, 4 * kChunk + 2 * 8192);
+}
+
+TEST(WarmUp, LeavesChunksRedoOnlyWritesCold) {
+  BackupFiles files;
+  files.entries.push_back(file("", "base/5/16384", 2 * kChunk));
+  // Chunk 0: pages rebuilt from images; chunk 1: an image and a read.
+  const std::vector<pg::ForkBlocks> blocks = {
+      {rel(1663, 5, 16384), {{0, true}, {1, true}, {128, true}, {129, false}}}};
+  const WarmUp w = choose_warm_chunks(blocks, files, kChunk, 1ull << 40);
+  EXPECT_EQ(w.chunks.at(0), (std::vector<std::uint32_t>{1}));
+  EXPECT_EQ(w.bytes, kChunk);
+  EXPECT_EQ(w.touched_blocks, 4u);
+  EXPECT_EQ(w.hot_blocks, 2u);
+  EXPECT_EQ(w.read_blocks, 1u);
+  EXPECT_EQ(w.hot_read_blocks, 1u);
+  // Every block redo reads is hot: nothing for PostgreSQL's prefetcher.
+  EXPECT_EQ(recovery_prefetch_choice(w, true), RecoveryPrefetch::kOff);
 }
 
 TEST(WarmUp, BudgetTakesTheChunksRedoReadsMostFirst) {
@@ -100,10 +117,11 @@ TEST(WarmUp, BudgetTakesTheChunksRedoReadsMostFirst) {
 TEST(WarmUp, RecoveryPrefetchFromTheMaps) {
   WarmUp all_hot;
   all_hot.touched_blocks = all_hot.hot_blocks = 5;
+  all_hot.read_blocks = all_hot.hot_read_blocks = 3;
   EXPECT_EQ(recovery_prefetch_choice(all_hot, true), RecoveryPrefetch::kOff);
   EXPECT_EQ(recovery_prefetch_choice(all_hot, false), RecoveryPrefetch::kOff);
   WarmUp some_cold = all_hot;
-  some_cold.hot_blocks = 4;
+  some_cold.hot_read_blocks = 2;
   EXPECT_EQ(recovery_prefetch_choice(some_cold, true), RecoveryPrefetch::kOn);
   // Without complete maps: the rule without them.
   WarmUp unknown = all_hot;
