@@ -13,28 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "integration/local_backup_cli.h"
 #include "integration/walvault_cli.h"
 
 namespace walvault::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-CommandResult local_backup(const std::vector<std::string>& flags, PgCluster& pg,
-                           const std::vector<std::string>& extra = {}) {
-  return walvault(concat(concat(flags, {"backup", "--local", "--pgdata", pg.data_dir(), "--pg",
-                                        conninfo(pg), "--parallel", "2"}),
-                         extra));
-}
-
-nlohmann::json record_of(const std::vector<std::string>& flags, const std::string& label) {
-  auto r = walvault(concat(flags, {"backup", "list", "--json"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  for (const auto& j : nlohmann::json::parse(r.out))
-    if (j.at("label") == label) return j;
-  ADD_FAILURE() << "no backup " << label;
-  return {};
-}
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "integration/local_backup_cli.h"
 #include "integration/walvault_cli.h"
 
 namespace walvault::testing {
@@ -35,22 +36,6 @@ std::map<std::string, std::string> table_digests(PgCluster& pg,
 std::unique_ptr<PgCluster> start_checksummed_cluster(const std::string& archive_command,
                                                      int major = 15) {
   return start_archiving_cluster(archive_command, major, {"--data-checksums"});
-}
-
-CommandResult local_backup(const std::vector<std::string>& flags, PgCluster& pg,
-                           const std::vector<std::string>& extra = {}) {
-  return walvault(concat(concat(flags, {"backup", "--local", "--pgdata", pg.data_dir(), "--pg",
-                                        conninfo(pg), "--parallel", "2"}),
-                         extra));
-}
-
-nlohmann::json record_of(const std::vector<std::string>& flags, const std::string& label) {
-  auto r = walvault(concat(flags, {"backup", "list", "--json"}));
-  EXPECT_EQ(r.status, 0) << r.err;
-  for (const auto& j : nlohmann::json::parse(r.out))
-    if (j.at("label") == label) return j;
-  ADD_FAILURE() << "no backup " << label;
-  return {};
 }
 
 TEST(LocalBackupTest, UnderPgbenchWithTablespaceAndUnloggedTableRestoresToAMoment) {
