@@ -13,6 +13,7 @@
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/process_heap.h"
 
 namespace walvault::cli {
 
@@ -170,12 +171,16 @@ int parse_and_run(int argc, char** argv, const std::string& verb) {
 }  // namespace
 
 int run(int argc, char** argv) {
+  std::string verb = named_verb(argc, argv);
+  // archive-get prepares the heap itself, only when it reads a segment from
+  // the repository (walarchive/archive_get.cpp): a segment waiting in the
+  // spool is a rename, and PostgreSQL's recovery waits for every such call.
+  if (verb != "archive-get") prepare_process_heap();
   codec::initialize_crypto();
   if (const std::string refused = store_flag_error(argc, argv); !refused.empty()) {
     std::cerr << "walvault: error: " << refused << " (see --help)\n";
     return exit_status(ErrorCode::kUsage);
   }
-  std::string verb = named_verb(argc, argv);
   if (verb != "archive-get" && verb != "archive-push") verb.clear();
   return parse_and_run(argc, argv, verb);
 }

@@ -50,7 +50,7 @@ GetOutcome archive_get(repo::Repository& repo, const std::string& file_name,
     return GetOutcome::kRestored;
 
   // A 16 MiB segment is read into fresh memory: huge pages make its first
-  // touch cheap (main() leaves this to here for archive-get, see main.cpp).
+  // touch cheap (cli::run leaves this to here for archive-get).
   prepare_process_heap();
   auto bytes = repo.get_object(repo::data_object_name(name));
   if (!bytes) return GetOutcome::kNotFound;

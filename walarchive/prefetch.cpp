@@ -29,7 +29,7 @@ void start_prefetch_process(repo::Repository& repo, const std::string& file_name
   }
   int status = 0;
   try {
-    prepare_process_heap();  // archive-get's main() left it to the fetches
+    prepare_process_heap();  // archive-get's start left it to the fetches
     prefetch(repo, file_name, count, spool_dir);
   } catch (...) {
     status = 1;  // the foreground call fetches for itself on a miss

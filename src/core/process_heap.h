@@ -13,7 +13,7 @@
 
 namespace walvault {
 
-// Call once at the start of main, before any thread starts. Costs no
+// Call once at the start of the process (cli::run), before any thread starts. Costs no
 // resident memory until buffers are used. Never fails (tuning only).
 void prepare_process_heap(std::size_t huge_bytes = std::size_t{256} << 20);
 
