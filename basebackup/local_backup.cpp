@@ -11,7 +11,6 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -474,13 +473,9 @@ std::string wait_for_start_segment(repo::Repository& repo, pg::SqlConnection& sq
   } catch (const Error& e) {
     return std::string("pg_switch_wal() failed: ") + e.what();
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!repo::read_meta(repo, segment)) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return "segment " + segment + ", holding this backup's start, was not archived within " +
-             std::to_string(timeout.count() / 1000) + " s";
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  if (!await_archived(repo, segment, std::chrono::steady_clock::now() + timeout))
+    return "segment " + segment + ", holding this backup's start, was not archived within " +
+           std::to_string(timeout.count() / 1000) + " s";
   return {};
 }
 
@@ -510,8 +505,7 @@ void prepare_incremental(IncrementalSetup& out, const std::vector<repo::Reposito
       out.previous.push_back(read_files(*repos[i], base.label));
       check_file_list(*record, out.previous.back());
     }
-    const std::string segment = pg::segment_file_name(
-        now.timeline, (now.start_lsn - 1) / now.segment_size, now.segment_size);
+    const std::string segment = stop_segment_name(now.start_lsn, now.timeline, now.segment_size);
     out.reason = wait_for_start_segment(*repos.front(), sql, segment, options.wal_timeout);
     if (!out.reason.empty()) return;
     const walarchive::ChangedBlocks changed =

@@ -25,6 +25,19 @@
 
 namespace walvault::basebackup {
 
+std::string stop_segment_name(pg::Lsn stop_lsn, pg::TimeLineId tli, std::uint32_t segment_size) {
+  return pg::segment_file_name(tli, (stop_lsn - 1) / segment_size, segment_size);
+}
+
+bool await_archived(repo::Repository& repo, const std::string& segment,
+                    std::chrono::steady_clock::time_point deadline) {
+  while (!repo::read_meta(repo, segment)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
 namespace {
 
 // One line on stderr, rewritten in place, at most once a second.
@@ -409,26 +422,16 @@ void check_cluster(repo::Repository& repo, std::uint64_t system_id, std::uint32_
   repo::bind_cluster(repo, seen, "backup");
 }
 
-// The segment holding the last byte before `stop_lsn` (PostgreSQL waits for
-// the same one at the end of pg_backup_stop).
-std::string stop_segment_name(pg::Lsn stop_lsn, pg::TimeLineId tli, std::uint32_t segment_size) {
-  return pg::segment_file_name(tli, (stop_lsn - 1) / segment_size, segment_size);
-}
-
 void wait_for_wal(const std::vector<repo::Repository*>& repos, const std::string& segment,
                   std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto* r : repos) {
-    for (;;) {
-      if (repo::read_meta(*r, segment)) break;
-      if (std::chrono::steady_clock::now() >= deadline)
-        throw Error(ErrorCode::kNotFound,
-                    "WAL segment " + segment + ", needed to make the backup consistent, was not " +
-                        "archived within " + std::to_string(timeout.count() / 1000) +
-                        " s; check that archive_command runs walvault archive-push for this "
-                        "repository (the backup is not listed)");
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    if (!await_archived(*r, segment, deadline))
+      throw Error(ErrorCode::kNotFound,
+                  "WAL segment " + segment + ", needed to make the backup consistent, was not " +
+                      "archived within " + std::to_string(timeout.count() / 1000) +
+                      " s; check that archive_command runs walvault archive-push for this "
+                      "repository (the backup is not listed)");
   }
 }
 

@@ -108,6 +108,15 @@ class BackupPipeline {
   std::unique_ptr<Impl> impl_;
 };
 
+// The segment holding the last byte before `stop_lsn` (PostgreSQL waits for
+// the same one at the end of pg_backup_stop).
+std::string stop_segment_name(pg::Lsn stop_lsn, pg::TimeLineId tli, std::uint32_t segment_size);
+
+// Polls (every 50 ms) until `segment`'s metadata is in `repo`; false once
+// `deadline` passes first.
+bool await_archived(repo::Repository& repo, const std::string& segment,
+                    std::chrono::steady_clock::time_point deadline);
+
 // A label for a backup starting at `unix_us`: "YYYYMMDD-HHMMSS" (UTC).
 std::string backup_label_for(std::int64_t unix_us);
 
