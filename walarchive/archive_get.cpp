@@ -63,7 +63,13 @@ bool fetch_to_spool(repo::Repository& repo, const std::string& segment,
                     const std::string& spool_dir) {
   auto bytes = repo.get_object(repo::segment_object_name(segment));
   if (!bytes) return false;
-  write_file_atomic(spool_dir + "/" + segment, *bytes, 0600, Overwrite::kYes, Durability::kNone);
+  // PostgreSQL fsyncs every segment restore_command gives it before replaying
+  // it (durable_rename of RECOVERYXLOG): with the writeback started here, a
+  // few segments ahead of replay, that fsync finds the segment already on the
+  // disk instead of waiting for 16 MiB to be written (docs/decisions.md,
+  // "Spooled WAL: writeback started at fetch").
+  write_file_atomic(spool_dir + "/" + segment, *bytes, 0600, Overwrite::kYes,
+                    Durability::kStartWriteback);
   return true;
 }
 

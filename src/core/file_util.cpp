@@ -96,6 +96,9 @@ bool write_file_atomic(const std::string& path, ByteView data, unsigned mode, Ov
   try {
     write_maybe_direct(fd, data, tmp);
     if (durability == Durability::kFsync && ::fsync(fd) != 0) throw_errno("fsync " + tmp);
+    // Only a hint: a failure to start the writeback is the later fsync's to report.
+    if (durability == Durability::kStartWriteback)
+      (void)::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     if (::close(fd) != 0) {
       fd = -1;
       throw_errno("close " + tmp);

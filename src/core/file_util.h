@@ -12,7 +12,12 @@
 namespace walvault {
 
 enum class Overwrite { kYes, kNo };
-enum class Durability { kFsync, kNone };
+// kFsync: durable when the call returns (file and directory synced).
+// kStartWriteback: not durable, but the file's writeback has started
+// (sync_file_range, no wait), so whoever fsyncs it later finds little left
+// to write: the spooled WAL that PostgreSQL fsyncs before using it.
+// kNone: left to the kernel.
+enum class Durability { kFsync, kStartWriteback, kNone };
 
 // Writes `data` to `path` atomically with file mode `mode`.
 // Overwrite::kNo: the final step is link(2) instead of rename(2), so an
