@@ -146,6 +146,46 @@ TEST(BlockMap, BlockReferencesOfEveryHeaderShape) {
   }
 }
 
+// Many relations in one segment (past the builder's scan of a few forks, so
+// its fork index is used) referenced interleaved and out of order, each
+// block several times: every block once, ascending, with its first
+// reference's no_read.
+TEST(BlockMap, ManyForksInterleavedKeepTheFirstReference) {
+  SegmentBuilder b = builder();
+  constexpr std::uint32_t kRelations = 40;
+  std::vector<Loc> rels;
+  for (std::uint32_t r = 0; r < kRelations; ++r) rels.push_back({1663, 5, 20000 + r});
+  // Round 1: block (r * 7) % 5 + 10 of every relation, with an applied image
+  // on even relations. Round 2: the same blocks without images (must not
+  // change no_read), plus block 2 of every relation, first seen here.
+  for (int round = 0; round < 2; ++round) {
+    for (std::uint32_t i = 0; i < kRelations; ++i) {
+      const std::uint32_t r = (i * 17) % kRelations;  // out of order
+      const std::uint32_t block = (r * 7) % 5 + 10;
+      const bool image = round == 0 && r % 2 == 0;
+      b.add_record(kRmHeap, 0x00, 9,
+                   make_body(block_header(0, 0, block, &rels[r],
+                                          image ? std::optional<std::uint8_t>(0x02) : std::nullopt),
+                             {}, Bytes(3, 1)));
+      if (round == 1)
+        b.add_record(kRmHeap, 0x00, 9, make_body(block_header(0, 0, 2, &rels[r]), {}, {}));
+    }
+  }
+  const BlockMap map = map_of(b);
+  ASSERT_TRUE(map.complete) << map.incomplete_reason;
+  ASSERT_EQ(map.blocks.size(), kRelations);
+  for (std::uint32_t r = 0; r < kRelations; ++r) {
+    const ForkBlocks& g = map.blocks[r];  // relations sort by oid
+    EXPECT_EQ(g.fork, (RelFork{1663, 5, 20000 + r, 0}));
+    ASSERT_EQ(g.blocks.size(), 2u) << r;
+    EXPECT_EQ(g.blocks[0].block, 2u);
+    EXPECT_FALSE(g.blocks[0].no_read);
+    EXPECT_EQ(g.blocks[1].block, (r * 7) % 5 + 10);
+    EXPECT_EQ(g.blocks[1].no_read, r % 2 == 0)
+        << "relation " << r << ": the first reference decides";
+  }
+}
+
 TEST(BlockMap, FileLevelEventsPerMajor) {
   for (std::uint16_t magic : {0xD106, 0xD110, 0xD118}) {
     const bool pg15 = magic >= 0xD110;
