@@ -583,7 +583,10 @@ BackupRecord take_local_backup(const std::vector<repo::Repository*>& repos,
   }
   pipeline.sink().on_archive_begin("base.tar", pg::Tablespace{});
   walker.walk(pgdata, "", inside, "");
-  pipeline.wait_for_workers();
+  // Every byte of the data directory is read before pg_backup_stop; the
+  // workers compress and store the last groups while the stop segment is
+  // archived (commit waits for both).
+  pipeline.wait_for_reads();
   // pg_control last, as BASE_BACKUP sends it.
   {
     OpenFile f;

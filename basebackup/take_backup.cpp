@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -31,9 +33,14 @@ std::string stop_segment_name(pg::Lsn stop_lsn, pg::TimeLineId tli, std::uint32_
 
 bool await_archived(repo::Repository& repo, const std::string& segment,
                     std::chrono::steady_clock::time_point deadline) {
+  // The segment usually arrives tens of milliseconds after the switch (one
+  // archive_command run): polling every 10 ms for the first second keeps
+  // that wait short; then every 50 ms.
+  const auto brisk_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (!repo::read_meta(repo, segment)) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(now < brisk_until ? 10 : 50));
   }
   return true;
 }
@@ -231,6 +238,14 @@ class Collector : public pg::BackupSink {
   std::uint64_t read_bytes() const { return read_bytes_; }
   // Waits until the workers have stored every chunk submitted so far.
   void wait_for_workers() { pool_.wait(); }
+  // Returns once every read handed to the workers (submit_reads) is done,
+  // or once a worker failed (wait_for_workers() then rethrows it); the
+  // compression of what they read may still run.
+  void wait_for_reads() {
+    std::unique_lock lock(reads_mu_);
+    while (reads_pending_ > 0 && !pool_.failed())
+      reads_done_.wait_for(lock, std::chrono::milliseconds(10));
+  }
   void on_manifest_data(ByteView data) override { manifest_.append(as_chars(data)); }
   void on_progress(std::uint64_t bytes_done) override { progress_.update(bytes_done); }
   void on_end(pg::Lsn, pg::TimeLineId) override {}
@@ -348,18 +363,38 @@ class Collector : public pg::BackupSink {
       const auto length = static_cast<std::size_t>(
           std::min<std::uint64_t>(std::uint64_t{n} * chunk_size_, entry.size - offset));
       bytes += length;
-      pool_.submit([this, read, offset, length, slots = std::move(slots)] {
-        // One group buffer per worker, kept: a fresh one per group cost a
-        // zero-fill of every byte read (resize) and, for glibc's large
-        // blocks, fresh pages from the kernel.
-        thread_local Bytes data;
-        read(offset, length, data);
-        std::vector<ByteView> views;
-        for (std::size_t at = 0; at < data.size(); at += chunk_size_)
-          views.emplace_back(
-              ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
-        store_views(views, slots);
-      });
+      {
+        std::lock_guard lock(reads_mu_);
+        ++reads_pending_;
+      }
+      auto read_done = [this] {
+        std::lock_guard lock(reads_mu_);
+        --reads_pending_;
+        reads_done_.notify_all();
+      };
+      try {
+        pool_.submit([this, read, offset, length, read_done, slots = std::move(slots)] {
+          // One group buffer per worker, kept: a fresh one per group cost a
+          // zero-fill of every byte read (resize) and, for glibc's large
+          // blocks, fresh pages from the kernel.
+          thread_local Bytes data;
+          try {
+            read(offset, length, data);
+          } catch (...) {
+            read_done();
+            throw;
+          }
+          read_done();
+          std::vector<ByteView> views;
+          for (std::size_t at = 0; at < data.size(); at += chunk_size_)
+            views.emplace_back(
+                ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
+          store_views(views, slots);
+        });
+      } catch (...) {
+        read_done();  // not queued: the pool had failed
+        throw;
+      }
     }
     return bytes;
   }
@@ -384,6 +419,10 @@ class Collector : public pg::BackupSink {
   std::vector<TablespaceInfo> tablespaces_;
   std::uint64_t logical_bytes_ = 0, file_count_ = 0, chunk_refs_ = 0, read_bytes_ = 0;
   std::array<std::atomic<std::uint64_t>, 16> new_chunks_{}, stored_bytes_{};
+  // Reads queued or running in the workers (submit_reads).
+  std::mutex reads_mu_;
+  std::condition_variable reads_done_;
+  std::size_t reads_pending_ = 0;
   pg::Lsn start_lsn_ = 0;
   pg::TimeLineId start_timeline_ = 0;
   // The chunk jobs, between the stream and the chunk stores; its queue holds
@@ -539,6 +578,8 @@ std::uint64_t BackupPipeline::add_file_reusing(const pg::TarEntry& entry, RangeR
 std::uint64_t BackupPipeline::read_bytes() const { return impl_->collector.read_bytes(); }
 
 void BackupPipeline::wait_for_workers() { impl_->collector.wait_for_workers(); }
+
+void BackupPipeline::wait_for_reads() { impl_->collector.wait_for_reads(); }
 
 BackupRecord BackupPipeline::commit(BackupRecord record, const BackupOptions& options) {
   Collector& c = impl_->collector;

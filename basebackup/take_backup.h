@@ -97,6 +97,10 @@ class BackupPipeline {
   // Returns when every chunk handed over so far is stored (rethrows a
   // worker's failure).
   void wait_for_workers();
+  // Returns when every range handed to `read` (add_file, add_file_reusing)
+  // has been read, or a worker failed; their compression and storing may
+  // still run. What a backup must finish before pg_backup_stop.
+  void wait_for_reads();
   // Stores what is pending, waits for the WAL up to `record.stop_lsn` to be
   // archived in every repository, then writes the file lists and records;
   // the counts, label and duration are filled in here.
@@ -112,8 +116,8 @@ class BackupPipeline {
 // the same one at the end of pg_backup_stop).
 std::string stop_segment_name(pg::Lsn stop_lsn, pg::TimeLineId tli, std::uint32_t segment_size);
 
-// Polls (every 50 ms) until `segment`'s metadata is in `repo`; false once
-// `deadline` passes first.
+// Polls (every 10 ms for a second, then every 50 ms) until `segment`'s
+// metadata is in `repo`; false once `deadline` passes first.
 bool await_archived(repo::Repository& repo, const std::string& segment,
                     std::chrono::steady_clock::time_point deadline);
 
