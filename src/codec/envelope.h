@@ -65,6 +65,13 @@ Bytes open(ByteView envelope, const Key* key, std::string_view object_name);
 // objects of one size (restore's chunks) reuses warm memory instead of
 // allocating and zero-filling a fresh buffer per object. On failure `out`
 // holds unspecified bytes.
-void open_into(ByteView envelope, const Key* key, std::string_view object_name, Bytes& out);
+// PlaintextCheck::kByCaller leaves out the check of the plaintext against
+// the header's XXH3: for a caller that verifies every byte it uses by other
+// means (a pack frame whose chunks are each checked against their index
+// entry or id, ChunkStore::read_view). Everything else is still checked
+// (header, authentication, zstd frame and lengths).
+enum class PlaintextCheck { kXxh3, kByCaller };
+void open_into(ByteView envelope, const Key* key, std::string_view object_name, Bytes& out,
+               PlaintextCheck check = PlaintextCheck::kXxh3);
 
 }  // namespace walvault::codec

@@ -351,7 +351,11 @@ std::optional<ByteView> ChunkStore::read_view(const ChunkId& id, Bytes& scratch,
         throw Error(ErrorCode::kCorruption, what + ": envelope is not the chunk's length");
     } else {
       frame_cache.offset = ~std::uint64_t{0};
-      repo_.open_object_into(*sealed, what, frame_cache.plaintext);
+      // The frame's own XXH3 is not checked: every chunk taken from it is,
+      // below, against its index entry's XXH3 or its id, which covers every
+      // byte used and saves a second pass over the frame.
+      repo_.open_object_into(*sealed, what, frame_cache.plaintext,
+                             codec::PlaintextCheck::kByCaller);
       frame_cache.pack = loc->pack;
       frame_cache.offset = loc->offset;
     }

@@ -282,14 +282,15 @@ Bytes Repository::open_object(ByteView sealed, const std::string& what) const {
   return plaintext;
 }
 
-void Repository::open_object_into(ByteView sealed, const std::string& what, Bytes& out) const {
+void Repository::open_object_into(ByteView sealed, const std::string& what, Bytes& out,
+                                  codec::PlaintextCheck check) const {
   auto header = codec::parse_header(sealed);
   if (header && (header->flags & codec::kFlagEncrypted) == 0 && config_.encrypted) {
     // An unencrypted object where every object is sealed: someone replaced it.
     throw Error(ErrorCode::kCorruption,
                 what + ": object is not encrypted in an encrypted repository");
   }
-  codec::open_into(sealed, data_key_ ? &*data_key_ : nullptr, what, out);
+  codec::open_into(sealed, data_key_ ? &*data_key_ : nullptr, what, out, check);
 }
 
 std::optional<Bytes> Repository::get_object(const std::string& name) {

@@ -94,7 +94,8 @@ class Repository {
   Bytes seal_object(ByteView plaintext) const;
   Bytes open_object(ByteView sealed, const std::string& what) const;
   // As open_object(), into a buffer the caller reuses (codec::open_into).
-  void open_object_into(ByteView sealed, const std::string& what, Bytes& out) const;
+  void open_object_into(ByteView sealed, const std::string& what, Bytes& out,
+                        codec::PlaintextCheck check = codec::PlaintextCheck::kXxh3) const;
 
   // Fetches and verifies an object; std::nullopt when absent. Throws
   // Error(kCorruption) naming the object on any mismatch.

@@ -226,6 +226,62 @@ TEST(ChunkStore, GroupSharesOneEnvelopeAndReadsEachChunk) {
   EXPECT_EQ(*bad.read(results[2].id), group[2]);
 }
 
+// A frame's own XXH3 is not what protects a chunk read from it
+// (read_view leaves it to the chunks): a frame rewritten with one byte of
+// its third chunk changed, sealed again so that the envelope is whole and
+// its XXH3 right, still fails that chunk, by its index entry's XXH3 and by
+// its id, while the others read.
+TEST(ChunkStore, EveryChunkOfAFrameIsCheckedOnItsOwn) {
+  Repo r;
+  std::vector<ChunkId> ids;
+  const std::vector<Bytes> group{chunk(1), chunk(2), chunk(3), chunk(4)};
+  {
+    ChunkStore chunks(*r.repo);
+    for (const auto& res : chunks.add_group({group[0], group[1], group[2], group[3]}))
+      ids.push_back(res.id);
+    chunks.flush();
+  }
+  auto listed = r.store->list("index/");
+  ASSERT_EQ(listed.size(), 1u);
+  auto entries = decode_index(*r.repo->get_object(listed[0].name), listed[0].name);
+  ChunkLocation frame;
+  for (const auto& [id, loc] : entries)
+    if (id == ids[2]) frame = loc;
+  const std::string pack = pack_object_name(frame.pack);
+  Bytes raw = *r.store->get(pack, std::nullopt);
+  Bytes plaintext = r.repo->open_object(ByteView(raw).subspan(frame.offset, frame.length), "frame");
+  ASSERT_EQ(plaintext.size(), 4u * (64 << 10));
+  plaintext[frame.inner_offset + 10] ^= 0x20;
+  const Bytes resealed = r.repo->seal_object(plaintext);
+  Bytes rewritten(raw.begin(), raw.begin() + static_cast<std::ptrdiff_t>(frame.offset));
+  rewritten.insert(rewritten.end(), resealed.begin(), resealed.end());
+  rewritten.insert(rewritten.end(),
+                   raw.begin() + static_cast<std::ptrdiff_t>(frame.offset + frame.length),
+                   raw.end());
+  r.store->corrupt(pack, rewritten);
+  for (auto& [id, loc] : entries)
+    if (loc.pack == frame.pack && loc.offset == frame.offset) loc.length = resealed.size();
+  r.store->remove(listed[0].name);
+  r.repo->put_object("index/" + std::string(64, '4'), encode_index(entries));
+
+  for (ChunkCheck check : {ChunkCheck::kRecorded, ChunkCheck::kId}) {
+    ChunkStore chunks(*r.repo);
+    Bytes scratch;
+    for (std::size_t i : {0, 1, 3}) {
+      const auto view = chunks.read_view(ids[i], scratch, check);
+      ASSERT_TRUE(view);
+      EXPECT_TRUE(std::equal(view->begin(), view->end(), group[i].begin(), group[i].end())) << i;
+    }
+    try {
+      chunks.read_view(ids[2], scratch, check);
+      ADD_FAILURE() << "a changed chunk in a whole, re-sealed frame was delivered";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorruption);
+      EXPECT_NE(std::string(e.what()).find(pack), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ChunkIndex, RoundTripAndDamage) {
   std::vector<std::pair<ChunkId, ChunkLocation>> entries(3);
   for (int i = 0; i < 3; ++i) {
