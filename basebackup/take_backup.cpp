@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -236,15 +237,13 @@ class Collector : public pg::BackupSink {
     return bytes;
   }
   std::uint64_t read_bytes() const { return read_bytes_; }
-  // Waits until the workers have stored every chunk submitted so far.
-  void wait_for_workers() { pool_.wait(); }
-  // Returns once every read handed to the workers (submit_reads) is done,
-  // or once a worker failed (wait_for_workers() then rethrows it); the
-  // compression of what they read may still run.
+  // Returns once every read handed to the workers (submit_reads) is done or
+  // will not be (a failure: finish() rethrows it); the compression of what
+  // they read may still run. Never waits on a dead read: the pool destroys a
+  // task once it ran or threw, and drops the queued ones after a failure.
   void wait_for_reads() {
     std::unique_lock lock(reads_mu_);
-    while (reads_pending_ > 0 && !pool_.failed())
-      reads_done_.wait_for(lock, std::chrono::milliseconds(10));
+    reads_done_.wait(lock, [&] { return reads_pending_ == 0; });
   }
   void on_manifest_data(ByteView data) override { manifest_.append(as_chars(data)); }
   void on_progress(std::uint64_t bytes_done) override { progress_.update(bytes_done); }
@@ -363,41 +362,47 @@ class Collector : public pg::BackupSink {
       const auto length = static_cast<std::size_t>(
           std::min<std::uint64_t>(std::uint64_t{n} * chunk_size_, entry.size - offset));
       bytes += length;
-      {
-        std::lock_guard lock(reads_mu_);
-        ++reads_pending_;
-      }
-      auto read_done = [this] {
-        std::lock_guard lock(reads_mu_);
-        --reads_pending_;
-        reads_done_.notify_all();
-      };
-      try {
-        pool_.submit([this, read, offset, length, read_done, slots = std::move(slots)] {
-          // One group buffer per worker, kept: a fresh one per group cost a
-          // zero-fill of every byte read (resize) and, for glibc's large
-          // blocks, fresh pages from the kernel.
-          thread_local Bytes data;
-          try {
-            read(offset, length, data);
-          } catch (...) {
-            read_done();
-            throw;
-          }
-          read_done();
-          std::vector<ByteView> views;
-          for (std::size_t at = 0; at < data.size(); at += chunk_size_)
-            views.emplace_back(
-                ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
-          store_views(views, slots);
-        });
-      } catch (...) {
-        read_done();  // not queued: the pool had failed
-        throw;
-      }
+      auto pending = std::make_shared<PendingRead>(*this);
+      pool_.submit([this, read, offset, length, pending, slots = std::move(slots)] {
+        // One group buffer per worker, kept: a fresh one per group cost a
+        // zero-fill of every byte read (resize) and, for glibc's large
+        // blocks, fresh pages from the kernel.
+        thread_local Bytes data;
+        read(offset, length, data);
+        pending->done();
+        std::vector<ByteView> views;
+        for (std::size_t at = 0; at < data.size(); at += chunk_size_)
+          views.emplace_back(
+              ByteView(data).subspan(at, std::min<std::size_t>(chunk_size_, data.size() - at)));
+        store_views(views, slots);
+      });
     }
     return bytes;
   }
+
+  // A read handed to the workers, counted from submit_reads until it is
+  // done, or until its task is gone without doing it (the read failed, or
+  // the pool had failed and never ran it).
+  class PendingRead {
+   public:
+    explicit PendingRead(Collector& c) : c_(c) {
+      std::lock_guard lock(c_.reads_mu_);
+      ++c_.reads_pending_;
+    }
+    ~PendingRead() { done(); }
+    PendingRead(const PendingRead&) = delete;
+    PendingRead& operator=(const PendingRead&) = delete;
+    void done() {
+      if (std::exchange(finished_, true)) return;
+      std::lock_guard lock(c_.reads_mu_);
+      --c_.reads_pending_;
+      c_.reads_done_.notify_all();
+    }
+
+   private:
+    Collector& c_;
+    bool finished_ = false;
+  };
 
   static constexpr std::uint64_t kGroupBytes = repo::kFrameBytes;
 
@@ -576,8 +581,6 @@ std::uint64_t BackupPipeline::add_file_reusing(const pg::TarEntry& entry, RangeR
 }
 
 std::uint64_t BackupPipeline::read_bytes() const { return impl_->collector.read_bytes(); }
-
-void BackupPipeline::wait_for_workers() { impl_->collector.wait_for_workers(); }
 
 void BackupPipeline::wait_for_reads() { impl_->collector.wait_for_reads(); }
 

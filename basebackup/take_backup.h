@@ -94,12 +94,10 @@ class BackupPipeline {
                                  const std::vector<const FileEntry*>& previous);
   // File content read from the source so far (whole files and chunks).
   std::uint64_t read_bytes() const;
-  // Returns when every chunk handed over so far is stored (rethrows a
-  // worker's failure).
-  void wait_for_workers();
   // Returns when every range handed to `read` (add_file, add_file_reusing)
-  // has been read, or a worker failed; their compression and storing may
-  // still run. What a backup must finish before pg_backup_stop.
+  // has been read, or will not be (a failure, which commit() rethrows);
+  // their compression and storing may still run. What a backup must finish
+  // before pg_backup_stop.
   void wait_for_reads();
   // Stores what is pending, waits for the WAL up to `record.stop_lsn` to be
   // archived in every repository, then writes the file lists and records;

@@ -4,9 +4,13 @@
 // instead of referenced.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 #include "basebackup/take_backup.h"
+#include "core/error.h"
 #include "store/mem_store.h"
 #include "support/synthetic_meta.h"
 
@@ -116,6 +120,47 @@ TEST(ReusePipeline, ReadsOnlyWhatItMustAndNeverReferencesAnUnknownChunk) {
   const auto changed = chunks.read(ids[1]);
   ASSERT_TRUE(changed);
   EXPECT_EQ(*changed, Bytes(now.begin() + kChunk, now.begin() + 2 * kChunk));
+}
+
+// wait_for_reads (what a local backup waits for before pg_backup_stop):
+// when it returns every range handed to `read` has been read, even slow ones
+// still running on the workers; and a read that fails ends the wait instead
+// of leaving it hanging, the failure surfacing from the backup.
+TEST(ReusePipeline, WaitForReadsReturnsOnceEveryReadIsDoneOrHasFailed) {
+  Fixture f;
+  BackupOptions options;
+  const Bytes data = content(3, 40 * kChunk);  // three groups of 4 MiB at most
+  std::atomic<int> reads{0};
+  {
+    BackupPipeline p({f.repo.get()}, options);
+    p.add_file(entry(data.size()), [&](std::uint64_t offset, std::size_t length, Bytes& out) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      out.assign(data.begin() + static_cast<std::ptrdiff_t>(offset),
+                 data.begin() + static_cast<std::ptrdiff_t>(offset + length));
+      ++reads;
+    });
+    p.wait_for_reads();
+    EXPECT_EQ(reads.load(), 3);
+    p.commit(f.record(1'000'000'000), options);
+  }
+  bool failed = false;
+  try {
+    BackupPipeline p({f.repo.get()}, options);
+    p.add_file(entry(data.size()), [&](std::uint64_t offset, std::size_t length, Bytes& out) {
+      if (offset == 0) throw Error(ErrorCode::kIo, "reading base/5/16384: Input/output error");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      out.assign(data.begin() + static_cast<std::ptrdiff_t>(offset),
+                 data.begin() + static_cast<std::ptrdiff_t>(offset + length));
+    });
+    p.wait_for_reads();  // a hang here is the failure (ctest's timeout)
+    p.commit(f.record(2'000'000'000), options);
+  } catch (const Error& e) {
+    failed = true;
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find("Input/output error"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(failed) << "a backup whose read failed was committed";
+  EXPECT_EQ(list_backups(*f.repo).size(), 1u) << "only the first backup is listed";
 }
 
 }  // namespace
