@@ -820,8 +820,16 @@ class RestoreWriter {
 std::string conf_quote(const std::string& value) {
   std::string out = "'";
   for (char c : value) {
-    if (c == '\'') out += '\'';
-    out += c;
+    if (c == '\'')
+      out += "''";
+    else if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else
+      out += c;
   }
   return out + "'";
 }

@@ -77,7 +77,10 @@ RestoreStats restore_files(repo::Repository& repo, const BackupRecord& record,
 void write_recovery_settings(const std::string& pgdata,
                              const std::vector<std::pair<std::string, std::string>>& settings);
 
-// Quotes a value for postgresql.conf ('...' with ' doubled).
+// Quotes a value for postgresql.conf: '...' with ' doubled and a backslash,
+// line feed or carriage return escaped (\\, \n, \r), which PostgreSQL's
+// configuration reader turns back into the character: no value can end its
+// line and start a setting of its own.
 std::string conf_quote(const std::string& value);
 
 }  // namespace walvault::basebackup

@@ -25,7 +25,10 @@
 # full-page images) or few-fpi (the source runs with shared_buffers = 512MB and
 # max_wal_size = 4GB and the PITR WAL is 30 s of unthrottled pgbench: few
 # full-page images, so redo reads the pages it changes); WARM_UP=write
-# (walvault restore --warm-up: write, fadvise or off).
+# (walvault restore --warm-up: write, fadvise or off); WV_START=1 (walvault's
+# PITR is restore --start, which starts the server and promotes it at the
+# target without an end-of-recovery checkpoint; 0: restore, then pg_ctl start
+# as for pgBackRest).
 # Each PITR run prints where its seconds went (server log with log_checkpoints:
 # redo, WAL rate, segments restored, the end-of-recovery checkpoint; the
 # startup process's CPU, run-queue wait and storage reads from /proc), and
@@ -48,6 +51,7 @@ SETTLE_S=${SETTLE_S:-30}
 CHECKSUMS=${CHECKSUMS:-0}
 WAL_SHAPE=${WAL_SHAPE:-fpi}
 WARM_UP=${WARM_UP:-write}
+WV_START=${WV_START:-1}
 case "$WAL_SHAPE" in fpi|few-fpi) ;; *) echo "WAL_SHAPE: fpi or few-fpi, not '$WAL_SHAPE'" >&2; exit 2 ;; esac
 if [ -n "${1:-}" ]; then WALVAULT="$1/cli/walvault"; fi
 if [ -n "${WALVAULT:-}" ]; then WALVAULT=$(realpath -m "$WALVAULT"); fi
@@ -300,7 +304,7 @@ as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
 RUNNING=()
 awk -v b="$PITR_WAL_BYTES" -v s="$(secs_since "$t0")" -v t="$TARGET" 'BEGIN {
   printf "PITR WAL: %.0f MiB after the second backups, target time %s, made and archived in %s s\n", b / 1048576, t, s }'
-echo "PITR WAL shape: $WAL_SHAPE; walvault restore --warm-up $WARM_UP"
+echo "PITR WAL shape: $WAL_SHAPE; walvault restore --warm-up $WARM_UP, $([ "$WV_START" = 1 ] && echo "--start (promoted at the target)" || echo "then pg_ctl start")"
 
 settle
 
@@ -326,7 +330,7 @@ start_until_writable() {
     if ! as "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || [ "$(date +%s)" -ge "$deadline" ]; then
       tail -n 30 "$log" >&2; die "restored server in $d did not accept writes"
     fi
-    sleep 0.1
+    sleep 0.02
   done
 }
 # Stops the restored server after checking what PITR replayed.
@@ -357,7 +361,7 @@ lsn_bytes() { local hi=${1%/*} lo=${1#*/}; echo $(( (16#$hi << 32) + 16#$lo )); 
 # is on by default in 15) and the startup process's I/O counters (sampled by
 # sample_startup_io): t0 (ns), server log, I/O sample file.
 pitr_detail() {
-  local t0=$1 log=$2 io=$3 lsn0 lsn1 redo0 redo1 mib rate segs first last ck0 ck1 ckline ready usage
+  local t0=$1 log=$2 io=$3 lsn0 lsn1 redo0 redo1 mib rate segs first last ck0 ck1 ckline ready promo usage
   lsn0=$(grep -m1 -o 'redo starts at [0-9A-F]*/[0-9A-F]*' "$log" | awk '{ print $4 }') || true
   lsn1=$(grep -m1 -o 'redo done at [0-9A-F]*/[0-9A-F]*' "$log" | awk '{ print $4 }') || true
   redo0=$(log_at "$t0" 'redo starts at' "$log"); redo1=$(log_at "$t0" 'redo done at' "$log")
@@ -376,8 +380,12 @@ pitr_detail() {
   ckline=$(grep -m1 -o 'checkpoint complete: wrote [0-9]* buffers.*total=[0-9.]* s' "$log" |
            sed -E 's/checkpoint complete: wrote ([0-9]+) buffers.*write=([0-9.]+) s, sync=([0-9.]+) s, total=([0-9.]+) s/\1 buffers, write \2 s, sync \3 s, total \4 s/') || true
   ready=$(log_at "$t0" 'ready to accept connections' "$log")
+  promo=$(log_at "$t0" 'received promote request' "$log")
+  # Promoted at the target (restore --start): no end-of-recovery checkpoint,
+  # and a later checkpoint's line is not this one.
+  if [ "$ck0" = - ]; then ck1=-; ckline=; fi
   echo "    server log (s from restore start): redo $redo0 -> $redo1 ($mib MiB of WAL, $rate MiB/s; PG: ${usage:--})"
-  echo "    WAL segments restored: $segs, first at $first, last at $last; end-of-recovery checkpoint $ck0 -> $ck1 (${ckline:--}); ready $ready"
+  echo "    WAL segments restored: $segs, first at $first, last at $last; end-of-recovery checkpoint $ck0 -> $ck1 (${ckline:--}); promotion request taken at $promo; ready $ready"
   [ -s "$io" ] && awk '/^read_bytes/ { r = $2 } /^rchar/ { c = $2 } /^schedstat/ { on = $2; wait = $3 } END {
     printf "    startup process: on CPU %.2f s, runnable but waiting for a CPU %.2f s (the rest of its life it slept: restore_command, I/O, fsync);", on / 1e9, wait / 1e9
     printf " read %.1f MiB from storage (with the restore_command children it reaped), %.1f MiB by read calls\n", r / 1048576, c / 1048576 }' "$io"
@@ -387,7 +395,7 @@ pitr_detail() {
 # last sample is at most 50 ms old). Background job: data dir, output file.
 sample_startup_io() {
   local d=$1 out=$2 pm= pid= n=0
-  while [ -z "$pm" ] && [ $n -lt 600 ]; do pm=$(head -n1 "$d/postmaster.pid" 2>/dev/null) || true; n=$((n + 1)); sleep 0.02; done
+  while [ -z "$pm" ] && [ $n -lt 1200 ]; do pm=$(head -n1 "$d/postmaster.pid" 2>/dev/null) || true; n=$((n + 1)); sleep 0.05; done
   [ -n "$pm" ] || return 0
   n=0
   while [ -z "$pid" ] && [ -d "/proc/$pm" ] && [ $n -lt 1000 ]; do
@@ -420,7 +428,32 @@ wv_restore 1; br_restore 1; br_restore 2; wv_restore 2
 WV_R_T=$(mean2 "$WV_R_T1" "$WV_R_T2"); BR_R_T=$(mean2 "$BR_R_T1" "$BR_R_T2")
 echo "restores done: walvault ${WV_R_T1} + ${WV_R_T2} s ($((WV_R_BYTES / 1048576)) MiB), pgBackRest ${BR_R_T1} + ${BR_R_T2} s ($((BR_R_BYTES / 1048576)) MiB)"
 
+# walvault's PITR is one command: restore --start starts the server (pg_ctl)
+# and returns once it accepts writes, promoted at the target without an
+# end-of-recovery checkpoint (docs/decisions.md, "restore --start"); the
+# settings restored_conf appends go in as --recovery-option.
 wv_pitr() {  # run number
+  [ "$WV_START" = 1 ] || { wv_pitr_then_pg_ctl "$1"; return; }
+  fresh_dir; drop_caches
+  RUNNING+=("$RD")
+  sample_startup_io "$RD" "$L/wv-pitr-io-$1" & local sampler=$!
+  t0=$(now_ns)
+  run_logged "$L/wv-pitr-restore-$1.log" "${TIMEV[@]}" -o "$L/wv-pitr-restore.time" \
+    "${WVG[@]}" restore --pgdata "$RD" --parallel "$PARALLEL" --target-time "$TARGET" --target-action promote \
+    --warm-up "$WARM_UP" --start --pg-bin "$PGBIN" --server-log "$L/wv-pitr-server-$1.log" \
+    --recovery-option "port=$RPORT" --recovery-option archive_mode=off
+  as "$PGBIN/psql" -XAtq -h "$W" -p "$RPORT" -U postgres -d postgres -c 'create table t(x int)' >/dev/null ||
+    die "walvault restore --start returned, but the server in $RD did not accept a write"
+  printf -v "WV_P_T$1" %s "$(secs_since "$t0")"
+  printf -v "WV_P_RESTORE_T$1" %s "$(log_at "$t0" 'starting PostgreSQL' "$L/wv-pitr-server-$1.log")"
+  echo "  walvault PITR $1 $(grep -h '^warm-up' "$L/wv-pitr-restore-$1.log" || echo 'warm-up: -');" \
+       "$(grep -h '^recovery_prefetch' "$RD/postgresql.auto.conf" || echo 'recovery_prefetch: default')"
+  echo "  walvault PITR $1: $(grep -h '^server accepts' "$L/wv-pitr-restore-$1.log")"
+  wv_pitr_report "$1" "$sampler"
+}
+# WV_START=0: walvault restore, then pg_ctl start as for pgBackRest (the
+# end-of-recovery checkpoint included).
+wv_pitr_then_pg_ctl() {  # run number
   fresh_dir; drop_caches
   t0=$(now_ns)
   run_logged "$L/wv-pitr-restore-$1.log" "${TIMEV[@]}" -o "$L/wv-pitr-restore.time" \
@@ -433,7 +466,10 @@ wv_pitr() {  # run number
   sample_startup_io "$RD" "$L/wv-pitr-io-$1" & local sampler=$!
   start_until_writable "$RD" "$L/wv-pitr-server-$1.log"
   printf -v "WV_P_T$1" %s "$(secs_since "$t0")"
-  wait "$sampler" || true
+  wv_pitr_report "$1" "$sampler"
+}
+wv_pitr_report() {  # run number, sampler's PID
+  wait "$2" || true
   read -r WV_P_REDO0 WV_P_REDO1 <<<"$(pitr_phases "$t0" "$L/wv-pitr-server-$1.log")"
   echo "  walvault PITR $1: restore command done at $(eval echo "\$WV_P_RESTORE_T$1") s, writable at $(eval echo "\$WV_P_T$1") s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   pitr_detail "$t0" "$L/wv-pitr-server-$1.log" "$L/wv-pitr-io-$1"

@@ -2,6 +2,9 @@
 // first repository that can reach the target (repo_set.h), print the plan,
 // then write the backup and the recovery settings; `restore --all` also
 // restores every configured volume (a backup set, cli/backup_set.h).
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <iostream>
 
 #include "basebackup/restore_target.h"
@@ -10,6 +13,8 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/time_util.h"
+#include "ops/start_restored.h"
+#include "pg/server_control.h"
 
 namespace walvault::cli {
 
@@ -37,6 +42,87 @@ basebackup::RestoreOptions restore_options(const RestoreArgs& a) {
   return options;
 }
 
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
+// `--start` and what goes with it.
+struct StartArgs {
+  bool start = false;
+  std::string pg_bin;    // "": /usr/lib/postgresql/<major>/bin
+  std::string log_file;  // "": <pgdata>/walvault-start.log
+  std::string timeout = "1h";
+};
+
+// Adds --recovery-option NAME=VALUE settings to a.extra_settings. Throws
+// Error(kUsage) naming a malformed one or one that restore writes itself.
+void add_recovery_options(RestoreArgs& a, const std::vector<std::string>& options) {
+  for (const std::string& o : options) {
+    const auto eq = o.find('=');
+    const std::string name = o.substr(0, eq == std::string::npos ? 0 : eq);
+    const bool good_name =
+        !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+        std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+        });
+    if (!good_name)
+      throw Error(ErrorCode::kUsage, "--recovery-option: '" + o + "' is not NAME=VALUE");
+    if (name == "restore_command" || name.starts_with("recovery_target"))
+      throw Error(ErrorCode::kUsage, "--recovery-option: " + name +
+                                         " is written by restore (--restore-command, --target-*)");
+    const std::string value = o.substr(eq + 1);
+    if (value.find('\0') != std::string::npos)
+      throw Error(ErrorCode::kUsage, "--recovery-option: " + name + " has a NUL byte");
+    a.extra_settings.emplace_back(name, value);
+  }
+}
+
+// What --start needs decided before the restore writes the recovery
+// settings: with a target, hot_standby = on (a pause needs it, and the
+// server must accept connections to be seen as started), and for promote
+// the target's pause that the promotion request ends
+// (ops/start_restored.h; every supported major, 13 on, takes a promotion
+// request while paused). Returns whether to request the promotion.
+bool prepare_start(const StartArgs& s, const PlannedRestore& planned, RestoreArgs& a) {
+  if (!s.start) return false;
+  if (a.target_action == "shutdown")
+    throw Error(ErrorCode::kUsage,
+                "--start: --target-action shutdown stops the server at the target; give pause "
+                "or promote");
+  ops::check_can_start(pg::server_bin_dir(planned.plan.backup.pg_version_num, s.pg_bin));
+  if (planned.target.kind == basebackup::RecoveryTarget::Kind::kEnd) return false;
+  a.extra_settings.emplace_back("hot_standby", "on");
+  if (a.target_action != "promote") return false;
+  a.target_action = "pause";
+  return true;
+}
+
+// Starts the restored server (--start) and says when it accepted
+// connections and writes.
+void start_server(const StartArgs& s, const PlannedRestore& planned, const std::string& pgdata,
+                  bool request_promotion, const std::string& target_action) {
+  ops::StartRestoredOptions o;
+  o.pgdata = pgdata;
+  o.bin_dir = pg::server_bin_dir(planned.plan.backup.pg_version_num, s.pg_bin);
+  o.log_file = s.log_file.empty() ? pgdata + "/walvault-start.log" : s.log_file;
+  o.until_writable = target_action == "promote";
+  o.request_promotion = request_promotion;
+  o.timeout = parse_duration("--start-timeout", s.timeout);
+  std::cout << "starting PostgreSQL (" << o.bin_dir << "/pg_ctl, log " << o.log_file << ")\n"
+            << std::flush;
+  const ops::StartRestoredReport r = ops::start_restored_server(o);
+  std::cout << "server accepts connections after " << format_seconds(r.accepting_s);
+  if (r.writable)
+    std::cout << ", writes after " << format_seconds(r.done_s)
+              << (request_promotion ? " (promoted at the target: no end-of-recovery checkpoint)"
+                                    : "");
+  else
+    std::cout << " (read-only: recovery goes on to the target and pauses there)";
+  std::cout << "\n";
+}
+
 void print_plan(const PlannedRestore& planned) {
   const basebackup::RestorePlan& plan = planned.plan;
   const auto& b = plan.backup;
@@ -53,7 +139,7 @@ void print_plan(const PlannedRestore& planned) {
             << "to fetch: " << mib(b.logical_bytes + plan.wal_bytes) << "\n";
 }
 
-int run_restore(const Context& ctx, RestoreArgs a) {
+int run_restore(const Context& ctx, RestoreArgs a, const StartArgs& start) {
   const bool own_restore_command = a.restore_command.empty();
   if (own_restore_command) {
     a.restore_command = archive_get_command(ctx.globals);
@@ -77,6 +163,8 @@ int run_restore(const Context& ctx, RestoreArgs a) {
     return 0;
   }
   if (own_restore_command) a.prestage_spool = spool_dir(ctx.globals, *planned.repo, "get");
+  const std::string asked_action = a.target_action;
+  const bool request_promotion = prepare_start(start, planned, a);
   const auto stats = restore_planned(planned, a, options);
   std::cout << "restored backup " << b.label << " into " << options.pgdata << ": " << stats.files
             << " files, " << mib(stats.bytes) << ", " << stats.chunks_written << " chunks written";
@@ -84,7 +172,12 @@ int run_restore(const Context& ctx, RestoreArgs a) {
     std::cout << ", " << stats.chunks_kept << " chunks kept, " << stats.files_removed
               << " paths removed";
   if (!stats.warm_up.empty()) std::cout << "\n" << stats.warm_up;
-  std::cout << "\nstart PostgreSQL on " << options.pgdata
+  std::cout << "\n";
+  if (start.start) {
+    start_server(start, planned, options.pgdata, request_promotion, asked_action);
+    return 0;
+  }
+  std::cout << "start PostgreSQL on " << options.pgdata
             << " to replay the WAL (recovery.signal and restore_command are set)\n";
   return 0;
 }
@@ -124,7 +217,8 @@ std::vector<ServedSnapshot> find_volume_snapshots(const Context& ctx, const Rest
   return served;
 }
 
-int run_restore_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set) {
+int run_restore_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set,
+                    const StartArgs& start) {
   const std::int64_t t0 = now_unix_us();
   check_set_restore_options(a);
   if (a.restore_command.empty()) {
@@ -148,6 +242,8 @@ int run_restore_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set
     return 0;
   }
   basebackup::refuse_live_postmaster(options.pgdata);
+  const std::string asked_action = a.target_action;
+  const bool request_promotion = prepare_start(start, planned, a);
   const auto stats = restore_planned(planned, a, options);
   const std::int64_t database_us = now_unix_us() - t0;
   std::cout << "restored backup " << planned.plan.backup.label << " into " << options.pgdata << ": "
@@ -160,16 +256,23 @@ int run_restore_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set
   for (const ServedSnapshot& s : served)
     std::cout << ", " << s.record.volume << " from snapshot " << files::snapshot_id(s.record)
               << " (" << s.record.label << ")";
-  std::cout << ", " << static_cast<double>((now_unix_us() - t0) / 100000) / 10.0 << " s\n"
-            << "start PostgreSQL on " << options.pgdata
+  std::cout << ", " << static_cast<double>((now_unix_us() - t0) / 100000) / 10.0 << " s\n";
+  if (start.start) {
+    start_server(start, planned, options.pgdata, request_promotion, asked_action);
+    return 0;
+  }
+  std::cout << "start PostgreSQL on " << options.pgdata
             << " to replay the WAL (recovery.signal and restore_command are set)\n";
   return 0;
 }
 
-int run_restore_or_set(const Context& ctx, const RestoreArgs& a, const RestoreSetArgs& set) {
-  if (set.all) return run_restore_set(ctx, a, set);
+int run_restore_or_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set,
+                       const StartArgs& start, const std::vector<std::string>& recovery_options) {
+  add_recovery_options(a, recovery_options);
+  if (start.start) parse_duration("--start-timeout", start.timeout);  // before anything is written
+  if (set.all) return run_restore_set(ctx, a, set, start);
   if (!set.volumes.empty()) throw Error(ErrorCode::kUsage, "--volume is restore --all's");
-  return run_restore(ctx, a);
+  return run_restore(ctx, a, start);
 }
 
 void add_target_options(CLI::App& restore, RestoreArgs& a) {
@@ -221,8 +324,28 @@ void register_restore(CLI::App& app, Verbs& verbs, int parallel) {
   restore->add_option("--volume", set->volumes,
                       "NAME=DIR: with --all, restore volume NAME into DIR (an empty or new "
                       "directory; default: its configured path) (repeatable)");
-  verbs.push_back(
-      {restore, [a, set](const Context& ctx) { return run_restore_or_set(ctx, *a, *set); }});
+  auto start = std::make_shared<StartArgs>();
+  auto recovery_options = std::make_shared<std::vector<std::string>>();
+  restore->add_option("--recovery-option", *recovery_options,
+                      "NAME=VALUE: one more postgresql.auto.conf setting, written with the "
+                      "recovery settings (repeatable; e.g. port=5433)");
+  restore->add_flag("--start", start->start,
+                    "start the restored server (pg_ctl, as the data directory's owner) and wait: "
+                    "with --target-action promote until it accepts writes (promoted at the "
+                    "target, without an end-of-recovery checkpoint), else until it accepts "
+                    "connections");
+  restore->add_option("--pg-bin", start->pg_bin,
+                      "with --start: directory of pg_ctl (default: "
+                      "/usr/lib/postgresql/<major>/bin)");
+  restore->add_option("--server-log", start->log_file,
+                      "with --start: the server's log (default: <pgdata>/walvault-start.log)");
+  restore
+      ->add_option("--start-timeout", start->timeout,
+                   "with --start: give up waiting after this long (the server runs on)")
+      ->default_str("1h");
+  verbs.push_back({restore, [a, set, start, recovery_options](const Context& ctx) {
+                     return run_restore_or_set(ctx, *a, *set, *start, *recovery_options);
+                   }});
 }
 
 }  // namespace walvault::cli

@@ -9,6 +9,8 @@
 #include <regex>
 #include <sstream>
 
+#include "core/file_util.h"
+
 namespace walvault::pg {
 
 namespace {
@@ -41,6 +43,11 @@ std::vector<std::string> pg_ctl_stop_argv(const std::string& bin_dir, const std:
   if (mode == StopMode::kFast)
     return {bin_dir + "/pg_ctl", "stop", "-D", pgdata, "-m", "fast", "-w", "-t", "60"};
   return {bin_dir + "/pg_ctl", "stop", "-D", pgdata, "-m", "immediate", "-w"};
+}
+
+std::vector<std::string> pg_ctl_promote_argv(const std::string& bin_dir,
+                                             const std::string& pgdata) {
+  return {bin_dir + "/pg_ctl", "promote", "-W", "-D", pgdata};
 }
 
 std::vector<std::string> verifybackup_argv(const std::string& bin_dir, const std::string& pgdata) {
@@ -107,6 +114,24 @@ bool postmaster_alive(const std::string& pgdata) {
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
+ClusterState parse_cluster_state(ByteView control_file) {
+  // ControlFileData: uint64 system_identifier, uint32 pg_control_version,
+  // uint32 catalog_version_no, DBState state (DB_IN_ARCHIVE_RECOVERY = 5,
+  // DB_IN_PRODUCTION = 6), in the server's byte order.
+  constexpr std::size_t kStateOffset = 16;
+  if (control_file.size() < kStateOffset + 4) return ClusterState::kUnknown;
+  std::int32_t state = 0;
+  std::memcpy(&state, control_file.data() + kStateOffset, sizeof state);
+  if (state == 5) return ClusterState::kInArchiveRecovery;
+  if (state == 6) return ClusterState::kInProduction;
+  return ClusterState::kOther;
+}
+
+ClusterState cluster_state(const std::string& pgdata) {
+  const auto bytes = read_file(pgdata + "/global/pg_control");
+  return bytes ? parse_cluster_state(*bytes) : ClusterState::kUnknown;
+}
+
 ServerControl::ServerControl(std::string bin_dir, std::string pgdata,
                              std::optional<UserIdentity> user, std::string cwd)
     : bin_dir_(std::move(bin_dir)),
@@ -129,6 +154,8 @@ ProgramResult ServerControl::start(const std::string& log_file, long long wait_s
 ProgramResult ServerControl::stop(StopMode mode) const {
   return run(pg_ctl_stop_argv(bin_dir_, pgdata_, mode));
 }
+
+ProgramResult ServerControl::promote() const { return run(pg_ctl_promote_argv(bin_dir_, pgdata_)); }
 
 ProgramResult ServerControl::verify_backup() const {
   return run(verifybackup_argv(bin_dir_, pgdata_));

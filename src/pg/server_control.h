@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/process.h"
 
 namespace walvault::pg {
@@ -29,6 +30,9 @@ std::vector<std::string> pg_ctl_start_argv(const std::string& bin_dir, const std
 // pg_ctl stop: fast waits up to 60 s; immediate waits as long as pg_ctl's default.
 std::vector<std::string> pg_ctl_stop_argv(const std::string& bin_dir, const std::string& pgdata,
                                           StopMode mode);
+// pg_ctl promote without waiting (-W): the request is left for the startup
+// process, which takes it when recovery pauses at its target (start_restored.h).
+std::vector<std::string> pg_ctl_promote_argv(const std::string& bin_dir, const std::string& pgdata);
 // pg_verifybackup of a restored data directory against its backup_manifest;
 // WAL is not parsed (the restored directory has none of its own).
 std::vector<std::string> verifybackup_argv(const std::string& bin_dir, const std::string& pgdata);
@@ -55,6 +59,16 @@ ChildEnvironment server_environment();
 // Whether the postmaster of `pgdata` (postmaster.pid) is running.
 bool postmaster_alive(const std::string& pgdata);
 
+// The cluster state that global/pg_control records (ControlFileData.state,
+// the int32 after the system identifier and two version numbers; the same
+// numbering in every supported major): kInProduction once recovery is over
+// and the server writes WAL. A restored pg_control says what the backup's
+// source said until the startup process rewrites it at the start of redo.
+enum class ClusterState { kUnknown, kInArchiveRecovery, kInProduction, kOther };
+// The state of pg_control's first bytes (kUnknown when fewer than 20).
+ClusterState parse_cluster_state(ByteView control_file);
+ClusterState cluster_state(const std::string& pgdata);
+
 // Runs a server's programs as its OS user, in a directory of that user's.
 class ServerControl {
  public:
@@ -71,6 +85,7 @@ class ServerControl {
   ProgramResult run(const std::vector<std::string>& argv) const;
   ProgramResult start(const std::string& log_file, long long wait_s) const;
   ProgramResult stop(StopMode mode) const;
+  ProgramResult promote() const;  // pg_ctl promote -W
   ProgramResult verify_backup() const;
 
  private:

@@ -278,6 +278,11 @@ void PgCluster::adopt(const std::string& data_dir) {
        << "unix_socket_directories = '" << socket_dir_ << "'\n";
 }
 
+void PgCluster::attach(const std::string& data_dir) {
+  data_dir_ = data_dir;
+  running_ = true;
+}
+
 void PgCluster::start() {
   std::vector<std::string> argv = {
       bin_dir_ + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t", "120", "start"};

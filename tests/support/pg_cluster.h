@@ -109,6 +109,10 @@ class PgCluster {
   void stop(bool fast = true);
   // Start an existing data directory (e.g. a restored one) instead of init().
   void adopt(const std::string& data_dir);
+  // Take on a server that something else started on `data_dir` with this
+  // cluster's port and socket directory (restore --start): sql() reaches it
+  // and the destructor stops it.
+  void attach(const std::string& data_dir);
 
   // Runs SQL via psql -XAtq with ON_ERROR_STOP; returns stdout trimmed of the
   // final newline. Throws std::runtime_error with stderr on failure.

@@ -208,6 +208,18 @@ TEST(RecoverySettings, ReplaceEarlierRecoveryLinesAndKeepTheRest) {
   EXPECT_EQ(::stat((pgdata + "/recovery.signal").c_str(), &st), 0);
 }
 
+// A value cannot end its line: a quote, a backslash and line breaks come out
+// escaped the way PostgreSQL's configuration reader reads them back.
+TEST(RestoreFiles, ConfQuoteEscapesWhatCouldEndTheLine) {
+  EXPECT_EQ(conf_quote("walvault archive-get %f %p"), "'walvault archive-get %f %p'");
+  EXPECT_EQ(conf_quote("it's"), "'it''s'");
+  EXPECT_EQ(conf_quote("C:\\wal\\%f"), "'C:\\\\wal\\\\%f'");
+  EXPECT_EQ(conf_quote("x'\narchive_command = 'rm -rf /'"),
+            "'x''\\narchive_command = ''rm -rf /'''");
+  EXPECT_EQ(conf_quote("a\r\nb"), "'a\\r\\nb'");
+  EXPECT_EQ(conf_quote(""), "''");
+}
+
 // A restore that runs out of space stops with the file system's error and
 // the file it was writing, and leaves no global/pg_control: PostgreSQL
 // refuses to start the half-restored directory.

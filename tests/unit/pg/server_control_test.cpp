@@ -3,6 +3,8 @@
 // from a server log.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "pg/server_control.h"
 
 namespace walvault::pg {
@@ -24,6 +26,8 @@ TEST(ServerArgv, PgCtlAndVerifybackup) {
             (Argv{"/b/pg_ctl", "stop", "-D", "/s/data", "-m", "fast", "-w", "-t", "60"}));
   EXPECT_EQ(pg_ctl_stop_argv("/b", "/s/data", StopMode::kImmediate),
             (Argv{"/b/pg_ctl", "stop", "-D", "/s/data", "-m", "immediate", "-w"}));
+  EXPECT_EQ(pg_ctl_promote_argv("/b", "/s/data"),
+            (Argv{"/b/pg_ctl", "promote", "-W", "-D", "/s/data"}));
   EXPECT_EQ(verifybackup_argv("/b", "/s/data"),
             (Argv{"/b/pg_verifybackup", "--no-parse-wal", "/s/data"}));
 }
@@ -49,6 +53,20 @@ TEST(ServerLog, LastFatalAndLastRestored) {
   EXPECT_EQ(last_restored_segment(log), "000000010000000000000003");
   EXPECT_EQ(last_fatal("LOG:  fine\n"), "");
   EXPECT_EQ(last_restored_segment("LOG:  fine\n"), "");
+}
+
+TEST(ControlFile, ClusterState) {
+  Bytes control(8192, 0);
+  const auto with_state = [&](std::int32_t state) {
+    std::memcpy(control.data() + 16, &state, sizeof state);
+    return parse_cluster_state(control);
+  };
+  EXPECT_EQ(with_state(5), ClusterState::kInArchiveRecovery);
+  EXPECT_EQ(with_state(6), ClusterState::kInProduction);
+  EXPECT_EQ(with_state(1), ClusterState::kOther);  // shut down
+  EXPECT_EQ(with_state(4), ClusterState::kOther);  // crash recovery
+  EXPECT_EQ(parse_cluster_state(ByteView(control.data(), 19)), ClusterState::kUnknown);
+  EXPECT_EQ(cluster_state("/nonexistent-walvault-dir"), ClusterState::kUnknown);
 }
 
 TEST(ServerEnvironment, PathAndTheS3VariablesOnly) {
