@@ -123,7 +123,40 @@ constexpr std::size_t kMaxReason = 4096;
 
 constexpr std::size_t kRecentSlots = 4096;
 
-BlockMapBuilder::BlockMapBuilder(int pg_major, Lsn segment_start) : recent_(kRecentSlots) {
+namespace {
+
+std::uint32_t fork_hash(const RelFork& f) {
+  std::uint32_t h = (f.rel * 0x9E3779B1u) ^ (f.db * 0xC2B2AE3Du) ^ (f.spc * 0x27D4EB2Fu) ^ f.fork;
+  return h ^ (h >> 15);
+}
+
+// Sorts `v` stably by the `bits` bits above bit 0 of each entry (bit 0 rides
+// along), least significant digit first; `tmp` is scratch of v's size.
+void radix_sort_above_bit0(std::vector<std::uint64_t>& v, std::vector<std::uint64_t>& tmp,
+                           int bits) {
+  constexpr int kDigit = 11;
+  constexpr std::size_t kBuckets = std::size_t{1} << kDigit;
+  std::vector<std::uint32_t> count(kBuckets);
+  for (int shift = 1; shift < 1 + bits; shift += kDigit) {
+    std::fill(count.begin(), count.end(), 0);
+    for (const std::uint64_t e : v) ++count[(e >> shift) & (kBuckets - 1)];
+    std::uint32_t sum = 0;
+    for (auto& c : count) {
+      const std::uint32_t n = c;
+      c = sum;
+      sum += n;
+    }
+    for (const std::uint64_t e : v) tmp[count[(e >> shift) & (kBuckets - 1)]++] = e;
+    v.swap(tmp);
+  }
+}
+
+int bit_width_of(std::uint64_t v) { return v == 0 ? 0 : 64 - __builtin_clzll(v); }
+
+}  // namespace
+
+BlockMapBuilder::BlockMapBuilder(int pg_major, Lsn segment_start)
+    : fork_slots_(64), recent_(kRecentSlots) {
   map_.pg_major = pg_major;
   map_.segment_start = segment_start;
 }
@@ -133,12 +166,41 @@ bool record_needs_main_data(std::uint8_t rmid) {
          rmid == kRmRelmap;
 }
 
-bool BlockMapBuilder::seen_recently(const RelFork& fork, std::uint32_t block) {
-  const std::uint32_t hash =
-      (fork.rel * 0x9E3779B1u) ^ (block * 0x85EBCA77u) ^ (fork.db * 0xC2B2AE3Du) ^ fork.fork;
-  RecentRef& slot = recent_[(hash ^ (hash >> 16)) & (kRecentSlots - 1)];
-  if (slot.used && slot.block == block && slot.fork == fork) return true;
-  slot = {fork, block, true};
+std::uint32_t BlockMapBuilder::fork_index(const RelFork& fork) {
+  if (have_last_fork_ && forks_[last_fork_] == fork) return last_fork_;
+  const std::size_t mask = fork_slots_.size() - 1;
+  std::size_t i = fork_hash(fork) & mask;
+  while (fork_slots_[i] != 0) {
+    if (forks_[fork_slots_[i] - 1] == fork) {
+      last_fork_ = fork_slots_[i] - 1;
+      have_last_fork_ = true;
+      return last_fork_;
+    }
+    i = (i + 1) & mask;
+  }
+  forks_.push_back(fork);
+  const auto index = static_cast<std::uint32_t>(forks_.size() - 1);
+  fork_slots_[i] = index + 1;
+  if (forks_.size() * 2 > fork_slots_.size()) {  // grow at half full
+    std::vector<std::uint32_t> slots(fork_slots_.size() * 2);
+    const std::size_t m = slots.size() - 1;
+    for (std::uint32_t k = 0; k < forks_.size(); ++k) {
+      std::size_t j = fork_hash(forks_[k]) & m;
+      while (slots[j] != 0) j = (j + 1) & m;
+      slots[j] = k + 1;
+    }
+    fork_slots_.swap(slots);
+  }
+  last_fork_ = index;
+  have_last_fork_ = true;
+  return index;
+}
+
+bool BlockMapBuilder::seen_recently(std::uint64_t key) {
+  std::uint64_t h = key * 0x9E3779B97F4A7C15ull;
+  std::uint64_t& slot = recent_[(h >> 52) & (kRecentSlots - 1)];
+  if (slot == key + 1) return true;
+  slot = key + 1;
   return false;
 }
 
@@ -161,15 +223,16 @@ Attribution BlockMapBuilder::attribute_record(Lsn lsn, ByteView record, std::str
       record.subspan(kRecordHeaderSize), tot_len - kRecordHeaderSize, map_.pg_major,
       [&](const detail::BlockRefHeader& ref) {
         if (ref.fork > kMaxFork) bad_fork = true;
-        const RelFork fork{ref.spc, ref.db, ref.rel, ref.fork};
-        if (seen_recently(fork, ref.block)) return;
-        refs_.push_back({fork, ref.block, seq_++, ref.will_init || ref.image_applied});
+        const std::uint64_t key =
+            std::uint64_t{fork_index({ref.spc, ref.db, ref.rel, ref.fork})} << 32 | ref.block;
+        if (seen_recently(key)) return;
+        refs_.push_back(key << 1 | (ref.will_init || ref.image_applied ? 1 : 0));
       });
   // Drops this record's references; the recent table may name them, so it
   // is forgotten too (rare: only records that fail or need more bytes).
   auto undo = [&](Attribution result) {
     refs_.resize(mark);
-    std::fill(recent_.begin(), recent_.end(), RecentRef{});
+    std::fill(recent_.begin(), recent_.end(), 0);
     return result;
   };
   if (bad_fork) {
@@ -302,19 +365,35 @@ Attribution BlockMapBuilder::attribute_main(Lsn lsn, std::uint8_t rmid, std::uin
 }
 
 BlockMap BlockMapBuilder::finish() {
-  std::sort(refs_.begin(), refs_.end(), [](const Ref& a, const Ref& b) {
-    if (a.fork != b.fork) return a.fork < b.fork;
-    if (a.block != b.block) return a.block < b.block;
-    return a.seq < b.seq;
-  });
+  // Forks in RelFork order: each entry's fork index becomes its rank, and
+  // the entry a compact key (rank, block) above bit 0 (no_read).
+  std::vector<std::uint32_t> by_order(forks_.size());
+  for (std::uint32_t i = 0; i < by_order.size(); ++i) by_order[i] = i;
+  std::sort(by_order.begin(), by_order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return forks_[a] < forks_[b]; });
+  std::vector<std::uint32_t> rank(forks_.size());
+  for (std::uint32_t r = 0; r < by_order.size(); ++r) rank[by_order[r]] = r;
+  std::uint64_t blocks_or = 0;
+  for (const std::uint64_t e : refs_) blocks_or |= (e >> 1) & 0xFFFFFFFFu;
+  const int block_bits = bit_width_of(blocks_or);
+  const int rank_bits = bit_width_of(forks_.empty() ? 0 : forks_.size() - 1);
+  for (std::uint64_t& e : refs_) {
+    const std::uint64_t block = (e >> 1) & 0xFFFFFFFFu;
+    e = (std::uint64_t{rank[e >> 33]} << block_bits | block) << 1 | (e & 1);
+  }
+  std::vector<std::uint64_t> tmp(refs_.size());
+  radix_sort_above_bit0(refs_, tmp, block_bits + rank_bits);
   map_.blocks.clear();
-  for (std::size_t i = 0; i < refs_.size(); ++i) {
-    const Ref& r = refs_[i];
-    if (map_.blocks.empty() || map_.blocks.back().fork != r.fork)
-      map_.blocks.push_back({r.fork, {}});
-    auto& blocks = map_.blocks.back().blocks;
-    if (!blocks.empty() && blocks.back().block == r.block) continue;  // first reference wins
-    blocks.push_back({r.block, r.no_read});
+  const std::uint64_t block_mask = (std::uint64_t{1} << block_bits) - 1;
+  std::uint64_t last_key = ~std::uint64_t{0};
+  for (const std::uint64_t e : refs_) {
+    const std::uint64_t key = e >> 1;
+    if (key == last_key) continue;  // first reference wins
+    const RelFork& fork = forks_[by_order[key >> block_bits]];
+    if (map_.blocks.empty() || map_.blocks.back().fork != fork) map_.blocks.push_back({fork, {}});
+    map_.blocks.back().blocks.push_back(
+        {static_cast<std::uint32_t>(key & block_mask), (e & 1) != 0});
+    last_key = key;
   }
   refs_.clear();
   return std::move(map_);

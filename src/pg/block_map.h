@@ -159,30 +159,27 @@ class BlockMapBuilder {
   BlockMap finish();
 
  private:
-  struct Ref {
-    RelFork fork;
-    std::uint32_t block;
-    std::uint32_t seq;  // order of the reference, for `no_read` of the first
-    bool no_read;
-  };
-  // True when (fork, block) was referenced recently: a later reference can
-  // never change the first one's no_read, so it need not be kept. A small
-  // direct-mapped table; busy segments reference the same few blocks again
-  // and again, and this keeps the vector to sort short.
-  bool seen_recently(const RelFork& fork, std::uint32_t block);
+  // A fork's index in forks_, added when first seen.
+  std::uint32_t fork_index(const RelFork& fork);
+  // True when (fork index, block) was referenced recently: a later reference
+  // can never change the first one's no_read, so it need not be kept. A
+  // small direct-mapped table of 64-bit keys; busy segments reference the
+  // same few blocks again and again, and this keeps the list to sort short.
+  bool seen_recently(std::uint64_t key);
   Attribution attribute_main(Lsn lsn, std::uint8_t rmid, std::uint8_t info, ByteView main,
                              std::string& reason);
   void add_event(MapEvent event) { map_.events.push_back(event); }
 
   BlockMap map_;
-  std::vector<Ref> refs_;
-  std::uint32_t seq_ = 0;
-  struct RecentRef {
-    RelFork fork;
-    std::uint32_t block = 0;
-    bool used = false;
-  };
-  std::vector<RecentRef> recent_;
+  // One entry per kept reference, in record order: fork index << 33 |
+  // block << 1 | no_read. finish() sorts them stably (the first reference
+  // of a block stays first) by fork and block.
+  std::vector<std::uint64_t> refs_;
+  std::vector<RelFork> forks_;             // by index
+  std::vector<std::uint32_t> fork_slots_;  // open addressing: index + 1, 0 = empty
+  std::uint32_t last_fork_ = 0;            // the index fork_index() found last ...
+  bool have_last_fork_ = false;            // ... when there is one
+  std::vector<std::uint64_t> recent_;      // key + 1, 0 = empty
 };
 
 // Attributes `previous.head` with `next.tail` (the segment right after it on
