@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 #include "core/error.h"
@@ -183,6 +184,52 @@ TEST(BlockMap, ManyForksInterleavedKeepTheFirstReference) {
     EXPECT_EQ(g.blocks[1].block, (r * 7) % 5 + 10);
     EXPECT_EQ(g.blocks[1].no_read, r % 2 == 0)
         << "relation " << r << ": the first reference decides";
+  }
+}
+
+// Thousands of forks (more than one digit of the builder's sort) and block
+// numbers over the whole 32-bit range, some referenced again and again:
+// the map is exactly what a plain model makes of the same references in
+// record order (each block once, ascending per fork, forks in order, the
+// first reference's no_read).
+TEST(BlockMap, RandomReferencesMatchAModel) {
+  std::mt19937_64 rng(20261207);
+  std::vector<Loc> rels;
+  for (std::uint32_t r = 0; r < 700; ++r) rels.push_back({1663 + r % 3, 5 + r % 2, 30000 + r * 13});
+  std::map<RelFork, std::map<std::uint32_t, bool>> model;
+  SegmentBuilder b = builder();
+  for (int i = 0; i < 7000; ++i) {
+    Bytes headers;
+    const int refs = 1 + static_cast<int>(rng() % 3);
+    for (int id = 0; id < refs; ++id) {
+      const Loc& rel = rels[rng() % rels.size()];
+      const auto fork = static_cast<std::uint8_t>(rng() % 4);
+      const std::uint64_t kind = rng() % 4;
+      const auto block = static_cast<std::uint32_t>(kind < 2    ? rng() % 16
+                                                    : kind == 2 ? rng()
+                                                                : 0xFFFFFF00u + rng() % 0xFF);
+      const bool image = rng() % 5 == 0, will_init = rng() % 7 == 0;
+      headers = cat({headers, block_header(static_cast<std::uint8_t>(id), fork, block, &rel,
+                                           image ? std::optional<std::uint8_t>(0x02) : std::nullopt,
+                                           will_init)});
+      model[RelFork{rel.spc, rel.db, rel.rel, fork}].emplace(block, image || will_init);
+    }
+    b.add_record(kRmHeap, 0x00, 9, make_body(headers, {}, {}));
+  }
+  const BlockMap map = map_of(b);
+  ASSERT_TRUE(map.complete) << map.incomplete_reason;
+  ASSERT_EQ(map.blocks.size(), model.size());
+  auto want = model.begin();
+  for (const ForkBlocks& got : map.blocks) {
+    ASSERT_EQ(got.fork, want->first);
+    ASSERT_EQ(got.blocks.size(), want->second.size());
+    auto block = want->second.begin();
+    for (const ChangedBlock& c : got.blocks) {
+      EXPECT_EQ(c.block, block->first);
+      EXPECT_EQ(c.no_read, block->second) << "block " << c.block;
+      ++block;
+    }
+    ++want;
   }
 }
 
