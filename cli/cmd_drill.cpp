@@ -100,12 +100,16 @@ ops::DrillSteps drill_steps(const std::vector<std::string>& locations, const Rep
     drill_plan.target = basebackup::describe_target(planned.target);
     drill_plan.target_timeline = plan.target_timeline;
     drill_plan.wal_segments = plan.wal_segments;
+    drill_plan.promote_at_pause = planned.target.kind != basebackup::RecoveryTarget::Kind::kEnd;
     drill_plan.repo = planned.repo.get();
     return drill_plan;
   };
   steps.restore = [&restore, &planned](const std::string& pgdata, const auto& settings) {
     restore.pgdata = pgdata;
     restore.extra_settings = settings;
+    // Paused at the target, then promoted by the server step (DrillPlan).
+    if (planned.target.kind != basebackup::RecoveryTarget::Kind::kEnd)
+      restore.target_action = "pause";
     basebackup::RestoreOptions options;
     options.pgdata = pgdata;
     options.parallel = restore.parallel;

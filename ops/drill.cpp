@@ -84,6 +84,7 @@ DrillServerOptions server_options(const DrillOptions& o, const DrillPlan& plan,
   so.dbname = o.dbname;
   so.port = drill_port();
   so.wal_segments = plan.wal_segments;
+  so.request_promotion = plan.promote_at_pause;
   repo::Repository* repo = plan.repo;
   so.segment_archived = [repo](const std::string& segment) {
     return repo->store().stat(repo::segment_object_name(segment)).has_value();
@@ -318,6 +319,9 @@ void DrillServer::start_and_recover(std::chrono::steady_clock::time_point deadli
     throw Error(ErrorCode::kPostgres, "server did not start: " +
                                           (fatal.empty() ? last_output_line(start.output) : fatal));
   }
+  // Taken when replay pauses at the target (ops/start_restored.h); refused
+  // only when recovery is already over, which the wait below sees.
+  if (options_.request_promotion) control_.promote();
   for (;;) {
     try {
       pg::SqlConnection conn(conninfo(), "walvault drill");

@@ -49,6 +49,7 @@ struct DrillServerOptions {
   // a failed recovery names the segment it stopped at when it is missing.
   std::vector<std::string> wal_segments;
   std::function<bool(const std::string& segment)> segment_archived;
+  bool request_promotion = false;  // DrillPlan::promote_at_pause
 };
 
 struct CheckOutcome {
@@ -127,6 +128,11 @@ struct DrillPlan {
   std::string target;      // described: "the end of the archive", "time ..."
   std::uint32_t target_timeline = 0;
   std::vector<std::string> wal_segments;  // the plan's, in replay order
+  // The restore writes recovery_target_action = pause and the server is
+  // promoted once it takes connections, so that the pause at the target ends
+  // in a promotion without an end-of-recovery checkpoint, as `restore
+  // --start` does (ops/start_restored.h). False for the end of the archive.
+  bool promote_at_pause = false;
   // The repository that serves the restore (asked whether a segment is
   // archived when recovery stops); the caller keeps it open through run_drill.
   repo::Repository* repo = nullptr;

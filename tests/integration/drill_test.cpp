@@ -172,6 +172,28 @@ TEST(DrillTest, PassesOnAGoodRepositoryAndIsRecorded) {
   }
 }
 
+// A drill to a time is promoted the way `restore --start` promotes: paused at
+// the target, then pg_ctl promote, without an end-of-recovery checkpoint; the
+// rows are those up to the target.
+TEST(DrillTest, ToATimeIsPromotedAtTheTargetWithoutACheckpoint) {
+  ArchivingRepo a("wv-drill-time");
+  auto b = walvault(concat(a.flags, {"backup", "--pg", conninfo(*a.pg)}));
+  ASSERT_EQ(b.status, 0) << b.err;
+  insert_marker(*a.pg, 1);
+  const std::string target = moment_between_commits(*a.pg);
+  insert_marker(*a.pg, 2);
+  switch_and_wait(*a.pg);
+  const std::string scratch = a.work.sub("scratch");
+  auto d = walvault(
+      concat(a.flags, concat(drill_args(scratch), {"--target-time", target, "--check", kMarkerIds,
+                                                   "--expect", "1", "--keep"})));
+  ASSERT_EQ(d.status, 0) << d.out << d.err;
+  EXPECT_NE(d.out.find("drill passed: "), std::string::npos) << d.out;
+  const std::string log = read_text(scratch + "/server.log");
+  EXPECT_NE(log.find("received promote request"), std::string::npos) << log;
+  EXPECT_EQ(log.find("checkpoint starting: end-of-recovery"), std::string::npos) << log;
+}
+
 TEST(DrillTest, NamesASegmentTheBackupNeedsThatIsMissing) {
   ArchivingRepo a("wv-drill-missing");
   const TempDir& work = a.work;
