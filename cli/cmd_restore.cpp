@@ -107,7 +107,10 @@ void start_server(const StartArgs& s, const PlannedRestore& planned, const std::
   o.pgdata = pgdata;
   o.bin_dir = pg::server_bin_dir(planned.plan.backup.pg_version_num, s.pg_bin);
   o.log_file = s.log_file.empty() ? pgdata + "/walvault-start.log" : s.log_file;
-  o.until_writable = target_action == "promote";
+  // Without a target recovery ends at the end of the archive whatever the
+  // action: wait for it.
+  o.until_writable =
+      target_action == "promote" || planned.target.kind == basebackup::RecoveryTarget::Kind::kEnd;
   o.request_promotion = request_promotion;
   o.timeout = parse_duration("--start-timeout", s.timeout);
   std::cout << "starting PostgreSQL (" << o.bin_dir << "/pg_ctl, log " << o.log_file << ")\n"

@@ -125,9 +125,10 @@ constexpr std::size_t kRecentSlots = 4096;
 
 namespace {
 
-std::uint32_t fork_hash(const RelFork& f) {
-  std::uint32_t h = (f.rel * 0x9E3779B1u) ^ (f.db * 0xC2B2AE3Du) ^ (f.spc * 0x27D4EB2Fu) ^ f.fork;
-  return h ^ (h >> 15);
+// Multiplicative hashing: the top `bits` bits of the product.
+std::size_t fork_hash(const RelFork& f, int bits) {
+  const std::uint64_t x = (std::uint64_t{f.rel} << 32 | (f.db << 4) | f.fork) ^ f.spc;
+  return static_cast<std::size_t>((x * 0x9E3779B97F4A7C15ull) >> (64 - bits));
 }
 
 // Sorts `v` stably by the `bits` bits above bit 0 of each entry (bit 0 rides
@@ -156,7 +157,7 @@ int bit_width_of(std::uint64_t v) { return v == 0 ? 0 : 64 - __builtin_clzll(v);
 }  // namespace
 
 BlockMapBuilder::BlockMapBuilder(int pg_major, Lsn segment_start)
-    : fork_slots_(64), recent_(kRecentSlots) {
+    : fork_slots_(std::size_t{1} << 6), recent_(kRecentSlots) {
   map_.pg_major = pg_major;
   map_.segment_start = segment_start;
 }
@@ -167,32 +168,24 @@ bool record_needs_main_data(std::uint8_t rmid) {
 }
 
 std::uint32_t BlockMapBuilder::fork_index(const RelFork& fork) {
-  if (have_last_fork_ && forks_[last_fork_] == fork) return last_fork_;
   const std::size_t mask = fork_slots_.size() - 1;
-  std::size_t i = fork_hash(fork) & mask;
-  while (fork_slots_[i] != 0) {
-    if (forks_[fork_slots_[i] - 1] == fork) {
-      last_fork_ = fork_slots_[i] - 1;
-      have_last_fork_ = true;
-      return last_fork_;
-    }
-    i = (i + 1) & mask;
-  }
+  std::size_t i = fork_hash(fork, fork_slot_bits_);
+  for (; fork_slots_[i].index_plus_1 != 0; i = (i + 1) & mask)
+    if (fork_slots_[i].fork == fork) return fork_slots_[i].index_plus_1 - 1;
   forks_.push_back(fork);
   const auto index = static_cast<std::uint32_t>(forks_.size() - 1);
-  fork_slots_[i] = index + 1;
+  fork_slots_[i] = {fork, index + 1};
   if (forks_.size() * 2 > fork_slots_.size()) {  // grow at half full
-    std::vector<std::uint32_t> slots(fork_slots_.size() * 2);
+    ++fork_slot_bits_;
+    std::vector<ForkSlot> slots(std::size_t{1} << fork_slot_bits_);
     const std::size_t m = slots.size() - 1;
     for (std::uint32_t k = 0; k < forks_.size(); ++k) {
-      std::size_t j = fork_hash(forks_[k]) & m;
-      while (slots[j] != 0) j = (j + 1) & m;
-      slots[j] = k + 1;
+      std::size_t j = fork_hash(forks_[k], fork_slot_bits_);
+      while (slots[j].index_plus_1 != 0) j = (j + 1) & m;
+      slots[j] = {forks_[k], k + 1};
     }
     fork_slots_.swap(slots);
   }
-  last_fork_ = index;
-  have_last_fork_ = true;
   return index;
 }
 

@@ -175,11 +175,16 @@ class BlockMapBuilder {
   // block << 1 | no_read. finish() sorts them stably (the first reference
   // of a block stays first) by fork and block.
   std::vector<std::uint64_t> refs_;
-  std::vector<RelFork> forks_;             // by index
-  std::vector<std::uint32_t> fork_slots_;  // open addressing: index + 1, 0 = empty
-  std::uint32_t last_fork_ = 0;            // the index fork_index() found last ...
-  bool have_last_fork_ = false;            // ... when there is one
-  std::vector<std::uint64_t> recent_;      // key + 1, 0 = empty
+  std::vector<RelFork> forks_;  // by index
+  // Open addressing from fork to index, the fork kept in the slot (one cache
+  // line per lookup); index_plus_1 0 is an empty slot.
+  struct ForkSlot {
+    RelFork fork;
+    std::uint32_t index_plus_1 = 0;
+  };
+  std::vector<ForkSlot> fork_slots_;
+  int fork_slot_bits_ = 6;
+  std::vector<std::uint64_t> recent_;  // key + 1, 0 = empty
 };
 
 // Attributes `previous.head` with `next.tail` (the segment right after it on

@@ -105,8 +105,9 @@ INSTANTIATE_TEST_SUITE_P(Majors, RestoreStart, ::testing::Values(13, 15, 18),
                          [](const auto& info) { return "pg" + std::to_string(info.param); });
 
 // With pause the command returns once the server takes connections; it is
-// read-only and pauses at the target. Without pg_ctl nothing is written.
-TEST(RestoreStartPg15, PauseLeavesAReadOnlyServerAtTheTargetAndNoPgCtlWritesNothing) {
+// read-only and pauses at the target. Without a target it returns writable at
+// the end of the archive. Without pg_ctl nothing is written.
+TEST(RestoreStartPg15, PauseIsReadOnlyAtTheTargetLatestIsWritableNoPgCtlWritesNothing) {
   Source source(15);
   PgCluster restored(PgCluster::Options{});
   const std::string dir = source.work.sub("restored");
@@ -125,6 +126,23 @@ TEST(RestoreStartPg15, PauseLeavesAReadOnlyServerAtTheTargetAndNoPgCtlWritesNoth
   EXPECT_EQ(marker_ids(restored), "1");
   EXPECT_EQ(restored.sql("select count(*) from pg_stat_activity where backend_type = 'startup'"),
             "1");
+
+  // Without a target there is no pause: the command waits for the end of
+  // the archive and PostgreSQL's own end of recovery.
+  PgCluster latest(PgCluster::Options{});
+  const std::string latest_dir = source.work.sub("latest");
+  auto l = walvault(concat(
+      source.flags,
+      {"restore", "--pgdata", latest_dir, "--start", "--pg-bin", latest.bin_dir(), "--server-log",
+       latest.log_file(), "--recovery-option", "port=" + std::to_string(latest.port()),
+       "--recovery-option", "unix_socket_directories=" + latest.socket_dir(), "--recovery-option",
+       "archive_mode=off", "--start-timeout", "300s"}));
+  if (fs::exists(latest_dir + "/postmaster.pid")) latest.attach(latest_dir);
+  ASSERT_EQ(l.status, 0) << l.out << l.err << read_text(latest.log_file());
+  EXPECT_NE(l.out.find(", writes after "), std::string::npos) << l.out;
+  EXPECT_EQ(l.out.find("promoted at the target"), std::string::npos) << l.out;
+  EXPECT_EQ(latest.sql("select pg_is_in_recovery()"), "f");
+  EXPECT_EQ(marker_ids(latest), "1,2");
 
   const std::string other = source.work.sub("other");
   auto bad =
