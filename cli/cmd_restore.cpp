@@ -53,7 +53,7 @@ struct StartArgs {
   bool start = false;
   std::string pg_bin;    // "": /usr/lib/postgresql/<major>/bin
   std::string log_file;  // "": <pgdata>/walvault-start.log
-  std::string timeout = "1h";
+  std::string timeout;   // "": 1h
 };
 
 // Adds --recovery-option NAME=VALUE settings to a.extra_settings. Throws
@@ -112,7 +112,7 @@ void start_server(const StartArgs& s, const PlannedRestore& planned, const std::
   o.until_writable =
       target_action == "promote" || planned.target.kind == basebackup::RecoveryTarget::Kind::kEnd;
   o.request_promotion = request_promotion;
-  o.timeout = parse_duration("--start-timeout", s.timeout);
+  o.timeout = parse_duration("--start-timeout", s.timeout.empty() ? "1h" : s.timeout);
   std::cout << "starting PostgreSQL (" << o.bin_dir << "/pg_ctl, log " << o.log_file << ")\n"
             << std::flush;
   const ops::StartRestoredReport r = ops::start_restored_server(o);
@@ -272,7 +272,10 @@ int run_restore_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set
 int run_restore_or_set(const Context& ctx, RestoreArgs a, const RestoreSetArgs& set,
                        const StartArgs& start, const std::vector<std::string>& recovery_options) {
   add_recovery_options(a, recovery_options);
-  if (start.start) parse_duration("--start-timeout", start.timeout);  // before anything is written
+  if (!start.start && (!start.pg_bin.empty() || !start.log_file.empty() || !start.timeout.empty()))
+    throw Error(ErrorCode::kUsage, "--pg-bin, --server-log and --start-timeout are --start's");
+  if (!start.timeout.empty())
+    parse_duration("--start-timeout", start.timeout);  // before anything is written
   if (set.all) return run_restore_set(ctx, a, set, start);
   if (!set.volumes.empty()) throw Error(ErrorCode::kUsage, "--volume is restore --all's");
   return run_restore(ctx, a, start);
@@ -333,7 +336,8 @@ void register_restore(CLI::App& app, Verbs& verbs, int parallel) {
                       "NAME=VALUE: one more postgresql.auto.conf setting, written with the "
                       "recovery settings (repeatable; e.g. port=5433)");
   restore->add_flag("--start", start->start,
-                    "start the restored server (pg_ctl, as the data directory's owner) and wait: "
+                    "start the restored server (pg_ctl, as the user running restore, never root) "
+                    "and wait: "
                     "with --target-action promote until it accepts writes (promoted at the "
                     "target, without an end-of-recovery checkpoint), else until it accepts "
                     "connections");
@@ -342,10 +346,9 @@ void register_restore(CLI::App& app, Verbs& verbs, int parallel) {
                       "/usr/lib/postgresql/<major>/bin)");
   restore->add_option("--server-log", start->log_file,
                       "with --start: the server's log (default: <pgdata>/walvault-start.log)");
-  restore
-      ->add_option("--start-timeout", start->timeout,
-                   "with --start: give up waiting after this long (the server runs on)")
-      ->default_str("1h");
+  restore->add_option("--start-timeout", start->timeout,
+                      "with --start: give up waiting after this long (the server runs on; "
+                      "default 1h)");
   verbs.push_back({restore, [a, set, start, recovery_options](const Context& ctx) {
                      return run_restore_or_set(ctx, *a, *set, *start, *recovery_options);
                    }});

@@ -152,6 +152,22 @@ TEST(RestoreStartPg15, PauseIsReadOnlyAtTheTargetLatestIsWritableNoPgCtlWritesNo
   EXPECT_EQ(line_count(bad.err), 1) << bad.err;
   EXPECT_NE(bad.err.find("no-bin/pg_ctl not found (give --pg-bin)"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(other));
+
+  // Options that cannot be taken are refused before anything is written.
+  const std::vector<std::vector<std::string>> refused = {
+      {"--pg-bin", "/usr/lib/postgresql/15/bin"},  // without --start
+      {"--start", "--target-action", "shutdown", "--target-time", source.target},
+      {"--recovery-option", "=5433"},
+      {"--recovery-option", "port 5433"},
+      {"--recovery-option", "recovery_target_lsn=0/1"},
+      {"--recovery-option", "restore_command=cp /x %p"},
+  };
+  for (const auto& extra : refused) {
+    auto r = walvault(concat(concat(source.flags, {"restore", "--pgdata", other}), extra));
+    EXPECT_EQ(r.status, 2) << extra.back() << ": " << r.out << r.err;
+    EXPECT_EQ(line_count(r.err), 1) << r.err;
+    EXPECT_FALSE(fs::exists(other)) << extra.back();
+  }
 }
 
 }  // namespace
