@@ -1,8 +1,10 @@
 // Controlling a PostgreSQL server from outside, as the drill does with the
-// scratch server it restores: where a major's programs live, the command
-// lines of pg_ctl and pg_verifybackup, running them as the server's user with
-// the environment a service manager gives a server, whether the postmaster
-// lives, and what the server log says about a failed start or recovery.
+// scratch server it restores and `restore --start` with the restored one:
+// where a major's programs live, the command lines of pg_ctl and
+// pg_verifybackup, running them as the server's user with the environment a
+// service manager gives a server, whether the postmaster lives, whether
+// pg_control says recovery is over, and what the server log says about a
+// failed start or recovery.
 //
 // The argv builders and log readers are pure (tests/unit/pg); ServerControl
 // runs programs through core/process.h and owns nothing but its settings.
