@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <future>
+#include <mutex>
 
 #include "codec/crypto.h"
 #include "core/error.h"
@@ -75,12 +76,27 @@ struct Summarized {
   bool map_created = false;
 };
 
+// Opened once (later calls do nothing): a thread waiting on it goes on when
+// another opens it. push_file opens it on every way out of store_segment.
+class Gate {
+ public:
+  void open() {
+    std::call_once(once_, [this] { promise_.set_value(); });
+  }
+  void wait() const { opened_.wait(); }
+
+ private:
+  std::promise<void> promise_;
+  std::shared_future<void> opened_ = promise_.get_future().share();
+  std::once_flag once_;
+};
+
 // The segment and then its metadata, once the decoder thread (`summary`)
 // has its summary; `hash` is the segment's XXH3 from that thread.
 FileResult store_segment(repo::Repository& repo, const pg::WalFileName& name,
                          const pg::SegmentHeader& header, ByteView data, const std::string& object,
                          const std::shared_future<std::uint64_t>& hash,
-                         const std::shared_future<Summarized>& summary) {
+                         const std::shared_future<Summarized>& summary, Gate& sealed) {
   repo::SegmentMeta meta;
   meta.name = name.name;
   meta.timeline = name.timeline;
@@ -93,7 +109,9 @@ FileResult store_segment(repo::Repository& repo, const pg::WalFileName& name,
   PushOutcome outcome = PushOutcome::kStored;
   repo::Repository::PutOptions put_options;
   put_options.plaintext_xxh3 = [&hash] { return hash.get(); };
+  put_options.on_sealed = [&sealed] { sealed.open(); };
   const store::PutResult put = repo.put_object(object, data, put_options);
+  sealed.open();
   meta.xxh3 = hash.get();
   if (put == store::PutResult::kAlreadyExists) {
     auto existing = repo::read_meta(repo, name.name);
@@ -130,12 +148,17 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
   std::promise<std::uint64_t> hash_promise;
   std::shared_future<std::uint64_t> hash = hash_promise.get_future().share();
   const std::string map_object = repo::block_map_object_name(name.name);
+  Gate sealed;
   std::shared_future<Summarized> summary = std::async(std::launch::async, [&] {
     const std::uint64_t xxh3 = codec::xxh3_64(data);
     hash_promise.set_value(xxh3);
     pg::BlockMap map;
     Summarized result{pg::summarize_segment(data, header, map), false};
     map.segment_xxh3 = xxh3;
+    // The map is stored while the segment is written, not while it is
+    // compressed: its file creation and fsyncs then take no CPU from zstd
+    // (docs/benchmarks.md, session 16).
+    sealed.wait();
     // Stored before the metadata, alongside the segment: a segment that counts
     // as archived has its map (unless an older walvault pushed it). A map
     // already there is kept; readers trust a map only when its segment_xxh3 is
@@ -145,8 +168,9 @@ FileResult push_file(repo::Repository& repo, const std::string& path) {
     return result;
   });
   try {
-    return store_segment(repo, name, header, data, object, hash, summary);
+    return store_segment(repo, name, header, data, object, hash, summary, sealed);
   } catch (...) {
+    sealed.open();
     // Nothing of a push that failed stays behind (a full disk, a conflict):
     // the map this call stored goes again, once its thread is done.
     try {

@@ -225,6 +225,28 @@ void aes_gcm_seal_append(const Key& key, ByteView plaintext, ByteView aad, Bytes
   }
 }
 
+void aes_gcm_seal_in_place(const Key& key, std::span<std::uint8_t> buffer, ByteView aad) {
+  if (buffer.size() < kSealOverhead) throw Error(ErrorCode::kInternal, "AES-GCM: no room");
+  std::uint8_t* nonce = buffer.data();
+  random_bytes(std::span<std::uint8_t>(nonce, kNonceSize));
+  CipherCtx ctx = gcm_start(key, nonce, aad, /*encrypt=*/true);
+  std::span<std::uint8_t> text = buffer.subspan(kNonceSize, buffer.size() - kSealOverhead);
+  while (!text.empty()) {  // GCM allows the output to be the input
+    const std::size_t n = std::min<std::size_t>(text.size(), INT_MAX / 2);
+    int written = 0;
+    if (EVP_EncryptUpdate(ctx.get(), text.data(), &written, text.data(), static_cast<int>(n)) != 1)
+      throw_openssl("AES-256-GCM update");
+    text = text.subspan(n);
+  }
+  std::uint8_t no_output[kTagSize];
+  int written = 0;
+  if (EVP_EncryptFinal_ex(ctx.get(), no_output, &written) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
+                          buffer.data() + buffer.size() - kTagSize) != 1) {
+    throw_openssl("AES-256-GCM final");
+  }
+}
+
 std::optional<Bytes> aes_gcm_open(const Key& key, ByteView sealed, ByteView aad) {
   Bytes plaintext;
   if (!aes_gcm_open_append(key, sealed, aad, plaintext)) return std::nullopt;

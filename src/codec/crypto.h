@@ -55,6 +55,10 @@ Key scrypt(std::string_view passphrase, ByteView salt, const ScryptParams& param
 Bytes aes_gcm_seal(const Key& key, ByteView plaintext, ByteView aad);
 // Same, appending to `out` instead of returning a new buffer.
 void aes_gcm_seal_append(const Key& key, ByteView plaintext, ByteView aad, Bytes& out);
+// The same record, built in `buffer` itself: on entry it holds kNonceSize
+// bytes of room, the plaintext, and kTagSize bytes of room; on return, the
+// nonce, the ciphertext (encrypted in place) and the tag.
+void aes_gcm_seal_in_place(const Key& key, std::span<std::uint8_t> buffer, ByteView aad);
 // Inverse of aes_gcm_seal. std::nullopt when the input is too short or the tag
 // does not verify (wrong key, flipped bit, truncation).
 std::optional<Bytes> aes_gcm_open(const Key& key, ByteView sealed, ByteView aad);

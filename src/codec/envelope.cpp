@@ -122,20 +122,21 @@ void release_large_scratch() {
   if (decrypt_scratch.capacity() > kScratchKeepLimit) Bytes().swap(decrypt_scratch);
 }
 
-// Compresses into frame_scratch; the view is valid until the thread's next
-// call.
-ByteView compress_frame(ByteView plaintext, const SealOptions& options) {
+// Compresses into frame_scratch, `front` bytes in (seal_to's header and
+// nonce go there) and with room for a GCM tag after the frame; the view is
+// valid until the thread's next call.
+ByteView compress_frame(ByteView plaintext, const SealOptions& options, std::size_t front = 0) {
   const std::size_t bound = ZSTD_compressBound(plaintext.size());
-  frame_scratch.ensure(bound);
+  frame_scratch.ensure(front + bound + kTagSize);
 
   ZSTD_CCtx* cctx = thread_cctx();
   check_zstd(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters), "reset");
   check_zstd(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, options.zstd_level),
              "compression level");
   const std::size_t size =
-      ZSTD_compress2(cctx, frame_scratch.data.get(), bound, plaintext.data(), plaintext.size());
+      ZSTD_compress2(cctx, frame_scratch.data.get() + front, bound, plaintext.data(), plaintext.size());
   check_zstd(size, "compress");
-  return ByteView(frame_scratch.data.get(), size);
+  return ByteView(frame_scratch.data.get() + front, size);
 }
 
 // Decompresses `frame`, which must be exactly one zstd frame declaring
@@ -178,19 +179,24 @@ std::string hex64(std::uint64_t value) {
   return text;
 }
 
-}  // namespace
-
-Bytes seal(ByteView plaintext, const SealOptions& options) {
+// The header of `plaintext`'s envelope. Called after compression, so a hash
+// computed concurrently by the caller is ready by the time the header (the
+// encryption's AAD) is needed.
+Header envelope_header(ByteView plaintext, const SealOptions& options) {
   EnvelopeHeader header;
   header.version = kEnvelopeVersion;
   header.flags = static_cast<std::uint8_t>((options.compress ? kFlagCompressed : 0) |
                                            (options.key ? kFlagEncrypted : 0));
   header.plaintext_length = plaintext.size();
-  // Compress first, so a hash computed concurrently by the caller is ready by
-  // the time the header (the encryption's AAD) is needed.
-  const ByteView payload = options.compress ? compress_frame(plaintext, options) : plaintext;
   header.xxh3 = options.plaintext_xxh3 ? options.plaintext_xxh3() : xxh3_64(plaintext);
-  const Header header_bytes = encode_header(header);
+  return encode_header(header);
+}
+
+}  // namespace
+
+Bytes seal(ByteView plaintext, const SealOptions& options) {
+  const ByteView payload = options.compress ? compress_frame(plaintext, options) : plaintext;
+  const Header header_bytes = envelope_header(plaintext, options);
   Bytes envelope(header_bytes.begin(), header_bytes.end());
   envelope.reserve(kEnvelopeHeaderSize + payload.size() + (options.key ? kSealOverhead : 0));
   if (options.key) {
@@ -200,6 +206,28 @@ Bytes seal(ByteView plaintext, const SealOptions& options) {
   }
   release_large_scratch();
   return envelope;
+}
+
+void seal_to(ByteView plaintext, const SealOptions& options,
+             const std::function<void(ByteView)>& sink) {
+  if (!options.compress) return sink(seal(plaintext, options));
+  // [header][nonce][frame][tag] in the compression buffer; no nonce and tag
+  // when not encrypted.
+  const std::size_t front = kEnvelopeHeaderSize + (options.key ? kNonceSize : 0);
+  const std::size_t frame_size = compress_frame(plaintext, options, front).size();
+  const Header header_bytes = envelope_header(plaintext, options);
+  std::uint8_t* const base = frame_scratch.data.get();
+  std::copy(header_bytes.begin(), header_bytes.end(), base);
+  std::size_t size = front + frame_size;
+  if (options.key) {
+    size += kTagSize;
+    aes_gcm_seal_in_place(
+        *options.key,
+        std::span<std::uint8_t>(base + kEnvelopeHeaderSize, size - kEnvelopeHeaderSize),
+        header_bytes);
+  }
+  sink(ByteView(base, size));
+  release_large_scratch();
 }
 
 std::optional<EnvelopeHeader> parse_header(ByteView envelope) {

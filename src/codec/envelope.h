@@ -44,6 +44,13 @@ struct SealOptions {
 };
 
 Bytes seal(ByteView plaintext, const SealOptions& options);
+// The same envelope, handed to `sink` as a view of this thread's compression
+// buffer (valid during the call only): a compressed object is sealed where
+// zstd wrote it, with no envelope-sized allocation or copy (a 16 MiB segment
+// otherwise pays both, on memory a short-lived process touches for the first
+// time). Not to be called again on this thread from inside `sink`.
+void seal_to(ByteView plaintext, const SealOptions& options,
+             const std::function<void(ByteView)>& sink);
 
 struct EnvelopeHeader {
   std::uint8_t version = 0;

@@ -266,7 +266,12 @@ store::PutResult Repository::put_object(const std::string& name, ByteView plaint
   options.zstd_level = config_.zstd_level;
   options.key = data_key_ ? &*data_key_ : nullptr;
   options.plaintext_xxh3 = put_options.plaintext_xxh3;
-  return store_->put(name, codec::seal(plaintext, options));
+  store::PutResult result = store::PutResult::kCreated;
+  codec::seal_to(plaintext, options, [&](ByteView sealed) {
+    if (put_options.on_sealed) put_options.on_sealed();
+    result = store_->put(name, sealed);
+  });
+  return result;
 }
 
 Bytes Repository::seal_object(ByteView plaintext) const {

@@ -83,6 +83,9 @@ class Repository {
   struct PutOptions {
     // See codec::SealOptions::plaintext_xxh3.
     std::function<std::uint64_t()> plaintext_xxh3;
+    // Called once the object is sealed, before it is stored (not called when
+    // the store says it exists before sealing, or when sealing throws).
+    std::function<void()> on_sealed;
   };
   store::PutResult put_object(const std::string& name, ByteView plaintext,
                               const PutOptions& options);

@@ -216,6 +216,37 @@ TEST_P(EnvelopeTest, SealIsRepeatableAcrossCalls) {
   EXPECT_EQ(open(first_large, key(), kObjectName), large);
 }
 
+// seal_to builds the envelope inside the compression buffer (encrypted in
+// place): the same format as seal(), byte for byte where no nonce is drawn.
+TEST_P(EnvelopeTest, SealToGivesTheEnvelopeSealGives) {
+  const Bytes small = to_bytes("small");
+  const Bytes empty;
+  for (const Bytes* plaintext : {&large_random(), &large_compressible(), &small, &empty}) {
+    const std::string what = std::to_string(plaintext->size()) + " bytes";
+    Bytes via_sink;
+    int calls = 0;
+    seal_to(*plaintext, options(), [&](ByteView envelope) {
+      ++calls;
+      via_sink.assign(envelope.begin(), envelope.end());
+    });
+    ASSERT_EQ(calls, 1) << what;
+    const Bytes sealed = seal(*plaintext, options());
+    ASSERT_EQ(via_sink.size(), sealed.size()) << what;
+    EXPECT_TRUE(std::equal(sealed.begin(), sealed.begin() + kEnvelopeHeaderSize, via_sink.begin()))
+        << what << ": headers differ";
+    if (!GetParam().encrypt) EXPECT_TRUE(via_sink == sealed) << what;
+    EXPECT_TRUE(open(via_sink, key(), kObjectName) == *plaintext) << what;
+    if (GetParam().encrypt && !plaintext->empty()) {
+      Bytes damaged = via_sink;
+      damaged.back() ^= 0x01;  // the tag
+      expect_corruption(damaged, what + ", tag flipped");
+      damaged = via_sink;
+      damaged[kEnvelopeHeaderSize + kNonceSize] ^= 0x80;  // the ciphertext
+      expect_corruption(damaged, what + ", ciphertext flipped");
+    }
+  }
+}
+
 TEST(Envelope, WrongKeyIsCorruption) {
   const Bytes envelope = seal(to_bytes("secret"), {.key = &test_key()});
   const Key other = random_key();
