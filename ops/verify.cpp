@@ -481,6 +481,15 @@ class Verifier {
       for (const std::string& problem : repo::check_catalogue(repo_, info.name))
         error(info.name, problem);
     }
+    // A bundle holds copies of full catalogues; each must match its name.
+    for (const auto& info : objects_under(repo::kCatalogueBundlePrefix)) {
+      if (!repo::parse_catalogue_bundle_object(info.name)) {
+        warning(info.name, "not a WAL catalogue bundle name");
+        continue;
+      }
+      for (const std::string& problem : repo::check_catalogue_bundle(repo_, info.name))
+        error(info.name, problem);
+    }
   }
 
   void check_wal() {

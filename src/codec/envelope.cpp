@@ -133,8 +133,8 @@ ByteView compress_frame(ByteView plaintext, const SealOptions& options, std::siz
   check_zstd(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters), "reset");
   check_zstd(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, options.zstd_level),
              "compression level");
-  const std::size_t size =
-      ZSTD_compress2(cctx, frame_scratch.data.get() + front, bound, plaintext.data(), plaintext.size());
+  const std::size_t size = ZSTD_compress2(cctx, frame_scratch.data.get() + front, bound,
+                                          plaintext.data(), plaintext.size());
   check_zstd(size, "compress");
   return ByteView(frame_scratch.data.get() + front, size);
 }

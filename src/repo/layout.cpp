@@ -11,10 +11,20 @@ namespace walvault::repo {
 
 namespace {
 
-constexpr std::array<std::string_view, 13> kPrefixes = {
-    kKeysPrefix,      kSegmentPrefix,  kMetaPrefix,  kBlockMapPrefix, kWalFilePrefix,
-    kCataloguePrefix, kPackPrefix,     kIndexPrefix, kBackupPrefix,   kHistoryPrefix,
-    kLockPrefix,      kSnapshotPrefix, kDumpPrefix};
+constexpr std::array<std::string_view, 14> kPrefixes = {kKeysPrefix,
+                                                        kSegmentPrefix,
+                                                        kMetaPrefix,
+                                                        kBlockMapPrefix,
+                                                        kWalFilePrefix,
+                                                        kCataloguePrefix,
+                                                        kCatalogueBundlePrefix,
+                                                        kPackPrefix,
+                                                        kIndexPrefix,
+                                                        kBackupPrefix,
+                                                        kHistoryPrefix,
+                                                        kLockPrefix,
+                                                        kSnapshotPrefix,
+                                                        kDumpPrefix};
 
 // `object` without `prefix`; std::nullopt when it does not start with it.
 std::optional<std::string_view> after(std::string_view object, std::string_view prefix) {
@@ -131,6 +141,18 @@ std::optional<CatalogueObject> parse_catalogue_object(std::string_view object) {
   const auto id = parse_content_id(rest->substr(17));
   if (!id || catalogue_object_name(directory, *id) != object) return std::nullopt;
   return CatalogueObject{std::string(directory), *id};
+}
+
+std::string catalogue_bundle_object_name(const ChunkId& content_id) {
+  return kCatalogueBundlePrefix + to_hex(content_id);
+}
+
+std::optional<ChunkId> parse_catalogue_bundle_object(std::string_view object) {
+  const auto rest = after(object, kCatalogueBundlePrefix);
+  if (!rest) return std::nullopt;
+  const auto id = parse_content_id(*rest);
+  if (!id || catalogue_bundle_object_name(*id) != object) return std::nullopt;
+  return id;
 }
 
 std::string pack_object_name(const ChunkId& pack_id) {

@@ -54,6 +54,7 @@ inline constexpr char kMetaPrefix[] = "wal/meta/";
 inline constexpr char kBlockMapPrefix[] = "wal/map/";
 inline constexpr char kWalFilePrefix[] = "wal/file/";
 inline constexpr char kCataloguePrefix[] = "wal/cat/";
+inline constexpr char kCatalogueBundlePrefix[] = "wal/catb/";
 inline constexpr char kPackPrefix[] = "packs/";
 inline constexpr char kIndexPrefix[] = "index/";
 inline constexpr char kBackupPrefix[] = "backups/";
@@ -104,6 +105,9 @@ struct CatalogueObject {
   ChunkId content_id{};
 };
 std::optional<CatalogueObject> parse_catalogue_object(std::string_view object);
+// Catalogue bundles: wal/catb/<content id> (lower-case hex).
+std::string catalogue_bundle_object_name(const ChunkId& content_id);
+std::optional<ChunkId> parse_catalogue_bundle_object(std::string_view object);
 
 // Chunks: packs/<2 hex>/<64 hex>, index/<64 hex> (lower-case hex).
 std::string pack_object_name(const ChunkId& pack_id);

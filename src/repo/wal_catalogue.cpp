@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "codec/crypto.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -22,6 +24,9 @@ constexpr char kMagic[8] = {'W', 'V', 'W', 'A', 'L', 'C', 'A', 'T'};
 constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kHeaderSize = 8 + 4 + 4 + 16 + 4;
 constexpr std::uint8_t kHasBlockMap = 0x01;
+constexpr char kBundleMagic[8] = {'W', 'V', 'C', 'A', 'T', 'B', 'D', 'L'};
+constexpr std::uint32_t kBundleVersion = 1;
+constexpr std::size_t kBundleHeaderSize = 8 + 4 + 4;
 // Threads reading catalogues, directory listings and metadata at once: each
 // is a round trip on an object store (as chunk_store.cpp's index loaders).
 constexpr int kReaders = 16;
@@ -141,11 +146,110 @@ std::string write_catalogue(Repository& repo, const WalCatalogue& catalogue) {
   return object;
 }
 
+Bytes encode_bundle(const std::vector<BundledCatalogue>& catalogues) {
+  Bytes out(kBundleMagic, kBundleMagic + sizeof kBundleMagic);
+  append_le<std::uint32_t>(out, kBundleVersion);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(catalogues.size()));
+  for (std::size_t i = 0; i < catalogues.size(); ++i) {
+    const BundledCatalogue& c = catalogues[i];
+    if (!parse_catalogue_object(c.object) || (i > 0 && catalogues[i - 1].object >= c.object) ||
+        c.plaintext.size() > UINT32_MAX)
+      throw Error(ErrorCode::kInternal, "catalogue bundle: bad entry " + c.object);
+    append_le<std::uint16_t>(out, static_cast<std::uint16_t>(c.object.size()));
+    out.insert(out.end(), c.object.begin(), c.object.end());
+    append_le<std::uint32_t>(out, static_cast<std::uint32_t>(c.plaintext.size()));
+    out.insert(out.end(), c.plaintext.begin(), c.plaintext.end());
+  }
+  return out;
+}
+
+std::vector<BundledCatalogue> decode_bundle(ByteView in, const std::string& object) {
+  auto bad = [&](const std::string& why) {
+    return Error(ErrorCode::kCorruption, object + ": " + why);
+  };
+  if (in.size() < kBundleHeaderSize ||
+      std::memcmp(in.data(), kBundleMagic, sizeof kBundleMagic) != 0)
+    throw bad("not a WAL catalogue bundle");
+  if (const auto v = load_le<std::uint32_t>(in.data() + 8); v != kBundleVersion)
+    throw bad("unknown catalogue bundle version " + std::to_string(v));
+  const std::uint32_t count = load_le<std::uint32_t>(in.data() + 12);
+  std::vector<BundledCatalogue> out;
+  std::size_t at = kBundleHeaderSize;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::string which = "entry " + std::to_string(i);
+    if (in.size() - at < 2) throw bad("truncated " + which);
+    const std::uint16_t name_length = load_le<std::uint16_t>(in.data() + at);
+    at += 2;
+    if (in.size() - at < name_length + std::size_t{4}) throw bad("truncated " + which);
+    BundledCatalogue c;
+    c.object.assign(reinterpret_cast<const char*>(in.data() + at), name_length);
+    at += name_length;
+    if (!parse_catalogue_object(c.object)) throw bad(which + " is not named as a catalogue");
+    if (!out.empty() && out.back().object >= c.object) throw bad(which + " out of order");
+    const std::uint32_t length = load_le<std::uint32_t>(in.data() + at);
+    at += 4;
+    if (in.size() - at < length) throw bad("truncated " + which);
+    c.plaintext.assign(in.begin() + static_cast<std::ptrdiff_t>(at),
+                       in.begin() + static_cast<std::ptrdiff_t>(at + length));
+    at += length;
+    out.push_back(std::move(c));
+  }
+  if (at != in.size()) throw bad("trailing bytes after the last entry");
+  return out;
+}
+
+std::optional<std::vector<BundledCatalogue>> read_bundle(Repository& repo,
+                                                         const std::string& object) {
+  const auto id = parse_catalogue_bundle_object(object);
+  if (!id) throw Error(ErrorCode::kCorruption, object + ": not a catalogue bundle name");
+  auto plaintext = repo.get_object(object);
+  if (!plaintext) return std::nullopt;
+  if (content_id(repo, *plaintext) != *id)
+    throw Error(ErrorCode::kCorruption, object + ": content does not match its name");
+  return decode_bundle(*plaintext, object);
+}
+
 namespace {
+
+// A catalogue's plaintext as a bundle holds it.
+struct BundleCopy {
+  std::string bundle;
+  Bytes plaintext;
+};
+using BundleCopies = std::map<std::string, BundleCopy>;  // by catalogue name
+
+// The catalogue `object` from `copy`: its plaintext must hash to the name.
+WalCatalogue catalogue_from_bundle(const Repository& repo, const std::string& object,
+                                   const BundleCopy& copy) {
+  const auto named = parse_catalogue_object(object);
+  if (!named || content_id(repo, copy.plaintext) != named->content_id)
+    throw Error(ErrorCode::kCorruption,
+                copy.bundle + ": its copy of " + object + " does not match that name");
+  return decode_catalogue(copy.plaintext, object);
+}
+
+// The copies that `bundles` (wal/catb/ names) hold of the catalogues in
+// `listed`; a copy of a catalogue not listed (rewritten or removed since the
+// bundle was made) is left out, and so is a bundle gone since its listing.
+BundleCopies read_bundle_copies(Repository& repo, const std::vector<std::string>& bundles,
+                                const std::set<std::string>& listed, int threads) {
+  std::vector<std::optional<std::vector<BundledCatalogue>>> read(bundles.size());
+  parallel_for(bundles.size(), threads,
+               [&](std::size_t i) { read[i] = read_bundle(repo, bundles[i]); });
+  BundleCopies copies;
+  for (std::size_t i = 0; i < bundles.size(); ++i) {
+    if (!read[i]) continue;
+    for (BundledCatalogue& c : *read[i])
+      if (listed.count(c.object))
+        copies.emplace(c.object, BundleCopy{bundles[i], std::move(c.plaintext)});
+  }
+  return copies;
+}
 
 // One log directory as a reader sees it.
 struct DirectoryView {
   std::string directory;
+  std::uint64_t catalogue_gets = 0;                 // of `catalogues`, those no bundle held
   std::vector<std::string> catalogues;              // objects listed for it
   std::map<std::string, SegmentMeta> known;         // from its catalogues, by name
   bool full = false;                                // the catalogues list every name
@@ -154,11 +258,19 @@ struct DirectoryView {
   std::vector<std::optional<SegmentMeta>> fetched;  // missing's, read one by one
 };
 
-// Reads `view`'s catalogues into `known`; a catalogue gone since the listing
-// is skipped (a concurrent compact replaced it: the listing below covers it).
-void load_catalogues(Repository& repo, DirectoryView& view, std::uint32_t segment_size) {
+// Reads `view`'s catalogues into `known`, from a bundle's copy where there is
+// one; a catalogue gone since the listing is skipped (a concurrent compact
+// replaced it: the listing below covers it).
+void load_catalogues(Repository& repo, DirectoryView& view, std::uint32_t segment_size,
+                     const BundleCopies& copies) {
   for (const std::string& object : view.catalogues) {
-    auto catalogue = read_catalogue(repo, object);
+    std::optional<WalCatalogue> catalogue;
+    if (auto copy = copies.find(object); copy != copies.end()) {
+      catalogue = catalogue_from_bundle(repo, object, copy->second);
+    } else {
+      catalogue = read_catalogue(repo, object);
+      ++view.catalogue_gets;
+    }
     if (!catalogue) continue;
     if (catalogue->segment_size != segment_size)
       throw Error(ErrorCode::kCorruption, object + ": segment size " +
@@ -186,12 +298,13 @@ void list_directory(Repository& repo, DirectoryView& view) {
 
 std::vector<SegmentMeta> read_catalogued_meta(Repository& repo, CatalogueReadStats* stats) {
   std::vector<std::string> directories;
-  std::vector<store::ObjectInfo> catalogues;
+  std::vector<store::ObjectInfo> catalogues, bundle_infos;
   std::optional<ClusterInfo> cluster;
-  parallel_for(3, 3, [&](std::size_t i) {
+  parallel_for(4, 4, [&](std::size_t i) {
     if (i == 0) directories = repo.store().list_directories(kMetaPrefix);
     if (i == 1) catalogues = repo.store().list(kCataloguePrefix);
     if (i == 2) cluster = read_cluster(repo);
+    if (i == 3) bundle_infos = repo.store().list(kCatalogueBundlePrefix);
   });
   std::vector<DirectoryView> views(directories.size());
   std::map<std::string, DirectoryView*> by_directory;
@@ -206,11 +319,21 @@ std::vector<SegmentMeta> read_catalogued_meta(Repository& repo, CatalogueReadSta
         if (auto it = by_directory.find(named->directory); it != by_directory.end())
           it->second->catalogues.push_back(info.name);
 
+  BundleCopies copies;
+  std::vector<std::string> bundles;
+  if (cluster) {
+    std::set<std::string> listed;
+    for (const store::ObjectInfo& info : catalogues) listed.insert(info.name);
+    for (const store::ObjectInfo& info : bundle_infos)
+      if (parse_catalogue_bundle_object(info.name)) bundles.push_back(info.name);
+    copies = read_bundle_copies(repo, bundles, listed, kReaders);
+  }
+
   std::vector<DirectoryView*> with_catalogues, to_list;
   for (DirectoryView& v : views)
     if (!v.catalogues.empty()) with_catalogues.push_back(&v);
   parallel_for(with_catalogues.size(), kReaders, [&](std::size_t i) {
-    load_catalogues(repo, *with_catalogues[i], cluster->segment_size);
+    load_catalogues(repo, *with_catalogues[i], cluster->segment_size, copies);
   });
   for (DirectoryView& v : views) {
     if (!v.full) {
@@ -233,7 +356,8 @@ std::vector<SegmentMeta> read_catalogued_meta(Repository& repo, CatalogueReadSta
     v->fetched[k] = meta_from_json(as_chars(*bytes), v->missing[k]);
   });
   if (stats) {
-    for (const DirectoryView* v : with_catalogues) stats->catalogues += v->catalogues.size();
+    stats->bundles += bundles.size();
+    for (const DirectoryView* v : with_catalogues) stats->catalogues += v->catalogue_gets;
     stats->directory_lists += to_list.size();
     stats->meta_reads += gets.size();
   }
@@ -299,6 +423,79 @@ std::optional<WalCatalogue> wanted_catalogue(Repository& repo, const std::string
   return wanted;
 }
 
+// The second step of compact_wal: one bundle of every full catalogue there
+// is, unless a bundle is that already; the other bundles go.
+void bundle_full_catalogues(Repository& repo, CompactReport& report) {
+  std::set<std::string> listed;
+  for (const store::ObjectInfo& info : repo.store().list(kCataloguePrefix))
+    if (parse_catalogue_object(info.name)) listed.insert(info.name);
+  std::vector<std::string> bundles;
+  for (const store::ObjectInfo& info : repo.store().list(kCatalogueBundlePrefix))
+    if (parse_catalogue_bundle_object(info.name)) bundles.push_back(info.name);
+
+  // What the bundles hold (of catalogues still there), and which bundle holds
+  // exactly that set already.
+  // A damaged bundle (planning and verify refuse it) is replaced, not kept.
+  std::map<std::string, std::set<std::string>> held;  // bundle -> catalogue names
+  BundleCopies full;
+  for (const std::string& bundle : bundles) {
+    BundleCopies copies;
+    std::set<std::string> names;
+    try {
+      auto read = read_bundle(repo, bundle);
+      if (!read) continue;
+      for (BundledCatalogue& c : *read) {
+        names.insert(c.object);
+        if (!listed.count(c.object)) continue;
+        BundleCopy copy{bundle, std::move(c.plaintext)};
+        if (catalogue_from_bundle(repo, c.object, copy).full())
+          copies.emplace(c.object, std::move(copy));
+      }
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kCorruption) throw;
+      spdlog::warn("{}; replacing it", e.what());
+      continue;
+    }
+    held[bundle] = std::move(names);
+    full.merge(copies);
+  }
+  // The catalogues no bundle holds: the full ones join.
+  std::vector<std::string> unread;
+  for (const std::string& object : listed)
+    if (!full.count(object)) unread.push_back(object);
+  std::mutex mu;
+  parallel_for(unread.size(), kReaders, [&](std::size_t i) {
+    auto plaintext = repo.get_object(unread[i]);
+    if (!plaintext) return;  // replaced since the listing
+    BundleCopy copy{"", std::move(*plaintext)};
+    if (!catalogue_from_bundle(repo, unread[i], copy).full()) return;
+    std::lock_guard lock(mu);
+    full.emplace(unread[i], std::move(copy));
+  });
+
+  std::set<std::string> wanted;
+  for (const auto& [object, copy] : full) wanted.insert(object);
+  std::string written;
+  if (!wanted.empty()) {
+    for (const auto& [bundle, names] : held)
+      if (names == wanted) written = bundle;
+    if (written.empty()) {
+      std::vector<BundledCatalogue> entries;
+      for (auto& [object, copy] : full) entries.push_back({object, std::move(copy.plaintext)});
+      const Bytes plaintext = encode_bundle(entries);
+      written = catalogue_bundle_object_name(content_id(repo, plaintext));
+      repo.put_object(written, plaintext);  // kAlreadyExists: the same bytes are there
+      ++report.bundles_written;
+      report.catalogues_bundled = entries.size();
+    }
+  }
+  std::vector<std::string> stale;
+  for (const std::string& bundle : bundles)
+    if (bundle != written) stale.push_back(bundle);
+  repo.store().remove_many(stale);
+  report.bundles_removed += stale.size();
+}
+
 }  // namespace
 
 CompactReport compact_wal(Repository& repo) {
@@ -343,6 +540,7 @@ CompactReport compact_wal(Repository& repo) {
                      : wanted && wanted->full())
       ++report.full_directories;
   });
+  bundle_full_catalogues(repo, report);
   return report;
 }
 
@@ -401,11 +599,41 @@ std::vector<std::string> check_catalogue(Repository& repo, const std::string& ob
   return problems;
 }
 
+std::vector<std::string> check_catalogue_bundle(Repository& repo, const std::string& object) {
+  std::optional<std::vector<BundledCatalogue>> bundle;
+  try {
+    bundle = read_bundle(repo, object);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCorruption) throw;
+    std::string message = e.what();
+    if (message.starts_with(object + ": ")) message.erase(0, object.size() + 2);
+    return {message};
+  }
+  std::vector<std::string> problems;
+  if (!bundle) return problems;
+  for (const BundledCatalogue& c : *bundle) {
+    try {
+      catalogue_from_bundle(repo, c.object, BundleCopy{object, c.plaintext});
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kCorruption) throw;
+      // "<bundle>: its copy of X does not match that name", or "X: <why>".
+      std::string message = e.what();
+      if (message.starts_with(object + ": "))
+        message.erase(0, object.size() + 2);
+      else
+        message = "its copy of " + message;
+      problems.push_back(message);
+    }
+  }
+  return problems;
+}
+
 std::string compact_report_text(const CompactReport& r) {
   std::ostringstream out;
   out << r.directories << " log directories, " << r.full_directories << " full; "
       << r.catalogues_written << " catalogues written (" << r.segments_catalogued << " segments), "
-      << r.catalogues_removed << " removed\n";
+      << r.catalogues_removed << " removed; " << r.bundles_written << " bundle written ("
+      << r.catalogues_bundled << " full catalogues), " << r.bundles_removed << " removed\n";
   return out.str();
 }
 
@@ -414,7 +642,10 @@ std::string compact_report_json(const CompactReport& r) {
                             {"full_directories", r.full_directories},
                             {"catalogues_written", r.catalogues_written},
                             {"segments_catalogued", r.segments_catalogued},
-                            {"catalogues_removed", r.catalogues_removed}};
+                            {"catalogues_removed", r.catalogues_removed},
+                            {"bundles_written", r.bundles_written},
+                            {"catalogues_bundled", r.catalogues_bundled},
+                            {"bundles_removed", r.bundles_removed}};
   return j.dump(2) + "\n";
 }
 

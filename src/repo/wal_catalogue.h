@@ -68,10 +68,35 @@ std::optional<WalCatalogue> read_catalogue(Repository& repo, const std::string& 
 // Seals and stores `catalogue` under its content name, which it returns.
 std::string write_catalogue(Repository& repo, const WalCatalogue& catalogue);
 
+// Catalogue bundles: wal/catb/<content id>, the plaintexts of FULL
+// catalogues, each under its wal/cat/ name, so that planning reads one object
+// however many full directories the archive has (docs/format.md, "Catalogue
+// bundles"). A bundle is a copy, never the truth: a reader takes an embedded
+// catalogue only when its name is in the listing of wal/cat/ the reader made,
+// and only when the plaintext hashes to the content id in that name. So a
+// catalogue that expire rewrote or removed is not taken from a bundle either,
+// and expire needs to know nothing of bundles.
+struct BundledCatalogue {
+  std::string object;  // its wal/cat/ name
+  Bytes plaintext;
+};
+// `catalogues` sorted strictly by name, each name a catalogue name; throws
+// Error(kInternal) otherwise.
+Bytes encode_bundle(const std::vector<BundledCatalogue>& catalogues);
+// Throws Error(kCorruption) naming `object` when `plaintext` is not a bundle
+// in every detail (magic, version, lengths, names, order, no trailing bytes).
+// The embedded plaintexts are not decoded here.
+std::vector<BundledCatalogue> decode_bundle(ByteView plaintext, const std::string& object);
+// Reads and checks the bundle `object` (content id against the name, then
+// decode_bundle); std::nullopt when it is gone.
+std::optional<std::vector<BundledCatalogue>> read_bundle(Repository& repo,
+                                                         const std::string& object);
+
 // How many store requests a read made, for benchmarks and tests. A LIST is
 // counted once per call (a store pages it: 1,000 names a page on S3).
 struct CatalogueReadStats {
-  std::uint64_t catalogues = 0;       // catalogue GETs
+  std::uint64_t bundles = 0;          // bundle GETs
+  std::uint64_t catalogues = 0;       // catalogue GETs (those no bundle held)
   std::uint64_t directory_lists = 0;  // LISTs of one wal/meta/<dir>/
   std::uint64_t meta_reads = 0;       // wal/meta/ GETs
 };
@@ -88,13 +113,18 @@ struct CompactReport {
   std::uint64_t catalogues_removed = 0;   // replaced, or of directories now empty
   std::uint64_t segments_catalogued = 0;  // entries in the catalogues written
   std::uint64_t full_directories = 0;     // directories whose catalogue is now full
+  std::uint64_t bundles_written = 0;
+  std::uint64_t bundles_removed = 0;
+  std::uint64_t catalogues_bundled = 0;  // full catalogues in the bundle written
 };
 
 // `wal compact`: for every log directory whose catalogue does not list
 // exactly its segments (and their block maps), writes one that does, then
 // removes the directory's other catalogues; removes the catalogues of
 // directories without segments. Directories the bound cluster's segment size
-// cannot describe are left alone. Without a bound cluster, does nothing.
+// cannot describe are left alone. Then, unless one bundle already holds
+// exactly the full catalogues there are, writes one that does and removes the
+// other bundles. Without a bound cluster, does nothing.
 CompactReport compact_wal(Repository& repo);
 
 // Before removing the metadata objects `meta_objects` (wal/meta/ names):
@@ -109,6 +139,10 @@ std::uint64_t remove_catalogued_segments(Repository& repo,
 // decode and match its name. One problem a string, naming the segment (the
 // caller names the catalogue); empty when it is sound or gone.
 std::vector<std::string> check_catalogue(Repository& repo, const std::string& object);
+// The same for a bundle: it must decode and match its name, and each
+// catalogue in it must match its own name and decode (one held under the
+// name of a catalogue that is gone is no problem: readers skip it).
+std::vector<std::string> check_catalogue_bundle(Repository& repo, const std::string& object);
 
 std::string compact_report_text(const CompactReport& report);
 std::string compact_report_json(const CompactReport& report);

@@ -214,6 +214,56 @@ TEST(Expire, KeepsWalCataloguesTruthful) {
   EXPECT_EQ(f.gc().wal_catalogues_written, 0u);  // already truthful
 }
 
+// A full log directory gets its catalogue into the bundle gc writes; verify
+// names a bundle whose copy of a catalogue is not that catalogue, planning
+// refuses it, and the next gc replaces it.
+TEST(Gc, WritesTheCatalogueBundleVerifyChecksAndReplacesADamagedOne) {
+  Fixture f;
+  const std::uint64_t per_directory = (std::uint64_t{1} << 32) / kSegSize;
+  for (std::uint64_t s = per_directory; s < 2 * per_directory; ++s) {
+    auto m = walvault::testing::synthetic_segment_meta(1, s, kSegSize, f.now - kDay);
+    walvault::testing::put_synthetic_segment(*f.repo, m, to_bytes("segment " + m.name));
+  }
+  EXPECT_EQ(f.gc().wal_catalogues_written, 2u);
+  const auto catalogues = f.store->list(repo::kCataloguePrefix);
+  ASSERT_EQ(catalogues.size(), 2u);
+  auto bundles = f.store->list(repo::kCatalogueBundlePrefix);
+  ASSERT_EQ(bundles.size(), 1u);
+  const auto honest = repo::read_bundle(*f.repo, bundles[0].name);
+  ASSERT_TRUE(honest);
+  ASSERT_EQ(honest->size(), 1u);  // the full directory's alone
+  EXPECT_EQ((*honest)[0].object, catalogues[1].name);
+  EXPECT_TRUE(verify_repository(*f.repo, {}).ok());
+  const std::size_t planned = repo::read_all_meta(*f.repo).size();
+  EXPECT_EQ(planned, 12 + per_directory);
+
+  // The full directory's name over the other directory's plaintext, in a
+  // bundle named by its own content as compact names one.
+  auto named = [](const Bytes& plaintext) {  // unencrypted: by SHA-256
+    const codec::Digest d = codec::sha256(plaintext);
+    repo::ChunkId id{};
+    std::copy(d.begin(), d.end(), id.begin());
+    return repo::catalogue_bundle_object_name(id);
+  };
+  const Bytes forged =
+      repo::encode_bundle({{catalogues[1].name, *f.repo->get_object(catalogues[0].name)}});
+  const std::string object = named(forged);
+  ASSERT_TRUE(f.store->remove(bundles[0].name));
+  f.repo->put_object(object, forged);
+  const VerifyReport v = verify_repository(*f.repo, {});
+  ASSERT_EQ(v.errors.size(), 1u);
+  EXPECT_EQ(v.errors[0].object, object);
+  EXPECT_EQ(v.errors[0].message, "its copy of " + catalogues[1].name + " does not match that name");
+  EXPECT_THROW(repo::read_all_meta(*f.repo), Error);
+
+  EXPECT_EQ(f.gc().wal_catalogues_written, 0u);
+  bundles = f.store->list(repo::kCatalogueBundlePrefix);
+  ASSERT_EQ(bundles.size(), 1u);
+  EXPECT_EQ(bundles[0].name, named(repo::encode_bundle(*honest)));  // the honest one again
+  EXPECT_TRUE(verify_repository(*f.repo, {}).ok());
+  EXPECT_EQ(repo::read_all_meta(*f.repo).size(), planned);
+}
+
 TEST(Expire, PinnedBackupsAndTheirWalStay) {
   Fixture f;
   f.make_backup("b1", {1}, 2, f.now - 3 * kDay);
