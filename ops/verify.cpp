@@ -471,25 +471,23 @@ class Verifier {
   }
 
   // Each catalogue against the metadata and block maps it lists
-  // (repo/wal_catalogue.h): planning trusts a full one without listing.
+  // (repo/wal_catalogue.h): planning trusts a full one without listing. Each
+  // bundle's copies of full catalogues against their names.
   void check_wal_catalogues() {
-    for (const auto& info : objects_under(repo::kCataloguePrefix)) {
-      if (!repo::parse_catalogue_object(info.name)) {
-        warning(info.name, "not a WAL catalogue name");
-        continue;
+    const auto check_under = [this](std::string_view prefix, const std::string& kind,
+                                    auto parse_name, auto check) {
+      for (const auto& info : objects_under(prefix)) {
+        if (!parse_name(info.name)) {
+          warning(info.name, "not a " + kind + " name");
+          continue;
+        }
+        for (const std::string& problem : check(repo_, info.name)) error(info.name, problem);
       }
-      for (const std::string& problem : repo::check_catalogue(repo_, info.name))
-        error(info.name, problem);
-    }
-    // A bundle holds copies of full catalogues; each must match its name.
-    for (const auto& info : objects_under(repo::kCatalogueBundlePrefix)) {
-      if (!repo::parse_catalogue_bundle_object(info.name)) {
-        warning(info.name, "not a WAL catalogue bundle name");
-        continue;
-      }
-      for (const std::string& problem : repo::check_catalogue_bundle(repo_, info.name))
-        error(info.name, problem);
-    }
+    };
+    check_under(repo::kCataloguePrefix, "WAL catalogue", repo::parse_catalogue_object,
+                repo::check_catalogue);
+    check_under(repo::kCatalogueBundlePrefix, "WAL catalogue bundle",
+                repo::parse_catalogue_bundle_object, repo::check_catalogue_bundle);
   }
 
   void check_wal() {

@@ -147,12 +147,22 @@ std::string catalogue_bundle_object_name(const ChunkId& content_id) {
   return kCatalogueBundlePrefix + to_hex(content_id);
 }
 
-std::optional<ChunkId> parse_catalogue_bundle_object(std::string_view object) {
-  const auto rest = after(object, kCatalogueBundlePrefix);
+namespace {
+
+// The id of an object named `<prefix><64 hex>`, spelt exactly as `name` spells it.
+std::optional<ChunkId> parse_id_under(std::string_view object, std::string_view prefix,
+                                      std::string (*name)(const ChunkId&)) {
+  const auto rest = after(object, prefix);
   if (!rest) return std::nullopt;
   const auto id = parse_content_id(*rest);
-  if (!id || catalogue_bundle_object_name(*id) != object) return std::nullopt;
+  if (!id || name(*id) != object) return std::nullopt;
   return id;
+}
+
+}  // namespace
+
+std::optional<ChunkId> parse_catalogue_bundle_object(std::string_view object) {
+  return parse_id_under(object, kCatalogueBundlePrefix, catalogue_bundle_object_name);
 }
 
 std::string pack_object_name(const ChunkId& pack_id) {
@@ -170,11 +180,7 @@ std::optional<ChunkId> parse_pack_object(std::string_view object) {
 }
 
 std::optional<ChunkId> parse_index_object(std::string_view object) {
-  const auto rest = after(object, kIndexPrefix);
-  if (!rest) return std::nullopt;
-  const auto id = parse_content_id(*rest);
-  if (!id || index_object_name(*id) != object) return std::nullopt;
-  return id;
+  return parse_id_under(object, kIndexPrefix, index_object_name);
 }
 
 std::string backup_record_object_name(std::string_view label) {

@@ -568,6 +568,17 @@ std::uint64_t remove_catalogued_segments(Repository& repo,
   return changed;
 }
 
+namespace {
+
+// `e`'s message without a leading "<object>: " (verify names the object).
+std::string message_about(const Error& e, const std::string& object) {
+  std::string message = e.what();
+  if (message.starts_with(object + ": ")) message.erase(0, object.size() + 2);
+  return message;
+}
+
+}  // namespace
+
 std::vector<std::string> check_catalogue(Repository& repo, const std::string& object) {
   std::vector<std::string> problems;
   std::optional<WalCatalogue> catalogue;
@@ -575,9 +586,7 @@ std::vector<std::string> check_catalogue(Repository& repo, const std::string& ob
     catalogue = read_catalogue(repo, object);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kCorruption) throw;
-    std::string message = e.what();
-    if (message.starts_with(object + ": ")) message.erase(0, object.size() + 2);
-    return {message};
+    return {message_about(e, object)};
   }
   if (!catalogue) return {};
   if (const auto cluster = read_cluster(repo);
@@ -605,9 +614,7 @@ std::vector<std::string> check_catalogue_bundle(Repository& repo, const std::str
     bundle = read_bundle(repo, object);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kCorruption) throw;
-    std::string message = e.what();
-    if (message.starts_with(object + ": ")) message.erase(0, object.size() + 2);
-    return {message};
+    return {message_about(e, object)};
   }
   std::vector<std::string> problems;
   if (!bundle) return problems;
@@ -617,12 +624,8 @@ std::vector<std::string> check_catalogue_bundle(Repository& repo, const std::str
     } catch (const Error& e) {
       if (e.code() != ErrorCode::kCorruption) throw;
       // "<bundle>: its copy of X does not match that name", or "X: <why>".
-      std::string message = e.what();
-      if (message.starts_with(object + ": "))
-        message.erase(0, object.size() + 2);
-      else
-        message = "its copy of " + message;
-      problems.push_back(message);
+      const std::string message = message_about(e, object);
+      problems.push_back(message == e.what() ? "its copy of " + message : message);
     }
   }
   return problems;
