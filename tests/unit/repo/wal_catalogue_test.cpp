@@ -52,6 +52,19 @@ struct Fixture {
   std::unique_ptr<Repository> repo;
 };
 
+// Runs `call`, which must throw Error(kCorruption) whose message starts
+// with "<object>: "; `what` names the case.
+template <typename Call>
+void expect_corruption_naming(const std::string& object, const std::string& what, Call call) {
+  try {
+    call();
+    ADD_FAILURE() << what << " was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruption) << what;
+    EXPECT_TRUE(std::string(e.what()).starts_with(object + ": ")) << what << ": " << e.what();
+  }
+}
+
 std::vector<std::string> json_of(const std::vector<SegmentMeta>& metas) {
   std::vector<std::string> out;
   for (const SegmentMeta& m : metas) out.push_back(meta_to_json(m));
@@ -138,24 +151,11 @@ TEST(WalCatalogue, CraftedCataloguesAreCorruptionNamingTheObject) {
        }()},
   };
   const std::string object = "wal/cat/0000000100000000/" + std::string(64, 'a');
-  for (const auto& [what, bytes] : crafted) {
-    try {
-      decode_catalogue(bytes, object);
-      ADD_FAILURE() << what << " was accepted";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kCorruption) << what;
-      EXPECT_NE(std::string(e.what()).find(object), std::string::npos) << what << ": " << e.what();
-    }
-  }
+  for (const auto& [what, bytes] : crafted)
+    expect_corruption_naming(object, what, [&] { decode_catalogue(bytes, object); });
   // Stored under a name its content does not hash to: planning refuses it.
   f.repo->put_object(object, good);
-  try {
-    f.planned();
-    ADD_FAILURE() << "a catalogue under a foreign name was accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kCorruption);
-    EXPECT_NE(std::string(e.what()).find(object), std::string::npos) << e.what();
-  }
+  expect_corruption_naming(object, "a catalogue under a foreign name", [&] { f.planned(); });
   EXPECT_EQ(check_catalogue(*f.repo, object),
             std::vector<std::string>{"content does not match its name"});
 }
@@ -252,15 +252,8 @@ TEST(WalCatalogue, BundlesRoundTripAndCraftedOnesAreCorruptionNamingTheObject) {
       {"truncated", Bytes(good.begin(), good.end() - 3)},
       {"trailing", with([](Bytes& b) { b.push_back(0); })},
   };
-  for (const auto& [what, bytes] : crafted) {
-    try {
-      decode_bundle(bytes, object);
-      ADD_FAILURE() << what << ": decoded";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::kCorruption) << what;
-      EXPECT_TRUE(std::string(e.what()).starts_with(object + ": ")) << what << ": " << e.what();
-    }
-  }
+  for (const auto& [what, bytes] : crafted)
+    expect_corruption_naming(object, what, [&] { decode_bundle(bytes, object); });
   // Out of order: the second entry first (encode_bundle refuses to write it).
   Bytes swapped(good.begin(), good.begin() + 16);
   for (const BundledCatalogue* c : {&(*bundle)[1], &(*bundle)[0]}) {
