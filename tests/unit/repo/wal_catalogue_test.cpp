@@ -151,8 +151,8 @@ TEST(WalCatalogue, CraftedCataloguesAreCorruptionNamingTheObject) {
        }()},
   };
   const std::string object = "wal/cat/0000000100000000/" + std::string(64, 'a');
-  for (const auto& [what, bytes] : crafted)
-    expect_corruption_naming(object, what, [&] { decode_catalogue(bytes, object); });
+  for (const auto& c : crafted)  // (clang 14 cannot capture a structured binding)
+    expect_corruption_naming(object, c.first, [&] { decode_catalogue(c.second, object); });
   // Stored under a name its content does not hash to: planning refuses it.
   f.repo->put_object(object, good);
   expect_corruption_naming(object, "a catalogue under a foreign name", [&] { f.planned(); });
@@ -252,8 +252,8 @@ TEST(WalCatalogue, BundlesRoundTripAndCraftedOnesAreCorruptionNamingTheObject) {
       {"truncated", Bytes(good.begin(), good.end() - 3)},
       {"trailing", with([](Bytes& b) { b.push_back(0); })},
   };
-  for (const auto& [what, bytes] : crafted)
-    expect_corruption_naming(object, what, [&] { decode_bundle(bytes, object); });
+  for (const auto& c : crafted)  // (clang 14 cannot capture a structured binding)
+    expect_corruption_naming(object, c.first, [&] { decode_bundle(c.second, object); });
   // Out of order: the second entry first (encode_bundle refuses to write it).
   Bytes swapped(good.begin(), good.begin() + 16);
   for (const BundledCatalogue* c : {&(*bundle)[1], &(*bundle)[0]}) {
