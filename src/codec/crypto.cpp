@@ -107,6 +107,17 @@ void gcm_update_append(EVP_CIPHER_CTX* ctx, ByteView in, Bytes& out) {
   }
 }
 
+// Ends an encryption, writing its kTagSize-byte tag to `tag`. GCM's final
+// step emits no data, only the tag.
+void gcm_final_tag(EVP_CIPHER_CTX* ctx, std::uint8_t* tag) {
+  std::uint8_t no_output[kTagSize];
+  int written = 0;
+  if (EVP_EncryptFinal_ex(ctx, no_output, &written) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, tag) != 1) {
+    throw_openssl("AES-256-GCM final");
+  }
+}
+
 // Makes room for `extra` more bytes without giving up geometric growth, so a
 // caller appending many small sealed records to one buffer stays linear.
 void reserve_more(Bytes& out, std::size_t extra) {
@@ -210,14 +221,8 @@ void aes_gcm_seal_append(const Key& key, ByteView plaintext, ByteView aad, Bytes
     reserve_more(out, plaintext.size() + kSealOverhead);
     out.insert(out.end(), nonce, nonce + kNonceSize);
     gcm_update_append(ctx.get(), plaintext, out);
-    // GCM's final step emits no data, only the tag.
-    std::uint8_t no_output[kTagSize];
-    int written = 0;
     std::uint8_t tag[kTagSize];
-    if (EVP_EncryptFinal_ex(ctx.get(), no_output, &written) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize, tag) != 1) {
-      throw_openssl("AES-256-GCM final");
-    }
+    gcm_final_tag(ctx.get(), tag);
     out.insert(out.end(), tag, tag + kTagSize);
   } catch (...) {
     out.resize(original_size);
@@ -238,13 +243,7 @@ void aes_gcm_seal_in_place(const Key& key, std::span<std::uint8_t> buffer, ByteV
       throw_openssl("AES-256-GCM update");
     text = text.subspan(n);
   }
-  std::uint8_t no_output[kTagSize];
-  int written = 0;
-  if (EVP_EncryptFinal_ex(ctx.get(), no_output, &written) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
-                          buffer.data() + buffer.size() - kTagSize) != 1) {
-    throw_openssl("AES-256-GCM final");
-  }
+  gcm_final_tag(ctx.get(), buffer.data() + buffer.size() - kTagSize);
 }
 
 std::optional<Bytes> aes_gcm_open(const Key& key, ByteView sealed, ByteView aad) {

@@ -128,22 +128,38 @@ WalCatalogue decode_catalogue(ByteView in, const std::string& object) {
   return c;
 }
 
+namespace {
+
+// The plaintext of `object`, named by its content id `id`; std::nullopt when
+// it is gone. Throws Error(kCorruption) when the content does not hash to it.
+std::optional<Bytes> read_content_named(Repository& repo, const std::string& object,
+                                        const ChunkId& id) {
+  auto plaintext = repo.get_object(object);
+  if (plaintext && content_id(repo, *plaintext) != id)
+    throw Error(ErrorCode::kCorruption, object + ": content does not match its name");
+  return plaintext;
+}
+
+// Stores a catalogue's plaintext under its content name, which it returns.
+std::string store_catalogue(Repository& repo, const std::string& directory,
+                            const Bytes& plaintext) {
+  const std::string object = catalogue_object_name(directory, content_id(repo, plaintext));
+  repo.put_object(object, plaintext);  // kAlreadyExists: the same bytes are there
+  return object;
+}
+
+}  // namespace
+
 std::optional<WalCatalogue> read_catalogue(Repository& repo, const std::string& object) {
   const auto named = parse_catalogue_object(object);
   if (!named) throw Error(ErrorCode::kCorruption, object + ": not a catalogue name");
-  auto plaintext = repo.get_object(object);
+  auto plaintext = read_content_named(repo, object, named->content_id);
   if (!plaintext) return std::nullopt;
-  if (content_id(repo, *plaintext) != named->content_id)
-    throw Error(ErrorCode::kCorruption, object + ": content does not match its name");
   return decode_catalogue(*plaintext, object);
 }
 
 std::string write_catalogue(Repository& repo, const WalCatalogue& catalogue) {
-  const Bytes plaintext = encode_catalogue(catalogue);
-  const std::string object =
-      catalogue_object_name(catalogue.directory, content_id(repo, plaintext));
-  repo.put_object(object, plaintext);  // kAlreadyExists: the same bytes are there
-  return object;
+  return store_catalogue(repo, catalogue.directory, encode_catalogue(catalogue));
 }
 
 Bytes encode_bundle(const std::vector<BundledCatalogue>& catalogues) {
@@ -202,10 +218,8 @@ std::optional<std::vector<BundledCatalogue>> read_bundle(Repository& repo,
                                                          const std::string& object) {
   const auto id = parse_catalogue_bundle_object(object);
   if (!id) throw Error(ErrorCode::kCorruption, object + ": not a catalogue bundle name");
-  auto plaintext = repo.get_object(object);
+  auto plaintext = read_content_named(repo, object, *id);
   if (!plaintext) return std::nullopt;
-  if (content_id(repo, *plaintext) != *id)
-    throw Error(ErrorCode::kCorruption, object + ": content does not match its name");
   return decode_bundle(*plaintext, object);
 }
 
@@ -382,11 +396,14 @@ struct CompactDirectory {
 };
 
 // The catalogue `d` should have, reusing what its catalogues hold and
-// reading the rest of the metadata; std::nullopt when its only catalogue is
-// that one already.
-std::optional<WalCatalogue> wanted_catalogue(Repository& repo, const std::string& directory,
-                                             const CompactDirectory& d,
-                                             std::uint32_t segment_size) {
+// reading the rest of the metadata; `current` when its only catalogue is that
+// one already.
+struct WantedCatalogue {
+  WalCatalogue catalogue;
+  bool current = false;
+};
+WantedCatalogue wanted_catalogue(Repository& repo, const std::string& directory,
+                                 const CompactDirectory& d, std::uint32_t segment_size) {
   std::map<std::string, CatalogueEntry> have;
   bool current = d.catalogues.size() == 1;
   for (const std::string& object : d.catalogues) {
@@ -419,69 +436,48 @@ std::optional<WalCatalogue> wanted_catalogue(Repository& repo, const std::string
     it->second.has_block_map = d.block_maps.count(name) > 0;
     wanted.entries.push_back(std::move(it->second));
   }
-  if (current) return std::nullopt;
-  return wanted;
+  return {std::move(wanted), current};
 }
 
-// The second step of compact_wal: one bundle of every full catalogue there
-// is, unless a bundle is that already; the other bundles go.
-void bundle_full_catalogues(Repository& repo, CompactReport& report) {
-  std::set<std::string> listed;
-  for (const store::ObjectInfo& info : repo.store().list(kCataloguePrefix))
-    if (parse_catalogue_object(info.name)) listed.insert(info.name);
+// Whether `bundle` holds exactly `full` (catalogue name -> plaintext), byte
+// for byte. A damaged bundle (planning and verify refuse it) does not.
+bool holds_exactly(Repository& repo, const std::string& bundle,
+                   const std::map<std::string, Bytes>& full) {
+  std::optional<std::vector<BundledCatalogue>> read;
+  try {
+    read = read_bundle(repo, bundle);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCorruption) throw;
+    spdlog::warn("{}; replacing it", e.what());
+    return false;
+  }
+  if (!read || read->size() != full.size()) return false;
+  auto it = full.begin();
+  for (const BundledCatalogue& c : *read) {
+    if (c.object != it->first || c.plaintext != it->second) return false;
+    ++it;
+  }
+  return true;
+}
+
+// The second step of compact_wal: one bundle of the full catalogues the first
+// step left (`full`, name -> plaintext), unless a bundle is that already; the
+// other bundles go.
+void bundle_full_catalogues(Repository& repo, const std::map<std::string, Bytes>& full,
+                            CompactReport& report) {
   std::vector<std::string> bundles;
   for (const store::ObjectInfo& info : repo.store().list(kCatalogueBundlePrefix))
     if (parse_catalogue_bundle_object(info.name)) bundles.push_back(info.name);
-
-  // What the bundles hold (of catalogues still there), and which bundle holds
-  // exactly that set already.
-  // A damaged bundle (planning and verify refuse it) is replaced, not kept.
-  std::map<std::string, std::set<std::string>> held;  // bundle -> catalogue names
-  BundleCopies full;
-  for (const std::string& bundle : bundles) {
-    BundleCopies copies;
-    std::set<std::string> names;
-    try {
-      auto read = read_bundle(repo, bundle);
-      if (!read) continue;
-      for (BundledCatalogue& c : *read) {
-        names.insert(c.object);
-        if (!listed.count(c.object)) continue;
-        BundleCopy copy{bundle, std::move(c.plaintext)};
-        if (catalogue_from_bundle(repo, c.object, copy).full())
-          copies.emplace(c.object, std::move(copy));
-      }
-    } catch (const Error& e) {
-      if (e.code() != ErrorCode::kCorruption) throw;
-      spdlog::warn("{}; replacing it", e.what());
-      continue;
-    }
-    held[bundle] = std::move(names);
-    full.merge(copies);
-  }
-  // The catalogues no bundle holds: the full ones join.
-  std::vector<std::string> unread;
-  for (const std::string& object : listed)
-    if (!full.count(object)) unread.push_back(object);
-  std::mutex mu;
-  parallel_for(unread.size(), kReaders, [&](std::size_t i) {
-    auto plaintext = repo.get_object(unread[i]);
-    if (!plaintext) return;  // replaced since the listing
-    BundleCopy copy{"", std::move(*plaintext)};
-    if (!catalogue_from_bundle(repo, unread[i], copy).full()) return;
-    std::lock_guard lock(mu);
-    full.emplace(unread[i], std::move(copy));
-  });
-
-  std::set<std::string> wanted;
-  for (const auto& [object, copy] : full) wanted.insert(object);
   std::string written;
-  if (!wanted.empty()) {
-    for (const auto& [bundle, names] : held)
-      if (names == wanted) written = bundle;
+  if (!full.empty()) {
+    for (const std::string& bundle : bundles)
+      if (holds_exactly(repo, bundle, full)) {
+        written = bundle;
+        break;
+      }
     if (written.empty()) {
       std::vector<BundledCatalogue> entries;
-      for (auto& [object, copy] : full) entries.push_back({object, std::move(copy.plaintext)});
+      for (const auto& [object, plaintext] : full) entries.push_back({object, plaintext});
       const Bytes plaintext = encode_bundle(entries);
       written = catalogue_bundle_object_name(content_id(repo, plaintext));
       repo.put_object(written, plaintext);  // kAlreadyExists: the same bytes are there
@@ -517,13 +513,17 @@ CompactReport compact_wal(Repository& repo) {
   std::vector<std::pair<const std::string, CompactDirectory>*> work;
   for (auto& entry : dirs) work.push_back(&entry);
   std::mutex mu;
+  std::map<std::string, Bytes> full;  // the full catalogues after this step, for the bundle
   parallel_for(work.size(), kReaders, [&](std::size_t i) {
     const auto& [directory, d] = *work[i];
-    std::optional<WalCatalogue> wanted;
+    std::optional<WantedCatalogue> wanted;
     if (!d.segments.empty()) wanted = wanted_catalogue(repo, directory, d, cluster->segment_size);
-    const bool keep_current = !d.segments.empty() && !wanted;
+    const bool keep_current = wanted && wanted->current;
+    Bytes plaintext;
+    if (wanted && !wanted->catalogue.entries.empty())
+      plaintext = encode_catalogue(wanted->catalogue);
     std::string written;
-    if (wanted && !wanted->entries.empty()) written = write_catalogue(repo, *wanted);
+    if (!keep_current && !plaintext.empty()) written = store_catalogue(repo, directory, plaintext);
     std::vector<std::string> stale;
     for (const std::string& object : d.catalogues)
       if (!keep_current && object != written) stale.push_back(object);
@@ -534,13 +534,16 @@ CompactReport compact_wal(Repository& repo) {
     if (!written.empty()) {
       report.catalogues_written +=
           std::find(d.catalogues.begin(), d.catalogues.end(), written) == d.catalogues.end();
-      report.segments_catalogued += wanted->entries.size();
+      report.segments_catalogued += wanted->catalogue.entries.size();
     }
-    if (keep_current ? d.segments.size() == segments_per_directory(cluster->segment_size)
-                     : wanted && wanted->full())
+    if (wanted && wanted->catalogue.full()) {
       ++report.full_directories;
+      // The current catalogue re-encodes to its own bytes (decoding is strict).
+      full.emplace(catalogue_object_name(directory, content_id(repo, plaintext)),
+                   std::move(plaintext));
+    }
   });
-  bundle_full_catalogues(repo, report);
+  bundle_full_catalogues(repo, full, report);
   return report;
 }
 
