@@ -1,6 +1,7 @@
 #include "repo/chunk_store.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 
@@ -299,15 +300,63 @@ std::optional<Bytes> ChunkStore::read(const ChunkId& id) {
 
 namespace {
 
-// The last multi-chunk frame this thread opened: the next chunks of a file
-// are usually in it. Keyed by pack id and offset, which name the bytes (a
-// pack id is the hash of its content), so it is valid across stores.
+// The multi-chunk frames this thread opened last, kFrameCacheEntries of
+// them, least recently used replaced first. The next chunks of a file are
+// usually in the frame of its last one; after a change, a file's unchanged
+// neighbours still sit in an older frame, and a restore going through the
+// directory alternates between the two (one entry re-opened the older frame
+// for each neighbour: the files bench's restore opened each frame ~2x). Keyed
+// by pack id and offset, which name the bytes (a pack id is the hash of its
+// content), so an entry is valid across stores.
 struct FrameCache {
   ChunkId pack{};
   std::uint64_t offset = ~std::uint64_t{0};
+  std::uint64_t used = 0;  // frame_clock when last read
   Bytes plaintext;
 };
-thread_local FrameCache frame_cache;
+constexpr std::size_t kFrameCacheEntries = 4;
+thread_local std::array<FrameCache, kFrameCacheEntries> frame_cache;
+thread_local std::uint64_t frame_clock = 0;
+
+// This thread's open frame at (pack, offset), or none.
+FrameCache* cached_frame(const ChunkId& pack, std::uint64_t offset) {
+  for (FrameCache& f : frame_cache)
+    if (f.offset == offset && f.pack == pack) {
+      f.used = ++frame_clock;
+      return &f;
+    }
+  return nullptr;
+}
+
+// The entry a newly opened frame replaces: the least recently read one.
+FrameCache& frame_to_replace() {
+  FrameCache* oldest = &frame_cache[0];
+  for (FrameCache& f : frame_cache)
+    if (f.used < oldest->used) oldest = &f;
+  oldest->used = ++frame_clock;
+  oldest->offset = ~std::uint64_t{0};  // holds nothing until opened
+  return *oldest;
+}
+
+// Keeps the entries' buffers within kFrameCacheBytes after `kept` was
+// filled, freeing the least recently read others: small files' frames
+// (<= 1 MiB) all stay, while large files' 4 MiB frames, which are read in
+// order, do not pile up one per entry on every thread.
+constexpr std::size_t kFrameCacheBytes = std::size_t{8} << 20;
+void bound_frame_cache(const FrameCache& kept) {
+  for (;;) {
+    std::size_t held = 0;
+    FrameCache* oldest = nullptr;
+    for (FrameCache& f : frame_cache) {
+      held += f.plaintext.capacity();
+      if (&f != &kept && f.plaintext.capacity() > 0 && (!oldest || f.used < oldest->used))
+        oldest = &f;
+    }
+    if (held <= kFrameCacheBytes || !oldest) return;
+    Bytes().swap(oldest->plaintext);
+    oldest->offset = ~std::uint64_t{0};
+  }
+}
 
 }  // namespace
 
@@ -335,8 +384,8 @@ std::optional<ByteView> ChunkStore::read_view(const ChunkId& id, Bytes& scratch,
   // true: `scratch` holds the whole envelope, which is this chunk alone.
   bool whole = false;
   std::uint64_t envelope_xxh3 = 0;  // of `scratch`, checked by open, when whole
-  if (loc->inner_length == 0 || frame_cache.pack != loc->pack ||
-      frame_cache.offset != loc->offset) {
+  const FrameCache* frame = loc->inner_length == 0 ? nullptr : cached_frame(loc->pack, loc->offset);
+  if (!frame) {
     auto sealed = repo_.store().get(pack, store::Range{loc->offset, loc->length});
     if (!sealed) throw Error(ErrorCode::kCorruption, pack + ": pack listed in an index is missing");
     if (sealed->size() != loc->length)
@@ -350,18 +399,18 @@ std::optional<ByteView> ChunkStore::read_view(const ChunkId& id, Bytes& scratch,
       if (loc->inner_length && scratch.size() != loc->inner_length)
         throw Error(ErrorCode::kCorruption, what + ": envelope is not the chunk's length");
     } else {
-      frame_cache.offset = ~std::uint64_t{0};
+      FrameCache& slot = frame_to_replace();
       // The frame's own XXH3 is not checked: every chunk taken from it is,
       // below, against its index entry's XXH3 or its id, which covers every
       // byte used and saves a second pass over the frame.
-      repo_.open_object_into(*sealed, what, frame_cache.plaintext,
-                             codec::PlaintextCheck::kByCaller);
-      frame_cache.pack = loc->pack;
-      frame_cache.offset = loc->offset;
+      repo_.open_object_into(*sealed, what, slot.plaintext, codec::PlaintextCheck::kByCaller);
+      slot.pack = loc->pack;
+      slot.offset = loc->offset;
+      bound_frame_cache(slot);
+      frame = &slot;
     }
   }
-  const ByteView chunk =
-      whole ? ByteView(scratch) : chunk_in_frame(frame_cache.plaintext, *loc, what);
+  const ByteView chunk = whole ? ByteView(scratch) : chunk_in_frame(frame->plaintext, *loc, what);
   if (check == ChunkCheck::kRecorded && loc->xxh3) {
     if ((whole ? envelope_xxh3 : codec::xxh3_64(chunk)) != *loc->xxh3)
       throw Error(ErrorCode::kCorruption,

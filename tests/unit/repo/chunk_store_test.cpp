@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "store/mem_store.h"
+#include "store/store_wrapper.h"
 #include "support/seeded_bytes.h"
 
 namespace walvault::repo {
@@ -160,6 +161,62 @@ TEST(ChunkStore, OpensManyIndexesAndNamesADamagedOne) {
 // Consecutive new chunks share one envelope (one zstd frame); each is read
 // by its own id, chunks the repository has are not stored again, and an
 // index placing a chunk outside its frame is caught.
+// Counts the ranged reads of pack objects: each is one envelope opened.
+class EnvelopeReads final : public store::StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  std::optional<Bytes> get(const std::string& name, std::optional<store::Range> range) override {
+    if (range && name.starts_with("packs/")) ++reads;
+    return StoreWrapper::get(name, range);
+  }
+  std::atomic<int> reads{0};
+};
+
+// A thread keeps the last few frames it opened: reads that alternate between
+// two frames (a changed file's chunks in a new frame between its unchanged
+// neighbours' in an old one) open each once, and a fifth frame replaces the
+// one read least recently.
+TEST(ChunkStore, AThreadKeepsItsLastFramesOpen) {
+  auto reads = std::make_shared<EnvelopeReads>(std::make_shared<store::MemStore>());
+  Repository::init(*reads, {});
+  const auto repo = Repository::open(reads, {});
+  ChunkStore chunks(*repo);
+  const auto content = [](int frame, int c) {
+    return chunk(static_cast<std::uint8_t>(200 + 3 * frame + c), 16 << 10);
+  };
+  std::vector<std::vector<ChunkId>> frames;
+  for (int f = 0; f < 5; ++f) {
+    const Bytes a = content(f, 0), b = content(f, 1), c = content(f, 2);
+    std::vector<ChunkId> ids;
+    for (const AddResult& added : chunks.add_group({a, b, c})) ids.push_back(added.id);
+    frames.push_back(ids);
+  }
+  chunks.flush();
+  ASSERT_EQ(chunks.locate(frames[0][0])->offset, chunks.locate(frames[0][2])->offset);
+  // On a thread of its own: a thread's frames outlive one ChunkStore.
+  std::thread([&] {
+    ChunkStore again(*repo);
+    Bytes scratch;
+    const auto read = [&](int f, int c) {
+      const auto view = again.read_view(frames[f][c], scratch, ChunkCheck::kRecorded);
+      ASSERT_TRUE(view);
+      EXPECT_EQ(Bytes(view->begin(), view->end()), content(f, c));
+    };
+    reads->reads = 0;
+    for (int c = 0; c < 3; ++c) {
+      read(0, c);
+      read(1, c);
+    }
+    EXPECT_EQ(reads->reads, 2) << "alternating between two frames opens each once";
+    for (int f = 1; f < 5; ++f) read(f, 0);
+    EXPECT_EQ(reads->reads, 5) << "frame 1 still open, 2, 3 and 4 opened";
+    read(4, 2);
+    EXPECT_EQ(reads->reads, 5);
+    read(0, 1);
+    EXPECT_EQ(reads->reads, 6) << "frame 0, read least recently of five, was replaced";
+  }).join();
+}
+
 TEST(ChunkStore, GroupSharesOneEnvelopeAndReadsEachChunk) {
   Repo r;
   ChunkStore chunks(*r.repo);
