@@ -666,7 +666,7 @@ std::vector<FrameKey> shared_frames(Restore& r, const Node& n) {
     const std::optional<repo::ChunkLocation> loc = r.chunks.locate(c.id);
     if (!loc || loc->inner_length == 0) continue;
     FrameKey key{loc->pack, loc->offset};
-    if (frames.empty() || !(frames.back() == key)) frames.push_back(key);
+    if (frames.empty() || frames.back() != key) frames.push_back(key);
   }
   return frames;
 }
@@ -700,7 +700,7 @@ void add_to_batch(Restore& r, FileBatch& batch, const std::shared_ptr<OpenDir>& 
                         (other_dir && batch.dirs >= kBatchDirs);
   if (at_limit || (full && std::none_of(frames.begin(), frames.end(), in_batch)))
     submit_batch(r, batch);
-  if (batch.files.empty() || batch.files.back().dir != dir) ++batch.dirs;
+  if (other_dir || batch.files.empty()) ++batch.dirs;
   batch.files.push_back({dir, std::move(path), &n});
   batch.bytes += n.size;
   for (const FrameKey& k : frames)
